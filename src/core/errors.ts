@@ -1,0 +1,70 @@
+/**
+ * Every error the API returns has a stable code, an HTTP status and a title. The message
+ * (`detail`) says what to fix. docs/errors.md lists every code here; a test keeps them in step.
+ */
+export const API_ERRORS = {
+  invalid_json: { status: 400, title: "The body is not valid JSON" },
+  bad_request: { status: 400, title: "The request is malformed" },
+  missing_token: { status: 401, title: "No bearer token" },
+  invalid_token: { status: 401, title: "The token is not valid" },
+  not_found: { status: 404, title: "No such route" },
+  postback_not_found: { status: 404, title: "No such postback" },
+  body_too_large: { status: 413, title: "The body is too large" },
+  too_many_items: { status: 413, title: "Too many data objects in one request" },
+  unsupported_media_type: { status: 415, title: "The body must be JSON" },
+  invalid_body: { status: 422, title: "The body must be a JSON object" },
+  missing_endpoint: { status: 422, title: "endpoint is missing" },
+  missing_url: { status: 422, title: "endpoint.url is missing" },
+  invalid_url: { status: 422, title: "The URL is not an absolute http(s) URL" },
+  invalid_method: { status: 422, title: "Unknown HTTP method" },
+  invalid_default: { status: 422, title: "endpoint.default is not a string" },
+  invalid_max_attempts: { status: 422, title: "endpoint.max_attempts is out of range" },
+  invalid_data: { status: 422, title: "data must be a non-empty array of objects" },
+  queue_unavailable: { status: 503, title: "The queue cannot take work now" },
+  not_ready: { status: 503, title: "The store or the queue cannot be reached" },
+  internal_error: { status: 500, title: "Internal error" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+/** An error meant for the caller: carries its code, message and optionally the field at fault. */
+export class ApiError extends Error {
+  readonly code: ApiErrorCode;
+  readonly status: number;
+  readonly field: string | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(
+    code: ApiErrorCode,
+    detail: string,
+    options: { field?: string; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(detail, { cause: options.cause });
+    this.name = "ApiError";
+    this.code = code;
+    this.status = API_ERRORS[code].status;
+    this.field = options.field;
+    this.headers = options.headers;
+  }
+}
+
+/** The application/problem+json body (RFC 9457) for an error. */
+export function problemBody(code: ApiErrorCode, detail: string, field?: string): Record<string, unknown> {
+  const { status, title } = API_ERRORS[code];
+  const body: Record<string, unknown> = { type: `urn:ferry:error:${code}`, title, status, code, detail };
+  if (field !== undefined) body["field"] = field;
+  return body;
+}
+
+/** Codes recorded on an attempt that got no HTTP response (docs/errors.md lists them too). */
+export const ATTEMPT_ERRORS = {
+  timeout: "No complete response within the timeout",
+  connection_refused: "The destination refused the connection",
+  connection_reset: "The connection was closed before a complete response",
+  dns_failure: "The destination's host name did not resolve",
+  tls_failure: "The TLS handshake failed",
+  network_error: "Any other network failure",
+  invalid_url: "The rendered URL is not an absolute http(s) URL",
+} as const;
+
+export type AttemptErrorCode = keyof typeof ATTEMPT_ERRORS;

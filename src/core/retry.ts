@@ -1,0 +1,75 @@
+import type { AttemptErrorCode } from "./errors.js";
+
+/**
+ * Retry policy: what one attempt's result means for its postback. Pure: the worker feeds it
+ * an attempt result and the time, and gets back a value, never an exception.
+ */
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  /** Delay before the second attempt; doubles each attempt after. */
+  baseDelayMs: number;
+  /** No wait between attempts is longer than this, Retry-After included. */
+  maxDelayMs: number;
+}
+
+/** What the HTTP exchange of one attempt produced. */
+export type AttemptResult =
+  | { kind: "response"; status: number; retryAfter?: string | undefined }
+  /** No response: `code` is one of the attempt error codes in docs/errors.md. */
+  | { kind: "error"; code: AttemptErrorCode; message: string };
+
+
+/** What happens to the postback next. */
+export type Decision =
+  | { kind: "delivered" }
+  | { kind: "retry"; at: number; reason: string }
+  | { kind: "dead"; reason: string };
+
+export function decide(
+  result: AttemptResult,
+  attempt: number,
+  policy: RetryPolicy,
+  now: number,
+  random: () => number = Math.random,
+): Decision {
+  let reason: string;
+  let retryable: boolean;
+  let retryAfterMs: number | undefined;
+  if (result.kind === "error") {
+    reason = result.code;
+    // A URL that cannot be delivered to will not get better by waiting.
+    retryable = result.code !== "invalid_url";
+  } else {
+    const { status } = result;
+    if (status >= 200 && status < 300) return { kind: "delivered" };
+    reason = `http_${status}`;
+    retryable = status === 408 || status === 429 || status >= 500;
+    if (retryable && result.retryAfter !== undefined) {
+      retryAfterMs = parseRetryAfter(result.retryAfter, now);
+    }
+  }
+  if (!retryable) return { kind: "dead", reason };
+  if (attempt >= policy.maxAttempts) return { kind: "dead", reason: `${reason}; ${attempt} attempts made` };
+  let delay = backoffDelay(attempt, policy, random);
+  if (retryAfterMs !== undefined) delay = Math.max(delay, Math.min(retryAfterMs, policy.maxDelayMs));
+  return { kind: "retry", at: now + delay, reason };
+}
+
+/**
+ * Exponential backoff with jitter: after attempt n the wait is base·2^(n-1), capped, then
+ * scaled by a random factor in [0.5, 1) so that postbacks failed together do not retry in step.
+ */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(exp * (0.5 + random() / 2));
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in ms from now; undefined when unreadable. */
+export function parseRetryAfter(value: string, now: number): number | undefined {
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}

@@ -1,0 +1,110 @@
+/**
+ * URL templates: `http://partner/data?title={mascot}` with each `{key}` replaced by the data
+ * object's value, percent-encoded. Pure; compiled once per endpoint, rendered per postback.
+ *
+ * Rules (docs/architecture.md repeats them for users):
+ * - `{key}` is any run of characters other than `{` and `}`; a lone `{` or `}` stays as it is,
+ *   and so does `{}`.
+ * - A key is looked up as written first (`{a.b}` finds the key "a.b"); when absent and it has
+ *   dots, as a path into nested objects (`{a.b}` finds data.a.b).
+ * - Strings are percent-encoded: RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~) stay,
+ *   every other byte of their UTF-8 is encoded.
+ * - Numbers and booleans become their JSON text; objects and arrays their JSON text, encoded.
+ * - null and missing keys become the default value, encoded the same way.
+ */
+
+type Part = string | { key: string };
+
+export interface CompiledTemplate {
+  readonly source: string;
+  readonly parts: readonly Part[];
+  /** The keys the template uses, in order of first use. */
+  readonly keys: readonly string[];
+  /** The literal text before the first placeholder. */
+  readonly prefix: string;
+}
+
+const PLACEHOLDER = /\{([^{}]+)\}/g;
+
+export function compileTemplate(source: string): CompiledTemplate {
+  const parts: Part[] = [];
+  const keys: string[] = [];
+  let last = 0;
+  for (const match of source.matchAll(PLACEHOLDER)) {
+    const index = match.index;
+    if (index > last) parts.push(source.slice(last, index));
+    const key = match[1] as string;
+    parts.push({ key });
+    if (!keys.includes(key)) keys.push(key);
+    last = index + match[0].length;
+  }
+  if (last < source.length) parts.push(source.slice(last));
+  const first = parts[0];
+  const prefix = typeof first === "string" ? first : "";
+  return { source, parts, keys, prefix };
+}
+
+export function renderTemplate(
+  template: CompiledTemplate,
+  data: Record<string, unknown>,
+  defaultValue: string,
+): string {
+  let out = "";
+  for (const part of template.parts) {
+    if (typeof part === "string") out += part;
+    else out += encodeValue(lookup(data, part.key), defaultValue);
+  }
+  return out;
+}
+
+/** Percent-encodes all but RFC 3986 unreserved characters. */
+export function encodeRfc3986(value: string): string {
+  // encodeURIComponent leaves !'()* alone and throws on lone surrogates; fix both.
+  return encodeURIComponent(value.toWellFormed()).replace(
+    /[!'()*]/g,
+    (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase(),
+  );
+}
+
+function encodeValue(value: unknown, defaultValue: string): string {
+  if (value === undefined || value === null) return encodeRfc3986(defaultValue);
+  if (typeof value === "string") return encodeRfc3986(value);
+  if (typeof value === "number" || typeof value === "boolean") return encodeRfc3986(String(value));
+  return encodeRfc3986(JSON.stringify(value));
+}
+
+function lookup(data: Record<string, unknown>, key: string): unknown {
+  if (Object.hasOwn(data, key)) return data[key];
+  if (!key.includes(".")) return undefined;
+  let node: unknown = data;
+  for (const step of key.split(".")) {
+    if (node === null || typeof node !== "object" || !Object.hasOwn(node, step)) return undefined;
+    node = (node as Record<string, unknown>)[step];
+  }
+  return node;
+}
+
+/**
+ * Whether the template's scheme and host are fixed, i.e. the literal prefix already holds
+ * `http(s)://host` followed by `/`, `?` or `#`, or the template has no placeholder at all.
+ * Then checking one rendering checks them all.
+ */
+export function hasFixedOrigin(template: CompiledTemplate): boolean {
+  if (template.keys.length === 0) return true;
+  return /^https?:\/\/[^/?#{}]+[/?#]/i.test(template.prefix);
+}
+
+/** An absolute http(s) URL with a host, or undefined with the reason it is not. */
+export function checkHttpUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "is not a valid absolute URL";
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    return `has scheme "${parsed.protocol.slice(0, -1)}"; only http and https are delivered`;
+  }
+  if (!parsed.hostname) return "has no host";
+  return undefined;
+}
