@@ -1,0 +1,155 @@
+/**
+ * The one place that reads the environment. Settings come from defaults, then an optional
+ * JSON file (FERRY_CONFIG), then FERRY_* environment variables; they are validated once at
+ * start-up, and every message names the setting at fault.
+ *
+ * Why not a schema library: settings arrive as strings from the environment and as JSON
+ * values from the file; this small table coerces both, names both spellings in its
+ * messages, and is the list docs/operations.md is checked against.
+ */
+import { readFileSync } from "node:fs";
+import { HOUR, MINUTE, SECOND } from "./core/time.js";
+
+type Spec =
+  | { kind: "int"; default: number; min: number; max: number; doc: string }
+  | { kind: "string"; default: string; doc: string; secret?: boolean }
+  | { kind: "optional"; doc: string; secret?: boolean; minLength?: number }
+  | { kind: "enum"; default: string; values: readonly string[]; doc: string }
+  | { kind: "bool"; default: boolean; doc: string };
+
+/** Every setting: its file key is the name below, its variable FERRY_ + the name in capitals. */
+export const SETTINGS = {
+  port: { kind: "int", default: 8080, min: 0, max: 65535, doc: "HTTP port of the API (and dashboard)." },
+  host: { kind: "string", default: "0.0.0.0", doc: "Address the API listens on." },
+  data_dir: { kind: "string", default: "./data", doc: "Directory of the SQLite file and the admin token's hash." },
+  admin_token: { kind: "optional", secret: true, minLength: 16, doc: "Admin bearer token. When unset, one is generated on first start, printed once, and its hash kept in the data dir." },
+  default_value: { kind: "string", default: "", doc: "What an unmatched or null `{key}` becomes. Per request: `endpoint.default`." },
+  max_attempts: { kind: "int", default: 12, min: 1, max: 100, doc: "Attempts before a postback is dead. Per request: `endpoint.max_attempts`." },
+  timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 5 * MINUTE, doc: "Time one attempt may take, response body included." },
+  retry_base_ms: { kind: "int", default: 1 * SECOND, min: 1, max: HOUR, doc: "Wait before the second attempt; doubles each attempt, with jitter." },
+  retry_max_delay_ms: { kind: "int", default: HOUR, min: 1, max: 24 * HOUR, doc: "Longest wait between attempts, Retry-After included." },
+  max_body_bytes: { kind: "int", default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024, doc: "Largest ingest body; larger gets 413 body_too_large." },
+  max_batch: { kind: "int", default: 1000, min: 1, max: 100_000, doc: "Most data objects in one ingest request; more gets 413 too_many_items." },
+  response_body_bytes: { kind: "int", default: 1024, min: 0, max: 64 * 1024, doc: "How much of each response body is logged and recorded." },
+  concurrency: { kind: "int", default: 256, min: 1, max: 10_000, doc: "Postbacks a worker holds in flight at once, all destinations together." },
+  origin_concurrency: { kind: "int", default: 32, min: 1, max: 1_000, doc: "Requests in flight to one origin (scheme://host:port) per worker." },
+  lease_ms: { kind: "int", default: MINUTE, min: SECOND, max: HOUR, doc: "How long a reserved postback stays a worker's; after a crash it is delivered again once this ends." },
+  poll_interval_ms: { kind: "int", default: 50, min: 1, max: MINUTE, doc: "How often an idle worker looks for work another process queued." },
+  shutdown_grace_ms: { kind: "int", default: 10 * SECOND, min: 0, max: 10 * MINUTE, doc: "On SIGTERM, how long in-flight deliveries may finish before they go back to the queue." },
+  log_level: { kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], doc: "Log level. Each attempt is one line at info." },
+  proxy_url: { kind: "optional", doc: "Send every postback through this HTTP proxy (plain-http targets in absolute form, https ones tunnelled)." },
+  sqlite_synchronous: { kind: "enum", default: "normal", values: ["normal", "full"], doc: "SQLite durability: normal survives any process crash; full also survives power loss, at a cost per ingest." },
+} as const satisfies Record<string, Spec>;
+
+type Settings = typeof SETTINGS;
+type ValueOf<S> = S extends { kind: "int" } ? number
+  : S extends { kind: "bool" } ? boolean
+  : S extends { kind: "optional" } ? string | undefined
+  : string;
+
+export type Config = { -readonly [K in keyof Settings]: ValueOf<Settings[K]> };
+export type SettingName = keyof Settings;
+
+export function envName(name: string): string {
+  return "FERRY_" + name.toUpperCase();
+}
+
+/** A setting that could not be read; the message names it and says what it takes. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Reads the config: defaults, then the JSON file named by FERRY_CONFIG (or `file`), then the
+ * environment. `overrides` (tests, the CLI) win over all.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  const errors: string[] = [];
+  let file: Record<string, unknown> = {};
+  const filePath = env["FERRY_CONFIG"];
+  if (filePath) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(filePath, "utf8"));
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new Error("it must hold a JSON object");
+      }
+      file = parsed as Record<string, unknown>;
+      for (const key of Object.keys(file)) {
+        if (!(key in SETTINGS)) errors.push(`${filePath}: unknown setting "${key}" (known: ${Object.keys(SETTINGS).join(", ")})`);
+      }
+    } catch (err) {
+      throw new ConfigError(`FERRY_CONFIG=${filePath}: cannot read it: ${(err as Error).message}`);
+    }
+  }
+  const config: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, Spec][]) {
+    const variable = envName(name);
+    let raw: unknown;
+    let source: string;
+    if (name in overrides) {
+      config[name] = overrides[name];
+      continue;
+    } else if (env[variable] !== undefined && env[variable] !== "") {
+      raw = env[variable];
+      source = variable;
+    } else if (name in file) {
+      raw = file[name];
+      source = `${name} in ${filePath}`;
+    } else {
+      config[name] = "default" in spec ? spec.default : undefined;
+      continue;
+    }
+    const result = coerce(spec, raw);
+    if (typeof result === "object" && result !== null && "error" in result) {
+      const shown = spec.kind !== "int" && "secret" in spec && spec.secret ? "(hidden)" : JSON.stringify(raw);
+      errors.push(`${source}: ${result.error}, got ${shown}`);
+    } else {
+      config[name] = result;
+    }
+  }
+  if (errors.length) throw new ConfigError(errors.join("\n"));
+  const out = config as Config;
+  if (out.lease_ms < 2 * out.timeout_ms) {
+    throw new ConfigError(
+      `FERRY_LEASE_MS (${out.lease_ms}) must be at least twice FERRY_TIMEOUT_MS (${out.timeout_ms}), ` +
+        "or a slow attempt could be delivered twice",
+    );
+  }
+  return out;
+}
+
+function coerce(spec: Spec, raw: unknown): unknown {
+  switch (spec.kind) {
+    case "int": {
+      const n = typeof raw === "number" ? raw : typeof raw === "string" && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isInteger(n) || n < spec.min || n > spec.max) {
+        return { error: `must be a whole number from ${spec.min} to ${spec.max}` };
+      }
+      return n;
+    }
+    case "bool": {
+      if (typeof raw === "boolean") return raw;
+      const s = String(raw).toLowerCase();
+      if (["1", "true", "yes", "on"].includes(s)) return true;
+      if (["0", "false", "no", "off"].includes(s)) return false;
+      return { error: "must be true or false" };
+    }
+    case "enum": {
+      if (typeof raw === "string" && spec.values.includes(raw)) return raw;
+      return { error: `must be one of ${spec.values.join(", ")}` };
+    }
+    case "string":
+      if (typeof raw === "string") return raw;
+      return { error: "must be a string" };
+    case "optional":
+      if (typeof raw !== "string") return { error: "must be a string" };
+      if (spec.minLength && raw.length < spec.minLength) return { error: `must be at least ${spec.minLength} characters` };
+      return raw;
+  }
+}
