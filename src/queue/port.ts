@@ -1,0 +1,90 @@
+/**
+ * The queue port: postbacks owed and not yet settled. In Ferry's words, with no SQL or Redis
+ * type in it; every adapter passes test/conformance/queue.ts.
+ *
+ * Life of an entry: enqueue → (reserve → settle retry)* → reserve → settle done|dead.
+ * A reservation is a lease: if its holder dies, the entry can be reserved again once the lease
+ * ends, so every entry is delivered at least once. Each reservation counts as an attempt
+ * (a worker that crashes on a postback must not retry it forever), except one given back
+ * with `release`.
+ */
+import type { Endpoint } from "../core/types.js";
+
+export interface NewPostback {
+  id: string;
+  /** The data object as JSON text. */
+  data: string;
+}
+
+/** What one ingest request adds: its endpoint once, and one postback per data object. */
+export interface EnqueueBatch {
+  endpoint: Endpoint;
+  postbacks: NewPostback[];
+  /** ms since the epoch */
+  createdAt: number;
+}
+
+/** A postback reserved for delivery. */
+export interface Reservation {
+  postbackId: string;
+  endpoint: Endpoint;
+  data: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  createdAt: number;
+  /** Proof of the lease: a settle names it, and is ignored once another reservation took the entry. */
+  lease: string;
+}
+
+/** What to do with a reserved entry. */
+export type Settle =
+  /** Delivered, or dead: it leaves the queue. */
+  | { kind: "done" }
+  /** Try again at `at` (ms since the epoch). */
+  | { kind: "retry"; at: number }
+  /** Not attempted (shutdown, a busy destination): back to the queue at `at`, the attempt not counted. */
+  | { kind: "release"; at: number };
+
+export interface Settlement {
+  reservation: Reservation;
+  settle: Settle;
+}
+
+/** A postback still in the queue, as the API shows it. */
+export interface QueuedPostback {
+  postbackId: string;
+  endpoint: Endpoint;
+  data: string;
+  /** Attempts started so far (including one in flight). */
+  attempts: number;
+  /** When it may next be reserved, or when the current lease ends. */
+  dueAt: number;
+  createdAt: number;
+}
+
+export interface QueueStats {
+  /** Entries that could be reserved now. */
+  ready: number;
+  /** Entries waiting for a later time (retries, releases) or leased. */
+  waiting: number;
+}
+
+export interface Queue {
+  /** Adds the batch atomically. When the promise resolves, every postback is durably stored. */
+  enqueue(batch: EnqueueBatch): Promise<void>;
+  /** Reserves up to `max` entries due at `now`, leased until `now + leaseMs`, oldest due first. */
+  reserve(max: number, leaseMs: number, now?: number): Promise<Reservation[]>;
+  /** Settles reserved entries in one step. Returns how many still held their lease. */
+  settle(settlements: Settlement[]): Promise<number>;
+  /**
+   * Resolves when work may be ready: at once if some is due, when another enqueue in this
+   * process or a due time arrives, or after `maxWaitMs` at the latest. Never rejects.
+   */
+  waitForWork(maxWaitMs: number): Promise<void>;
+  /** The queued entry for a postback, if it is still queued. */
+  find(postbackId: string): Promise<QueuedPostback | undefined>;
+  stats(now?: number): Promise<QueueStats>;
+  /** Rejects when the queue cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,216 @@
+/**
+ * The SQLite queue: entries in one table ordered by due time. A reserved entry's due time is
+ * its lease end, so an entry whose holder died becomes due again by itself.
+ * Limits: one writer at a time; a worker in another process than the API learns of new work
+ * by polling (`poll_interval_ms`), one in the same process at once.
+ */
+import type { SqliteDatabase } from "../sqlite.js";
+import { migrate } from "../sqlite.js";
+import type { Endpoint, HttpMethod } from "../core/types.js";
+import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
+
+const MIGRATIONS = [
+  `CREATE TABLE queue_endpoints (
+     id TEXT PRIMARY KEY,
+     method TEXT NOT NULL,
+     url TEXT NOT NULL,
+     default_value TEXT NOT NULL,
+     max_attempts INTEGER NOT NULL,
+     remaining INTEGER NOT NULL -- entries not yet done; the row goes when it reaches 0
+   ) WITHOUT ROWID;
+   CREATE TABLE queue_entries (
+     seq INTEGER PRIMARY KEY,
+     postback_id TEXT NOT NULL UNIQUE,
+     endpoint_id TEXT NOT NULL,
+     data TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     due_at INTEGER NOT NULL, -- when it may be reserved; while reserved, when the lease ends
+     lease INTEGER NOT NULL DEFAULT 0, -- bumped by each reservation; a settle must name it
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX queue_entries_due ON queue_entries (due_at, seq);`,
+];
+
+interface EntryRow {
+  seq: number;
+  postback_id: string;
+  endpoint_id: string;
+  data: string;
+  attempts: number;
+  lease: number;
+  due_at: number;
+  created_at: number;
+}
+
+interface EndpointRow {
+  id: string;
+  method: string;
+  url: string;
+  default_value: string;
+  max_attempts: number;
+}
+
+export class SqliteQueue implements Queue {
+  private readonly db: SqliteDatabase;
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly waiters = new Set<() => void>();
+  private readonly stmt;
+  private closed = false;
+
+  constructor(db: SqliteDatabase) {
+    this.db = db;
+    migrate(db, "queue", MIGRATIONS);
+    this.stmt = {
+      insertEndpoint: db.prepare(
+        "INSERT INTO queue_endpoints (id, method, url, default_value, max_attempts, remaining) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      insertEntry: db.prepare(
+        "INSERT INTO queue_entries (postback_id, endpoint_id, data, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
+      ),
+      reserve: db.prepare(
+        `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1
+         WHERE seq IN (SELECT seq FROM queue_entries WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?)
+         RETURNING seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at`,
+      ),
+      endpoint: db.prepare("SELECT id, method, url, default_value, max_attempts FROM queue_endpoints WHERE id = ?"),
+      remove: db.prepare("DELETE FROM queue_entries WHERE postback_id = ? AND lease = ? RETURNING endpoint_id"),
+      retry: db.prepare("UPDATE queue_entries SET due_at = ? WHERE postback_id = ? AND lease = ?"),
+      release: db.prepare("UPDATE queue_entries SET due_at = ?, attempts = attempts - 1 WHERE postback_id = ? AND lease = ?"),
+      decrement: db.prepare("UPDATE queue_endpoints SET remaining = remaining - ? WHERE id = ? RETURNING remaining").pluck(),
+      dropEndpoint: db.prepare("DELETE FROM queue_endpoints WHERE id = ?"),
+      nextDue: db.prepare("SELECT min(due_at) FROM queue_entries").pluck(),
+      find: db.prepare(
+        "SELECT seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at FROM queue_entries WHERE postback_id = ?",
+      ),
+      ready: db.prepare("SELECT count(*) FROM queue_entries WHERE due_at <= ?").pluck(),
+      total: db.prepare("SELECT count(*) FROM queue_entries").pluck(),
+    };
+  }
+
+  private readonly enqueueTx = (batch: EnqueueBatch): void => {
+    const { endpoint, postbacks, createdAt } = batch;
+    this.stmt.insertEndpoint.run(endpoint.id, endpoint.method, endpoint.url, endpoint.defaultValue, endpoint.maxAttempts, postbacks.length);
+    for (const p of postbacks) this.stmt.insertEntry.run(p.id, endpoint.id, p.data, createdAt, createdAt);
+  };
+
+  async enqueue(batch: EnqueueBatch): Promise<void> {
+    // One transaction per ingest request: the answer is sent only after it commits.
+    this.db.transaction(this.enqueueTx).immediate(batch);
+    this.endpoints.set(batch.endpoint.id, batch.endpoint);
+    this.wake();
+  }
+
+  async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
+    const rows = this.stmt.reserve.all(now + leaseMs, now, max) as EntryRow[];
+    return rows.map((row) => ({
+      postbackId: row.postback_id,
+      endpoint: this.endpoint(row.endpoint_id),
+      data: row.data,
+      attempt: row.attempts,
+      createdAt: row.created_at,
+      lease: String(row.lease),
+    }));
+  }
+
+  private readonly settleTx = (settlements: Settlement[]): number => {
+    let held = 0;
+    const done = new Map<string, number>();
+    for (const { reservation: r, settle } of settlements) {
+      const lease = Number(r.lease);
+      if (settle.kind === "done") {
+        const gone = this.stmt.remove.get(r.postbackId, lease) as { endpoint_id: string } | undefined;
+        if (gone) {
+          held++;
+          done.set(gone.endpoint_id, (done.get(gone.endpoint_id) ?? 0) + 1);
+        }
+      } else {
+        const stmt = settle.kind === "retry" ? this.stmt.retry : this.stmt.release;
+        held += stmt.run(settle.at, r.postbackId, lease).changes;
+      }
+    }
+    for (const [endpointId, count] of done) {
+      const left = this.stmt.decrement.get(count, endpointId) as number | undefined;
+      if (left !== undefined && left <= 0) {
+        this.stmt.dropEndpoint.run(endpointId);
+        this.endpoints.delete(endpointId);
+      }
+    }
+    return held;
+  };
+
+  async settle(settlements: Settlement[]): Promise<number> {
+    if (settlements.length === 0) return 0;
+    const held = this.db.transaction(this.settleTx).immediate(settlements);
+    if (settlements.some((s) => s.settle.kind !== "done")) this.wake();
+    return held;
+  }
+
+  waitForWork(maxWaitMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const next = this.stmt.nextDue.get() as number | null;
+    const wait = next === null ? maxWaitMs : Math.min(maxWaitMs, Math.max(0, next - Date.now()));
+    if (wait <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, wait);
+      this.waiters.add(done);
+    });
+  }
+
+  async find(postbackId: string): Promise<QueuedPostback | undefined> {
+    const row = this.stmt.find.get(postbackId) as EntryRow | undefined;
+    if (!row) return undefined;
+    return {
+      postbackId: row.postback_id,
+      endpoint: this.endpoint(row.endpoint_id),
+      data: row.data,
+      attempts: row.attempts,
+      dueAt: row.due_at,
+      createdAt: row.created_at,
+    };
+  }
+
+  async stats(now: number = Date.now()): Promise<QueueStats> {
+    const ready = this.stmt.ready.get(now) as number;
+    const total = this.stmt.total.get() as number;
+    return { ready, waiting: total - ready };
+  }
+
+  async ping(): Promise<void> {
+    if (!this.db.open) throw new Error("the SQLite database is closed");
+    this.db.prepare("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private endpoint(id: string): Endpoint {
+    let endpoint = this.endpoints.get(id);
+    if (!endpoint) {
+      const row = this.stmt.endpoint.get(id) as EndpointRow | undefined;
+      if (!row) throw new Error(`queue entry refers to missing endpoint ${id}`);
+      endpoint = {
+        id: row.id,
+        method: row.method as HttpMethod,
+        url: row.url,
+        defaultValue: row.default_value,
+        maxAttempts: row.max_attempts,
+      };
+      // Endpoints leave the cache when their last entry settles here; entries settled by
+      // another process leave theirs behind, so bound it.
+      if (this.endpoints.size >= 10_000) this.endpoints.clear();
+      this.endpoints.set(id, endpoint);
+    }
+    return endpoint;
+  }
+}
