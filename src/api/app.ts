@@ -1,0 +1,120 @@
+/**
+ * buildApp(): the HTTP API as a fastify instance, separate from listen() so tests can use
+ * inject(). Every error leaves as application/problem+json with a stable code.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { Queue } from "../queue/port.js";
+import type { Store } from "../store/port.js";
+import { ApiError, problemBody, type ApiErrorCode } from "../core/errors.js";
+import { requireAdmin } from "./auth.js";
+import { ingestRoutes } from "./ingest.js";
+import { postbackRoutes } from "./postbacks.js";
+
+export interface AppDeps {
+  config: Config;
+  queue: Queue;
+  store: Store;
+  adminTokenHash: Buffer;
+  logger: Logger;
+  version?: string;
+}
+
+/** Content types read as JSON besides application/json. */
+const JSON_LIKE = /^(?:application\/(?:[\w.+-]+\+)?json|text\/plain)\s*(?:;|$)/i;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One line per attempt is logged by the worker; a line per ingest request would drown it.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.max_body_bytes,
+    // Ids and codes are ours; fastify's request ids only clutter the logs.
+    genReqId: () => "",
+    return503OnClosing: true,
+  });
+
+  // JSON sent as +json, as text/plain, or with no content type at all (seed 000's clients
+  // post "raw post data") is read as JSON. /ingest.php also takes the form content type that
+  // `curl -d` sets, as PHP's php://input did; anything else is 415.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("*", { parseAs: "string" }, (request, body, done) => {
+    const type = request.headers["content-type"];
+    const formOnPhp =
+      request.url.split("?")[0] === "/ingest.php" && /^application\/x-www-form-urlencoded\s*(?:;|$)/i.test(type ?? "");
+    if (type === undefined || JSON_LIKE.test(type) || formOnPhp) {
+      parseJson(request, body as string, done);
+      return;
+    }
+    done(new ApiError("unsupported_media_type", `Content-Type ${JSON.stringify(type)} is not taken; send JSON with Content-Type: application/json.`), undefined);
+  });
+
+  app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
+    if (err instanceof ApiError) {
+      if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
+      return sendProblem(reply, err.code, err.message, err.field, err.headers);
+    }
+    const mapped = mapFastifyError(err);
+    if (mapped) return sendProblem(reply, mapped.code, mapped.detail);
+    // A 5xx: the cause goes to the log, the caller gets a generic body.
+    request.log.error({ err, method: request.method, url: request.url }, "unhandled error");
+    return sendProblem(reply, "internal_error", "Something went wrong on Ferry's side; it has been logged.");
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, "not_found", `No route ${request.method} ${request.url.split("?")[0]}. See the README for the API.`),
+  );
+
+  app.get("/", async () => ({ name: "ferry", version: deps.version ?? "dev", docs: "See README.md" }));
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async () => {
+    const failures: string[] = [];
+    await deps.store.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
+    await deps.queue.ping().catch((err: Error) => failures.push(`queue: ${err.message}`));
+    if (failures.length) throw new ApiError("not_ready", failures.join("; "));
+    return { status: "ready" };
+  });
+
+  await app.register(async (authed) => {
+    authed.addHook("onRequest", requireAdmin(deps.adminTokenHash));
+    ingestRoutes(authed, deps);
+    postbackRoutes(authed, deps);
+  });
+  return app;
+}
+
+function sendProblem(
+  reply: FastifyReply,
+  code: ApiErrorCode,
+  detail: string,
+  field?: string,
+  headers?: Record<string, string>,
+): FastifyReply {
+  const body = problemBody(code, detail, field);
+  if (headers) reply.headers(headers);
+  return reply.code(body["status"] as number).type("application/problem+json").send(body);
+}
+
+/** fastify's own client errors, given Ferry's codes. */
+function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: string } | undefined {
+  switch (err.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return { code: "body_too_large", detail: "The body is larger than the limit (FERRY_MAX_BODY_BYTES); send fewer data objects per request." };
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return { code: "unsupported_media_type", detail: "Send JSON with Content-Type: application/json." };
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return { code: "invalid_json", detail: "The body is empty; send a JSON object." };
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return { code: "invalid_json", detail: `The body is not valid JSON: ${err.message}` };
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return { code: "bad_request", detail: "Content-Length does not match the body sent." };
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400 && /JSON/i.test(err.message)) {
+    return { code: "invalid_json", detail: `The body is not valid JSON: ${err.message}` };
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    return { code: "bad_request", detail: err.message };
+  }
+  return undefined;
+}

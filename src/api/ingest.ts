@@ -1,0 +1,105 @@
+/**
+ * POST /ingest (and /ingest.php, seed 000's address): one postback per data object.
+ * The answer, 202 {"ids":[...]}, is sent only once every postback is durably queued.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config.js";
+import type { EnqueueBatch, Queue } from "../queue/port.js";
+import { ApiError } from "../core/errors.js";
+import { newEndpointId, newPostbackId } from "../core/ids.js";
+import { checkHttpUrl, compileTemplate, hasFixedOrigin, renderTemplate } from "../core/template.js";
+import { HTTP_METHODS, isHttpMethod } from "../core/types.js";
+
+type Limits = Pick<Config, "max_batch" | "default_value" | "max_attempts">;
+
+/** Longest URL template taken; longer is almost surely a mistake, and partners reject them. */
+const MAX_URL_LENGTH = 8 * 1024;
+
+/** Checks an ingest body and turns it into a queue batch; throws ApiError naming the field at fault. */
+export function parseIngest(body: unknown, limits: Limits, now: number = Date.now()): EnqueueBatch {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new ApiError("invalid_body", 'Send a JSON object: {"endpoint":{"method":"GET","url":"..."},"data":[{...}]}.');
+  }
+  const { endpoint, data } = body as Record<string, unknown>;
+  if (endpoint === undefined || endpoint === null || typeof endpoint !== "object" || Array.isArray(endpoint)) {
+    throw new ApiError("missing_endpoint", 'Add "endpoint": {"method": "GET", "url": "http://partner/path?x={key}"}.', { field: "endpoint" });
+  }
+  const e = endpoint as Record<string, unknown>;
+  const method = e["method"] === undefined ? "GET" : typeof e["method"] === "string" ? e["method"].toUpperCase() : e["method"];
+  if (!isHttpMethod(method)) {
+    throw new ApiError("invalid_method", `endpoint.method must be one of ${HTTP_METHODS.join(", ")}; got ${JSON.stringify(e["method"])}.`, { field: "endpoint.method" });
+  }
+  const url = e["url"];
+  if (typeof url !== "string" || url.trim() === "") {
+    throw new ApiError("missing_url", 'endpoint.url must be a URL template string, e.g. "http://partner/data?title={mascot}".', { field: "endpoint.url" });
+  }
+  if (url.length > MAX_URL_LENGTH) {
+    throw new ApiError("invalid_url", `endpoint.url is ${url.length} characters; the most is ${MAX_URL_LENGTH}.`, { field: "endpoint.url" });
+  }
+  let defaultValue = limits.default_value;
+  const rawDefault = e["default"];
+  if (rawDefault !== undefined && rawDefault !== null) {
+    if (typeof rawDefault === "string") defaultValue = rawDefault;
+    else if (typeof rawDefault === "number" || typeof rawDefault === "boolean") defaultValue = String(rawDefault);
+    else throw new ApiError("invalid_default", "endpoint.default must be a string (or a number or boolean).", { field: "endpoint.default" });
+  }
+  let maxAttempts = limits.max_attempts;
+  const rawMax = e["max_attempts"];
+  if (rawMax !== undefined && rawMax !== null) {
+    if (typeof rawMax !== "number" || !Number.isInteger(rawMax) || rawMax < 1 || rawMax > 100) {
+      throw new ApiError("invalid_max_attempts", `endpoint.max_attempts must be a whole number from 1 to 100; got ${JSON.stringify(rawMax)}.`, { field: "endpoint.max_attempts" });
+    }
+    maxAttempts = rawMax;
+  }
+  if (!Array.isArray(data) || data.length === 0) {
+    throw new ApiError("invalid_data", 'data must be a non-empty array of objects, e.g. "data": [{"mascot": "Gopher"}].', { field: "data" });
+  }
+  if (data.length > limits.max_batch) {
+    throw new ApiError("too_many_items", `data has ${data.length} objects; the most in one request is ${limits.max_batch}. Split it into several requests.`, { field: "data" });
+  }
+  const template = compileTemplate(url.trim());
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(template.prefix)?.[1]?.toLowerCase();
+  if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
+    throw new ApiError("invalid_url", `endpoint.url has scheme "${scheme}"; only http and https URLs are delivered.`, { field: "endpoint.url" });
+  }
+  // When scheme and host are fixed, one rendering shows whether every rendering is a URL.
+  const fixed = hasFixedOrigin(template);
+  const postbacks = new Array<{ id: string; data: string }>(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const item: unknown = data[i];
+    if (item === null || typeof item !== "object" || Array.isArray(item)) {
+      throw new ApiError("invalid_data", `data[${i}] must be a JSON object; got ${item === null ? "null" : Array.isArray(item) ? "an array" : typeof item}.`, { field: `data[${i}]` });
+    }
+    if (!fixed || i === 0) {
+      const rendered = renderTemplate(template, item as Record<string, unknown>, defaultValue);
+      const problem = checkHttpUrl(rendered);
+      if (problem) {
+        throw new ApiError("invalid_url", `endpoint.url rendered with data[${i}] gives "${rendered.slice(0, 200)}", which ${problem}.`, { field: fixed ? "endpoint.url" : `data[${i}]` });
+      }
+    }
+    postbacks[i] = { id: newPostbackId(now), data: JSON.stringify(item) };
+  }
+  return {
+    endpoint: { id: newEndpointId(now), method, url: template.source, defaultValue, maxAttempts },
+    postbacks,
+    createdAt: now,
+  };
+}
+
+export function ingestRoutes(app: FastifyInstance, deps: { queue: Queue; config: Config }): void {
+  const handler = async (request: { body: unknown }, reply: { code(n: number): unknown }) => {
+    const batch = parseIngest(request.body, deps.config);
+    try {
+      await deps.queue.enqueue(batch);
+    } catch (err) {
+      throw new ApiError("queue_unavailable", "The queue could not store the postbacks; nothing was queued. Send the request again shortly.", {
+        headers: { "retry-after": "1" },
+        cause: err,
+      });
+    }
+    reply.code(202);
+    return { ids: batch.postbacks.map((p) => p.id) };
+  };
+  app.post("/ingest", handler);
+  app.post("/ingest.php", handler);
+}

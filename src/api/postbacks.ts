@@ -1,0 +1,38 @@
+/** GET /v1/postbacks/:id — a postback's state and every attempt made, queued or settled. */
+import type { FastifyInstance } from "fastify";
+import type { Queue } from "../queue/port.js";
+import type { Store } from "../store/port.js";
+import { ApiError } from "../core/errors.js";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function postbackRoutes(app: FastifyInstance, deps: { queue: Queue; store: Store }): void {
+  app.get<{ Params: { id: string } }>("/v1/postbacks/:id", async (request) => {
+    const { id } = request.params;
+    const [record, queued] = await Promise.all([deps.store.getPostback(id), deps.queue.find(id)]);
+    if (!record && !queued) {
+      throw new ApiError("postback_not_found", `No postback ${JSON.stringify(id)}. Ids are those the ingest answer listed.`);
+    }
+    const endpoint = (record ?? queued)!.endpoint;
+    return {
+      id,
+      state: record?.state ?? "pending",
+      endpoint: { method: endpoint.method, url: endpoint.url, default: endpoint.defaultValue, max_attempts: endpoint.maxAttempts },
+      data: JSON.parse((record ?? queued)!.data),
+      created_at: iso((record ?? queued)!.createdAt),
+      updated_at: iso(record?.updatedAt ?? null),
+      next_attempt_at: queued ? iso(queued.dueAt) : null,
+      reason: record?.reason ?? null,
+      attempts: (record?.attempts ?? []).map((a) => ({
+        attempt: a.attempt,
+        started_at: iso(a.startedAt),
+        duration_ms: a.durationMs,
+        url: a.url,
+        status_code: a.statusCode,
+        error: a.error,
+        error_message: a.errorMessage,
+        response_body: a.responseBody,
+      })),
+    };
+  });
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * The `ferry` command: start | api | worker | receiver. Settings come from FERRY_* variables
+ * (see docs/operations.md); a bad one stops start-up with a line that names it.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "../config.js";
+import { runRole, type Role } from "../service.js";
+import { startReceiver } from "../receiver.js";
+import { VERSION } from "../version.js";
+
+const USAGE = `ferry ${VERSION} — real-time delivery of postbacks and webhooks
+
+Usage: ferry <command> [options]
+
+Commands:
+  start      API and delivery worker in one process (what npm start runs)
+  api        the HTTP API only: ingest, health, postback lookups
+  worker     the delivery worker only
+  receiver   a tiny HTTP endpoint that prints every request it gets
+             --port N (9000)  --host H (127.0.0.1)  --status CODE (200)
+             --delay-ms N (0)  --quiet
+  help       this text
+
+Settings are FERRY_* environment variables or a JSON file named by FERRY_CONFIG;
+docs/operations.md lists them all. Examples:
+  FERRY_PORT=8080 FERRY_DATA_DIR=./data ferry start
+  ferry receiver --port 9000
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = "help", ...rest] = argv;
+  switch (command) {
+    case "start":
+    case "api":
+    case "worker":
+      return serve(command);
+    case "receiver":
+      return receiver(rest);
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return 0;
+    case "version":
+    case "--version":
+      process.stdout.write(VERSION + "\n");
+      return 0;
+    default:
+      process.stderr.write(`ferry: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(role: Role): Promise<number> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ferry: configuration error:\n${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  let running;
+  try {
+    running = await runRole(role, config);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE") {
+      process.stderr.write(`ferry: port ${config.port} is in use; set FERRY_PORT to another port\n`);
+      return 1;
+    }
+    process.stderr.write(`ferry: could not start: ${e.message}\n`);
+    return 1;
+  }
+  if (running.url) process.stdout.write(`ferry ${role} listening on ${running.url}\n`);
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: string) => {
+      if (++signals > 1) {
+        process.stderr.write(`ferry: second ${signal}; exiting now (in-flight postbacks are redelivered after their lease)\n`);
+        process.exit(130);
+      }
+      running.stop().then(resolve, (err: Error) => {
+        process.stderr.write(`ferry: error while stopping: ${err.message}\n`);
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+  return process.exitCode === undefined ? 0 : Number(process.exitCode);
+}
+
+async function receiver(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string", default: "9000" },
+      host: { type: "string", default: "127.0.0.1" },
+      status: { type: "string", default: "200" },
+      "delay-ms": { type: "string", default: "0" },
+      quiet: { type: "boolean", default: false },
+    },
+  });
+  const status = Number(values.status);
+  const delayMs = Number(values["delay-ms"]);
+  const r = await startReceiver({
+    port: Number(values.port),
+    host: values.host,
+    record: false,
+    respond: () => ({ status, delayMs }),
+    onRequest: values.quiet
+      ? undefined
+      : (req) => {
+          const time = new Date(req.receivedAt).toISOString().slice(11, 23);
+          const body = req.body ? `  ${req.body.length > 200 ? req.body.slice(0, 200) + "…" : req.body}` : "";
+          process.stdout.write(`${time} ${req.method} ${req.url}${body}\n`);
+        },
+  });
+  process.stdout.write(`receiver listening on ${r.url}, answering ${status}\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await r.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`ferry: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);
