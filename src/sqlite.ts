@@ -19,10 +19,27 @@ export function openSqlite(path: string, options: OpenOptions = {}): SqliteDatab
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma("busy_timeout = 5000");
-  db.pragma("journal_mode = WAL");
+  enableWal(db);
   db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
   db.exec("CREATE TABLE IF NOT EXISTS ferry_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (component, version))");
   return db;
+}
+
+/**
+ * Switches the file to WAL (it stays so). On a new file another process opening it at the same
+ * moment makes the switch fail with SQLITE_BUSY at once, without busy_timeout: retry a while.
+ */
+function enableWal(db: SqliteDatabase): void {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      db.pragma("journal_mode = WAL");
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== "SQLITE_BUSY" || Date.now() > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
 }
 
 /**
@@ -37,8 +54,10 @@ export function migrate(db: SqliteDatabase, component: string, migrations: reado
     const version = i + 1;
     if (applied.has(version)) return;
     db.transaction(() => {
+      // Two processes starting at once may both have read `applied` before either migrated:
+      // check again under the write lock, so that the second one does not run it again.
+      if (db.prepare("SELECT 1 FROM ferry_migrations WHERE component = ? AND version = ?").get(component, version)) return;
       db.exec(sql);
-      // OR IGNORE: two processes starting at once may both run this; the first one wins.
       db.prepare("INSERT OR IGNORE INTO ferry_migrations (component, version) VALUES (?, ?)").run(component, version);
     }).immediate();
   });

@@ -62,14 +62,15 @@ export class SqliteQueue implements Queue {
     migrate(db, "queue", MIGRATIONS);
     this.stmt = {
       insertEndpoint: db.prepare(
-        "INSERT INTO queue_endpoints (id, method, url, default_value, max_attempts, remaining) VALUES (?, ?, ?, ?, ?, ?)",
+        `INSERT INTO queue_endpoints (id, method, url, default_value, max_attempts, remaining) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET remaining = remaining + excluded.remaining`,
       ),
       insertEntry: db.prepare(
         "INSERT INTO queue_entries (postback_id, endpoint_id, data, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
       ),
-      reserve: db.prepare(
-        `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1
-         WHERE seq IN (SELECT seq FROM queue_entries WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?)
+      pick: db.prepare("SELECT seq FROM queue_entries WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?").pluck(),
+      take: db.prepare(
+        `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1 WHERE seq = ?
          RETURNING seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at`,
       ),
       endpoint: db.prepare("SELECT id, method, url, default_value, max_attempts FROM queue_endpoints WHERE id = ?"),
@@ -100,8 +101,13 @@ export class SqliteQueue implements Queue {
     this.wake();
   }
 
+  // Picked and taken one by one in one transaction: RETURNING gives rows in no set order, and
+  // the reservation must list them oldest due first.
+  private readonly reserveTx = (max: number, leaseEnd: number, now: number): EntryRow[] =>
+    (this.stmt.pick.all(now, max) as number[]).map((seq) => this.stmt.take.get(leaseEnd, seq) as EntryRow);
+
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
-    const rows = this.stmt.reserve.all(now + leaseMs, now, max) as EntryRow[];
+    const rows = this.db.transaction(this.reserveTx).immediate(max, now + leaseMs, now);
     return rows.map((row) => ({
       postbackId: row.postback_id,
       endpoint: this.endpoint(row.endpoint_id),

@@ -86,7 +86,8 @@ export class SqliteStore implements Store {
         `INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempts = max(attempts, excluded.attempts),
-           updated_at = excluded.updated_at, next_attempt_at = excluded.next_attempt_at, reason = excluded.reason`,
+           updated_at = excluded.updated_at, next_attempt_at = excluded.next_attempt_at, reason = excluded.reason
+         WHERE excluded.attempts >= postbacks.attempts -- an earlier attempt recorded late does not undo a later one`,
       ),
       attempt: db.prepare(
         `INSERT OR REPLACE INTO attempts (postback_id, attempt, started_at, duration_ms, url, status_code, error, error_message, response_body)
@@ -104,23 +105,29 @@ export class SqliteStore implements Store {
     };
   }
 
-  private readonly recordTx = (records: AttemptRecord[]): void => {
+  /** Returns the endpoints it wrote; they are known only once the transaction commits. */
+  private readonly recordTx = (records: AttemptRecord[]): Set<string> => {
+    const written = new Set<string>();
     for (const r of records) {
       const e = r.endpoint;
-      if (!this.knownEndpoints.has(e.id)) {
+      if (!this.knownEndpoints.has(e.id) && !written.has(e.id)) {
         this.stmt.endpoint.run(e.id, e.method, e.url, e.defaultValue, e.maxAttempts);
-        if (this.knownEndpoints.size >= 10_000) this.knownEndpoints.clear();
-        this.knownEndpoints.add(e.id);
+        written.add(e.id);
       }
       const updatedAt = r.startedAt + Math.round(r.durationMs);
       this.stmt.postback.run(r.postbackId, e.id, r.data, r.state, r.attempt, r.createdAt, updatedAt, r.nextAttemptAt, r.reason);
       this.stmt.attempt.run(r.postbackId, r.attempt, r.startedAt, r.durationMs, r.url, r.statusCode, r.error, r.errorMessage, r.responseBody);
     }
+    return written;
   };
 
   async recordAttempts(records: AttemptRecord[]): Promise<void> {
     if (records.length === 0) return;
-    this.db.transaction(this.recordTx).immediate(records);
+    const written = this.db.transaction(this.recordTx).immediate(records);
+    for (const id of written) {
+      if (this.knownEndpoints.size >= 10_000) this.knownEndpoints.clear();
+      this.knownEndpoints.add(id);
+    }
   }
 
   async getPostback(id: string): Promise<PostbackRecord | undefined> {

@@ -1,0 +1,647 @@
+/**
+ * The queue conformance suite: what every Queue adapter must do, written against the port
+ * only. An adapter's test file calls `queueConformance` with a function that opens a fresh,
+ * empty queue; each test opens its own.
+ *
+ * Time is moved with the `now` parameter of reserve and stats, never with sleeps: tests
+ * enqueue at a fixed instant T0 in the past and reserve "at" T0 + x. Only the waitForWork
+ * tests use the wall clock, with loose bounds.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Endpoint } from "../../src/core/types.js";
+import type { EnqueueBatch, NewPostback, Queue, Reservation, Settle } from "../../src/queue/port.js";
+
+export interface OpenedQueue {
+  queue: Queue;
+  /**
+   * Optional: opens another Queue on the same data, as another process (`ferry api` next to
+   * `ferry worker`) would. Tests that need it are skipped without it. Closed by `close`.
+   */
+  peer?(): Promise<Queue>;
+  /** Closes the queue (and any peers) and removes its data. */
+  close(): Promise<void>;
+}
+
+export interface QueueCapabilities {
+  /** Postbacks in the large-batch round trip; 1000 unless set. */
+  largeBatch?: number;
+  /** How long waitForWork may overrun what it promises before a test fails; 1000 ms unless set. */
+  timingSlackMs?: number;
+}
+
+/** A fixed instant well in the past, so that the wall clock never gets in the way of `now`. */
+const T0 = Date.UTC(2024, 0, 1);
+const LEASE = 30_000;
+
+let counter = 0;
+function uniq(prefix: string): string {
+  counter++;
+  return `${prefix}-${process.pid}-${counter.toString().padStart(6, "0")}`;
+}
+
+export function endpoint(overrides: Partial<Endpoint> = {}): Endpoint {
+  return {
+    id: uniq("ep"),
+    method: "GET",
+    url: "http://partner.example/data?title={mascot}&n={n}",
+    defaultValue: "",
+    maxAttempts: 5,
+    ...overrides,
+  };
+}
+
+export function postbacks(n: number, prefix = "pb"): NewPostback[] {
+  return Array.from({ length: n }, (_, i) => ({ id: uniq(prefix), data: JSON.stringify({ mascot: "Gopher", n: i }) }));
+}
+
+function batch(n: number, createdAt = T0, ep: Endpoint = endpoint()): EnqueueBatch {
+  return { endpoint: ep, postbacks: postbacks(n), createdAt };
+}
+
+/** The postback ids of reservations, or of postbacks as enqueued. */
+function ids(rs: ({ postbackId: string } | NewPostback)[]): string[] {
+  return rs.map((r) => ("postbackId" in r ? r.postbackId : r.id));
+}
+
+function sorted(xs: string[]): string[] {
+  return [...xs].sort();
+}
+
+async function settleAll(queue: Queue, rs: Reservation[], settle: Settle): Promise<number> {
+  return queue.settle(rs.map((reservation) => ({ reservation, settle })));
+}
+
+/** Resolves to how long `p` took, or rejects if it takes longer than `limitMs`. */
+async function within<T>(limitMs: number, p: Promise<T>, what: string): Promise<number> {
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not resolve within ${limitMs} ms`)), limitMs);
+  });
+  try {
+    await Promise.race([p, timeout]);
+    return performance.now() - t0;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function queueConformance(
+  name: string,
+  open: () => Promise<OpenedQueue>,
+  capabilities: QueueCapabilities = {},
+): void {
+  const largeBatch = capabilities.largeBatch ?? 1000;
+  const slack = capabilities.timingSlackMs ?? 1000;
+
+  /** Runs `fn` with a freshly opened, empty queue, closing it whatever happens. */
+  async function withQueue(fn: (queue: Queue, opened: OpenedQueue) => Promise<void>): Promise<void> {
+    const opened = await open();
+    try {
+      await fn(opened.queue, opened);
+    } finally {
+      await opened.close();
+    }
+  }
+
+  describe(`queue conformance: ${name}`, () => {
+    describe("enqueue and reserve", () => {
+      test("reserve returns enqueued postbacks with their endpoint, data, attempt 1 and createdAt", () =>
+        withQueue(async (queue) => {
+          const ep = endpoint({ method: "POST", url: "https://partner.example/hook/{id}", defaultValue: "none", maxAttempts: 7 });
+          const b = batch(3, T0 + 5, ep);
+          await queue.enqueue(b);
+          const got = await queue.reserve(10, LEASE, T0 + 5);
+          assert.deepEqual(ids(got), ids(b.postbacks));
+          for (const [i, r] of got.entries()) {
+            assert.deepEqual(r.endpoint, ep);
+            assert.equal(r.data, b.postbacks[i]!.data);
+            assert.equal(r.attempt, 1);
+            assert.equal(r.createdAt, T0 + 5);
+            assert.equal(typeof r.lease, "string");
+            assert.ok(r.lease.length > 0, "a reservation names its lease");
+          }
+        }));
+
+      test("an empty queue reserves nothing", () =>
+        withQueue(async (queue) => {
+          assert.deepEqual(await queue.reserve(10, LEASE, T0), []);
+          assert.deepEqual(await queue.stats(T0), { ready: 0, waiting: 0 });
+        }));
+
+      test("a postback is not reserved before its createdAt", () =>
+        withQueue(async (queue) => {
+          const b = batch(1, T0 + 1000);
+          await queue.enqueue(b);
+          assert.deepEqual(await queue.reserve(10, LEASE, T0 + 999), []);
+          assert.deepEqual(ids(await queue.reserve(10, LEASE, T0 + 1000)), ids(b.postbacks));
+        }));
+
+      test("reserve takes at most max entries", () =>
+        withQueue(async (queue) => {
+          const b = batch(5);
+          await queue.enqueue(b);
+          const first = await queue.reserve(2, LEASE, T0);
+          assert.equal(first.length, 2);
+          const second = await queue.reserve(2, LEASE, T0);
+          assert.equal(second.length, 2);
+          const third = await queue.reserve(2, LEASE, T0);
+          assert.equal(third.length, 1);
+          assert.deepEqual(sorted([...ids(first), ...ids(second), ...ids(third)]), sorted(ids(b.postbacks)));
+          assert.deepEqual(await queue.reserve(2, LEASE, T0), []);
+        }));
+
+      test("reserve picks the oldest due first, then in insertion order", () =>
+        withQueue(async (queue) => {
+          const late = batch(2, T0 + 300);
+          const early = batch(2, T0 + 100);
+          const middle = batch(2, T0 + 200);
+          const alsoEarly = batch(1, T0 + 100);
+          for (const b of [late, early, middle, alsoEarly]) await queue.enqueue(b);
+          const expected = ids([...early.postbacks, ...alsoEarly.postbacks, ...middle.postbacks, ...late.postbacks]);
+
+          // One at a time: the choice is in due order.
+          const oneByOne: string[] = [];
+          for (let i = 0; i < 7; i++) {
+            const got = await queue.reserve(1, LEASE, T0 + 1000);
+            assert.equal(got.length, 1);
+            oneByOne.push(got[0]!.postbackId);
+          }
+          assert.deepEqual(oneByOne, expected);
+        }));
+
+      test("a batch reservation lists its entries oldest due first", () =>
+        withQueue(async (queue) => {
+          const late = batch(2, T0 + 300);
+          const early = batch(2, T0 + 100);
+          const middle = batch(2, T0 + 200);
+          for (const b of [late, early, middle]) await queue.enqueue(b);
+          const got = await queue.reserve(5, LEASE, T0 + 1000);
+          assert.deepEqual(ids(got), [...early.postbacks, ...middle.postbacks, late.postbacks[0]!].map((p) => p.id));
+        }));
+
+      test("retried entries take their place in due order among new ones", () =>
+        withQueue(async (queue) => {
+          const a = batch(1, T0);
+          await queue.enqueue(a);
+          const [r] = await queue.reserve(1, LEASE, T0);
+          await settleAll(queue, [r!], { kind: "retry", at: T0 + 50 });
+          const b = batch(1, T0 + 100);
+          const c = batch(1, T0 + 10);
+          await queue.enqueue(b);
+          await queue.enqueue(c);
+          const got = await queue.reserve(10, LEASE, T0 + 1000);
+          assert.deepEqual(ids(got), [c.postbacks[0]!.id, a.postbacks[0]!.id, b.postbacks[0]!.id]);
+        }));
+
+      test("unicode and large data objects round-trip", () =>
+        withQueue(async (queue) => {
+          const big = JSON.stringify({ text: "é😀中\u0000".repeat(20_000) });
+          const data = [JSON.stringify({ name: "Gøpher 🐹", city: "東京", rtl: "שלום" }), big, "{}"];
+          const ep = endpoint({ url: "http://partner.example/ünïcode/{name}?q=😀", defaultValue: "—" });
+          const b: EnqueueBatch = { endpoint: ep, postbacks: data.map((d) => ({ id: uniq("pb"), data: d })), createdAt: T0 };
+          await queue.enqueue(b);
+          const got = await queue.reserve(10, LEASE, T0);
+          assert.deepEqual(got.map((r) => r.data), data);
+          assert.deepEqual(got[0]!.endpoint, ep);
+          assert.equal((await queue.find(b.postbacks[1]!.id))?.data, big);
+        }));
+    });
+
+    describe("leases", () => {
+      test("an entry is not reserved again while its lease runs", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(3));
+          const first = await queue.reserve(10, LEASE, T0);
+          assert.equal(first.length, 3);
+          assert.deepEqual(await queue.reserve(10, LEASE, T0), []);
+          assert.deepEqual(await queue.reserve(10, LEASE, T0 + LEASE - 1), []);
+        }));
+
+      test("an entry whose lease ended is reserved again, as attempt 2 with a new lease", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const [first] = await queue.reserve(1, 1000, T0);
+          assert.equal(first!.attempt, 1);
+          assert.deepEqual(await queue.reserve(1, 1000, T0 + 999), []);
+          const [second] = await queue.reserve(1, 1000, T0 + 1000);
+          assert.ok(second, "reserved again when the lease ends");
+          assert.equal(second.postbackId, b.postbacks[0]!.id);
+          assert.equal(second.attempt, 2);
+          assert.notEqual(second.lease, first!.lease);
+          assert.deepEqual(second.endpoint, b.endpoint);
+          assert.equal(second.data, b.postbacks[0]!.data);
+          assert.equal(second.createdAt, T0);
+        }));
+
+      test("entries are delivered at least once: a worker that dies holding them loses none", () =>
+        withQueue(async (queue, opened) => {
+          const b = batch(50);
+          await queue.enqueue(b);
+          // Worker A reserves 20 and dies: it never settles.
+          const dead = await queue.reserve(20, 1000, T0);
+          assert.equal(dead.length, 20);
+          // Worker B (another process when the adapter can open one) takes the rest and delivers them.
+          const other = opened.peer ? await opened.peer() : queue;
+          const rest = await other.reserve(100, 1000, T0 + 10);
+          assert.equal(rest.length, 30);
+          assert.deepEqual(new Set([...ids(dead), ...ids(rest)]).size, 50);
+          assert.equal(await settleAll(other, rest, { kind: "done" }), 30);
+          // Nothing is due until A's lease ends; then every one of A's entries comes back.
+          assert.deepEqual(await other.reserve(100, 1000, T0 + 999), []);
+          const recovered = await other.reserve(100, 1000, T0 + 1000);
+          assert.deepEqual(sorted(ids(recovered)), sorted(ids(dead)));
+          assert.ok(recovered.every((r) => r.attempt === 2));
+          assert.ok(recovered.every((r) => r.endpoint.id === b.endpoint.id));
+          assert.equal(await settleAll(other, recovered, { kind: "done" }), 20);
+          assert.deepEqual(await queue.stats(T0 + 5000), { ready: 0, waiting: 0 });
+        }));
+
+      test("a stale settle, after a later reservation took the entry over, is ignored", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const [stale] = await queue.reserve(1, 1000, T0);
+          const [current] = await queue.reserve(1, 1000, T0 + 1000);
+          assert.ok(stale && current);
+
+          for (const settle of [{ kind: "done" }, { kind: "retry", at: T0 + 1 }, { kind: "release", at: T0 + 1 }] as Settle[]) {
+            assert.equal(await queue.settle([{ reservation: stale, settle }]), 0, `stale ${settle.kind} ignored`);
+          }
+          const found = await queue.find(b.postbacks[0]!.id);
+          assert.ok(found, "still queued");
+          assert.equal(found.attempts, 2);
+          assert.equal(found.dueAt, T0 + 2000, "still leased to the current holder");
+          assert.deepEqual(await queue.reserve(1, 1000, T0 + 1500), []);
+
+          assert.equal(await queue.settle([{ reservation: current, settle: { kind: "done" } }]), 1);
+          assert.equal(await queue.find(b.postbacks[0]!.id), undefined);
+        }));
+
+      test("settle counts only the entries that still held their lease", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(3));
+          const first = await queue.reserve(3, 1000, T0);
+          const retaken = await queue.reserve(1, 1000, T0 + 1000);
+          assert.equal(retaken.length, 1);
+          const held = await settleAll(queue, first, { kind: "done" });
+          assert.equal(held, 2);
+          assert.equal(await settleAll(queue, retaken, { kind: "done" }), 1);
+          assert.deepEqual(await queue.stats(T0 + 5000), { ready: 0, waiting: 0 });
+        }));
+
+      test("settling an entry twice counts it once", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(1));
+          const rs = await queue.reserve(1, LEASE, T0);
+          assert.equal(await settleAll(queue, rs, { kind: "done" }), 1);
+          assert.equal(await settleAll(queue, rs, { kind: "done" }), 0);
+          assert.equal(await queue.settle([]), 0);
+        }));
+    });
+
+    describe("settle", () => {
+      test("done removes the entry: find gives undefined and stats count nothing", () =>
+        withQueue(async (queue) => {
+          const b = batch(2);
+          await queue.enqueue(b);
+          const rs = await queue.reserve(10, LEASE, T0);
+          assert.equal(await settleAll(queue, rs, { kind: "done" }), 2);
+          for (const p of b.postbacks) assert.equal(await queue.find(p.id), undefined);
+          assert.deepEqual(await queue.stats(T0), { ready: 0, waiting: 0 });
+          assert.deepEqual(await queue.stats(T0 + 10 * LEASE), { ready: 0, waiting: 0 });
+          assert.deepEqual(await queue.reserve(10, LEASE, T0 + 10 * LEASE), []);
+        }));
+
+      test("retry schedules the entry at `at`: not reservable before, reservable at and after, attempt counted", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          let [r] = await queue.reserve(1, LEASE, T0);
+          for (let attempt = 1; attempt <= 3; attempt++) {
+            assert.equal(r!.attempt, attempt);
+            const at = T0 + attempt * 10_000;
+            assert.equal(await settleAll(queue, [r!], { kind: "retry", at }), 1);
+            const found = await queue.find(b.postbacks[0]!.id);
+            assert.equal(found?.dueAt, at);
+            assert.equal(found?.attempts, attempt);
+            assert.deepEqual(await queue.reserve(1, LEASE, at - 1), [], "not before at");
+            [r] = await queue.reserve(1, LEASE, at);
+            assert.ok(r, "reservable at `at`");
+            assert.deepEqual(r.endpoint, b.endpoint);
+            assert.equal(r.data, b.postbacks[0]!.data);
+          }
+          assert.equal(r!.attempt, 4);
+        }));
+
+      test("a retry due before the lease would have ended is reservable at once", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(1));
+          const rs = await queue.reserve(1, LEASE, T0);
+          await settleAll(queue, rs, { kind: "retry", at: T0 + 10 });
+          const [again] = await queue.reserve(1, LEASE, T0 + 10);
+          assert.equal(again?.attempt, 2);
+        }));
+
+      test("release gives the entry back at `at` without counting an attempt", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const [r1] = await queue.reserve(1, LEASE, T0);
+          assert.equal(r1!.attempt, 1);
+          assert.equal(await settleAll(queue, [r1!], { kind: "release", at: T0 + 500 }), 1);
+          const found = await queue.find(b.postbacks[0]!.id);
+          assert.equal(found?.attempts, 0, "a released reservation is not an attempt");
+          assert.equal(found?.dueAt, T0 + 500);
+          assert.deepEqual(await queue.reserve(1, LEASE, T0 + 499), []);
+          const [r2] = await queue.reserve(1, LEASE, T0 + 500);
+          assert.equal(r2!.attempt, 1, "the same attempt again");
+          // A retry after that counts; a release after that does not.
+          await settleAll(queue, [r2!], { kind: "retry", at: T0 + 600 });
+          const [r3] = await queue.reserve(1, LEASE, T0 + 600);
+          assert.equal(r3!.attempt, 2);
+          await settleAll(queue, [r3!], { kind: "release", at: T0 + 700 });
+          const [r4] = await queue.reserve(1, LEASE, T0 + 700);
+          assert.equal(r4!.attempt, 2);
+        }));
+
+      test("one settle call can mix done, retry and release", () =>
+        withQueue(async (queue) => {
+          const b = batch(3);
+          await queue.enqueue(b);
+          const [a, r, l] = await queue.reserve(3, LEASE, T0);
+          const held = await queue.settle([
+            { reservation: a!, settle: { kind: "done" } },
+            { reservation: r!, settle: { kind: "retry", at: T0 + 100 } },
+            { reservation: l!, settle: { kind: "release", at: T0 + 200 } },
+          ]);
+          assert.equal(held, 3);
+          assert.equal(await queue.find(a!.postbackId), undefined);
+          assert.deepEqual(
+            [await queue.find(r!.postbackId), await queue.find(l!.postbackId)].map((f) => [f?.attempts, f?.dueAt]),
+            [
+              [1, T0 + 100],
+              [0, T0 + 200],
+            ],
+          );
+        }));
+    });
+
+    describe("enqueue", () => {
+      test("a batch with a duplicate postback id rejects and queues nothing", () =>
+        withQueue(async (queue) => {
+          const pbs = postbacks(3);
+          const dup: EnqueueBatch = { endpoint: endpoint(), postbacks: [...pbs, { id: pbs[1]!.id, data: "{}" }], createdAt: T0 };
+          await assert.rejects(queue.enqueue(dup));
+          for (const p of pbs) assert.equal(await queue.find(p.id), undefined);
+          assert.deepEqual(await queue.stats(T0), { ready: 0, waiting: 0 });
+          assert.deepEqual(await queue.reserve(10, LEASE, T0), []);
+          // Nothing was left behind: the same endpoint and ids enqueue cleanly afterwards.
+          await queue.enqueue({ ...dup, postbacks: pbs });
+          const got = await queue.reserve(10, LEASE, T0);
+          assert.deepEqual(ids(got), pbs.map((p) => p.id));
+          assert.ok(got.every((r) => r.attempt === 1));
+        }));
+
+      test("a batch naming a postback id already queued rejects and queues none of its postbacks", () =>
+        withQueue(async (queue) => {
+          const first = batch(2);
+          await queue.enqueue(first);
+          const second: EnqueueBatch = { endpoint: endpoint(), postbacks: [...postbacks(2), first.postbacks[0]!], createdAt: T0 };
+          await assert.rejects(queue.enqueue(second));
+          for (const p of second.postbacks.slice(0, 2)) assert.equal(await queue.find(p.id), undefined);
+          const got = await queue.reserve(10, LEASE, T0);
+          assert.deepEqual(ids(got), first.postbacks.map((p) => p.id));
+          assert.ok(got.every((r) => r.endpoint.id === first.endpoint.id), "the queued entry keeps its own endpoint");
+        }));
+
+      test("many batches, with their own endpoints or sharing one, each deliver with theirs", () =>
+        withQueue(async (queue) => {
+          const shared = endpoint({ method: "PUT", url: "http://shared.example/{n}" });
+          const batches: EnqueueBatch[] = [];
+          for (let i = 0; i < 20; i++) {
+            const ep = i % 2 === 0 ? shared : endpoint({ url: `http://own-${i}.example/{n}`, maxAttempts: 1 + i });
+            batches.push({ endpoint: ep, postbacks: postbacks(1 + (i % 4)), createdAt: T0 + i });
+          }
+          for (const b of batches) await queue.enqueue(b);
+          const expected = new Map(batches.flatMap((b) => b.postbacks.map((p) => [p.id, { endpoint: b.endpoint, data: p.data }] as const)));
+
+          // Settle them a few at a time, so that shared endpoints lose entries before others.
+          let total = 0;
+          for (;;) {
+            const got = await queue.reserve(7, LEASE, T0 + 100);
+            if (got.length === 0) break;
+            for (const r of got) {
+              const want = expected.get(r.postbackId);
+              assert.ok(want, `unexpected ${r.postbackId}`);
+              assert.deepEqual(r.endpoint, want.endpoint);
+              assert.equal(r.data, want.data);
+            }
+            total += got.length;
+            assert.equal(await settleAll(queue, got, { kind: "done" }), got.length);
+          }
+          assert.equal(total, expected.size);
+          assert.deepEqual(await queue.stats(T0 + 100), { ready: 0, waiting: 0 });
+
+          // The shared endpoint is usable again after all its entries are gone.
+          const again: EnqueueBatch = { endpoint: shared, postbacks: postbacks(2), createdAt: T0 };
+          await queue.enqueue(again);
+          const got = await queue.reserve(10, LEASE, T0 + 100);
+          assert.deepEqual(ids(got), again.postbacks.map((p) => p.id));
+          for (const r of got) assert.deepEqual(r.endpoint, shared);
+        }));
+
+      test(`a batch of ${largeBatch} postbacks round-trips`, () =>
+        withQueue(async (queue) => {
+          const b = batch(largeBatch);
+          await queue.enqueue(b);
+          assert.deepEqual(await queue.stats(T0), { ready: largeBatch, waiting: 0 });
+          const got = await queue.reserve(largeBatch, LEASE, T0);
+          assert.equal(got.length, largeBatch);
+          assert.deepEqual(ids(got), b.postbacks.map((p) => p.id), "insertion order within one batch");
+          assert.deepEqual(got.map((r) => r.data), b.postbacks.map((p) => p.data));
+          assert.ok(got.every((r) => r.attempt === 1 && r.endpoint.id === b.endpoint.id));
+          assert.deepEqual(await queue.stats(T0), { ready: 0, waiting: largeBatch });
+          assert.equal(await settleAll(queue, got, { kind: "done" }), largeBatch);
+          assert.deepEqual(await queue.stats(T0), { ready: 0, waiting: 0 });
+        }));
+    });
+
+    describe("endpoints", () => {
+      test("the endpoint outlives settled entries until its last entry settles, across retries", () =>
+        withQueue(async (queue, opened) => {
+          const ep = endpoint({ method: "PATCH", url: "http://partner.example/p/{n}", defaultValue: "x", maxAttempts: 9 });
+          const b = batch(3, T0, ep);
+          await queue.enqueue(b);
+          // Another process reading the queue sees the endpoint from the shared data, not a cache.
+          const reader = opened.peer ? await opened.peer() : queue;
+
+          const [a, r, c] = await queue.reserve(3, LEASE, T0);
+          assert.equal(await settleAll(queue, [a!], { kind: "done" }), 1);
+          assert.equal(await settleAll(queue, [r!], { kind: "retry", at: T0 + 100 }), 1);
+          assert.equal(await settleAll(queue, [c!], { kind: "retry", at: T0 + 200 }), 1);
+
+          assert.deepEqual((await reader.find(r!.postbackId))?.endpoint, ep);
+          const [r2] = await reader.reserve(1, LEASE, T0 + 100);
+          assert.equal(r2?.postbackId, r!.postbackId);
+          assert.deepEqual(r2.endpoint, ep);
+          assert.equal(await settleAll(reader, [r2], { kind: "done" }), 1);
+
+          // One entry left, retried twice more.
+          const [c2] = await queue.reserve(1, LEASE, T0 + 200);
+          assert.deepEqual(c2?.endpoint, ep);
+          await settleAll(queue, [c2!], { kind: "retry", at: T0 + 300 });
+          const [c3] = await reader.reserve(1, LEASE, T0 + 300);
+          assert.deepEqual(c3?.endpoint, ep);
+          assert.equal(c3!.attempt, 3);
+          assert.deepEqual((await queue.find(c3!.postbackId))?.endpoint, ep);
+          assert.equal(await settleAll(reader, [c3!], { kind: "done" }), 1);
+          assert.deepEqual(await queue.stats(T0 + 1000), { ready: 0, waiting: 0 });
+        }));
+    });
+
+    describe("find and stats", () => {
+      test("find shows the data, endpoint, attempts and when the entry is next due", () =>
+        withQueue(async (queue) => {
+          const b = batch(1, T0 + 7);
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          assert.deepEqual(await queue.find(id), {
+            postbackId: id,
+            endpoint: b.endpoint,
+            data: b.postbacks[0]!.data,
+            attempts: 0,
+            dueAt: T0 + 7,
+            createdAt: T0 + 7,
+          });
+          await queue.reserve(1, 1000, T0 + 10);
+          const leased = await queue.find(id);
+          assert.equal(leased?.attempts, 1, "the attempt in flight counts");
+          assert.equal(leased?.dueAt, T0 + 1010, "while leased, due when the lease ends");
+          assert.equal(leased?.createdAt, T0 + 7);
+          assert.equal(await queue.find("no-such-postback"), undefined);
+        }));
+
+      test("stats counts ready entries apart from those waiting for a later time or leased", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(4, T0));
+          await queue.enqueue(batch(2, T0 + 1000));
+          assert.deepEqual(await queue.stats(T0), { ready: 4, waiting: 2 });
+          assert.deepEqual(await queue.stats(T0 + 1000), { ready: 6, waiting: 0 });
+
+          const [leased, retried, released] = await queue.reserve(3, 500, T0);
+          assert.deepEqual(await queue.stats(T0), { ready: 1, waiting: 5 });
+          await queue.settle([
+            { reservation: retried!, settle: { kind: "retry", at: T0 + 2000 } },
+            { reservation: released!, settle: { kind: "release", at: T0 + 100 } },
+          ]);
+          assert.deepEqual(await queue.stats(T0), { ready: 1, waiting: 5 });
+          assert.deepEqual(await queue.stats(T0 + 100), { ready: 2, waiting: 4 });
+          assert.deepEqual(await queue.stats(T0 + 500), { ready: 3, waiting: 3 }, "the lease has ended");
+          assert.deepEqual(await queue.stats(T0 + 2000), { ready: 6, waiting: 0 });
+          await queue.settle([{ reservation: leased!, settle: { kind: "done" } }]);
+          assert.deepEqual(await queue.stats(T0 + 2000), { ready: 5, waiting: 0 });
+        }));
+    });
+
+    describe("waitForWork", () => {
+      test("resolves by maxWaitMs when there is no work", () =>
+        withQueue(async (queue) => {
+          await within(50 + slack, queue.waitForWork(50), "waitForWork(50) on an empty queue");
+        }));
+
+      test("resolves at once when work is due", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(1, Date.now() - 1));
+          await within(slack, queue.waitForWork(60_000), "waitForWork with work due");
+        }));
+
+      test("resolves promptly after an enqueue in the same process", () =>
+        withQueue(async (queue) => {
+          const waiting = queue.waitForWork(60_000);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          await queue.enqueue(batch(1, Date.now()));
+          await within(slack, waiting, "waitForWork after an enqueue");
+        }));
+
+      test("resolves by maxWaitMs when every entry is leased or scheduled later", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(2, Date.now()));
+          const [leased, later] = await queue.reserve(2, 60_000);
+          await queue.settle([{ reservation: later!, settle: { kind: "retry", at: Date.now() + 60_000 } }]);
+          assert.ok(leased);
+          await within(50 + slack, queue.waitForWork(50), "waitForWork(50) with nothing due");
+        }));
+
+      test("resolves when a scheduled entry falls due, before maxWaitMs", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(1, Date.now()));
+          const rs = await queue.reserve(1, 60_000);
+          await settleAll(queue, rs, { kind: "retry", at: Date.now() + 50 });
+          const took = await within(50 + slack, queue.waitForWork(60_000), "waitForWork with a retry due in 50 ms");
+          assert.ok(took < 50 + slack);
+          assert.equal((await queue.reserve(1, 60_000)).length, 1, "the retry is due when waitForWork resolves");
+        }));
+    });
+
+    describe("health", () => {
+      test("ping resolves on an open queue", () =>
+        withQueue(async (queue) => {
+          await queue.ping();
+        }));
+    });
+
+    describe("another instance on the same data", () => {
+      test("two instances never reserve the same entry while it is leased", async (t) => {
+        const opened = await open();
+        try {
+          if (!opened.peer) {
+            t.skip("the adapter opens no peer");
+            return;
+          }
+          const a = opened.queue;
+          const b = await opened.peer();
+          const batches = [batch(40), batch(40)];
+          await a.enqueue(batches[0]!);
+          await b.enqueue(batches[1]!);
+          const seen = new Map<string, number>();
+          for (let round = 0; ; round++) {
+            const qa = await a.reserve(7, LEASE, T0);
+            const qb = await b.reserve(5, LEASE, T0);
+            if (qa.length === 0 && qb.length === 0) break;
+            for (const r of [...qa, ...qb]) seen.set(r.postbackId, (seen.get(r.postbackId) ?? 0) + 1);
+            // Settle some through the other instance, to mix things up.
+            if (round % 2 === 0) await settleAll(b, qa, { kind: "done" });
+          }
+          assert.equal(seen.size, 80);
+          assert.ok([...seen.values()].every((n) => n === 1), "no entry reserved twice");
+          assert.deepEqual(await a.stats(T0), await b.stats(T0));
+        } finally {
+          await opened.close();
+        }
+      });
+
+      test("a settle through another instance honours the lease", async (t) => {
+        const opened = await open();
+        try {
+          if (!opened.peer) {
+            t.skip("the adapter opens no peer");
+            return;
+          }
+          const a = opened.queue;
+          const b = await opened.peer();
+          await a.enqueue(batch(1));
+          const [stale] = await a.reserve(1, 1000, T0);
+          const [current] = await b.reserve(1, 1000, T0 + 1000);
+          assert.equal(await settleAll(a, [stale!], { kind: "done" }), 0);
+          assert.equal(await settleAll(a, [current!], { kind: "done" }), 1);
+          assert.deepEqual(await b.stats(T0 + 5000), { ready: 0, waiting: 0 });
+        } finally {
+          await opened.close();
+        }
+      });
+    });
+  });
+}
