@@ -84,7 +84,11 @@ export function loadConfig(
         if (!(key in SETTINGS)) errors.push(`${filePath}: unknown setting "${key}" (known: ${Object.keys(SETTINGS).join(", ")})`);
       }
     } catch (err) {
-      throw new ConfigError(`FERRY_CONFIG=${filePath}: cannot read it: ${(err as Error).message}`);
+      // JSON.parse's message quotes the text around the fault, which may be the admin token:
+      // keep only the position.
+      const at = err instanceof SyntaxError ? /at position \d+/.exec(err.message)?.[0] : undefined;
+      const reason = err instanceof SyntaxError ? `it is not valid JSON${at ? ` (${at})` : ""}` : (err as Error).message;
+      throw new ConfigError(`FERRY_CONFIG=${filePath}: cannot read it: ${reason}`);
     }
   }
   const config: Record<string, unknown> = {};

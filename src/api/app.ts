@@ -39,6 +39,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // post "raw post data") is read as JSON. /ingest.php also takes the form content type that
   // `curl -d` sets, as PHP's php://input did; anything else is 415.
   const parseJson = app.getDefaultJsonParser("error", "error");
+  // fastify's own text/plain parser would hand the route a string, never JSON.
+  app.removeContentTypeParser("text/plain");
   app.addContentTypeParser("*", { parseAs: "string" }, (request, body, done) => {
     const type = request.headers["content-type"];
     const formOnPhp =
@@ -106,7 +108,8 @@ function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: strin
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return { code: "invalid_json", detail: "The body is empty; send a JSON object." };
     case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return { code: "invalid_json", detail: `The body is not valid JSON: ${err.message}` };
+      // fastify's message claims the content type was application/json, whatever it was.
+      return { code: "invalid_json", detail: 'The body is not valid JSON; check its quotes, commas and brackets (a "__proto__" key, or a "constructor" key holding "prototype", is refused too).' };
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return { code: "bad_request", detail: "Content-Length does not match the body sent." };
   }

@@ -62,6 +62,16 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
   if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
     throw new ApiError("invalid_url", `endpoint.url has scheme "${scheme}"; only http and https URLs are delivered.`, { field: "endpoint.url" });
   }
+  // No rendering can be an absolute URL when the literal text cannot begin a scheme
+  // ("/path/{x}", "partner.example/{x}") or holds no ":" (values are encoded, so "{url}" never
+  // gives one): the template is at fault, not a data object.
+  if (scheme === undefined) {
+    const badStart = template.prefix !== "" && !/^[a-z][a-z0-9+.-]*$/i.test(template.prefix);
+    const literalColon = template.parts.some((part) => typeof part === "string" && part.includes(":"));
+    if (badStart || !literalColon) {
+      throw new ApiError("invalid_url", `endpoint.url must start with http:// or https:// (a {key} cannot supply it: values are percent-encoded); it starts with ${JSON.stringify(template.source.slice(0, 100))}.`, { field: "endpoint.url" });
+    }
+  }
   // When scheme and host are fixed, one rendering shows whether every rendering is a URL.
   const fixed = hasFixedOrigin(template);
   const postbacks = new Array<{ id: string; data: string }>(data.length);

@@ -65,11 +65,22 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
   return Math.round(exp * (0.5 + random() / 2));
 }
 
+const DAY_NAME = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const TIME = "\\d{2}:\\d{2}:\\d{2}";
+/** The HTTP-date forms of RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms. */
+const GMT_DATE = new RegExp(`^(?:${DAY_NAME}, \\d{2} ${MONTH} \\d{4}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \\d{2}-${MONTH}-\\d{2}) ${TIME} GMT$`);
+const ASCTIME_DATE = new RegExp(`^${DAY_NAME} ${MONTH} [ \\d]\\d ${TIME} \\d{4}$`);
+
 /** Retry-After as delta-seconds or an HTTP date, in ms from now; undefined when unreadable. */
 export function parseRetryAfter(value: string, now: number): number | undefined {
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
+  // Only real HTTP dates: Date.parse alone reads junk such as "May 2031" as a date. asctime
+  // carries no zone but is GMT; Date.parse would read it in the local zone.
+  const text = GMT_DATE.test(trimmed) ? trimmed : ASCTIME_DATE.test(trimmed) ? trimmed + " GMT" : undefined;
+  if (text === undefined) return undefined;
+  const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
