@@ -99,7 +99,8 @@ export class Sender {
         break;
       }
     }
-    return Buffer.concat(kept, size).toString("utf8");
+    // Streaming decode leaves out a character the byte limit cut in two, instead of a U+FFFD.
+    return new TextDecoder("utf-8").decode(Buffer.concat(kept, size), { stream: true });
   }
 
   async close(): Promise<void> {
