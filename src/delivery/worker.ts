@@ -13,7 +13,7 @@ import { decide, type RetryPolicy } from "../core/retry.js";
 import { sendsBody } from "../core/types.js";
 import { SECOND } from "../core/time.js";
 import { OriginLimiter } from "./origin-limiter.js";
-import type { Sender } from "./sender.js";
+import type { SendResult, Sender } from "./sender.js";
 
 export interface WorkerOptions {
   queue: Queue;
@@ -49,6 +49,7 @@ export class Worker {
   private readonly inFlight = new Set<AbortController>();
   private held = 0;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private wakeLoop: (() => void) | undefined;
   private done: Done[] = [];
@@ -59,7 +60,7 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.o = options;
-    this.limiter = new OriginLimiter(options.originConcurrency, options.originConcurrency);
+    this.limiter = new OriginLimiter(options.originConcurrency);
   }
 
   start(): void {
@@ -70,7 +71,12 @@ export class Worker {
    * Stops taking work, lets deliveries in flight finish for up to `graceMs`, then aborts the
    * rest and gives them back to the queue; records and settles everything before resolving.
    */
-  async stop(graceMs: number): Promise<void> {
+  stop(graceMs: number): Promise<void> {
+    this.stopped ??= this.shutdown(graceMs);
+    return this.stopped;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
     this.stopping = true;
     this.wakeLoop?.();
     await this.loop;
@@ -84,6 +90,7 @@ export class Worker {
       clearTimeout(timer);
     }
     await this.flush();
+    await this.o.sender.close();
   }
 
   private async run(): Promise<void> {
@@ -144,48 +151,57 @@ export class Worker {
   private async deliver(r: Reservation): Promise<void> {
     const { endpoint } = r;
     const template = this.template(endpoint.url);
-    let url: string;
+    let url = endpoint.url;
+    let sent: SendResult | undefined;
     try {
       const data = template.keys.length > 0 ? (JSON.parse(r.data) as Record<string, unknown>) : {};
       url = renderTemplate(template, data, endpoint.defaultValue);
     } catch (err) {
-      url = endpoint.url;
+      // Ingest checked the data, so this should not happen; if it does, record it, never guess a URL.
+      const message = `could not render the URL template: ${(err as Error).message}`;
+      sent = { result: { kind: "error", code: "invalid_url", message }, responseBody: null, errorMessage: message };
     }
-    const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0] ?? url;
-    const slot = this.limiter.acquire(origin);
-    const got = slot === true || slot === false ? slot : await slot;
-    if (!got) {
-      this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + BUSY_ORIGIN_DELAY } } });
-      return;
-    }
-    const controller = new AbortController();
-    this.inFlight.add(controller);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.o.timeoutMs);
-    const headers: Record<string, string> = {
-      "user-agent": this.o.userAgent ?? "Ferry",
-      "webhook-id": r.postbackId,
-    };
-    const withBody = sendsBody(endpoint.method);
-    if (withBody) headers["content-type"] = "application/json";
     const startedAt = Date.now();
-    const t0 = performance.now();
-    const sent = await this.o.sender.send(
-      { method: endpoint.method, url, headers, body: withBody ? r.data : undefined, timeoutMs: this.o.timeoutMs },
-      controller.signal,
-    );
-    const durationMs = Math.round((performance.now() - t0) * 100) / 100;
-    clearTimeout(timer);
-    this.inFlight.delete(controller);
-    this.limiter.release(origin);
-
-    if (controller.signal.aborted && !timedOut) {
-      // Shutdown cut it short: not an attempt the destination should be blamed for.
-      this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() } } });
-      return;
+    let durationMs = 0;
+    if (!sent) {
+      const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0] ?? url;
+      // Each origin may hold a fair share of the worker's slots (at least two rounds of its own
+      // concurrency): one busy partner alone can use them all, a hung one among others cannot.
+      const share = Math.floor(this.o.concurrency / Math.max(1, this.limiter.size));
+      const maxWaiting = Math.max(this.o.originConcurrency, share - this.o.originConcurrency);
+      const slot = this.limiter.acquire(origin, maxWaiting);
+      const got = slot === true || slot === false ? slot : await slot;
+      if (!got) {
+        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + BUSY_ORIGIN_DELAY } } });
+        return;
+      }
+      const controller = new AbortController();
+      this.inFlight.add(controller);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, this.o.timeoutMs);
+      const headers: Record<string, string> = {
+        "user-agent": this.o.userAgent ?? "Ferry",
+        "webhook-id": r.postbackId,
+      };
+      const withBody = sendsBody(endpoint.method);
+      if (withBody) headers["content-type"] = "application/json";
+      const t0 = performance.now();
+      sent = await this.o.sender.send(
+        { method: endpoint.method, url, headers, body: withBody ? r.data : undefined, timeoutMs: this.o.timeoutMs },
+        controller.signal,
+      );
+      durationMs = Math.round((performance.now() - t0) * 100) / 100;
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+      this.limiter.release(origin);
+      if (controller.signal.aborted && !timedOut && sent.result.kind === "error") {
+        // Shutdown cut it short before an answer: not an attempt to blame the destination for.
+        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() } } });
+        return;
+      }
     }
     const policy: RetryPolicy = {
       maxAttempts: endpoint.maxAttempts,
