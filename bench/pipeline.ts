@@ -113,7 +113,9 @@ async function ferry(receiverPort: number): Promise<{ rate: number; p50: number;
   const receiver = await startReceiver(receiverPort);
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "ferry-bench-"));
-  const child = spawn(process.execPath, [CLI, "start"], {
+  // BENCH_FERRY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the Ferry process.
+  const nodeArgs = (process.env["BENCH_FERRY_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, CLI, "start"], {
     env: { ...process.env, FERRY_PORT: String(port), FERRY_HOST: "127.0.0.1", FERRY_DATA_DIR: dataDir, FERRY_ADMIN_TOKEN: TOKEN, FERRY_LOG_LEVEL: "warn" },
     stdio: ["ignore", "ignore", "inherit"],
   });

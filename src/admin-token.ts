@@ -2,7 +2,7 @@
  * The admin token: FERRY_ADMIN_TOKEN when set; otherwise generated on first start, printed
  * once, and kept only as its SHA-256 hash in the data dir (admin-token.sha256).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./config.js";
 import { hashToken, newAdminToken } from "./api/auth.js";
@@ -27,12 +27,18 @@ export function resolveAdminToken(config: Pick<Config, "data_dir" | "admin_token
   }
   mkdirSync(config.data_dir, { recursive: true });
   const token = newAdminToken();
+  // Written whole to a temp file, then linked into place: link fails if the file exists, so
+  // when two processes start at once on a new data dir one token wins and the other process
+  // reads a complete file, never a half-written one.
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, hashToken(token).toString("hex") + "\n", { mode: 0o600 });
   try {
-    // wx: when two processes start at once on a new data dir, one writes and the other reads.
-    writeFileSync(path, hashToken(token).toString("hex") + "\n", { flag: "wx", mode: 0o600 });
+    linkSync(temp, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return { hash: readHash(path) };
     throw err;
+  } finally {
+    rmSync(temp, { force: true });
   }
   return { hash: hashToken(token), generated: token };
 }

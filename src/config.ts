@@ -119,6 +119,9 @@ export function loadConfig(
   }
   if (errors.length) throw new ConfigError(errors.join("\n"));
   const out = config as Config;
+  if (out.proxy_url !== undefined && !/^http:\/\/[^/]+/i.test(out.proxy_url)) {
+    throw new ConfigError(`FERRY_PROXY_URL: must be an http:// URL such as http://proxy:3128, got ${JSON.stringify(out.proxy_url)}`);
+  }
   if (out.lease_ms < 2 * out.timeout_ms) {
     throw new ConfigError(
       `FERRY_LEASE_MS (${out.lease_ms}) must be at least twice FERRY_TIMEOUT_MS (${out.timeout_ms}), ` +

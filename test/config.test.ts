@@ -226,3 +226,10 @@ test("an admin token from the environment is not echoed when other settings fail
   const lease = configError({ FERRY_ADMIN_TOKEN: SECRET, FERRY_TIMEOUT_MS: "40000" });
   assert.ok(!lease.message.includes("s3cr3t"), lease.message);
 });
+
+test("FERRY_PROXY_URL must be an http:// URL", () => {
+  assert.equal(loadConfig({ FERRY_PROXY_URL: "http://127.0.0.1:3128" }).proxy_url, "http://127.0.0.1:3128");
+  const err = configError({ FERRY_PROXY_URL: "ftp://proxy" });
+  assert.match(err.message, /FERRY_PROXY_URL/);
+  assert.match(err.message, /http:\/\//);
+});

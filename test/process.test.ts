@@ -437,3 +437,18 @@ test("`ferry receiver --port N` prints the method and full URL of each request i
     await receiver.exited;
   }
 });
+
+test("ferry receiver refuses bad arguments with exit code 2 and a message naming them", async () => {
+  for (const [args, named] of [
+    [["--status", "abc"], "--status"],
+    [["--port", "70000"], "--port"],
+    [["--delay-ms", "-5"], "--delay-ms"],
+    [["--nonsense"], "nonsense"],
+  ] as const) {
+    const proc = spawnFerry(["receiver", ...args]);
+    const exit = await proc.exited;
+    assert.equal(exit.code, 2, `ferry receiver ${args.join(" ")} exited ${exit.code}`);
+    assert.ok(proc.stderr().includes(named), `stderr should name ${named}: ${proc.stderr()}`);
+    assert.ok(!proc.stderr().includes("    at "), "no stack trace");
+  }
+});

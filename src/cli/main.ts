@@ -96,20 +96,36 @@ async function serve(role: Role): Promise<number> {
 }
 
 async function receiver(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: "string", default: "9000" },
-      host: { type: "string", default: "127.0.0.1" },
-      status: { type: "string", default: "200" },
-      "delay-ms": { type: "string", default: "0" },
-      quiet: { type: "boolean", default: false },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        port: { type: "string", default: "9000" },
+        host: { type: "string", default: "127.0.0.1" },
+        status: { type: "string", default: "200" },
+        "delay-ms": { type: "string", default: "0" },
+        quiet: { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`ferry receiver: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const port = Number(values.port);
   const status = Number(values.status);
   const delayMs = Number(values["delay-ms"]);
+  const problems = [
+    !(Number.isInteger(port) && port >= 0 && port <= 65535) && `--port must be a whole number from 0 to 65535, got "${values.port}"`,
+    !(Number.isInteger(status) && status >= 200 && status <= 599) && `--status must be an HTTP status from 200 to 599, got "${values.status}"`,
+    !(Number.isInteger(delayMs) && delayMs >= 0) && `--delay-ms must be a whole number of milliseconds, got "${values["delay-ms"]}"`,
+  ].filter(Boolean);
+  if (problems.length) {
+    process.stderr.write(problems.map((p) => `ferry receiver: ${p}\n`).join(""));
+    return 2;
+  }
   const r = await startReceiver({
-    port: Number(values.port),
+    port,
     host: values.host,
     record: false,
     respond: () => ({ status, delayMs }),
