@@ -6,13 +6,8 @@
 import type { Endpoint, PostbackState } from "../core/types.js";
 import type { AttemptErrorCode } from "../core/errors.js";
 
-/** One attempt and the postback state it leads to. */
-export interface AttemptRecord {
-  postbackId: string;
-  endpoint: Endpoint;
-  /** The data object as JSON text. */
-  data: string;
-  createdAt: number;
+/** One attempt: when, where, and what came back. */
+export interface Attempt {
   attempt: number;
   /** ms since the epoch */
   startedAt: number;
@@ -26,22 +21,20 @@ export interface AttemptRecord {
   errorMessage: string | null;
   /** The first bytes of the response body. */
   responseBody: string | null;
+}
+
+/** One attempt and the postback state it leads to: what a worker records. */
+export interface AttemptRecord extends Attempt {
+  postbackId: string;
+  endpoint: Endpoint;
+  /** The data object as JSON text. */
+  data: string;
+  createdAt: number;
   /** The postback's state after this attempt: failed means a retry is scheduled. */
   state: Exclude<PostbackState, "pending">;
   nextAttemptAt: number | null;
   /** Why the postback is dead, or why this attempt failed. */
   reason: string | null;
-}
-
-export interface Attempt {
-  attempt: number;
-  startedAt: number;
-  durationMs: number;
-  url: string;
-  statusCode: number | null;
-  error: AttemptErrorCode | null;
-  errorMessage: string | null;
-  responseBody: string | null;
 }
 
 /** A postback with its whole history. */

@@ -5,8 +5,8 @@
 import type { SqliteDatabase } from "../sqlite.js";
 import { migrate } from "../sqlite.js";
 import type { AttemptErrorCode } from "../core/errors.js";
-import type { HttpMethod, PostbackState } from "../core/types.js";
 import type { Attempt, AttemptRecord, PostbackRecord, Store } from "./port.js";
+import { postbackFromRow, type PostbackRow } from "./rows.js";
 
 const MIGRATIONS = [
   `CREATE TABLE endpoints (
@@ -42,21 +42,6 @@ const MIGRATIONS = [
    ) WITHOUT ROWID;`,
 ];
 
-interface PostbackRow {
-  id: string;
-  data: string;
-  state: string;
-  attempts: number;
-  created_at: number;
-  updated_at: number;
-  next_attempt_at: number | null;
-  reason: string | null;
-  endpoint_id: string;
-  method: string;
-  url: string;
-  default_value: string;
-  max_attempts: number;
-}
 
 interface AttemptRow {
   attempt: number;
@@ -145,23 +130,7 @@ export class SqliteStore implements Store {
         responseBody: a.response_body,
       }),
     );
-    return {
-      id: row.id,
-      endpoint: {
-        id: row.endpoint_id,
-        method: row.method as HttpMethod,
-        url: row.url,
-        defaultValue: row.default_value,
-        maxAttempts: row.max_attempts,
-      },
-      data: row.data,
-      state: row.state as PostbackState,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      nextAttemptAt: row.next_attempt_at,
-      reason: row.reason,
-      attempts,
-    };
+    return postbackFromRow(row, attempts);
   }
 
   async ping(): Promise<void> {

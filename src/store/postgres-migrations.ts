@@ -1,0 +1,143 @@
+/**
+ * The Postgres store's schema, as an ordered list of migrations: `STORE_MIGRATIONS[i]` is
+ * version i+1 of component "store" in `ferry_migrations`. Append, never edit one that shipped.
+ *
+ * Applied by `ferry migrate`, or on start-up with FERRY_MIGRATE_ON_START=true. All pending
+ * migrations run in one transaction under an advisory lock, so several processes starting at
+ * once apply each exactly once, and a failing migration leaves the schema as it was.
+ */
+import pg from "pg";
+import { BackendError, redact } from "../backend-error.js";
+
+const COMPONENT = "store";
+
+/** Taken for the length of the migrating transaction; any constant works, this is "ferry". */
+const LOCK_KEY = 0x6665727279;
+
+export const STORE_MIGRATIONS: readonly string[] = [
+  // Mirrors the SQLite store. data stays text, not jsonb: it must read back byte for byte.
+  // Times are ms since the epoch, as bigint.
+  `CREATE TABLE endpoints (
+     id text PRIMARY KEY,
+     method text NOT NULL,
+     url text NOT NULL,
+     default_value text NOT NULL,
+     max_attempts integer NOT NULL
+   );
+   CREATE TABLE postbacks (
+     id text PRIMARY KEY,
+     endpoint_id text NOT NULL,
+     data text NOT NULL,
+     state text NOT NULL,
+     attempts integer NOT NULL,
+     created_at bigint NOT NULL,
+     updated_at bigint NOT NULL,
+     next_attempt_at bigint,
+     reason text
+   );
+   CREATE INDEX postbacks_state ON postbacks (state, updated_at);
+   CREATE TABLE attempts (
+     postback_id text NOT NULL,
+     attempt integer NOT NULL,
+     started_at bigint NOT NULL,
+     duration_ms double precision NOT NULL,
+     url text NOT NULL,
+     status_code integer,
+     error text,
+     error_message text,
+     response_body text,
+     PRIMARY KEY (postback_id, attempt)
+   );`,
+];
+
+type Queryable = Pick<pg.ClientBase, "query">;
+
+/** Versions of the store schema applied to the database; none when it was never migrated. */
+export async function appliedVersions(db: Queryable): Promise<number[]> {
+  try {
+    const { rows } = await db.query<{ version: number }>(
+      "SELECT version FROM ferry_migrations WHERE component = $1 ORDER BY version",
+      [COMPONENT],
+    );
+    return rows.map((r) => r.version);
+  } catch (err) {
+    if ((err as { code?: string }).code === "42P01") return []; // undefined_table
+    throw err;
+  }
+}
+
+/** The migrations `applied` lacks, by version. */
+export function pendingVersions(applied: readonly number[]): number[] {
+  const have = new Set(applied);
+  return STORE_MIGRATIONS.map((_, i) => i + 1).filter((v) => !have.has(v));
+}
+
+/** Applies what is pending on a connected client, in one transaction; returns the versions applied. */
+export async function applyMigrations(client: pg.ClientBase): Promise<number[]> {
+  await client.query("BEGIN");
+  try {
+    // Serialises concurrent migrators: the second one waits here, then finds nothing to do.
+    await client.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ferry_migrations (
+         component text NOT NULL,
+         version integer NOT NULL,
+         applied_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (component, version)
+       )`,
+    );
+    const pending = pendingVersions(await appliedVersions(client));
+    for (const version of pending) {
+      await client.query(STORE_MIGRATIONS[version - 1]!);
+      await client.query("INSERT INTO ferry_migrations (component, version) VALUES ($1, $2)", [COMPONENT, version]);
+    }
+    await client.query("COMMIT");
+    return pending;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Connects to `url` and applies the pending migrations. A connection failure is a BackendError
+ * naming FERRY_DATABASE_URL; a failing migration rejects with Postgres's error, nothing applied.
+ */
+export async function migratePostgres(url: string): Promise<{ applied: number[] }> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: "ferry migrate" });
+  // An error after connecting (the server going away) is also reported by the query in flight.
+  client.on("error", () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw connectError(url, err);
+  }
+  try {
+    return { applied: await applyMigrations(client) };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** The one-line BackendError for a database that cannot be reached or refuses us. */
+export function connectError(url: string, err: unknown): BackendError {
+  return new BackendError(`FERRY_DATABASE_URL: cannot connect to ${redact(url)}: ${reason(url, err)}`, { cause: err });
+}
+
+/** Why a connection failed, on one line and without the password. */
+export function reason(url: string, err: unknown): string {
+  const e = err as { message?: string; code?: string; errors?: { message?: string }[] } | undefined;
+  // Node reports a refused connection to a name with several addresses as an AggregateError
+  // with an empty message.
+  let text = e?.message || e?.errors?.[0]?.message || e?.code || String(err);
+  try {
+    const { password } = new URL(url);
+    for (const secret of new Set([password, decodeURIComponent(password)])) {
+      if (secret) text = text.split(secret).join("***");
+    }
+  } catch {
+    // an unparseable URL has no password to hide
+  }
+  return text.replace(/\s*\n\s*/g, " ").trim();
+}
