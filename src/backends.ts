@@ -1,19 +1,25 @@
 /**
  * Chooses and opens the queue and store adapters the config asks for. The embedded default:
- * both in one SQLite file in the data dir.
+ * both in one SQLite file in the data dir. FERRY_REDIS_URL moves the queue to Redis,
+ * FERRY_DATABASE_URL the store to Postgres; either may be set without the other.
  */
 import { join } from "node:path";
+import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import type { Queue } from "./queue/port.js";
 import type { Store } from "./store/port.js";
 import { SqliteQueue } from "./queue/sqlite.js";
 import { SqliteStore } from "./store/sqlite.js";
-import { openSqlite } from "./sqlite.js";
+import { RedisQueue } from "./queue/redis.js";
+import { PostgresStore } from "./store/postgres.js";
+import { openSqlite, type SqliteDatabase } from "./sqlite.js";
+import { redact } from "./backend-error.js";
+export { BackendError, redact } from "./backend-error.js";
 
 export interface Backends {
   queue: Queue;
   store: Store;
-  /** What runs where, for the start-up log line. */
+  /** What runs where, for the start-up log line; no password in it. */
   describe: string;
   close(): Promise<void>;
 }
@@ -22,19 +28,36 @@ export function sqlitePath(config: Pick<Config, "data_dir">): string {
   return join(config.data_dir, "ferry.db");
 }
 
-export async function openBackends(config: Config): Promise<Backends> {
-  const path = sqlitePath(config);
-  const db = openSqlite(path, { synchronous: config.sqlite_synchronous as "normal" | "full" });
-  const queue = new SqliteQueue(db);
-  const store = new SqliteStore(db);
-  return {
-    queue,
-    store,
-    describe: `queue and store in SQLite ${path}`,
-    async close() {
-      await queue.close();
-      await store.close();
-      db.close();
-    },
-  };
+export async function openBackends(config: Config, logger?: Logger): Promise<Backends> {
+  let db: SqliteDatabase | undefined;
+  const sqlite = () => (db ??= openSqlite(sqlitePath(config), { synchronous: config.sqlite_synchronous as "normal" | "full" }));
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    const queue: Queue = config.redis_url
+      ? await RedisQueue.connect(config.redis_url, { prefix: config.redis_prefix, ...(logger ? { logger } : {}) })
+      : new SqliteQueue(sqlite());
+    opened.push(queue);
+    const store: Store = config.database_url
+      ? await PostgresStore.connect(config.database_url, { migrate: config.migrate_on_start })
+      : new SqliteStore(sqlite());
+    opened.push(store);
+    const where = [
+      config.redis_url ? `queue in Redis ${redact(config.redis_url)}` : `queue in SQLite ${sqlitePath(config)}`,
+      config.database_url ? `store in Postgres ${redact(config.database_url)}` : `store in SQLite ${sqlitePath(config)}`,
+    ];
+    return {
+      queue,
+      store,
+      describe: where.join(", "),
+      async close() {
+        await queue.close();
+        await store.close();
+        db?.close();
+      },
+    };
+  } catch (err) {
+    for (const o of opened) await o.close().catch(() => {});
+    db?.close();
+    throw err;
+  }
 }

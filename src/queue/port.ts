@@ -81,6 +81,11 @@ export interface Queue {
    * process or a due time arrives, or after `maxWaitMs` at the latest. Never rejects.
    */
   waitForWork(maxWaitMs: number): Promise<void>;
+  /**
+   * Work may have been queued through another connection of this process (the API's, when the
+   * worker runs in a thread): wake this instance's waitForWork now rather than at its next poll.
+   */
+  notify(): void;
   /** The queued entry for a postback, if it is still queued. */
   find(postbackId: string): Promise<QueuedPostback | undefined>;
   stats(now?: number): Promise<QueueStats>;

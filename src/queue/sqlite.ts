@@ -42,6 +42,15 @@ interface EntryRow {
   created_at: number;
 }
 
+/** Added to a wait for a due time, so that it is due when the wait ends. */
+const TIMER_SLACK_MS = 2;
+
+interface PendingEnqueue {
+  batch: EnqueueBatch;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 interface EndpointRow {
   id: string;
   method: string;
@@ -56,6 +65,7 @@ export class SqliteQueue implements Queue {
   private readonly waiters = new Set<() => void>();
   private readonly stmt;
   private closed = false;
+  private pending: PendingEnqueue[] = [];
 
   constructor(db: SqliteDatabase) {
     this.db = db;
@@ -70,13 +80,15 @@ export class SqliteQueue implements Queue {
       ),
       pick: db.prepare("SELECT seq FROM queue_entries WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?").pluck(),
       take: db.prepare(
-        `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1 WHERE seq = ?
+        `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1
+         WHERE seq IN (SELECT value FROM json_each(?))
          RETURNING seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at`,
       ),
       endpoint: db.prepare("SELECT id, method, url, default_value, max_attempts FROM queue_endpoints WHERE id = ?"),
       remove: db.prepare("DELETE FROM queue_entries WHERE postback_id = ? AND lease = ? RETURNING endpoint_id"),
-      retry: db.prepare("UPDATE queue_entries SET due_at = ? WHERE postback_id = ? AND lease = ?"),
-      release: db.prepare("UPDATE queue_entries SET due_at = ?, attempts = attempts - 1 WHERE postback_id = ? AND lease = ?"),
+      // Both end the lease (bump it): settling the same reservation again changes nothing.
+      retry: db.prepare("UPDATE queue_entries SET due_at = ?, lease = lease + 1 WHERE postback_id = ? AND lease = ?"),
+      release: db.prepare("UPDATE queue_entries SET due_at = ?, attempts = attempts - 1, lease = lease + 1 WHERE postback_id = ? AND lease = ?"),
       decrement: db.prepare("UPDATE queue_endpoints SET remaining = remaining - ? WHERE id = ? RETURNING remaining").pluck(),
       dropEndpoint: db.prepare("DELETE FROM queue_endpoints WHERE id = ?"),
       nextDue: db.prepare("SELECT min(due_at) FROM queue_entries").pluck(),
@@ -94,17 +106,56 @@ export class SqliteQueue implements Queue {
     for (const p of postbacks) this.stmt.insertEntry.run(p.id, endpoint.id, p.data, createdAt, createdAt);
   };
 
-  async enqueue(batch: EnqueueBatch): Promise<void> {
-    // One transaction per ingest request: the answer is sent only after it commits.
-    this.db.transaction(this.enqueueTx).immediate(batch);
-    this.endpoints.set(batch.endpoint.id, batch.endpoint);
-    this.wake();
+  /**
+   * Group commit: ingest requests that arrive in the same turn of the event loop share one
+   * transaction, so a busy API pays one commit (and its WAL page writes) for many requests.
+   * Each is still answered only after the commit that holds it.
+   */
+  enqueue(batch: EnqueueBatch): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ batch, resolve, reject });
+      if (this.pending.length === 1) setImmediate(this.commitPending);
+    });
   }
 
-  // Picked and taken one by one in one transaction: RETURNING gives rows in no set order, and
-  // the reservation must list them oldest due first.
-  private readonly reserveTx = (max: number, leaseEnd: number, now: number): EntryRow[] =>
-    (this.stmt.pick.all(now, max) as number[]).map((seq) => this.stmt.take.get(leaseEnd, seq) as EntryRow);
+  private readonly enqueueGroupTx = (group: PendingEnqueue[]): void => {
+    for (const p of group) this.enqueueTx(p.batch);
+  };
+
+  private readonly commitPending = (): void => {
+    const group = this.pending;
+    this.pending = [];
+    try {
+      this.db.transaction(this.enqueueGroupTx).immediate(group);
+      for (const p of group) this.enqueued(p);
+    } catch {
+      // One bad batch (a repeated id) must not fail the others: commit each on its own.
+      for (const p of group) {
+        try {
+          this.db.transaction(this.enqueueTx).immediate(p.batch);
+          this.enqueued(p);
+        } catch (err) {
+          p.reject(err);
+        }
+      }
+    }
+    this.wake();
+  };
+
+  private enqueued(p: PendingEnqueue): void {
+    this.endpoints.set(p.batch.endpoint.id, p.batch.endpoint);
+    p.resolve();
+  }
+
+  // Picked in due order, then taken in one statement; RETURNING gives rows in no set order, so
+  // they are put back in the order picked (a reservation lists them oldest due first).
+  private readonly reserveTx = (max: number, leaseEnd: number, now: number): EntryRow[] => {
+    const seqs = this.stmt.pick.all(now, max) as number[];
+    if (seqs.length === 0) return [];
+    const order = new Map(seqs.map((seq, i) => [seq, i]));
+    const rows = this.stmt.take.all(leaseEnd, JSON.stringify(seqs)) as EntryRow[];
+    return rows.sort((a, b) => order.get(a.seq)! - order.get(b.seq)!);
+  };
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
     const rows = this.db.transaction(this.reserveTx).immediate(max, now + leaseMs, now);
@@ -154,8 +205,9 @@ export class SqliteQueue implements Queue {
   waitForWork(maxWaitMs: number): Promise<void> {
     if (this.closed) return Promise.resolve();
     const next = this.stmt.nextDue.get() as number | null;
-    const wait = next === null ? maxWaitMs : Math.min(maxWaitMs, Math.max(0, next - Date.now()));
-    if (wait <= 0) return Promise.resolve();
+    if (next !== null && next <= Date.now()) return Promise.resolve();
+    // A timer may fire a millisecond before Date.now() reaches its mark: wait a little past it.
+    const wait = next === null ? maxWaitMs : Math.min(maxWaitMs, next - Date.now() + TIMER_SLACK_MS);
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -165,6 +217,10 @@ export class SqliteQueue implements Queue {
       const timer = setTimeout(done, wait);
       this.waiters.add(done);
     });
+  }
+
+  notify(): void {
+    this.wake();
   }
 
   async find(postbackId: string): Promise<QueuedPostback | undefined> {

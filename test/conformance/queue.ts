@@ -336,6 +336,24 @@ export function queueConformance(
           assert.equal(r!.attempt, 4);
         }));
 
+      test("retry and release end the lease: settling the same reservation again changes nothing", () =>
+        withQueue(async (queue) => {
+          const b = batch(2);
+          await queue.enqueue(b);
+          const [r1, r2] = await queue.reserve(2, LEASE, T0);
+          assert.equal(await settleAll(queue, [r1!], { kind: "retry", at: T0 + 100 }), 1);
+          assert.equal(await settleAll(queue, [r2!], { kind: "release", at: T0 + 100 }), 1);
+          assert.equal(await settleAll(queue, [r1!, r2!], { kind: "done" }), 0, "a stale done after retry/release");
+          assert.equal(await settleAll(queue, [r2!], { kind: "release", at: T0 + 100 }), 0, "a second release");
+          const again = await queue.reserve(2, LEASE, T0 + 100);
+          assert.deepEqual(sorted(ids(again)), sorted(ids(b.postbacks)), "both still queued");
+          assert.deepEqual(
+            again.map((r) => [r.postbackId, r.attempt]).sort(),
+            [[r1!.postbackId, 2], [r2!.postbackId, 1]].sort(),
+            "the released one's attempt was given back once",
+          );
+        }));
+
       test("a retry due before the lease would have ended is reservable at once", () =>
         withQueue(async (queue) => {
           await queue.enqueue(batch(1));
@@ -564,6 +582,13 @@ export function queueConformance(
           await new Promise((resolve) => setTimeout(resolve, 20));
           await queue.enqueue(batch(1, Date.now()));
           await within(slack, waiting, "waitForWork after an enqueue");
+        }));
+
+      test("resolves at once on notify, as when another connection of the process queued work", () =>
+        withQueue(async (queue) => {
+          const waiting = queue.waitForWork(60_000);
+          queue.notify();
+          await within(slack, waiting, "waitForWork after notify");
         }));
 
       test("resolves by maxWaitMs when every entry is leased or scheduled later", () =>

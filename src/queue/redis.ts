@@ -1,0 +1,558 @@
+/**
+ * The Redis queue: for many `ferry api` and `ferry worker` processes on several machines.
+ * Every state change is one Lua function (atomic on the server; Redis 7 or later); its keys
+ * and replies are listed in docs/architecture.md ("The Redis queue"). Shaped for few bytes on
+ * the wire (issue 3: at most 3× the data object's size per delivered postback):
+ *
+ * - An ingest request is one batch. Its endpoint and its postback ids travel once, as the
+ *   ids' common prefix and each id's short suffix; each data object travels once to Redis and
+ *   once to the worker that reserves it.
+ * - Entries are named by a short member, `<batch><index>` each in length-prefixed base 36, so they
+ *   sort in insertion order and settle names them in a few bytes instead of a 29-byte id.
+ * - A worker fetches a batch's record (endpoint id, createdAt, ids) once and keeps it; an
+ *   endpoint's JSON once per endpoint.
+ *
+ * Keys, under the prefix P (FERRY_REDIS_PREFIX, default "ferry"):
+ *   P:q   zset  member → due time in ms (while reserved: when the lease ends)
+ *   P:d   hash  member → the data object's JSON
+ *   P:m   hash  member → "attempts,lease,postbackId"
+ *   P:i   hash  postbackId → member (find, and refusing a repeated id)
+ *   P:b   hash  batch → "createdAt\nendpointId\nidPrefix\nsuffix\nsuffix…"
+ *   P:r   hash  batch → entries of the batch not yet done
+ *   P:e:<endpointId>  hash  j → endpoint JSON, n → batches using it (expires a day after n is 0)
+ *   P:seq string  the last batch number
+ *   P:wake channel  published when an enqueue makes work due and none was
+ *
+ * Key names are built inside the functions from the prefix, so this runs on a single Redis
+ * (with replicas or Sentinel), not on Redis Cluster.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "pino";
+import type { Endpoint, HttpMethod } from "../core/types.js";
+import { BackendError, redact } from "../backend-error.js";
+import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
+
+// Length-prefixed base 36: 10 is "a" → "1a", 46 is "1a" → "21a". Shorter numbers sort first,
+// so members compare in insertion order byte by byte, which is how a zset orders equal scores.
+const LUA_B36 = `
+local function b36(n)
+  local digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+  local s = ""
+  repeat
+    local d = n % 36
+    s = string.sub(digits, d + 1, d + 1) .. s
+    n = math.floor(n / 36)
+  until n == 0
+  return string.len(s) .. s
+end
+`;
+
+/**
+ * ARGV: prefix, createdAt, endpointId, endpointJson ("" when the caller believes Redis has it),
+ * idPrefix, suffixes ("\n"-joined), data…
+ * Reply: number of entries queued; {-1, id} when an id repeats within the batch or is already
+ * queued; {-2} when the endpoint JSON was left out and Redis does not have it. Nothing is
+ * queued on a negative reply.
+ */
+const ENQUEUE = `
+local p = ARGV[1]
+local createdAt = tonumber(ARGV[2])
+local n = #ARGV - 6
+local ids = {}
+for s in string.gmatch(ARGV[6] .. "\\n", "([^\\n]*)\\n") do ids[#ids + 1] = ARGV[5] .. s end
+if #ids ~= n then return redis.error_reply("ERR ferry enqueue: " .. #ids .. " ids for " .. n .. " data objects") end
+local seen = {}
+for j = 1, n do
+  if seen[ids[j]] or redis.call("HEXISTS", p .. ":i", ids[j]) == 1 then return {-1, ids[j]} end
+  seen[ids[j]] = true
+end
+local ep = p .. ":e:" .. ARGV[3]
+if ARGV[4] == "" then
+  if redis.call("EXISTS", ep) == 0 then return {-2} end
+else
+  redis.call("HSETNX", ep, "j", ARGV[4])
+end
+redis.call("HINCRBY", ep, "n", 1)
+redis.call("PERSIST", ep)
+local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
+local batch = b36(redis.call("INCR", p .. ":seq"))
+redis.call("HSET", p .. ":b", batch, ARGV[2] .. "\\n" .. ARGV[3] .. "\\n" .. ARGV[5] .. "\\n" .. ARGV[6])
+redis.call("HSET", p .. ":r", batch, n)
+for j = 1, n do
+  local m = batch .. b36(j - 1)
+  redis.call("HSET", p .. ":i", ids[j], m)
+  redis.call("HSET", p .. ":d", m, ARGV[6 + j])
+  redis.call("HSET", p .. ":m", m, "0,0," .. ids[j])
+  redis.call("ZADD", p .. ":q", createdAt, m)
+end
+if first[2] == nil or tonumber(first[2]) > createdAt then redis.call("PUBLISH", p .. ":wake", "1") end
+return n
+`;
+
+/**
+ * ARGV: prefix, now, leaseEnd, max.
+ * Reply: one string per entry, oldest due first: "member,attempts,lease,data"; then, when any,
+ * one string "batch:createdAt,…" for the batches named, so a worker can tell a cached batch
+ * record from a new one that got the same number (a failover to a lagging replica, a restore).
+ */
+const RESERVE = `
+local p = ARGV[1]
+local members = redis.call("ZRANGEBYSCORE", p .. ":q", "-inf", ARGV[2], "LIMIT", 0, tonumber(ARGV[4]))
+local out = {}
+local batches = {}
+local seen = {}
+for i, m in ipairs(members) do
+  local batch = string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1)))
+  if not seen[batch] then
+    seen[batch] = true
+    local record = redis.call("HGET", p .. ":b", batch)
+    batches[#batches + 1] = batch .. ":" .. string.sub(record, 1, string.find(record, "\\n", 1, true) - 1)
+  end
+  local meta = redis.call("HGET", p .. ":m", m)
+  local c1 = string.find(meta, ",", 1, true)
+  local c2 = string.find(meta, ",", c1 + 1, true)
+  local attempts = tonumber(string.sub(meta, 1, c1 - 1)) + 1
+  local lease = tonumber(string.sub(meta, c1 + 1, c2 - 1)) + 1
+  redis.call("HSET", p .. ":m", m, attempts .. "," .. lease .. string.sub(meta, c2))
+  redis.call("ZADD", p .. ":q", ARGV[3], m)
+  out[i] = m .. "," .. attempts .. "," .. lease .. "," .. redis.call("HGET", p .. ":d", m)
+end
+if #out > 0 then out[#out + 1] = table.concat(batches, ",") end
+return out
+`;
+
+/**
+ * ARGV: prefix, then up to three groups: a kind ("d" done, "r" retry, "l" release) followed
+ * by its entries joined by ";", each "member,lease" (done) or "member,lease,at". A settle whose
+ * lease is no longer the entry's is ignored. Reply: how many entries still held their lease.
+ */
+const SETTLE = `
+local p = ARGV[1]
+local held = 0
+local function settle(kind, m, lease, at)
+  local meta = redis.call("HGET", p .. ":m", m)
+  if not meta then return end
+  local a1 = string.find(meta, ",", 1, true)
+  local a2 = string.find(meta, ",", a1 + 1, true)
+  if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
+  held = held + 1
+  if kind ~= "d" then
+    -- The lease ends here: a second settle of the same reservation finds it stale.
+    redis.call("ZADD", p .. ":q", at, m)
+    local attempts = tonumber(string.sub(meta, 1, a1 - 1))
+    if kind == "l" then attempts = attempts - 1 end
+    redis.call("HSET", p .. ":m", m, attempts .. "," .. (tonumber(lease) + 1) .. string.sub(meta, a2))
+    return
+  end
+  redis.call("ZREM", p .. ":q", m)
+  redis.call("HDEL", p .. ":d", m)
+  redis.call("HDEL", p .. ":m", m)
+  redis.call("HDEL", p .. ":i", string.sub(meta, a2 + 1))
+  local batch = string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1)))
+  if redis.call("HINCRBY", p .. ":r", batch, -1) > 0 then return end
+  local record = redis.call("HGET", p .. ":b", batch)
+  redis.call("HDEL", p .. ":r", batch)
+  redis.call("HDEL", p .. ":b", batch)
+  if not record then return end
+  local e1 = string.find(record, "\\n", 1, true)
+  local e2 = string.find(record, "\\n", e1 + 1, true)
+  local ep = p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1)
+  -- Unused endpoints linger a day, so the API can keep leaving their JSON out.
+  if redis.call("HINCRBY", ep, "n", -1) <= 0 then redis.call("EXPIRE", ep, 86400) end
+end
+for i = 2, #ARGV do
+  local kind = string.sub(ARGV[i], 1, 1)
+  for item in string.gmatch(string.sub(ARGV[i], 2), "[^;]+") do
+    local c1 = string.find(item, ",", 1, true)
+    local c2 = string.find(item, ",", c1 + 1, true)
+    if c2 then
+      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1, c2 - 1), string.sub(item, c2 + 1))
+    else
+      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1), nil)
+    end
+  end
+end
+return held
+`;
+
+/** ARGV: prefix, postbackId. Reply: nil, or {meta, data, dueAt, batchRecord, endpointJson}. */
+const FIND = `
+local p = ARGV[1]
+local m = redis.call("HGET", p .. ":i", ARGV[2])
+if not m then return nil end
+local record = redis.call("HGET", p .. ":b", string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1))))
+local e1 = string.find(record, "\\n", 1, true)
+local e2 = string.find(record, "\\n", e1 + 1, true)
+return {
+  redis.call("HGET", p .. ":m", m),
+  redis.call("HGET", p .. ":d", m),
+  redis.call("ZSCORE", p .. ":q", m),
+  record,
+  redis.call("HGET", p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1), "j"),
+}
+`;
+
+
+/** Version the names: processes of two Ferry versions on one Redis each call their own code. */
+const LIBRARY_NAME = "ferry_v1";
+
+/** The scripts as one Redis function library: called by a short name (FCALL), not a 40-byte sha. */
+const LIBRARY = [
+  `#!lua name=${LIBRARY_NAME}`,
+  LUA_B36,
+  ...Object.entries({ enqueue: ENQUEUE, reserve: RESERVE, settle: SETTLE, find: FIND }).map(
+    ([name, body]) => `redis.register_function("${LIBRARY_NAME}_${name}", function(_, ARGV)\n${body}\nend)`,
+  ),
+].join("\n");
+
+/** A batch as a worker keeps it: what every entry of one ingest request shares. */
+interface BatchInfo {
+  createdAt: number;
+  endpoint: Endpoint;
+  ids: string[];
+}
+
+export interface RedisQueueOptions {
+  prefix?: string;
+  logger?: Logger;
+  /** Longest a command may take before it fails (and ingest answers 503). */
+  commandTimeoutMs?: number;
+}
+
+/** Batches and endpoints a worker remembers; more are fetched again when needed. */
+const CACHE_LIMIT = 10_000;
+
+export class RedisQueue implements Queue {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private subscriber: Redis | undefined;
+  private readonly batches = new Map<string, BatchInfo>();
+  private readonly endpoints = new Map<string, Endpoint>();
+  /** Endpoints this process has sent to Redis: later enqueues leave their JSON out. */
+  private readonly sentEndpoints = new Set<string>();
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+
+  private constructor(redis: Redis, prefix: string) {
+    this.redis = redis;
+    this.prefix = prefix;
+  }
+
+  /**
+   * Connects and checks the password; a server that cannot be reached or refuses the
+   * credentials fails start-up with a BackendError naming FERRY_REDIS_URL.
+   */
+  static async connect(url: string, options: RedisQueueOptions = {}): Promise<RedisQueue> {
+    let starting = true;
+    const redis = new Redis(url, {
+      ...connectionOptions(options),
+      lazyConnect: true,
+      // At start-up one failure is final: the operator hears of it at once. After that,
+      // reconnect for ever, backing off up to 2 s; callers get errors meanwhile.
+      retryStrategy: (times) => (starting ? null : Math.min(times * 100, 2000)),
+    });
+    // ioredis reports connection trouble as events as well as rejections; the rejections
+    // are handled where the command was sent, so the events only need to be kept quiet.
+    let lastError: Error | undefined;
+    redis.on("error", (err: Error) => {
+      lastError = err;
+    });
+    try {
+      await redis.connect();
+      await redis.ping();
+    } catch (err) {
+      redis.disconnect();
+      const reason = (lastError ?? (err as Error)).message;
+      throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)}: ${describeRedisError(reason)}`, { cause: err });
+    }
+    starting = false;
+    try {
+      await redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY);
+    } catch (err) {
+      redis.disconnect();
+      const reason = /unknown command/i.test((err as Error).message)
+        ? "it is older than Redis 7, and Ferry's queue runs as Redis functions"
+        : `cannot load Ferry's functions: ${(err as Error).message}`;
+      throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)}: ${reason}`, { cause: err });
+    }
+    const queue = new RedisQueue(redis, options.prefix ?? "ferry");
+    await queue.warnWithoutPersistence(options.logger);
+    return queue;
+  }
+
+  /** Redis that keeps nothing on disk loses acknowledged postbacks when it restarts: say so. */
+  private async warnWithoutPersistence(logger: Logger | undefined): Promise<void> {
+    if (!logger) return;
+    try {
+      const [, aof] = (await this.redis.config("GET", "appendonly")) as [string, string];
+      const [, save] = (await this.redis.config("GET", "save")) as [string, string];
+      if (aof !== "yes" && !save) {
+        logger.warn("Redis keeps nothing on disk (appendonly no, no save): queued postbacks are lost if Redis restarts. Set appendonly yes.");
+      } else if (aof !== "yes") {
+        logger.warn("Redis has appendonly off: postbacks queued since its last snapshot are lost if Redis restarts. Set appendonly yes.");
+      }
+    } catch {
+      // CONFIG may be renamed or forbidden to this user; persistence is then the operator's call.
+    }
+  }
+
+  async enqueue(batch: EnqueueBatch): Promise<void> {
+    const { endpoint, postbacks, createdAt } = batch;
+    if (postbacks.length === 0) return;
+    const ids = postbacks.map((p) => p.id);
+    let common = ids[0]!;
+    for (const id of ids) {
+      if (id.includes("\n")) throw new Error(`a postback id cannot hold a line break: ${JSON.stringify(id)}`);
+      let k = 0;
+      while (k < common.length && k < id.length && common.charCodeAt(k) === id.charCodeAt(k)) k++;
+      common = common.slice(0, k);
+    }
+    const suffixes = ids.map((id) => id.slice(common.length)).join("\n");
+    const data = postbacks.map((p) => p.data);
+    // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
+    // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
+    const send = (json: string) => this.fcall("enqueue", this.prefix, createdAt, endpoint.id, json, common, suffixes, ...data) as Promise<number | number[]>;
+    const known = this.sentEndpoints.has(endpoint.id);
+    let reply = await send(known ? "" : endpointJson(endpoint));
+    if (Array.isArray(reply) && reply[0] === -2) reply = await send(endpointJson(endpoint));
+    if (Array.isArray(reply)) throw new Error(`postback ${String(reply[1])} is already queued or repeats in the batch; nothing was queued`);
+    if (!known) rememberKey(this.sentEndpoints, endpoint.id);
+  }
+
+  async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
+    if (max <= 0) return [];
+    const rows = (await this.fcall("reserve", this.prefix, now, now + leaseMs, max)) as string[];
+    if (rows.length === 0) return [];
+    const fingerprints = new Map(rows.pop()!.split(",").map((f) => f.split(":") as [string, string]));
+    const entries = rows.map((row) => {
+      const c1 = row.indexOf(",");
+      const c2 = row.indexOf(",", c1 + 1);
+      const c3 = row.indexOf(",", c2 + 1);
+      const member = row.slice(0, c1);
+      const end = 1 + Number(member[0]);
+      return {
+        member,
+        batch: member.slice(0, end),
+        index: parseInt(member.slice(end + 1), 36),
+        attempt: Number(row.slice(c1 + 1, c2)),
+        lease: row.slice(c2 + 1, c3),
+        data: row.slice(c3 + 1),
+      };
+    });
+    const batches = await this.batchesFor(fingerprints);
+    return entries.map((e) => {
+      const info = batches.get(e.batch)!;
+      return {
+        postbackId: info.ids[e.index]!,
+        endpoint: info.endpoint,
+        data: e.data,
+        attempt: e.attempt,
+        createdAt: info.createdAt,
+        lease: `${e.member},${e.lease}`,
+      };
+    });
+  }
+
+  /**
+   * The records of the batches a reservation names (batch → createdAt), from this process's
+   * cache when the createdAt matches, else fetched with their endpoints. Collected in a map of
+   * their own: the cache may drop any of them while others are added.
+   */
+  private async batchesFor(fingerprints: Map<string, string>): Promise<Map<string, BatchInfo>> {
+    const out = new Map<string, BatchInfo>();
+    const missing: string[] = [];
+    for (const [batch, createdAt] of fingerprints) {
+      const cached = this.batches.get(batch);
+      if (cached && String(cached.createdAt) === createdAt) out.set(batch, cached);
+      else missing.push(batch);
+    }
+    if (missing.length === 0) return out;
+    // The reservation holds a lease on an entry of each batch, so no record can be gone.
+    const records = (await this.redis.hmget(`${this.prefix}:b`, ...missing)).map((r, i) => {
+      if (r === null) throw new Error(`the queue lost the record of batch ${missing[i]}`);
+      return r.split("\n");
+    });
+    const unknown = [...new Set(records.map((lines) => lines[1]!))].filter((id) => !this.endpoints.has(id));
+    const fetched = new Map<string, Endpoint>();
+    if (unknown.length > 0) {
+      const pipeline = this.redis.pipeline();
+      for (const id of unknown) pipeline.hget(`${this.prefix}:e:${id}`, "j");
+      const replies = (await pipeline.exec())!;
+      unknown.forEach((id, i) => {
+        const [err, json] = replies[i]!;
+        if (err || typeof json !== "string") throw new Error(`the queue lost endpoint ${id}`);
+        const endpoint = parseEndpoint(id, json);
+        fetched.set(id, endpoint);
+        remember(this.endpoints, id, endpoint);
+      });
+    }
+    missing.forEach((batch, i) => {
+      const [createdAt, endpointId, idPrefix, ...suffixes] = records[i]!;
+      const endpoint = fetched.get(endpointId!) ?? this.endpoints.get(endpointId!)!;
+      const info = { createdAt: Number(createdAt), endpoint, ids: suffixes.map((s) => idPrefix + s) };
+      out.set(batch, info);
+      remember(this.batches, batch, info);
+    });
+    return out;
+  }
+
+  async settle(settlements: Settlement[]): Promise<number> {
+    if (settlements.length === 0) return 0;
+    const groups = { done: [] as string[], retry: [] as string[], release: [] as string[] };
+    for (const { reservation, settle } of settlements) {
+      groups[settle.kind].push(settle.kind === "done" ? reservation.lease : `${reservation.lease},${settle.at}`);
+    }
+    const args = [this.prefix];
+    if (groups.done.length) args.push("d" + groups.done.join(";"));
+    if (groups.retry.length) args.push("r" + groups.retry.join(";"));
+    if (groups.release.length) args.push("l" + groups.release.join(";"));
+    return (await this.fcall("settle", ...args)) as number;
+  }
+
+  waitForWork(maxWaitMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      this.waiters.add(done);
+      timer = setTimeout(done, maxWaitMs);
+      this.subscribe();
+      // A scheduled entry falling due wakes no one: look when the next one is due.
+      this.redis.zrange(`${this.prefix}:q`, "0", "0", "WITHSCORES").then(
+        (first) => {
+          if (first.length < 2) return;
+          const wait = Number(first[1]) - Date.now();
+          if (wait <= 0) done();
+          else if (wait < maxWaitMs) {
+            clearTimeout(timer);
+            // A timer may fire a millisecond before Date.now() reaches its mark: wait past it.
+            timer = setTimeout(done, wait + 2);
+          }
+        },
+        () => {}, // unreachable Redis: wait out maxWaitMs, the caller's reserve reports it
+      );
+    });
+  }
+
+  /** One connection per process listens for enqueues made by other processes. */
+  private subscribe(): void {
+    if (this.subscriber || this.closed) return;
+    const options: Partial<RedisOptions> = { enableOfflineQueue: true, retryStrategy: (times: number) => Math.min(times * 100, 2000) };
+    const sub = this.redis.duplicate(options);
+    sub.on("error", () => {});
+    sub.on("message", () => this.wake());
+    sub.subscribe(`${this.prefix}:wake`).catch(() => {});
+    this.subscriber = sub;
+  }
+
+  notify(): void {
+    this.wake();
+  }
+
+  async find(postbackId: string): Promise<QueuedPostback | undefined> {
+    const reply = (await this.fcall("find", this.prefix, postbackId)) as [string, string, string, string, string | null] | null;
+    if (!reply) return undefined;
+    const [meta, data, score, record, endpointJson] = reply;
+    const [createdAt, endpointId] = record.split("\n", 2);
+    return {
+      postbackId,
+      endpoint: parseEndpoint(endpointId!, endpointJson ?? "[]"),
+      data,
+      attempts: Number(meta.slice(0, meta.indexOf(","))),
+      dueAt: Number(score),
+      createdAt: Number(createdAt),
+    };
+  }
+
+  async stats(now: number = Date.now()): Promise<QueueStats> {
+    const [ready, total] = (await this.redis
+      .multi()
+      .zcount(`${this.prefix}:q`, "-inf", String(now))
+      .zcard(`${this.prefix}:q`)
+      .exec())!.map(([err, value]) => {
+      if (err) throw err;
+      return value as number;
+    });
+    return { ready: ready!, waiting: total! - ready! };
+  }
+
+  private async fcall(name: string, ...args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.redis.call("FCALL", `${LIBRARY_NAME}_${name}`, 0, ...args);
+    } catch (err) {
+      // A Redis that restarted without persistence, or a replica promoted before the library
+      // reached it, has no functions: load them again and try once more.
+      if (!/function not found/i.test((err as Error).message)) throw err;
+      await this.redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY);
+      return this.redis.call("FCALL", `${LIBRARY_NAME}_${name}`, 0, ...args);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  /** Bytes Redis has read and written on all connections since it started (INFO stats). */
+  async networkBytes(): Promise<{ input: number; output: number }> {
+    const info = await this.redis.info("stats");
+    const read = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? NaN);
+    return { input: read("total_net_input_bytes"), output: read("total_net_output_bytes") };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake();
+    this.subscriber?.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
+
+function connectionOptions(options: RedisQueueOptions): RedisOptions {
+  return {
+    // Fail fast while Redis is away: ingest answers 503 rather than holding the sender, and
+    // a command that may have reached the server is never sent twice behind our back.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs ?? 10_000,
+    connectTimeout: 5_000,
+    enableReadyCheck: true,
+  };
+}
+
+function parseEndpoint(id: string, json: string): Endpoint {
+  const [method, url, defaultValue, maxAttempts] = JSON.parse(json) as [HttpMethod, string, string, number];
+  return { id, method, url, defaultValue, maxAttempts };
+}
+
+function endpointJson(e: Endpoint): string {
+  return JSON.stringify([e.method, e.url, e.defaultValue, e.maxAttempts]);
+}
+
+function rememberKey(set: Set<string>, key: string): void {
+  if (set.size >= CACHE_LIMIT) set.delete(set.values().next().value!);
+  set.add(key);
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= CACHE_LIMIT) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
+/** Turns what ioredis says into what the operator should check. */
+function describeRedisError(message: string): string {
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return "the user name or password is wrong";
+  if (/NOAUTH/i.test(message)) return "Redis asks for a password; put it in the URL (redis://:password@host:port)";
+  if (/ECONNREFUSED/i.test(message)) return "nothing is listening there (connection refused)";
+  if (/ENOTFOUND|EAI_AGAIN/i.test(message)) return "the host name does not resolve";
+  if (/ETIMEDOUT|timed? ?out/i.test(message)) return "the connection timed out";
+  return message;
+}

@@ -1,0 +1,221 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { RedisQueue } from "../src/queue/redis.js";
+import { BackendError } from "../src/backend-error.js";
+import type { Queue } from "../src/queue/port.js";
+import { freePort, startRedis, type TestRedis } from "./support/redis.js";
+import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
+
+// One server for the file (its own port, a password); each queue gets its own key prefix.
+const server = await startRedis();
+after(() => server.close());
+
+let prefixes = 0;
+const newPrefix = () => `t${process.pid}x${++prefixes}`;
+
+queueConformance("Redis", async () => {
+  const prefix = newPrefix();
+  const opened: Queue[] = [];
+  const openOne = async () => {
+    const q = await RedisQueue.connect(server.url, { prefix });
+    opened.push(q);
+    return q;
+  };
+  return {
+    queue: await openOne(),
+    peer: openOne,
+    async close() {
+      for (const q of opened) await q.close();
+    },
+  };
+});
+
+const T0 = Date.UTC(2024, 0, 1);
+/** The seed's data object. */
+const SEED_DATA = JSON.stringify({ mascot: "Gopher", location: "https://blog.golang.org/gopher/gopher.png" });
+
+describe("Redis queue: connecting", () => {
+  test("a wrong password fails with one line naming FERRY_REDIS_URL, without the password", async () => {
+    const url = `redis://:not-the-password@127.0.0.1:${server.port}/0`;
+    const err = await RedisQueue.connect(url).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof BackendError, String(err));
+    assert.match(err.message, /^FERRY_REDIS_URL: .*password is wrong/);
+    assert.doesNotMatch(err.message, /not-the-password/);
+    assert.doesNotMatch(err.message, /\n/);
+  });
+
+  test("no password where one is required says to put it in the URL", async () => {
+    const err = await RedisQueue.connect(`redis://127.0.0.1:${server.port}/0`).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof BackendError);
+    assert.match(err.message, /^FERRY_REDIS_URL: .*asks for a password/);
+  });
+
+  test("a port where nothing listens fails at once, naming the setting", async () => {
+    const port = await freePort();
+    const t0 = performance.now();
+    const err = await RedisQueue.connect(`redis://:x@127.0.0.1:${port}/0`).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof BackendError);
+    assert.match(err.message, /^FERRY_REDIS_URL: cannot use Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: nothing is listening/);
+    assert.ok(performance.now() - t0 < 5000);
+  });
+
+  test("an ACL user with its own password works", async () => {
+    const admin = new Redis(server.url);
+    try {
+      await admin.call("ACL", "SETUSER", "ferry-acl", "on", ">acl-secret", "~*", "&*", "+@all");
+      const queue = await RedisQueue.connect(`redis://ferry-acl:acl-secret@127.0.0.1:${server.port}/3`, { prefix: newPrefix() });
+      try {
+        await queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 });
+        assert.equal((await queue.reserve(10, 1000, T0)).length, 2);
+      } finally {
+        await queue.close();
+      }
+    } finally {
+      await admin.call("ACL", "DELUSER", "ferry-acl");
+      admin.disconnect();
+    }
+  });
+});
+
+describe("Redis queue: on the wire", () => {
+  test("a seed-shaped postback costs at most 3× its data object in bytes to and from Redis", async (t) => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      const ep = endpoint({ url: "http://sample_domain_endpoint.com/data?title={mascot}&image={location}&foo={bar}" });
+      // Warm up: the scripts are loaded and the worker has seen the endpoint once.
+      await queue.enqueue({ endpoint: ep, postbacks: [{ id: `pb_warm_${prefix}`, data: SEED_DATA }], createdAt: T0 });
+      await queue.settle((await queue.reserve(1, 1000, T0)).map((reservation) => ({ reservation, settle: { kind: "done" } })));
+
+      const before = await queue.networkBytes();
+      const requests = 100;
+      for (let r = 0; r < requests; r++) {
+        // Ids as ingest makes them: monotonic ULIDs that share all but their last characters.
+        const ids = Array.from({ length: 10 }, (_, i) => `pb_01JD3Q8Y2M5V7W9X0Z1A${prefix.padStart(4, "0").slice(-4)}${String(r * 10 + i).padStart(4, "0")}`);
+        await queue.enqueue({ endpoint: ep, postbacks: ids.map((id) => ({ id, data: SEED_DATA })), createdAt: T0 });
+      }
+      let delivered = 0;
+      for (;;) {
+        const rs = await queue.reserve(128, 60_000, T0);
+        if (rs.length === 0) break;
+        delivered += await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
+      }
+      const afterBytes = await queue.networkBytes();
+      assert.equal(delivered, requests * 10);
+      // The INFO call that read `before` is counted too; it is small next to 1000 postbacks.
+      const perPostback = (afterBytes.input - before.input + afterBytes.output - before.output) / delivered;
+      const ratio = perPostback / Buffer.byteLength(SEED_DATA);
+      t.diagnostic(`${perPostback.toFixed(0)} bytes per postback, ${ratio.toFixed(2)}× the data object`);
+      assert.ok(ratio <= 3, `${perPostback.toFixed(0)} bytes per postback for a ${Buffer.byteLength(SEED_DATA)}-byte data object: ${ratio.toFixed(2)}×`);
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
+describe("Redis queue: when Redis goes away", () => {
+  let own: TestRedis;
+  before(async () => {
+    own = await startRedis();
+  });
+  after(() => own.close());
+
+  test("calls fail fast while it is down, and what was queued is there when it is back", async () => {
+    const queue = await RedisQueue.connect(own.url, { prefix: newPrefix() });
+    try {
+      const b = { endpoint: endpoint(), postbacks: postbacks(5), createdAt: T0 };
+      await queue.enqueue(b);
+      await own.stop(true);
+      const t0 = performance.now();
+      await assert.rejects(queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }));
+      await assert.rejects(queue.ping());
+      assert.ok(performance.now() - t0 < 2000, "fails fast rather than waiting for Redis");
+      await own.start();
+      // ioredis reconnects by itself, backing off up to 2 s.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await queue.ping();
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const rs = await queue.reserve(10, 1000, T0);
+      assert.deepEqual(rs.map((r) => r.postbackId).sort(), b.postbacks.map((p) => p.id).sort());
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
+describe("Redis queue: when Redis loses or rewinds state", () => {
+  test("a batch number given again after a rollback is not mistaken for the cached batch", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      const first = { endpoint: endpoint(), postbacks: postbacks(3), createdAt: T0 };
+      await queue.enqueue(first);
+      const rs = await queue.reserve(10, 1000, T0);
+      await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
+      // As a failover to a replica that lagged would: the batch counter goes back.
+      await admin.set(`${prefix}:seq`, "0");
+      const second = { endpoint: endpoint({ url: "http://other.example/{n}" }), postbacks: postbacks(3), createdAt: T0 + 1 };
+      await queue.enqueue(second);
+      const again = await queue.reserve(10, 1000, T0 + 1);
+      assert.deepEqual(again.map((r) => r.postbackId).sort(), second.postbacks.map((p) => p.id).sort());
+      for (const r of again) assert.deepEqual(r.endpoint, second.endpoint);
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("an endpoint Redis no longer has is sent again, though this process sent it before", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      const ep = endpoint();
+      await queue.enqueue({ endpoint: ep, postbacks: postbacks(1), createdAt: T0 });
+      await queue.settle((await queue.reserve(10, 1000, T0)).map((reservation) => ({ reservation, settle: { kind: "done" } })));
+      assert.ok((await admin.ttl(`${prefix}:e:${ep.id}`)) > 0, "an unused endpoint expires");
+      await admin.del(`${prefix}:e:${ep.id}`);
+      const b = { endpoint: ep, postbacks: postbacks(2), createdAt: T0 };
+      await queue.enqueue(b);
+      assert.equal(await admin.ttl(`${prefix}:e:${ep.id}`), -1, "an endpoint in use does not expire");
+      // Another process, which has never seen the endpoint, reads it from Redis.
+      const other = await RedisQueue.connect(server.url, { prefix });
+      try {
+        const rs = await other.reserve(10, 1000, T0);
+        assert.equal(rs.length, 2);
+        for (const r of rs) assert.deepEqual(r.endpoint, ep);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+});
+
+describe("Redis queue: functions", () => {
+  test("a Redis that lost Ferry's functions (a restart without persistence) gets them again", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      await admin.call("FUNCTION", "FLUSH");
+      const b = { endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 };
+      await queue.enqueue(b);
+      assert.equal((await queue.reserve(10, 1000, T0)).length, 2);
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+});
