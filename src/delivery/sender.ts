@@ -3,7 +3,10 @@
  * whole exchange, the first bytes of the response kept. Never throws for a network failure:
  * the result is a value the retry policy reads.
  */
-import { Agent, ProxyAgent, request, type Dispatcher } from "undici";
+import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { isIP, type LookupFunction } from "node:net";
+import { Agent, ProxyAgent, buildConnector, request, type Dispatcher } from "undici";
+import { allowsAddress, classifyAddress, type Allowlist } from "../core/addresses.js";
 import type { AttemptResult } from "../core/retry.js";
 import type { AttemptErrorCode } from "../core/errors.js";
 import type { HttpMethod } from "../core/types.js";
@@ -14,6 +17,10 @@ export interface SenderOptions {
   /** Bytes of each response body kept for the record. */
   responseBodyBytes: number;
   proxyUrl?: string | undefined;
+  /** Deliver to private addresses too (FERRY_ALLOW_PRIVATE_DESTINATIONS). */
+  allowPrivate?: boolean;
+  /** Private destinations delivered to all the same (FERRY_DESTINATION_ALLOWLIST). */
+  allowlist?: Allowlist | undefined;
 }
 
 export interface Outgoing {
@@ -47,9 +54,11 @@ export class Sender {
       headersTimeout: 0,
       bodyTimeout: 0,
     };
+    // Through a proxy, the proxy resolves names and connects: the guard would only see the
+    // proxy's own address, which the operator chose. Give the proxy its own egress rules.
     this.dispatcher = options.proxyUrl
       ? new ProxyAgent({ uri: options.proxyUrl, proxyTunnel: false, ...pool })
-      : new Agent(pool);
+      : new Agent({ ...pool, connect: options.allowPrivate ? undefined : guardedConnector(options.allowlist) });
     this.responseBodyBytes = options.responseBodyBytes;
   }
 
@@ -114,8 +123,52 @@ function errorCode(err: unknown): string {
   return typeof e?.code === "string" ? e.code : "";
 }
 
+/** Carried by the error of a connection the guard refused. */
+const REFUSED = "EFERRY_DESTINATION_REFUSED";
+
+function refusal(host: string, address: string, cls: string): Error {
+  const shown = host === address ? address : `${host} (${address})`;
+  return Object.assign(
+    new Error(`${shown} is a ${cls.replace("_", "-")} address; set FERRY_ALLOW_PRIVATE_DESTINATIONS=true or list it in FERRY_DESTINATION_ALLOWLIST to deliver there`),
+    { code: REFUSED },
+  );
+}
+
+/**
+ * A connector that refuses private addresses where the connection is made: IP literals before
+ * connecting, host names on every address DNS gives (so a name that resolves inward, or is
+ * rebound to, is refused too). Redirects are never followed (undici's default), so a public
+ * address cannot bounce a postback inward either.
+ */
+function guardedConnector(allowlist: Allowlist | undefined): buildConnector.connector {
+  const allowed = (host: string, address: string): boolean =>
+    allowlist !== undefined && (allowlist.hosts.has(host.toLowerCase()) || allowsAddress(allowlist, address));
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, "", 0);
+      for (const { address } of addresses) {
+        const cls = classifyAddress(address);
+        if (cls && !allowed(hostname, address)) return callback(refusal(hostname, address, cls), "", 0);
+      }
+      if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+  const connect = buildConnector({ lookup } as buildConnector.BuildOptions);
+  return (opts, callback) => {
+    const host = opts.hostname.replace(/^\[|\]$/g, "");
+    const cls = isIP(host) ? classifyAddress(host) : undefined;
+    if (cls && !allowed(host, host)) {
+      callback(refusal(host, host, cls), null);
+      return;
+    }
+    connect(opts, callback);
+  };
+}
+
 export function classifyError(err: unknown): AttemptErrorCode {
   const code = errorCode(err);
+  if (code === REFUSED) return "destination_refused";
   const name = (err as Error)?.name;
   if (name === "TimeoutError" || code.endsWith("_TIMEOUT") || code === "ETIMEDOUT") return "timeout";
   if (code === "ECONNREFUSED") return "connection_refused";
