@@ -1,182 +1,158 @@
 /**
- * `npm run bench`: seed-shaped load through Ferry's embedded default, against a direct baseline
- * measured in the same run. Three processes: this load generator, `ferry start`, and a receiver.
+ * `npm run bench`: seed-shaped load through Ferry, against a direct baseline in the same run.
+ * docs/benchmarks.md says what it measures, how, and what the figures were.
  *
- *   BENCH_REQUESTS=2000 BENCH_CONCURRENCY=16 npm run bench
+ * Processes: this one (orchestration and the progress bar only), the load generator
+ * (bench/load-process.ts), the receiver (bench/receiver-process.ts), and Ferry's own:
+ * `ferry start` for the embedded default, `ferry api` + `ferry worker` for Redis + Postgres.
  *
- * Reports postbacks/s end to end (first ingest sent → last postback received), ingest latency
- * p50/p99, and the direct baseline: the same postbacks sent straight to the same receiver with
- * undici at the same number of connections. Writes bench/results/latest.json.
+ * Modules: options.ts (flags and BENCH_* variables), machine.ts, services.ts (redis-server,
+ * Postgres databases), ferry.ts (Ferry processes, peak RSS), phases.ts (one measured phase),
+ * scenarios.ts (what each run does), report.ts (JSON shape, targets, Markdown), stats.ts.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { Agent, request } from "undici";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join, relative } from "node:path";
+import { loadConfig } from "../src/config.js";
+import { forkHelper } from "./children.js";
+import { describeMachine } from "./machine.js";
+import { parseOptions, ROOT, type BackendName } from "./options.js";
+import { Progress } from "./progress.js";
+import type { FromLoad, FromReceiver, ToLoad, ToReceiver } from "./protocol.js";
+import { checkTargets, markdown, type BenchResult } from "./report.js";
+import { backend, cleanupDirs, DATA_OBJECT, direct, endpoint, type Context } from "./scenarios.js";
+import { startServices, unavailable, type Services } from "./services.js";
+import { ferryEnv } from "./ferry.js";
 
-const REQUESTS = Number(process.env["BENCH_REQUESTS"] ?? 2000);
-const PER_REQUEST = 10;
-const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 16);
-const CONNECTIONS = 32; // Ferry's default FERRY_ORIGIN_CONCURRENCY, used for the baseline too
-const TOKEN = "bench-admin-token-0123456789";
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-const TOTAL = REQUESTS * PER_REQUEST;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts the receiver in its own process; it prints a line per 1000 requests it gets. */
-async function startReceiver(port: number): Promise<{ child: ChildProcess; waitFor(n: number): Promise<number> }> {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", `
-    import { createServer } from "node:http";
-    let n = 0;
-    createServer((req, res) => { req.resume(); req.on("end", () => { res.end("ok"); if (++n % 1000 === 0) process.stdout.write(n + " " + Date.now() + "\\n"); }); })
-      .listen(${port}, "127.0.0.1", () => process.stdout.write("ready\\n"));`], { stdio: ["ignore", "pipe", "inherit"] });
-  const seen: Array<[number, number]> = [];
-  const waiters: Array<{ n: number; resolve: (at: number) => void }> = [];
-  let buf = "";
-  let ready: () => void;
-  const isReady = new Promise<void>((r) => (ready = r));
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buf += chunk.toString();
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line === "ready") ready();
-      else {
-        const [n, at] = line.split(" ").map(Number) as [number, number];
-        seen.push([n, at]);
-        for (const w of waiters.slice()) if (n >= w.n) (waiters.splice(waiters.indexOf(w), 1), w.resolve(at));
-      }
-    }
-  });
-  await isReady;
-  return {
-    child,
-    waitFor: (n) => {
-      const hit = seen.find(([count]) => count >= n);
-      return hit ? Promise.resolve(hit[1]) : new Promise((resolve) => waiters.push({ n, resolve }));
-    },
-  };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-function progress(label: string, done: number, total: number): void {
-  if (!process.stderr.isTTY) return;
-  const width = 30;
-  const filled = Math.round((done / total) * width);
-  process.stderr.write(`\r${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total}`);
-  if (done === total) process.stderr.write("\n");
-}
-
-async function runLoad(total: number, concurrency: number, one: (i: number) => Promise<void>, label: string): Promise<void> {
-  let next = 0;
-  let done = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const i = next++;
-        await one(i);
-        progress(label, ++done, total);
-      }
-    }),
-  );
-}
-
-async function direct(receiverPort: number): Promise<number> {
-  const receiver = await startReceiver(receiverPort);
-  const agent = new Agent({ connections: CONNECTIONS });
-  const t0 = Date.now();
-  await runLoad(TOTAL, CONNECTIONS, async (i) => {
-    const res = await request(`http://127.0.0.1:${receiverPort}/data?title=Gopher&i=${i}`, { dispatcher: agent });
-    await res.body.dump();
-  }, "direct  ");
-  const ms = Date.now() - t0;
-  await agent.close();
-  receiver.child.kill();
-  return (TOTAL / ms) * 1000;
-}
-
-async function ferry(receiverPort: number): Promise<{ rate: number; p50: number; p99: number }> {
-  const receiver = await startReceiver(receiverPort);
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), "ferry-bench-"));
-  // BENCH_FERRY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the Ferry process.
-  const nodeArgs = (process.env["BENCH_FERRY_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, CLI, "start"], {
-    env: { ...process.env, FERRY_PORT: String(port), FERRY_HOST: "127.0.0.1", FERRY_DATA_DIR: dataDir, FERRY_ADMIN_TOKEN: TOKEN, FERRY_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  for (;;) {
-    try {
-      const res = await request(`http://127.0.0.1:${port}/healthz`);
-      await res.body.dump();
-      if (res.statusCode === 200) break;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
+async function main(): Promise<number> {
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    return 2;
   }
-  const agent = new Agent({ connections: CONCURRENCY });
-  const latencies: number[] = [];
-  const body = (i: number) => JSON.stringify({
-    endpoint: { method: "GET", url: `http://127.0.0.1:${receiverPort}/data?title={mascot}&image={location}&foo={bar}&i={i}` },
-    data: Array.from({ length: PER_REQUEST }, (_, k) => ({ mascot: "Gopher", location: "https://blog.golang.org/gopher/gopher.png", i: i * PER_REQUEST + k })),
+  const startedAt = new Date();
+  const machine = describeMachine(ROOT);
+  const progress = new Progress();
+
+  const skipped: Record<string, string> = {};
+  let backends: BackendName[];
+  const why = await unavailable();
+  if (options.backends === "auto") {
+    backends = why ? ["embedded"] : ["embedded", "redis-postgres"];
+    if (why) skipped["redis-postgres"] = why;
+  } else {
+    backends = options.backends;
+    if (why && backends.includes("redis-postgres")) {
+      process.stderr.write(`bench: redis-postgres asked for, but ${why}\n`);
+      return 2;
+    }
+  }
+
+  const receiver = forkHelper<ToReceiver, FromReceiver>("./receiver-process.js", "receiver");
+  const load = forkHelper<ToLoad, FromLoad>("./load-process.js", "load generator");
+  let services: Services | undefined;
+  const ctx: Context = {
+    options,
+    helpers: { receiver, load, progress, stallSeconds: options.stallSeconds },
+    receiverUrl: "",
+    services: undefined,
+    running: new Set(),
+    dirs: [],
+  };
+  const cleanup = async () => {
+    for (const p of ctx.running) await p.stop().catch(() => {});
+    await receiver.stop();
+    await load.stop();
+    await services?.close().catch(() => {});
+    cleanupDirs(ctx);
+  };
+  process.once("SIGINT", () => {
+    process.stderr.write("\nbench: interrupted; stopping everything it started\n");
+    void cleanup().finally(() => process.exit(130));
   });
-  const t0 = Date.now();
-  await runLoad(REQUESTS, CONCURRENCY, async (i) => {
-    const s = performance.now();
-    const res = await request(`http://127.0.0.1:${port}/ingest`, {
-      method: "POST", dispatcher: agent, body: body(i),
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    });
-    await res.body.dump();
-    if (res.statusCode !== 202) throw new Error(`ingest answered ${res.statusCode}`);
-    latencies.push(performance.now() - s);
-  }, "ferry   ");
-  const last = await receiver.waitFor(TOTAL);
-  const rate = (TOTAL / (last - t0)) * 1000;
-  await agent.close();
-  child.kill("SIGTERM");
-  await new Promise((r) => child.once("exit", r));
-  receiver.child.kill();
-  rmSync(dataDir, { recursive: true, force: true });
-  latencies.sort((a, b) => a - b);
-  return { rate, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+
+  try {
+    const { port } = await receiver.next("ready");
+    ctx.receiverUrl = `http://127.0.0.1:${port}`;
+    if (backends.includes("redis-postgres")) {
+      services = await startServices(options.redisAppendfsync);
+      ctx.services = services;
+    }
+    progress.note(
+      `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${options.requests} requests × ${options.perRequest}, ` +
+        `${options.concurrency} in flight; backends: ${backends.join(", ")}${options.backlog ? `; backlog ${options.backlog}` : ""}`,
+    );
+
+    const base = await direct(ctx);
+    const results = [];
+    for (const name of backends) results.push(await backend(ctx, name, base.postbacks_per_s));
+
+    // The settings Ferry's processes ran with, as Ferry itself reads them.
+    const ferry = loadConfig(ferryEnv({ FERRY_ADMIN_TOKEN: "x".repeat(16) }));
+    const finishedAt = new Date();
+    const partial: Omit<BenchResult, "targets"> = {
+      bench_version: 1,
+      started_at: startedAt.toISOString(),
+      finished_at: finishedAt.toISOString(),
+      seconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
+      command: commandLine(),
+      machine: { ...machine, load_average_at_end: Math.round(loadavg()[0]! * 100) / 100 },
+      config: {
+        smoke: options.smoke,
+        requests: options.requests,
+        data_objects_per_request: options.perRequest,
+        postbacks: options.requests * options.perRequest,
+        concurrency: options.concurrency,
+        backends,
+        skipped_backends: skipped,
+        backlog: options.backlog,
+        half_rate: options.halfRate,
+        endpoint: endpoint(ctx),
+        data_object: DATA_OBJECT,
+        data_object_bytes: Buffer.byteLength(JSON.stringify(DATA_OBJECT)),
+        ferry_settings: {
+          FERRY_CONCURRENCY: ferry.concurrency,
+          FERRY_ORIGIN_CONCURRENCY: ferry.origin_concurrency,
+          FERRY_SQLITE_SYNCHRONOUS: ferry.sqlite_synchronous,
+          FERRY_POLL_INTERVAL_MS: ferry.poll_interval_ms,
+          FERRY_LOG_LEVEL: "warn",
+        },
+        ferry_node_args: options.ferryNodeArgs,
+        redis: services ? { version: services.redisVersion, appendfsync: options.redisAppendfsync } : null,
+        postgres: services ? { version: services.postgresVersion } : null,
+        ingest_latency: "load generator: send → complete 202 (open loop: from the scheduled send time)",
+        delivery_latency: "receiver: receive time − the creation time in the webhook-id's ULID (made at ingest, just before the enqueue commits); 1 ms resolution",
+        half_rate_definition: "open loop, requests sent on a fixed schedule at half the closed-loop end-to-end postbacks/s of the same backend (its maximum rate), whatever the answers do",
+      },
+      direct: base,
+      backends: results,
+    };
+    const result: BenchResult = { ...partial, targets: checkTargets(partial) };
+    const md = markdown(result);
+    mkdirSync(options.outDir, { recursive: true });
+    const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+    const jsonPath = join(options.outDir, `${stamp}.json`);
+    writeFileSync(jsonPath, JSON.stringify(result, null, 2) + "\n");
+    writeFileSync(join(options.outDir, `${stamp}.md`), md);
+    process.stdout.write("\n" + md);
+    const shown = relative(process.cwd(), jsonPath);
+    progress.note(`wrote ${shown.startsWith("..") ? jsonPath : shown} and .md`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`\nbench: ${(err as Error).stack ?? (err as Error).message}\n`);
+    return 1;
+  } finally {
+    await cleanup();
+  }
 }
 
-const receiverPort = await freePort();
-const base = await direct(receiverPort);
-const f = await ferry(await freePort());
-const machine = `${cpus()[0]?.model ?? "cpu"}, ${cpus().length} cores, Node ${process.version}`;
-const result = {
-  machine,
-  config: { requests: REQUESTS, data_objects_per_request: PER_REQUEST, ingest_concurrency: CONCURRENCY, connections: CONNECTIONS, backend: "sqlite" },
-  direct_postbacks_per_s: Math.round(base),
-  ferry_postbacks_per_s: Math.round(f.rate),
-  ratio: Math.round((f.rate / base) * 100) / 100,
-  ingest_latency_ms: { p50: Math.round(f.p50 * 100) / 100, p99: Math.round(f.p99 * 100) / 100, samples: REQUESTS },
-};
-const outDir = fileURLToPath(new URL("../../bench/results/", import.meta.url));
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, "latest.json"), JSON.stringify(result, null, 2) + "\n");
-console.log(`
-| machine | ${machine} |
-|---|---|
-| load | ${REQUESTS} ingest requests × ${PER_REQUEST} data objects, ${CONCURRENCY} concurrent; ${TOTAL} postbacks |
-| direct baseline (undici → receiver, ${CONNECTIONS} connections) | ${result.direct_postbacks_per_s} postbacks/s |
-| Ferry embedded (SQLite), end to end | ${result.ferry_postbacks_per_s} postbacks/s |
-| Ferry / direct | ${result.ratio} |
-| ingest latency p50 / p99 (${REQUESTS} samples) | ${result.ingest_latency_ms.p50} ms / ${result.ingest_latency_ms.p99} ms |
-`);
-process.exit(0);
+function commandLine(): string {
+  const vars = Object.entries(process.env)
+    .filter(([k]) => k.startsWith("BENCH_") || (k.startsWith("FERRY_") && !/URL|TOKEN/.test(k)))
+    .map(([k, v]) => `${k}=${JSON.stringify(v).slice(1, -1).includes(" ") ? JSON.stringify(v) : v}`);
+  return [...vars, "node dist/bench/pipeline.js", ...process.argv.slice(2)].join(" ");
+}
+
+process.exit(await main());

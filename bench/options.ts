@@ -1,0 +1,118 @@
+/**
+ * The bench's options: flags win over BENCH_* environment variables, which win over defaults.
+ * docs/benchmarks.md lists them.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+export type BackendName = "embedded" | "redis-postgres";
+export const BACKENDS: readonly BackendName[] = ["embedded", "redis-postgres"];
+
+export interface Options {
+  /** Ingest requests in the closed-loop and half-rate phases. */
+  requests: number;
+  /** Data objects per ingest request (10: seed-shaped). */
+  perRequest: number;
+  /** Ingest requests in flight (closed loop), and postbacks in flight for the direct baseline. */
+  concurrency: number;
+  /** Which backends; "auto": embedded, plus redis-postgres when redis-server and Postgres are there. */
+  backends: BackendName[] | "auto";
+  /** Postbacks queued with no worker running, then drained; 0: no backlog phase. */
+  backlog: number;
+  /** Run the open-loop phase at half the closed-loop end-to-end rate. */
+  halfRate: boolean;
+  smoke: boolean;
+  /** Where the JSON and Markdown reports go. */
+  outDir: string;
+  /** Extra node flags for every Ferry process, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof. */
+  ferryNodeArgs: string[];
+  /** Redis appendfsync (the test server's default is always: every acknowledged write on disk). */
+  redisAppendfsync: "always" | "everysec" | "no";
+  /** A phase that sees no new postback for this long fails. */
+  stallSeconds: number;
+}
+
+export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.js [options])
+
+  --requests N        ingest requests of 10 data objects (BENCH_REQUESTS, 2000)
+  --concurrency N     ingest requests in flight; postbacks in flight for the direct
+                      baseline (BENCH_CONCURRENCY, 32)
+  --backends LIST     embedded, redis-postgres, both, or auto: both when redis-server and
+                      Postgres can be reached (BENCH_BACKENDS, auto)
+  --backlog N         also queue N postbacks with no worker, then drain them (BENCH_BACKLOG, 0)
+  --no-half-rate      skip the open-loop run at half the measured rate (BENCH_HALF_RATE=0)
+  --smoke             one small, fast iteration of every phase (BENCH_SMOKE=1)
+  --out DIR           where <timestamp>.json and .md go (BENCH_OUT_DIR, bench/results)
+  --redis-appendfsync always|everysec|no   (BENCH_REDIS_APPENDFSYNC, always)
+  BENCH_FERRY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for Ferry's processes
+  BENCH_STALL_SECONDS=120   fail a phase in which nothing moves for this long
+  BENCH_COMMIT=abc1234      the commit to report when running from an export, not a checkout
+Other FERRY_* variables (say FERRY_CONCURRENCY) reach Ferry's processes. docs/benchmarks.md
+says what each figure means.
+`;
+
+/** The repository root: the nearest folder above this compiled file with package.json and docs/. */
+export const ROOT: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!(existsSync(join(dir, "package.json")) && existsSync(join(dir, "docs")))) {
+    const up = dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+  return dir;
+})();
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      requests: { type: "string" },
+      concurrency: { type: "string" },
+      backends: { type: "string" },
+      backlog: { type: "string" },
+      "no-half-rate": { type: "boolean" },
+      smoke: { type: "boolean" },
+      out: { type: "string" },
+      "redis-appendfsync": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const smoke = values.smoke ?? ["1", "true", "yes"].includes(env["BENCH_SMOKE"] ?? "");
+  const int = (name: string, flag: string | undefined, variable: string, fallback: number, min: number): number => {
+    const raw = flag ?? env[variable];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw.replaceAll("_", ""));
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name}: must be a whole number ≥ ${min}, got "${raw}"`);
+    return n;
+  };
+  const backendsRaw = values.backends ?? env["BENCH_BACKENDS"] ?? "auto";
+  let backends: Options["backends"];
+  if (backendsRaw === "auto") backends = "auto";
+  else if (backendsRaw === "both" || backendsRaw === "all") backends = [...BACKENDS];
+  else {
+    backends = backendsRaw.split(",").map((b) => b.trim()) as BackendName[];
+    for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}" (known: ${BACKENDS.join(", ")}, both, auto)`);
+  }
+  const fsync = values["redis-appendfsync"] ?? env["BENCH_REDIS_APPENDFSYNC"] ?? "always";
+  if (!["always", "everysec", "no"].includes(fsync)) throw new Error(`--redis-appendfsync: always, everysec or no, got "${fsync}"`);
+  const halfRateEnv = env["BENCH_HALF_RATE"];
+  return {
+    requests: int("--requests", values.requests, "BENCH_REQUESTS", smoke ? 20 : 2000, 1),
+    perRequest: 10,
+    concurrency: int("--concurrency", values.concurrency, "BENCH_CONCURRENCY", smoke ? 4 : 32, 1),
+    backends,
+    backlog: int("--backlog", values.backlog, "BENCH_BACKLOG", smoke ? 200 : 0, 0),
+    halfRate: !(values["no-half-rate"] ?? (halfRateEnv !== undefined && ["0", "false", "no"].includes(halfRateEnv))),
+    smoke,
+    outDir: resolve(values.out ?? env["BENCH_OUT_DIR"] ?? join(ROOT, "bench", "results")),
+    ferryNodeArgs: (env["BENCH_FERRY_NODE_ARGS"] ?? "").split(" ").filter(Boolean),
+    redisAppendfsync: fsync as Options["redisAppendfsync"],
+    stallSeconds: int("stall", undefined, "BENCH_STALL_SECONDS", 120, 1),
+  };
+}

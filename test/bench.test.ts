@@ -1,0 +1,83 @@
+/**
+ * `npm run bench` must not rot: one smoke iteration of every phase (direct baseline, warm-up,
+ * closed loop, half rate, backlog fill and drain) on every backend this machine has, as a
+ * child process. Only the shape of its JSON is checked: timing belongs in the benchmark.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tempDir } from "./support/harness.js";
+
+const PIPELINE = fileURLToPath(new URL("../bench/pipeline.js", import.meta.url));
+
+test("the bench's smoke run exits 0 and writes a complete report", { timeout: 300_000 }, async () => {
+  const out = tempDir("ferry-bench-smoke-");
+  try {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith("BENCH_")) delete env[k];
+    const child = spawn(process.execPath, [PIPELINE, "--smoke", "--out", out.path], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    assert.equal(code, 0, `bench --smoke exited ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+    assert.match(stdout, /\| postbacks\/s, end to end \|/, "the Markdown table is printed");
+
+    const files = readdirSync(out.path);
+    const json = files.find((f) => f.endsWith(".json"));
+    assert.ok(json, `no JSON report in ${JSON.stringify(files)}`);
+    assert.ok(files.includes(json.replace(/\.json$/, ".md")), "the Markdown report sits beside the JSON");
+    const r = JSON.parse(readFileSync(join(out.path, json), "utf8"));
+
+    const positive = (value: unknown, what: string) => assert.ok(typeof value === "number" && value > 0, `${what} should be a positive number, got ${value}`);
+    // Whole-millisecond latencies may truly be 0 on a fast run.
+    const latency = (s: any, what: string, strict: boolean) => {
+      positive(s?.samples, `${what}.samples`);
+      for (const k of ["p50", "p99", "max"]) {
+        if (strict) positive(s[k], `${what}.${k}`);
+        else assert.ok(Number.isFinite(s[k]) && s[k] >= 0, `${what}.${k} should be a number ≥ 0, got ${s[k]}`);
+      }
+    };
+    assert.equal(r.config.smoke, true);
+    for (const k of ["cpu", "node", "commit"]) assert.ok(typeof r.machine[k] === "string" && r.machine[k], `machine.${k}`);
+    positive(r.machine.cores, "machine.cores");
+    positive(r.direct.postbacks_per_s, "direct.postbacks_per_s");
+    latency(r.direct.latency_ms, "direct.latency_ms", true);
+
+    const names = r.backends.map((b: any) => b.name);
+    assert.ok(names.includes("embedded"), "the embedded default is always measured");
+    assert.deepEqual(names, r.config.backends);
+    for (const b of r.backends) {
+      const at = (k: string) => `${b.name}.${k}`;
+      positive(b.end_to_end.postbacks_per_s, at("end_to_end.postbacks_per_s"));
+      positive(b.end_to_end.ratio_to_direct, at("end_to_end.ratio_to_direct"));
+      latency(b.ingest_latency_ms, at("ingest_latency_ms"), true);
+      latency(b.delivery_latency_ms, at("delivery_latency_ms"), false);
+      positive(b.half_rate?.offered_postbacks_per_s, at("half_rate.offered_postbacks_per_s"));
+      latency(b.half_rate?.ingest_latency_ms, at("half_rate.ingest_latency_ms"), true);
+      for (const p of b.processes) positive(b.peak_rss_mib[p], at(`peak_rss_mib[${p}]`));
+      positive(b.backlog?.postbacks, at("backlog.postbacks"));
+      positive(b.backlog?.drain.postbacks_per_s, at("backlog.drain.postbacks_per_s"));
+      positive(b.backlog?.peak_rss_mib[b.backlog.worker], at("backlog worker peak RSS"));
+      if (b.name === "redis-postgres") {
+        positive(b.redis?.bytes_per_postback, at("redis.bytes_per_postback"));
+        positive(b.redis?.data_object_bytes, at("redis.data_object_bytes"));
+      } else {
+        assert.equal(b.redis, null, "no Redis figures for the embedded default");
+      }
+    }
+    const ids = new Set(r.targets.map((t: any) => `${t.backend}/${t.id}`));
+    for (const b of names) {
+      for (const id of ["end_to_end_ratio", "backlog_worker_rss", "backlog_drain_ratio", "ingest_p99_half_rate"]) {
+        assert.ok(ids.has(`${b}/${id}`), `target ${id} is checked for ${b}`);
+      }
+    }
+    for (const t of r.targets) assert.ok(t.met === true || t.met === false, `${t.backend}/${t.id} was measured`);
+  } finally {
+    out.cleanup();
+  }
+});
