@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { HOUR, MINUTE, SECOND } from "./core/time.js";
+import { parseAllowlist } from "./core/addresses.js";
 
 type Spec =
   | { kind: "int"; default: number; min: number; max: number; doc: string }
@@ -37,7 +38,13 @@ export const SETTINGS = {
   poll_interval_ms: { kind: "int", default: 50, min: 1, max: MINUTE, doc: "How often an idle worker looks for work another process queued." },
   shutdown_grace_ms: { kind: "int", default: 10 * SECOND, min: 0, max: 10 * MINUTE, doc: "On SIGTERM, how long in-flight deliveries may finish before they go back to the queue." },
   log_level: { kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], doc: "Log level. Each attempt is one line at info." },
+  allow_private_destinations: { kind: "bool", default: false, doc: "Deliver to loopback, private, link-local and cloud-metadata addresses too. Off: such postbacks are refused (`destination_refused`)." },
+  destination_allowlist: { kind: "optional", doc: "Comma-separated host names, IPs and CIDR ranges delivered to although private, e.g. `receiver.internal,10.1.0.0/16`." },
   proxy_url: { kind: "optional", doc: "Send every postback through this HTTP proxy (plain-http targets in absolute form, https ones tunnelled)." },
+  redis_url: { kind: "optional", secret: true, doc: "Queue postbacks in Redis (`redis://[user:pass@]host:port/db`, `rediss://` for TLS) instead of the SQLite file." },
+  redis_prefix: { kind: "string", default: "ferry", doc: "Prefix of every Redis key Ferry uses, so several Ferry installations can share one Redis." },
+  database_url: { kind: "optional", secret: true, doc: "Keep postbacks and attempts in Postgres (`postgres://user:pass@host:port/db`) instead of the SQLite file." },
+  migrate_on_start: { kind: "bool", default: false, doc: "Apply Postgres migrations on start-up, as `ferry migrate` does. Off: start-up refuses an unmigrated database." },
   sqlite_synchronous: { kind: "enum", default: "normal", values: ["normal", "full"], doc: "SQLite durability: normal survives any process crash; full also survives power loss, at a cost per ingest." },
 } as const satisfies Record<string, Spec>;
 
@@ -121,6 +128,19 @@ export function loadConfig(
   const out = config as Config;
   if (out.proxy_url !== undefined && !/^http:\/\/[^/]+/i.test(out.proxy_url)) {
     throw new ConfigError(`FERRY_PROXY_URL: must be an http:// URL such as http://proxy:3128, got ${JSON.stringify(out.proxy_url)}`);
+  }
+  if (out.destination_allowlist !== undefined) {
+    try {
+      parseAllowlist(out.destination_allowlist);
+    } catch (err) {
+      throw new ConfigError(`FERRY_DESTINATION_ALLOWLIST: ${(err as Error).message}; give host names, IPs or CIDR ranges separated by commas`);
+    }
+  }
+  if (out.redis_url !== undefined && !/^rediss?:\/\/[^/]/i.test(out.redis_url)) {
+    throw new ConfigError("FERRY_REDIS_URL: must be a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6380/0");
+  }
+  if (out.database_url !== undefined && !/^postgres(ql)?:\/\/[^/]/i.test(out.database_url)) {
+    throw new ConfigError("FERRY_DATABASE_URL: must be a postgres:// URL such as postgres://ferry:password@127.0.0.1:5432/ferry");
   }
   if (out.lease_ms < 2 * out.timeout_ms) {
     throw new ConfigError(

@@ -5,11 +5,13 @@
  */
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
-import { openBackends, type Backends } from "./backends.js";
+import { openBackends } from "./backends.js";
 import { buildApp } from "./api/app.js";
 import { resolveAdminToken } from "./admin-token.js";
-import { Sender } from "./delivery/sender.js";
-import { Worker } from "./delivery/worker.js";
+import { Worker as Thread } from "node:worker_threads";
+import type { Worker } from "./delivery/worker.js";
+import { createWorker } from "./delivery/create-worker.js";
+import type { FromThread, ToThread } from "./delivery/thread.js";
 import { createLogger, flushLogger } from "./log.js";
 import { VERSION } from "./version.js";
 
@@ -21,28 +23,6 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export function createWorker(config: Config, backends: Backends, logger: Logger): Worker {
-  const sender = new Sender({
-    connectionsPerOrigin: config.origin_concurrency,
-    responseBodyBytes: config.response_body_bytes,
-    proxyUrl: config.proxy_url,
-  });
-  return new Worker({
-    queue: backends.queue,
-    store: backends.store,
-    sender,
-    logger,
-    concurrency: config.concurrency,
-    originConcurrency: config.origin_concurrency,
-    leaseMs: config.lease_ms,
-    pollIntervalMs: config.poll_interval_ms,
-    timeoutMs: config.timeout_ms,
-    retryBaseMs: config.retry_base_ms,
-    retryMaxDelayMs: config.retry_max_delay_ms,
-    userAgent: `Ferry/${VERSION}`,
-  });
-}
-
 /** Starts a role; resolves once it is serving. `print` shows a generated admin token once. */
 export async function runRole(
   role: Role,
@@ -50,9 +30,12 @@ export async function runRole(
   options: { logger?: Logger; print?: (line: string) => void } = {},
 ): Promise<Running> {
   const logger = options.logger ?? createLogger(config.log_level);
-  const backends = await openBackends(config);
+  const backends = await openBackends(config, logger);
   let stopApi = async () => {};
   let url: string | undefined;
+  // `ferry start` delivers in a thread of its own (see delivery/thread.ts); `ferry worker` is
+  // nothing but the worker, so it runs on the main thread.
+  const thread = role === "start" ? await startWorkerThread(config, logger) : undefined;
   if (role !== "worker") {
     const admin = resolveAdminToken(config);
     if (admin.generated) {
@@ -68,13 +51,21 @@ export async function runRole(
         ].join("\n"),
       );
     }
-    const app = await buildApp({ config, queue: backends.queue, store: backends.store, adminTokenHash: admin.hash, logger, version: VERSION });
+    const app = await buildApp({
+      config,
+      queue: backends.queue,
+      store: backends.store,
+      adminTokenHash: admin.hash,
+      logger,
+      version: VERSION,
+      onEnqueued: () => thread?.notify(),
+    });
     const address = await app.listen({ port: config.port, host: config.host });
     url = address;
     stopApi = () => app.close();
   }
   let worker: Worker | undefined;
-  if (role !== "api") {
+  if (role === "worker") {
     worker = createWorker(config, backends, logger);
     worker.start();
   }
@@ -89,9 +80,57 @@ export async function runRole(
         await worker.stop(config.shutdown_grace_ms);
         logger.info({ role, ...worker.counts }, "worker stopped");
       }
+      await thread?.stop(config.shutdown_grace_ms);
       await backends.close();
       logger.info({ role }, "stopped");
       flushLogger(logger);
     })());
   return url === undefined ? { stop } : { url, stop };
+}
+
+interface WorkerThread {
+  notify(): void;
+  /** Resolves once the thread has recorded everything and closed its connections. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** Starts the delivery worker thread; resolves once it runs, rejects if it cannot start. */
+async function startWorkerThread(config: Config, logger: Logger): Promise<WorkerThread> {
+  const thread = new Thread(new URL("./delivery/thread.js", import.meta.url), { workerData: config });
+  let stopped: (() => void) | undefined;
+  let stopping = false;
+  let exited = false;
+  await new Promise<void>((resolve, reject) => {
+    thread.once("error", reject);
+    thread.once("exit", (code) => reject(new Error(`the delivery thread exited with code ${code} while starting`)));
+    thread.once("message", (m: FromThread) => m === "running" && resolve());
+  });
+  thread.removeAllListeners();
+  thread.on("message", (m: FromThread) => {
+    if (typeof m === "object" && "stopped" in m) stopped?.();
+  });
+  thread.on("error", (err) => logger.fatal({ err }, "the delivery thread failed; stopping"));
+  thread.on("exit", (code) => {
+    exited = true;
+    stopped?.();
+    if (!stopping) {
+      // Nothing delivers any more: stop the whole process so its supervisor restarts it.
+      logger.fatal({ code }, "the delivery thread exited; stopping");
+      process.exitCode = 1;
+      process.kill(process.pid, "SIGTERM");
+    }
+  });
+  return {
+    notify: () => thread.postMessage("notify" satisfies ToThread),
+    async stop(graceMs) {
+      stopping = true;
+      if (exited) return;
+      const done = new Promise<void>((resolve) => (stopped = resolve));
+      thread.postMessage({ stop: graceMs } satisfies ToThread);
+      // The thread bounds its own stop by graceMs; this is only a backstop for a stuck one.
+      const backstop = setTimeout(() => void thread.terminate(), graceMs + 30_000);
+      await done;
+      clearTimeout(backstop);
+    },
+  };
 }

@@ -10,21 +10,12 @@ import Database from "better-sqlite3";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { tempDir } from "./support/harness.js";
-import { freePort, ingest, killAll, since, spawnFerry, startServer, startWorker, type FerryProcess } from "./support/processes.js";
+import { freePort, ingest, killAll, since, spawnFerry, startServer, startWorker, type FerryProcess, until } from "./support/processes.js";
 import { startReceiver, type ReceivedRequest } from "../src/receiver.js";
 
 const TOKEN = "process-test-admin-token-0123456789";
 
 after(killAll);
-
-/** Polls `check` every 10 ms until it is true; fails with `what` after `timeoutMs`. */
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** The `webhook-id` of each request, in arrival order. */
 function ids(requests: ReceivedRequest[]): string[] {

@@ -29,8 +29,14 @@ test("408, 429 and 5xx are retried after the backoff", () => {
   }
 });
 
-test("every network error but invalid_url is retried after the backoff", () => {
-  const codes = (Object.keys(ATTEMPT_ERRORS) as AttemptErrorCode[]).filter((c) => c !== "invalid_url");
+test("a URL that cannot be, or may not be, delivered to is dead at once", () => {
+  for (const code of ["invalid_url", "destination_refused"] as const) {
+    assert.deepEqual(decide(failure(code), 1, POLICY, NOW, LOW), { kind: "dead", reason: code }, code);
+  }
+});
+
+test("every other network error is retried after the backoff", () => {
+  const codes = (Object.keys(ATTEMPT_ERRORS) as AttemptErrorCode[]).filter((c) => c !== "invalid_url" && c !== "destination_refused");
   assert.ok(codes.includes("timeout") && codes.includes("connection_refused"), "the registry lists the network errors");
   for (const code of codes) {
     assert.deepEqual(decide(failure(code), 2, POLICY, NOW, LOW), { kind: "retry", at: NOW + 1000, reason: code }, code);

@@ -19,6 +19,8 @@ export interface AppDeps {
   adminTokenHash: Buffer;
   logger: Logger;
   version?: string;
+  /** Called after each ingest request is queued (to wake a worker thread at once). */
+  onEnqueued?: () => void;
 }
 
 /** Content types read as JSON besides application/json. */

@@ -6,7 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Config } from "../config.js";
 import type { EnqueueBatch, Queue } from "../queue/port.js";
 import { ApiError } from "../core/errors.js";
-import { newEndpointId, newPostbackId } from "../core/ids.js";
+import { endpointId, newPostbackId } from "../core/ids.js";
 import { checkHttpUrl, compileTemplate, hasFixedOrigin, renderTemplate } from "../core/template.js";
 import { HTTP_METHODS, isHttpMethod } from "../core/types.js";
 
@@ -90,13 +90,13 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
     postbacks[i] = { id: newPostbackId(now), data: JSON.stringify(item) };
   }
   return {
-    endpoint: { id: newEndpointId(now), method, url: template.source, defaultValue, maxAttempts },
+    endpoint: { id: endpointId({ method, url: template.source, defaultValue, maxAttempts }), method, url: template.source, defaultValue, maxAttempts },
     postbacks,
     createdAt: now,
   };
 }
 
-export function ingestRoutes(app: FastifyInstance, deps: { queue: Queue; config: Config }): void {
+export function ingestRoutes(app: FastifyInstance, deps: { queue: Queue; config: Config; onEnqueued?: () => void }): void {
   const handler = async (request: { body: unknown }, reply: { code(n: number): unknown }) => {
     const batch = parseIngest(request.body, deps.config);
     try {
@@ -107,6 +107,7 @@ export function ingestRoutes(app: FastifyInstance, deps: { queue: Queue; config:
         cause: err,
       });
     }
+    deps.onEnqueued?.();
     reply.code(202);
     return { ids: batch.postbacks.map((p) => p.id) };
   };

@@ -9,7 +9,16 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export function postbackRoutes(app: FastifyInstance, deps: { queue: Queue; store: Store }): void {
   app.get<{ Params: { id: string } }>("/v1/postbacks/:id", async (request) => {
     const { id } = request.params;
-    const [record, queued] = await Promise.all([deps.store.getPostback(id), deps.queue.find(id)]);
+    let found;
+    try {
+      found = await Promise.all([deps.store.getPostback(id), deps.queue.find(id)]);
+    } catch (err) {
+      throw new ApiError("store_unavailable", "The postback history cannot be read now (the store or the queue is unreachable). Ask again shortly.", {
+        headers: { "retry-after": "5" },
+        cause: err,
+      });
+    }
+    const [record, queued] = found;
     if (!record && !queued) {
       throw new ApiError("postback_not_found", `No postback ${JSON.stringify(id)}. Ids are those the ingest answer listed.`);
     }

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `ferry` command: start | api | worker | receiver. Settings come from FERRY_* variables
+ * The `ferry` command: start | api | worker | migrate | receiver. Settings come from FERRY_* variables
  * (see docs/operations.md); a bad one stops start-up with a line that names it.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../config.js";
+import { ConfigError, loadConfig, type Config } from "../config.js";
+import { BackendError, redact } from "../backend-error.js";
+import { sqlitePath } from "../backends.js";
+import { migratePostgres } from "../store/postgres-migrations.js";
 import { runRole, type Role } from "../service.js";
 import { startReceiver } from "../receiver.js";
 import { VERSION } from "../version.js";
@@ -17,6 +20,7 @@ Commands:
   start      API and delivery worker in one process (what npm start runs)
   api        the HTTP API only: ingest, health, postback lookups
   worker     the delivery worker only
+  migrate    apply the Postgres schema (FERRY_DATABASE_URL); SQLite needs none
   receiver   a tiny HTTP endpoint that prints every request it gets
              --port N (9000)  --host H (127.0.0.1)  --status CODE (200)
              --delay-ms N (0)  --quiet
@@ -35,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
     case "api":
     case "worker":
       return serve(command);
+    case "migrate":
+      return migrate();
     case "receiver":
       return receiver(rest);
     case "help":
@@ -52,17 +58,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(role: Role): Promise<number> {
-  let config;
+/** The config, or undefined once a configuration error has been printed. */
+function readConfig(): Config | undefined {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`ferry: configuration error:\n${err.message}\n`);
-      return 2;
+      return undefined;
     }
     throw err;
   }
+}
+
+async function serve(role: Role): Promise<number> {
+  const config = readConfig();
+  if (!config) return 2;
   let running;
   try {
     running = await runRole(role, config);
@@ -70,6 +81,11 @@ async function serve(role: Role): Promise<number> {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE") {
       process.stderr.write(`ferry: port ${config.port} is in use; set FERRY_PORT to another port\n`);
+      return 1;
+    }
+    // Already one line naming the setting to fix.
+    if (err instanceof BackendError) {
+      process.stderr.write(`ferry: ${err.message}\n`);
       return 1;
     }
     process.stderr.write(`ferry: could not start: ${e.message}\n`);
@@ -93,6 +109,36 @@ async function serve(role: Role): Promise<number> {
     process.on("SIGINT", onSignal);
   });
   return process.exitCode === undefined ? 0 : Number(process.exitCode);
+}
+
+async function migrate(): Promise<number> {
+  const config = readConfig();
+  if (!config) return 2;
+  if (!config.database_url) {
+    process.stdout.write(
+      `ferry migrate: FERRY_DATABASE_URL is not set, so the store is the SQLite file ${sqlitePath(config)}, ` +
+        "which migrates itself on start; nothing to do\n",
+    );
+    return 0;
+  }
+  const where = redact(config.database_url);
+  try {
+    const { applied } = await migratePostgres(config.database_url);
+    process.stdout.write(
+      applied.length === 0
+        ? `ferry migrate: ${where} is already up to date\n`
+        : `ferry migrate: applied ${applied.length} migration${applied.length === 1 ? "" : "s"} to ${where}\n`,
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof BackendError) {
+      process.stderr.write(`ferry: ${err.message}\n`);
+    } else {
+      // Nothing was applied: the migrations run in one transaction.
+      process.stderr.write(`ferry migrate: could not migrate ${where}, nothing applied: ${(err as Error).message}\n`);
+    }
+    return 1;
+  }
 }
 
 async function receiver(args: string[]): Promise<number> {

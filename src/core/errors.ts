@@ -21,6 +21,7 @@ export const API_ERRORS = {
   invalid_max_attempts: { status: 422, title: "endpoint.max_attempts is out of range" },
   invalid_data: { status: 422, title: "data must be a non-empty array of objects" },
   queue_unavailable: { status: 503, title: "The queue cannot take work now" },
+  store_unavailable: { status: 503, title: "The store cannot be read now" },
   not_ready: { status: 503, title: "The store or the queue cannot be reached" },
   internal_error: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: number; title: string }>;
@@ -65,6 +66,7 @@ export const ATTEMPT_ERRORS = {
   tls_failure: "The TLS handshake failed",
   network_error: "Any other network failure",
   invalid_url: "The rendered URL is not an absolute http(s) URL",
+  destination_refused: "The destination is a private address, refused unless allowed",
 } as const;
 
 export type AttemptErrorCode = keyof typeof ATTEMPT_ERRORS;

@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { monotonicFactory } from "ulid";
+import type { Endpoint } from "./types.js";
 
 // ULIDs sort by creation time, so ids stored as primary keys append to the end of the
 // index instead of landing at random pages (cheaper inserts in SQLite and Postgres), and a
@@ -10,9 +12,15 @@ export function newPostbackId(now: number = Date.now()): string {
   return "pb_" + next(now);
 }
 
-/** A new endpoint id: one per ingest request, shared by its postbacks. */
-export function newEndpointId(now: number = Date.now()): string {
-  return "ep_" + next(now);
+/**
+ * An endpoint's id: a digest of what it is, so every ingest request naming the same endpoint
+ * shares one id, and a worker that knows it need not fetch the template again.
+ */
+export function endpointId(endpoint: Omit<Endpoint, "id">): string {
+  const digest = createHash("sha256")
+    .update(`${endpoint.method}\n${endpoint.maxAttempts}\n${endpoint.defaultValue.length}:${endpoint.defaultValue}\n${endpoint.url}`)
+    .digest("base64url");
+  return "ep_" + digest.slice(0, 22);
 }
 
 /** True for a string shaped like an id made by `newPostbackId`. */

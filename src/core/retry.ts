@@ -38,8 +38,8 @@ export function decide(
   let retryAfterMs: number | undefined;
   if (result.kind === "error") {
     reason = result.code;
-    // A URL that cannot be delivered to will not get better by waiting.
-    retryable = result.code !== "invalid_url";
+    // A URL that cannot be delivered to, or may not be, will not get better by waiting.
+    retryable = result.code !== "invalid_url" && result.code !== "destination_refused";
   } else {
     const { status } = result;
     if (status >= 200 && status < 300) return { kind: "delivered" };

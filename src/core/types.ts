@@ -16,6 +16,7 @@ export function sendsBody(method: HttpMethod): boolean {
  * ingest request and shared by all its postbacks: the template travels once, not per postback.
  */
 export interface Endpoint {
+  /** Names this content: two endpoints with one id are the same endpoint (see core/ids.ts). */
   id: string;
   method: HttpMethod;
   /** URL template with `{key}` placeholders. */

@@ -39,6 +39,10 @@ interface Done {
 
 /** Most entries reserved in one call: large enough to batch, small enough to share among workers. */
 const RESERVE_BATCH = 128;
+/** How long finished work waits to be written with what finishes after it. */
+const FLUSH_DELAY_MS = 5;
+/** On stop, failed writes after which finished work is left to lease expiry. */
+const GIVE_UP_WRITES_ON_STOP = 3;
 /** A postback whose origin is full and whose line is full goes back to the queue for this long. */
 const BUSY_ORIGIN_DELAY = 1 * SECOND;
 
@@ -53,6 +57,8 @@ export class Worker {
   private loop: Promise<void> | undefined;
   private wakeLoop: (() => void) | undefined;
   private done: Done[] = [];
+  /** Failed writes in a row of finished work (records or settles); reservations stop meanwhile. */
+  private writeFailures = 0;
   private flushing: Promise<void> | undefined;
   private idle: (() => void) | undefined;
   /** Counters for the logs and /metrics. */
@@ -97,7 +103,8 @@ export class Worker {
     let failures = 0;
     while (!this.stopping) {
       const room = this.o.concurrency - this.held;
-      if (room <= 0) {
+      // While finished work cannot be written, take no more: it would only be delivered again.
+      if (room <= 0 || this.writeFailures > 0) {
         await this.sleep(this.o.pollIntervalMs);
         continue;
       }
@@ -255,14 +262,21 @@ export class Worker {
   private finish(item: Done): void {
     if (item.settlement.settle.kind === "release") this.counts.released++;
     this.done.push(item);
-    this.held--;
+    this.flushing ??= this.flushLoop();
+  }
+
+  /**
+   * A postback's slot is freed only once it is settled (or its settle failed): until then a
+   * crash would deliver it again, so a killed worker duplicates at most `concurrency` postbacks.
+   */
+  private free(count: number): void {
+    this.held -= count;
     this.wakeLoop?.();
     if (this.held === 0 && this.idle) {
       const idle = this.idle;
       this.idle = undefined;
       idle();
     }
-    this.flushing ??= this.flushLoop();
   }
 
   /** Records and settles all finished work; resolves when nothing is left to write. */
@@ -275,8 +289,9 @@ export class Worker {
   }
 
   private async flushLoop(): Promise<void> {
-    // Yield once so that outcomes finishing together are written together.
-    await new Promise((resolve) => setImmediate(resolve));
+    // Gather what finishes in the next few milliseconds, so a busy worker writes a few large
+    // batches (one commit each) rather than many small ones.
+    await new Promise((resolve) => setTimeout(resolve, FLUSH_DELAY_MS));
     try {
       while (this.done.length) {
         const items = this.done;
@@ -286,9 +301,23 @@ export class Worker {
           for (const item of items) if (item.record) records.push(item.record);
           await this.o.store.recordAttempts(records);
           await this.o.queue.settle(items.map((i) => i.settlement));
+          if (this.writeFailures > 0) this.o.logger.info({ postbacks: items.length }, "recording attempts again; resuming");
+          this.writeFailures = 0;
+          this.free(items.length);
         } catch (err) {
-          // Not settled: the leases run out and these postbacks are delivered again.
-          this.o.logger.error({ err, postbacks: items.length }, "could not record attempts; they will be retried when their lease ends");
+          this.writeFailures++;
+          if (this.stopping && this.writeFailures >= GIVE_UP_WRITES_ON_STOP) {
+            // Not settled: their leases run out and they are delivered again by another worker.
+            this.o.logger.error({ err, postbacks: items.length }, "could not record attempts before stopping; they will be delivered again when their lease ends");
+            this.free(items.length);
+            continue;
+          }
+          // Keep them, holding their slots, and try again: if the store or queue is back within
+          // the lease, nothing is delivered twice. Meanwhile the loop reserves nothing.
+          const delay = Math.min(5 * SECOND, 100 * 2 ** this.writeFailures);
+          this.o.logger.error({ err, postbacks: items.length, retry_in_ms: delay }, "could not record attempts; backing off");
+          this.done = items.concat(this.done);
+          await new Promise((resolve) => setTimeout(resolve, delay));
         }
       }
     } finally {

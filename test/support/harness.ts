@@ -11,7 +11,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { openBackends, type Backends } from "../../src/backends.js";
 import { buildApp } from "../../src/api/app.js";
 import { hashToken } from "../../src/api/auth.js";
-import { createWorker } from "../../src/service.js";
+import { createWorker } from "../../src/delivery/create-worker.js";
 import type { Worker } from "../../src/delivery/worker.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
@@ -23,9 +23,12 @@ export function tempDir(prefix = "ferry-test-"): { path: string; cleanup(): void
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A config as the service would load it, with no environment but these settings. */
+/**
+ * A config as the service would load it, with no environment but these settings. Private
+ * destinations are allowed: the tests' receivers listen on 127.0.0.1.
+ */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return loadConfig({}, { admin_token: ADMIN_TOKEN, log_level: "silent", ...overrides });
+  return loadConfig({}, { admin_token: ADMIN_TOKEN, log_level: "silent", allow_private_destinations: true, ...overrides });
 }
 
 export function silentLogger(): Logger {

@@ -48,9 +48,12 @@ export async function killAll(): Promise<void> {
   await Promise.all(waits);
 }
 
-/** The environment without any FERRY_* variable of the caller, plus `env`. */
+/**
+ * The environment without any FERRY_* variable of the caller, plus `env`. Private
+ * destinations are allowed unless `env` says otherwise: the tests' receivers are on 127.0.0.1.
+ */
 export function ferryEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
+  const out: NodeJS.ProcessEnv = { FERRY_ALLOW_PRIVATE_DESTINATIONS: "true" };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("FERRY_")) out[k] = v;
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   return out;
@@ -216,6 +219,15 @@ export async function ingest(url: string, token: string, body: unknown): Promise
     // keep the text
   }
   return { status: res.status, body: parsed };
+}
+
+/** Polls `check` every 10 ms until it is true; fails with `what()` after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Milliseconds since `t0`. */

@@ -1,0 +1,35 @@
+/**
+ * Builds a delivery worker from the config: its sender (pools, proxy, the private-destination
+ * guard) and its limits. Apart from service.ts so the delivery thread loads no API code.
+ */
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { Backends } from "../backends.js";
+import { parseAllowlist } from "../core/addresses.js";
+import { VERSION } from "../version.js";
+import { Sender } from "./sender.js";
+import { Worker } from "./worker.js";
+
+export function createWorker(config: Config, backends: Backends, logger: Logger): Worker {
+  const sender = new Sender({
+    connectionsPerOrigin: config.origin_concurrency,
+    responseBodyBytes: config.response_body_bytes,
+    proxyUrl: config.proxy_url,
+    allowPrivate: config.allow_private_destinations,
+    allowlist: config.destination_allowlist === undefined ? undefined : parseAllowlist(config.destination_allowlist),
+  });
+  return new Worker({
+    queue: backends.queue,
+    store: backends.store,
+    sender,
+    logger,
+    concurrency: config.concurrency,
+    originConcurrency: config.origin_concurrency,
+    leaseMs: config.lease_ms,
+    pollIntervalMs: config.poll_interval_ms,
+    timeoutMs: config.timeout_ms,
+    retryBaseMs: config.retry_base_ms,
+    retryMaxDelayMs: config.retry_max_delay_ms,
+    userAgent: `Ferry/${VERSION}`,
+  });
+}
