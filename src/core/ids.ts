@@ -18,10 +18,19 @@ export function newPostbackId(now: number = Date.now()): string {
  */
 export function endpointId(endpoint: Omit<Endpoint, "id">): string {
   const digest = createHash("sha256")
-    .update(`${endpoint.method}\n${endpoint.maxAttempts}\n${endpoint.defaultValue.length}:${endpoint.defaultValue}\n${endpoint.url}`)
+    .update(
+      `${endpoint.method}\n${endpoint.maxAttempts}\n${endpoint.defaultValue.length}:${endpoint.defaultValue}\n` +
+        // Inline endpoints keep the ids they always had; an owner or destination makes another.
+        (endpoint.accountId || endpoint.destinationId ? `${endpoint.accountId ?? ""}\n${endpoint.destinationId ?? ""}\n` : "") +
+        endpoint.url,
+    )
     .digest("base64url");
   return "ep_" + digest.slice(0, 22);
 }
+
+export const newAccountId = (now: number = Date.now()): string => "acct_" + next(now);
+export const newTokenId = (now: number = Date.now()): string => "tok_" + next(now);
+export const newDestinationId = (now: number = Date.now()): string => "dst_" + next(now);
 
 /** True for a string shaped like an id made by `newPostbackId`. */
 export function isPostbackId(value: string): boolean {

@@ -25,7 +25,74 @@ export interface Endpoint {
   defaultValue: string;
   /** Attempts before the postback is dead. */
   maxAttempts: number;
+  /** The account that sent it, when an account token did (not the admin token). */
+  accountId?: string;
+  /**
+   * Set for data pushed to a destination: the worker then delivers with the destination's
+   * current settings (URL, method, headers, secret, limits), holds it while the destination is
+   * disabled and cancels it once the destination is deleted.
+   */
+  destinationId?: string;
 }
 
 /** The state of a postback, as the API and the store report it. */
-export type PostbackState = "pending" | "delivered" | "failed" | "dead";
+export type PostbackState = "pending" | "delivered" | "failed" | "dead" | "cancelled";
+
+/** A tenant: one customer or application. Owns tokens and destinations. */
+export interface Account {
+  /** `acct_` + ULID */
+  id: string;
+  name: string;
+  email: string | null;
+  website: string | null;
+  /** Free JSON object the owner keeps with the account. */
+  metadata: Record<string, unknown>;
+  /** Content-hash duplicate detection: an object pushed again within this many ms is dropped; 0 = off. */
+  dedupeWindowMs: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A bearer token as stored: never the secret, only its SHA-256 hash. */
+export interface Token {
+  /** `tok_` + ULID */
+  id: string;
+  /** The account it acts for. */
+  accountId: string;
+  name: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** Where an account's pushed data goes. Overrides left null take the configured defaults. */
+export interface Destination {
+  /** `dst_` + ULID */
+  id: string;
+  accountId: string;
+  /** URL template with `{key}` placeholders. */
+  url: string;
+  method: HttpMethod;
+  /** Static headers sent with every delivery (a partner's own auth). */
+  headers: Record<string, string>;
+  /** Event types delivered; empty means all. `order.*` matches by prefix. */
+  eventTypes: string[];
+  enabled: boolean;
+  /** Why it was disabled (by endpoint health or by its owner), when it is. */
+  disabledReason: string | null;
+  disabledAt: number | null;
+  timeoutMs: number | null;
+  maxAttempts: number | null;
+  defaultValue: string | null;
+  /** Requests per second at most. */
+  rateLimit: number | null;
+  /** Requests in flight at most. */
+  concurrency: number | null;
+  /** Failed attempts within `failureWindowMs` that disable it; 0 = never. */
+  failureThreshold: number | null;
+  /** 0 = failures count forever (seed 003). */
+  failureWindowMs: number | null;
+  /** Standard Webhooks signing secret, `whsec_` + base64. */
+  secret: string;
+  createdAt: number;
+  updatedAt: number;
+}

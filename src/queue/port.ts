@@ -14,6 +14,11 @@ export interface NewPostback {
   id: string;
   /** The data object as JSON text. */
   data: string;
+  /**
+   * Attempts made before, when a postback is sent again (a resend): its next reservation is
+   * attempt `attempts + 1`, so attempt numbers never repeat in its history. Default 0.
+   */
+  attempts?: number;
 }
 
 /** What one ingest request adds: its endpoint once, and one postback per data object. */
@@ -43,7 +48,12 @@ export type Settle =
   /** Try again at `at` (ms since the epoch). */
   | { kind: "retry"; at: number }
   /** Not attempted (shutdown, a busy destination): back to the queue at `at`, the attempt not counted. */
-  | { kind: "release"; at: number };
+  | { kind: "release"; at: number }
+  /**
+   * Not attempted: its destination (`endpoint.destinationId`) is disabled. Parked, never due,
+   * until `unhold` names that destination; the attempt not counted.
+   */
+  | { kind: "hold" };
 
 export interface Settlement {
   reservation: Reservation;
@@ -57,8 +67,10 @@ export interface QueuedPostback {
   data: string;
   /** Attempts started so far (including one in flight). */
   attempts: number;
-  /** When it may next be reserved, or when the current lease ends. */
-  dueAt: number;
+  /** When it may next be reserved, or when the current lease ends; null while held. */
+  dueAt: number | null;
+  /** Parked while its destination is disabled. */
+  held: boolean;
   createdAt: number;
 }
 
@@ -86,6 +98,18 @@ export interface Queue {
    * worker runs in a thread): wake this instance's waitForWork now rather than at its next poll.
    */
   notify(): void;
+  /**
+   * Makes every entry held for the destination due now (it was enabled again, or deleted and
+   * its postbacks must be cancelled). Returns how many were released.
+   */
+  unhold(destinationId: string): Promise<number>;
+  /** Destinations with held entries: the worker's sweep releases those enabled since. */
+  heldDestinations(): Promise<string[]>;
+  /**
+   * Makes a queued entry that waits for a retry due at `at` (a resend of a failed postback).
+   * False when the postback is not queued, held or leased right now.
+   */
+  reschedule(postbackId: string, at: number): Promise<boolean>;
   /** The queued entry for a postback, if it is still queued. */
   find(postbackId: string): Promise<QueuedPostback | undefined>;
   stats(now?: number): Promise<QueueStats>;

@@ -3,7 +3,7 @@
  * Written by workers after each attempt, in batches; read by the API. In Ferry's words, with
  * no SQL type in it; every adapter passes test/conformance/store.ts.
  */
-import type { Endpoint, PostbackState } from "../core/types.js";
+import type { Account, Destination, Endpoint, PostbackState, Token } from "../core/types.js";
 import type { AttemptErrorCode } from "../core/errors.js";
 
 /** One attempt: when, where, and what came back. */
@@ -50,11 +50,130 @@ export interface PostbackRecord {
   attempts: Attempt[];
 }
 
+/** A postback settled without an attempt: cancelled, because its account or destination is gone. */
+export interface CancelRecord {
+  postbackId: string;
+  endpoint: Endpoint;
+  data: string;
+  createdAt: number;
+  /** When it was cancelled. */
+  at: number;
+  reason: string;
+}
+
+/** A failed attempt to a destination, counted towards disabling it (endpoint health). */
+export interface DestinationFailure {
+  destinationId: string;
+  /** ms since the epoch */
+  at: number;
+  /** Failures within the window that disable the destination; 0 = never. */
+  threshold: number;
+  /** 0 = failures count forever. */
+  windowMs: number;
+}
+
+/** One page of a listing in id order (ids sort by creation time). */
+export interface Page {
+  /** List items whose id sorts after this one. */
+  after?: string | undefined;
+  limit: number;
+}
+
+export type AccountPatch = Partial<Pick<Account, "name" | "email" | "website" | "metadata" | "dedupeWindowMs">>;
+export type DestinationPatch = Partial<Omit<Destination, "id" | "accountId" | "createdAt" | "updatedAt">>;
+
+/** A postback as listed for a resend: enough to queue it again. */
+export interface ResendCandidate {
+  id: string;
+  endpoint: Endpoint;
+  data: string;
+  state: PostbackState;
+  createdAt: number;
+  /** Attempts recorded so far. */
+  attempts: number;
+}
+
+/** What an idempotency key holds. */
+export type IdempotencyClaim =
+  /** The key is new (or expired): the caller owns it and must complete or release it. */
+  | { kind: "claimed" }
+  /** A request with this key was answered: send the same answer again. */
+  | { kind: "answered"; status: number; body: string }
+  /** A request with this key is being handled right now. */
+  | { kind: "in_progress" }
+  /** The key was used with a different request body. */
+  | { kind: "mismatch" };
+
 export interface Store {
   /** Records attempts and the state they lead to, atomically, in one round trip where it can. */
   recordAttempts(records: AttemptRecord[]): Promise<void>;
+  /** Records postbacks cancelled without an attempt (state "cancelled"). */
+  recordCancelled(records: CancelRecord[]): Promise<void>;
+  /**
+   * Counts failed attempts towards endpoint health, atomically per destination: a destination
+   * with `threshold` failures within `windowMs` is disabled (enabled false, disabledReason set,
+   * its failure count cleared). Returns the ids of the destinations this call disabled.
+   */
+  recordFailures(failures: DestinationFailure[]): Promise<string[]>;
   /** A postback with its attempts, or undefined if no attempt was recorded for it yet. */
   getPostback(id: string): Promise<PostbackRecord | undefined>;
+  /**
+   * The destination's postbacks in state failed or dead created within [from, to), oldest
+   * first, at most `limit` of them after the id `after`: what a replay sends again.
+   */
+  listFailedPostbacks(destinationId: string, range: { from: number; to: number }, page: Page): Promise<ResendCandidate[]>;
+
+  createAccount(account: Account): Promise<void>;
+  getAccount(id: string): Promise<Account | undefined>;
+  listAccounts(page: Page): Promise<Account[]>;
+  /** The account after the patch, or undefined when there is none. */
+  updateAccount(id: string, patch: AccountPatch, now: number): Promise<Account | undefined>;
+  /**
+   * Deletes the account with its tokens and destinations, in one transaction. Returns the ids of
+   * the destinations deleted, or undefined when there was no such account.
+   */
+  deleteAccount(id: string): Promise<string[] | undefined>;
+
+  /** Stores a token by the SHA-256 hash of its secret. */
+  createToken(token: Token, hash: Buffer): Promise<void>;
+  /** The token whose secret hashes to `hash` (revoked or not), with its account. */
+  findToken(hash: Buffer): Promise<Token | undefined>;
+  listTokens(accountId: string): Promise<Token[]>;
+  /** Marks the token revoked at `now`; false when the account has no such token. */
+  revokeToken(accountId: string, tokenId: string, now: number): Promise<boolean>;
+
+  createDestination(destination: Destination): Promise<void>;
+  getDestination(id: string): Promise<Destination | undefined>;
+  listDestinations(accountId: string, page: Page): Promise<Destination[]>;
+  /** Every destination of the account, enabled or not: what a push fans out to. */
+  accountDestinations(accountId: string): Promise<Destination[]>;
+  /** The account's destination with this method and URL template, if any (re-registering one). */
+  findDestination(accountId: string, method: string, url: string): Promise<Destination | undefined>;
+  /**
+   * The destination after the patch, or undefined when there is none. Enabling clears
+   * disabledReason, disabledAt and the failure count; disabling sets disabledAt.
+   */
+  updateDestination(id: string, patch: DestinationPatch, now: number): Promise<Destination | undefined>;
+  deleteDestination(id: string): Promise<boolean>;
+
+  /**
+   * Claims an idempotency key within a scope (the account, or the admin). A key answered or
+   * claimed longer than `ttlMs` ago counts as new; a claim older than `staleMs` that was never
+   * answered (its process died) may be taken over.
+   */
+  claimIdempotencyKey(scope: string, key: string, fingerprint: string, now: number, ttlMs: number, staleMs: number): Promise<IdempotencyClaim>;
+  /** Stores the answer sent for a claimed key. */
+  answerIdempotencyKey(scope: string, key: string, status: number, body: string, now: number): Promise<void>;
+  /** Gives up a claim (the request failed), so that the key can be used again. */
+  releaseIdempotencyKey(scope: string, key: string): Promise<void>;
+  /**
+   * Content-hash duplicate detection: marks each hash seen by the account at `now` and says,
+   * per hash in order, whether it was already seen within `windowMs` (true = a duplicate).
+   * A hash repeated within one call is a duplicate from its second occurrence.
+   */
+  markSeen(accountId: string, hashes: string[], now: number, windowMs: number): Promise<boolean[]>;
+  /** Deletes idempotency keys and content hashes older than `before`. */
+  pruneDedupe(before: number): Promise<void>;
   /** Rejects when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
