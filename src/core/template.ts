@@ -73,6 +73,20 @@ function encodeValue(value: unknown, defaultValue: string): string {
   return encodeRfc3986(JSON.stringify(value));
 }
 
+/**
+ * A URL with the data object's top-level fields appended as query parameters, encoded as
+ * template values are: what a GET destination without placeholders receives (seed 002).
+ */
+export function appendQuery(url: string, data: Record<string, unknown>, defaultValue: string): string {
+  const pairs: string[] = [];
+  for (const [key, value] of Object.entries(data)) pairs.push(`${encodeRfc3986(key)}=${encodeValue(value, defaultValue)}`);
+  if (pairs.length === 0) return url;
+  const hash = url.indexOf("#");
+  const base = hash === -1 ? url : url.slice(0, hash);
+  const joiner = !base.includes("?") ? "?" : base.endsWith("?") || base.endsWith("&") ? "" : "&";
+  return base + joiner + pairs.join("&") + (hash === -1 ? "" : url.slice(hash));
+}
+
 function lookup(data: Record<string, unknown>, key: string): unknown {
   if (Object.hasOwn(data, key)) return data[key];
   if (!key.includes(".")) return undefined;

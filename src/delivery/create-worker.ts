@@ -30,6 +30,8 @@ export function createWorker(config: Config, backends: Backends, logger: Logger)
     timeoutMs: config.timeout_ms,
     retryBaseMs: config.retry_base_ms,
     retryMaxDelayMs: config.retry_max_delay_ms,
+    failureThreshold: config.failure_threshold,
+    failureWindowMs: config.failure_window_ms,
     userAgent: `Ferry/${VERSION}`,
   });
 }

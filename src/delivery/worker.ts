@@ -7,12 +7,15 @@
  */
 import type { Logger } from "pino";
 import type { Queue, Reservation, Settle, Settlement } from "../queue/port.js";
-import type { AttemptRecord, Store } from "../store/port.js";
-import { compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
+import type { AttemptRecord, CancelRecord, DestinationFailure, Store } from "../store/port.js";
+import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
+import { signatureHeaders } from "../core/signing.js";
 import { decide, type RetryPolicy } from "../core/retry.js";
 import { sendsBody } from "../core/types.js";
 import { SECOND } from "../core/time.js";
 import { OriginLimiter } from "./origin-limiter.js";
+import { DestinationCache, type Route } from "./destinations.js";
+import { DestinationLimiter } from "./destination-limiter.js";
 import type { SendResult, Sender } from "./sender.js";
 
 export interface WorkerOptions {
@@ -29,12 +32,17 @@ export interface WorkerOptions {
   timeoutMs: number;
   retryBaseMs: number;
   retryMaxDelayMs: number;
+  /** Endpoint health defaults, for destinations that set none. */
+  failureThreshold: number;
+  failureWindowMs: number;
   userAgent?: string;
 }
 
 interface Done {
   settlement: Settlement;
   record?: AttemptRecord;
+  cancel?: CancelRecord;
+  failure?: DestinationFailure;
 }
 
 /** Most entries reserved in one call: large enough to batch, small enough to share among workers. */
@@ -45,10 +53,15 @@ const FLUSH_DELAY_MS = 5;
 const GIVE_UP_WRITES_ON_STOP = 3;
 /** A postback whose origin is full and whose line is full goes back to the queue for this long. */
 const BUSY_ORIGIN_DELAY = 1 * SECOND;
+/** How often held postbacks are checked against their destination (a missed unhold heals here). */
+const HOLD_SWEEP_MS = 5 * SECOND;
 
 export class Worker {
   private readonly o: WorkerOptions;
   private readonly limiter: OriginLimiter;
+  private readonly destinations: DestinationCache;
+  private readonly destinationLimiter = new DestinationLimiter();
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly templates = new Map<string, CompiledTemplate>();
   private readonly inFlight = new Set<AbortController>();
   private held = 0;
@@ -62,15 +75,38 @@ export class Worker {
   private flushing: Promise<void> | undefined;
   private idle: (() => void) | undefined;
   /** Counters for the logs and /metrics. */
-  readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0 };
+  readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0, held: 0, cancelled: 0, disabled: 0, enabled: 0 };
 
   constructor(options: WorkerOptions) {
     this.o = options;
     this.limiter = new OriginLimiter(options.originConcurrency);
+    this.destinations = new DestinationCache(options.store);
   }
 
   start(): void {
     this.loop ??= this.run();
+    this.sweeper ??= setInterval(() => void this.sweepHolds(), HOLD_SWEEP_MS).unref();
+  }
+
+  /**
+   * Releases postbacks held for destinations that are enabled again or deleted. The API
+   * releases them itself when it enables or deletes one; this catches a hold that raced with
+   * that (the worker read the destination just before it changed) and a crashed API.
+   */
+  private async sweepHolds(): Promise<void> {
+    try {
+      for (const id of await this.o.queue.heldDestinations()) {
+        const destination = await this.destinations.fresh(id);
+        if (destination?.enabled === false) continue;
+        const count = await this.o.queue.unhold(id);
+        if (count > 0) {
+          this.counts.enabled++;
+          this.o.logger.info({ destination_id: id, postbacks: count, deleted: destination === undefined }, "releasing held postbacks");
+        }
+      }
+    } catch (err) {
+      this.o.logger.warn({ err }, "could not check held postbacks; will try again");
+    }
   }
 
   /**
@@ -84,6 +120,7 @@ export class Worker {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.stopping = true;
+    clearInterval(this.sweeper);
     this.wakeLoop?.();
     await this.loop;
     this.limiter.rejectWaiting();
@@ -156,13 +193,44 @@ export class Worker {
   }
 
   private async deliver(r: Reservation): Promise<void> {
-    const { endpoint } = r;
+    let route: Route = { kind: "send" };
+    if (r.endpoint.destinationId !== undefined || r.endpoint.accountId !== undefined) {
+      try {
+        route = await this.destinations.route(r.endpoint);
+      } catch (err) {
+        this.o.logger.error({ err, postback_id: r.postbackId }, "could not read the postback's destination; trying again later");
+        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + BUSY_ORIGIN_DELAY } } });
+        return;
+      }
+    }
+    if (route.kind === "hold") {
+      this.counts.held++;
+      this.finish({ settlement: { reservation: r, settle: { kind: "hold" } } });
+      return;
+    }
+    if (route.kind === "cancel") {
+      this.counts.cancelled++;
+      this.o.logger.info({ postback_id: r.postbackId, reason: route.reason }, "postback cancelled");
+      const cancel: CancelRecord = { postbackId: r.postbackId, endpoint: r.endpoint, data: r.data, createdAt: r.createdAt, at: Date.now(), reason: route.reason };
+      this.finish({ settlement: { reservation: r, settle: { kind: "done" } }, cancel });
+      return;
+    }
+    const destination = route.destination;
+    // A destination's current settings win; the endpoint keeps what was current at push time.
+    const method = destination?.method ?? r.endpoint.method;
+    const defaultValue = destination?.defaultValue ?? r.endpoint.defaultValue;
+    const endpoint = destination ? { ...r.endpoint, method, url: destination.url, defaultValue } : r.endpoint;
+    // The lease must outlast an attempt, or a slow one could be delivered twice meanwhile.
+    const timeoutMs = Math.min(destination?.timeoutMs ?? this.o.timeoutMs, Math.floor(this.o.leaseMs / 2));
     const template = this.template(endpoint.url);
+    const withBody = sendsBody(method);
     let url = endpoint.url;
     let sent: SendResult | undefined;
     try {
-      const data = template.keys.length > 0 ? (JSON.parse(r.data) as Record<string, unknown>) : {};
-      url = renderTemplate(template, data, endpoint.defaultValue);
+      const data = template.keys.length > 0 || (destination && !withBody) ? (JSON.parse(r.data) as Record<string, unknown>) : {};
+      url = renderTemplate(template, data, defaultValue);
+      // A GET destination without placeholders gets the object's fields as query parameters.
+      if (destination && !withBody && template.keys.length === 0) url = appendQuery(url, data, defaultValue);
     } catch (err) {
       // Ingest checked the data, so this should not happen; if it does, record it, never guess a URL.
       const message = `could not render the URL template: ${(err as Error).message}`;
@@ -170,6 +238,15 @@ export class Worker {
     }
     const startedAt = Date.now();
     let durationMs = 0;
+    let limited = false;
+    if (!sent && destination) {
+      const wait = await this.destinationLimiter.acquire(destination.id, destination);
+      if (wait > 0) {
+        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + wait } } });
+        return;
+      }
+      limited = destination.concurrency !== null || destination.rateLimit !== null;
+    }
     if (!sent) {
       const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0] ?? url;
       // Each origin may hold a fair share of the worker's slots (at least two rounds of its own
@@ -179,6 +256,7 @@ export class Worker {
       const slot = this.limiter.acquire(origin, maxWaiting);
       const got = slot === true || slot === false ? slot : await slot;
       if (!got) {
+        if (limited) this.destinationLimiter.release(destination!.id);
         this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + BUSY_ORIGIN_DELAY } } });
         return;
       }
@@ -188,22 +266,22 @@ export class Worker {
       const timer = setTimeout(() => {
         timedOut = true;
         controller.abort();
-      }, this.o.timeoutMs);
+      }, timeoutMs);
+      // The destination's own headers first: Ferry's signature headers must not be overridden.
       const headers: Record<string, string> = {
+        ...destination?.headers,
         "user-agent": this.o.userAgent ?? "Ferry",
         "webhook-id": r.postbackId,
       };
-      const withBody = sendsBody(endpoint.method);
       if (withBody) headers["content-type"] = "application/json";
+      if (route.key) Object.assign(headers, signatureHeaders(route.key, r.postbackId, withBody ? r.data : ""));
       const t0 = performance.now();
-      sent = await this.o.sender.send(
-        { method: endpoint.method, url, headers, body: withBody ? r.data : undefined, timeoutMs: this.o.timeoutMs },
-        controller.signal,
-      );
+      sent = await this.o.sender.send({ method, url, headers, body: withBody ? r.data : undefined, timeoutMs }, controller.signal);
       durationMs = Math.round((performance.now() - t0) * 100) / 100;
       clearTimeout(timer);
       this.inFlight.delete(controller);
       this.limiter.release(origin);
+      if (limited) this.destinationLimiter.release(destination!.id);
       if (controller.signal.aborted && !timedOut && sent.result.kind === "error") {
         // Shutdown cut it short before an answer: not an attempt to blame the destination for.
         this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() } } });
@@ -223,7 +301,7 @@ export class Worker {
     const settle: Settle = decision.kind === "retry" ? { kind: "retry", at: decision.at } : { kind: "done" };
     const record: AttemptRecord = {
       postbackId: r.postbackId,
-      endpoint,
+      endpoint: r.endpoint,
       data: r.data,
       createdAt: r.createdAt,
       attempt: r.attempt,
@@ -238,6 +316,15 @@ export class Worker {
       nextAttemptAt: decision.kind === "retry" ? decision.at : null,
       reason: decision.kind === "delivered" ? null : decision.reason,
     };
+    let failure: DestinationFailure | undefined;
+    if (destination && state !== "delivered") {
+      failure = {
+        destinationId: destination.id,
+        at: now,
+        threshold: destination.failureThreshold ?? this.o.failureThreshold,
+        windowMs: destination.failureWindowMs ?? this.o.failureWindowMs,
+      };
+    }
     this.counts.attempts++;
     this.counts[state === "delivered" ? "delivered" : state === "failed" ? "retried" : "dead"]++;
     // The one log line per attempt the seed asks for: time, method, URL, code, latency, body.
@@ -245,8 +332,9 @@ export class Worker {
       {
         postback_id: r.postbackId,
         attempt: r.attempt,
-        method: endpoint.method,
+        method,
         url,
+        destination_id: destination?.id,
         status_code: statusCode,
         duration_ms: durationMs,
         response_body: sent.responseBody,
@@ -256,7 +344,15 @@ export class Worker {
       },
       "attempt",
     );
-    this.finish({ settlement: { reservation: r, settle }, record });
+    this.finish({ settlement: { reservation: r, settle }, record, failure });
+  }
+
+  private disabled(ids: string[]): void {
+    for (const id of ids) {
+      this.counts.disabled++;
+      this.destinations.forget(id);
+      this.o.logger.warn({ destination_id: id }, "destination disabled by endpoint health; its postbacks are held until it is enabled again");
+    }
   }
 
   private finish(item: Done): void {
@@ -298,8 +394,18 @@ export class Worker {
         this.done = [];
         try {
           const records: AttemptRecord[] = [];
-          for (const item of items) if (item.record) records.push(item.record);
+          const cancels: CancelRecord[] = [];
+          const failures: DestinationFailure[] = [];
+          for (const item of items) {
+            if (item.record) records.push(item.record);
+            if (item.cancel) cancels.push(item.cancel);
+            if (item.failure && item.failure.threshold > 0) failures.push(item.failure);
+          }
           await this.o.store.recordAttempts(records);
+          if (cancels.length) await this.o.store.recordCancelled(cancels);
+          // Counted once the attempts are recorded; a retried flush may count a failure twice,
+          // which only disables a failing destination a little sooner.
+          if (failures.length) this.disabled(await this.o.store.recordFailures(failures));
           await this.o.queue.settle(items.map((i) => i.settlement));
           if (this.writeFailures > 0) this.o.logger.info({ postbacks: items.length }, "recording attempts again; resuming");
           this.writeFailures = 0;

@@ -1,0 +1,14 @@
+/**
+ * Event-type filters of destinations: an empty list or `*` takes every push; `order.created`
+ * takes that type; `order.*` takes every type that starts with `order.`. A push without a type
+ * goes only to destinations that take every push.
+ */
+export function matchesEventType(patterns: readonly string[], type: string | undefined): boolean {
+  if (patterns.length === 0) return true;
+  for (const pattern of patterns) {
+    if (pattern === "*") return true;
+    if (type === undefined) continue;
+    if (pattern.endsWith(".*") ? type.startsWith(pattern.slice(0, -1)) : type === pattern) return true;
+  }
+  return false;
+}
