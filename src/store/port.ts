@@ -172,6 +172,8 @@ export interface Store {
    * A hash repeated within one call is a duplicate from its second occurrence.
    */
   markSeen(accountId: string, hashes: string[], now: number, windowMs: number): Promise<boolean[]>;
+  /** Forgets hashes marked by a push that then failed to queue, so that sending it again is not a duplicate. */
+  unmarkSeen(accountId: string, hashes: string[]): Promise<void>;
   /** Deletes idempotency keys and content hashes older than `before`. */
   pruneDedupe(before: number): Promise<void>;
   /** Rejects when the store cannot be reached. */
