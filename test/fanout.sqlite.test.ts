@@ -1,0 +1,3 @@
+import { fanoutSuite } from "./e2e/fanout.js";
+
+fanoutSuite("SQLite", () => ({}));
