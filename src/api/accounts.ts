@@ -45,7 +45,7 @@ export function parseAccountFields(body: unknown, creating: boolean): AccountPat
   if (b["name"] !== undefined && b["account_name"] !== undefined && b["name"] !== b["account_name"]) {
     throw new ApiError("invalid_name", "name and account_name are two spellings of one field; send one of them.", { field: "name" });
   }
-  const nameField = b["name"] !== undefined ? "name" : "account_name";
+  const nameField = b["name"] === undefined && b["account_name"] !== undefined ? "account_name" : "name";
   const name = b[nameField];
   if (name !== undefined || creating) {
     if (typeof name !== "string" || name.trim() === "" || name.length > MAX_NAME) {
