@@ -203,7 +203,73 @@ describe("Redis queue: when Redis loses or rewinds state", () => {
   });
 });
 
+describe("Redis queue: waking other processes", () => {
+  /** A queue in "another process" (its own connections) that waits while this one acts. */
+  async function wokenBy(act: (queue: RedisQueue) => Promise<unknown>, setup: (queue: RedisQueue) => Promise<void>): Promise<void> {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const other = await RedisQueue.connect(server.url, { prefix });
+    try {
+      await setup(queue);
+      // Once subscribed (the first wait subscribes), a wait that nothing wakes runs its course.
+      await other.waitForWork(200);
+      const t0 = performance.now();
+      const waiting = other.waitForWork(60_000);
+      await new Promise((r) => setTimeout(r, 50));
+      await act(queue);
+      await Promise.race([waiting, new Promise((_, reject) => setTimeout(() => reject(new Error("not woken within 2 s")), 2000))]);
+      assert.ok(performance.now() - t0 < 2000);
+    } finally {
+      await other.close();
+      await queue.close();
+    }
+  }
+
+  test("an unhold in one process wakes waitForWork in another", async () => {
+    const ep = endpoint({ destinationId: "dst_wake" });
+    await wokenBy(
+      async (queue) => assert.equal(await queue.unhold("dst_wake"), 1),
+      async (queue) => {
+        await queue.enqueue({ endpoint: ep, postbacks: postbacks(1), createdAt: Date.now() });
+        await queue.settle((await queue.reserve(1, 60_000)).map((reservation) => ({ reservation, settle: { kind: "hold" } })));
+      },
+    );
+  });
+
+  test("a reschedule to an earlier time in one process wakes waitForWork in another", async () => {
+    const pbs = postbacks(1);
+    await wokenBy(
+      async (queue) => assert.equal(await queue.reschedule(pbs[0]!.id, Date.now()), true),
+      async (queue) => {
+        await queue.enqueue({ endpoint: endpoint(), postbacks: pbs, createdAt: Date.now() });
+        const rs = await queue.reserve(1, 60_000);
+        await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "retry", at: Date.now() + 60_000 } })));
+      },
+    );
+  });
+});
+
 describe("Redis queue: functions", () => {
+  test("the library's version is in its name: an older Ferry's library stays beside it", async () => {
+    const admin = new Redis(server.url);
+    try {
+      await admin.call("FUNCTION", "LOAD", "REPLACE", "#!lua name=ferry_v1\nredis.register_function('ferry_v1_enqueue', function() return 1 end)");
+      const queue = await RedisQueue.connect(server.url, { prefix: newPrefix() });
+      try {
+        await queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 });
+        assert.equal((await queue.reserve(10, 1000, T0)).length, 1);
+        const libraries = (await admin.call("FUNCTION", "LIST")) as unknown[][];
+        const names = libraries.map((l) => l[l.indexOf("library_name") + 1]);
+        assert.ok(names.includes("ferry_v1") && names.includes("ferry_v2"), `libraries: ${names.join(", ")}`);
+      } finally {
+        await queue.close();
+      }
+    } finally {
+      await admin.call("FUNCTION", "DELETE", "ferry_v1").catch(() => {});
+      admin.disconnect();
+    }
+  });
+
   test("a Redis that lost Ferry's functions (a restart without persistence) gets them again", async () => {
     const prefix = newPrefix();
     const queue = await RedisQueue.connect(server.url, { prefix });

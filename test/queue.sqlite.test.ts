@@ -126,7 +126,7 @@ describe("SQLite queue durability", () => {
       queue = new SqliteQueue(db);
       try {
         assert.deepEqual(await queue.stats(t0), { ready: 3, waiting: 2 });
-        assert.deepEqual(await queue.find(pbs[0]!.id), { postbackId: pbs[0]!.id, endpoint: ep, data: pbs[0]!.data, attempts: 1, dueAt: t0 + 1000, createdAt: t0 });
+        assert.deepEqual(await queue.find(pbs[0]!.id), { postbackId: pbs[0]!.id, endpoint: ep, data: pbs[0]!.data, attempts: 1, dueAt: t0 + 1000, held: false, createdAt: t0 });
         const rest = await queue.reserve(10, 60_000, t0);
         assert.deepEqual(rest.map((r) => r.postbackId), pbs.slice(2).map((p) => p.id));
         const recovered = await queue.reserve(10, 1000, t0 + 1000);

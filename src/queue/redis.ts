@@ -13,15 +13,17 @@
  *   endpoint's JSON once per endpoint.
  *
  * Keys, under the prefix P (FERRY_REDIS_PREFIX, default "ferry"):
- *   P:q   zset  member → due time in ms (while reserved: when the lease ends)
+ *   P:q   zset  member → due time in ms (while reserved: when the lease ends); not held ones
  *   P:d   hash  member → the data object's JSON
- *   P:m   hash  member → "attempts,lease,postbackId"
+ *   P:m   hash  member → "attempts,lease,postbackId"; the lease is odd while reserved
+ *   P:h:<destinationId>  set  members held while that destination is disabled (out of P:q)
+ *   P:hd  set   destination ids with held entries (each has a non-empty P:h:<id>)
  *   P:i   hash  postbackId → member (find, and refusing a repeated id)
  *   P:b   hash  batch → "createdAt\nendpointId\nidPrefix\nsuffix\nsuffix…"
  *   P:r   hash  batch → entries of the batch not yet done
  *   P:e:<endpointId>  hash  j → endpoint JSON, n → batches using it (expires a day after n is 0)
  *   P:seq string  the last batch number
- *   P:wake channel  published when an enqueue makes work due and none was
+ *   P:wake channel  published when an enqueue, unhold or reschedule makes work due sooner
  *
  * Key names are built inside the functions from the prefix, so this runs on a single Redis
  * (with replicas or Sentinel), not on Redis Cluster.
@@ -48,7 +50,8 @@ end
 `;
 
 /**
- * ARGV: prefix, createdAt, endpointId, endpointJson ("" when the caller believes Redis has it),
+ * ARGV: prefix, createdAt (then, only for resends, ":" and each entry's attempts before,
+ * ","-joined), endpointId, endpointJson ("" when the caller believes Redis has it),
  * idPrefix, suffixes ("\n"-joined), data…
  * Reply: number of entries queued; {-1, id} when an id repeats within the batch or is already
  * queued; {-2} when the endpoint JSON was left out and Redis does not have it. Nothing is
@@ -56,11 +59,19 @@ end
  */
 const ENQUEUE = `
 local p = ARGV[1]
-local createdAt = tonumber(ARGV[2])
+local createdAtText = ARGV[2]
+local before = {}
+local colon = string.find(createdAtText, ":", 1, true)
+if colon then
+  for a in string.gmatch(string.sub(createdAtText, colon + 1), "[^,]+") do before[#before + 1] = a end
+  createdAtText = string.sub(createdAtText, 1, colon - 1)
+end
+local createdAt = tonumber(createdAtText)
 local n = #ARGV - 6
 local ids = {}
 for s in string.gmatch(ARGV[6] .. "\\n", "([^\\n]*)\\n") do ids[#ids + 1] = ARGV[5] .. s end
 if #ids ~= n then return redis.error_reply("ERR ferry enqueue: " .. #ids .. " ids for " .. n .. " data objects") end
+if colon and #before ~= n then return redis.error_reply("ERR ferry enqueue: " .. #before .. " attempt counts for " .. n .. " data objects") end
 local seen = {}
 for j = 1, n do
   if seen[ids[j]] or redis.call("HEXISTS", p .. ":i", ids[j]) == 1 then return {-1, ids[j]} end
@@ -76,13 +87,13 @@ redis.call("HINCRBY", ep, "n", 1)
 redis.call("PERSIST", ep)
 local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
 local batch = b36(redis.call("INCR", p .. ":seq"))
-redis.call("HSET", p .. ":b", batch, ARGV[2] .. "\\n" .. ARGV[3] .. "\\n" .. ARGV[5] .. "\\n" .. ARGV[6])
+redis.call("HSET", p .. ":b", batch, createdAtText .. "\\n" .. ARGV[3] .. "\\n" .. ARGV[5] .. "\\n" .. ARGV[6])
 redis.call("HSET", p .. ":r", batch, n)
 for j = 1, n do
   local m = batch .. b36(j - 1)
   redis.call("HSET", p .. ":i", ids[j], m)
   redis.call("HSET", p .. ":d", m, ARGV[6 + j])
-  redis.call("HSET", p .. ":m", m, "0,0," .. ids[j])
+  redis.call("HSET", p .. ":m", m, (before[j] or "0") .. ",0," .. ids[j])
   redis.call("ZADD", p .. ":q", createdAt, m)
 end
 if first[2] == nil or tonumber(first[2]) > createdAt then redis.call("PUBLISH", p .. ":wake", "1") end
@@ -112,7 +123,9 @@ for i, m in ipairs(members) do
   local c1 = string.find(meta, ",", 1, true)
   local c2 = string.find(meta, ",", c1 + 1, true)
   local attempts = tonumber(string.sub(meta, 1, c1 - 1)) + 1
-  local lease = tonumber(string.sub(meta, c1 + 1, c2 - 1)) + 1
+  -- The next odd lease: odd while reserved.
+  local lease = tonumber(string.sub(meta, c1 + 1, c2 - 1))
+  lease = lease + 1 + lease % 2
   redis.call("HSET", p .. ":m", m, attempts .. "," .. lease .. string.sub(meta, c2))
   redis.call("ZADD", p .. ":q", ARGV[3], m)
   out[i] = m .. "," .. attempts .. "," .. lease .. "," .. redis.call("HGET", p .. ":d", m)
@@ -122,9 +135,10 @@ return out
 `;
 
 /**
- * ARGV: prefix, then up to three groups: a kind ("d" done, "r" retry, "l" release) followed
- * by its entries joined by ";", each "member,lease" (done) or "member,lease,at". A settle whose
- * lease is no longer the entry's is ignored. Reply: how many entries still held their lease.
+ * ARGV: prefix, then up to four groups: a kind ("d" done, "r" retry, "l" release, "h" hold)
+ * followed by its entries joined by ";", each "member,lease" (done), "member,lease,at" (retry,
+ * release) or "member,lease,destinationId" (hold). A settle whose lease is no longer the
+ * entry's is ignored. Reply: how many entries still held their lease.
  */
 const SETTLE = `
 local p = ARGV[1]
@@ -137,11 +151,20 @@ local function settle(kind, m, lease, at)
   if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
   held = held + 1
   if kind ~= "d" then
-    -- The lease ends here: a second settle of the same reservation finds it stale.
-    redis.call("ZADD", p .. ":q", at, m)
+    if kind == "h" then
+      -- Parked out of P:q (never due) until unhold names the destination (here in "at").
+      redis.call("ZREM", p .. ":q", m)
+      redis.call("SADD", p .. ":h:" .. at, m)
+      redis.call("SADD", p .. ":hd", at)
+    else
+      redis.call("ZADD", p .. ":q", at, m)
+    end
     local attempts = tonumber(string.sub(meta, 1, a1 - 1))
-    if kind == "l" then attempts = attempts - 1 end
-    redis.call("HSET", p .. ":m", m, attempts .. "," .. (tonumber(lease) + 1) .. string.sub(meta, a2))
+    if kind ~= "r" then attempts = attempts - 1 end
+    -- The lease ends here (the next even number): a second settle of the same reservation
+    -- finds it stale.
+    local l = tonumber(lease)
+    redis.call("HSET", p .. ":m", m, attempts .. "," .. (l + 2 - l % 2) .. string.sub(meta, a2))
     return
   end
   redis.call("ZREM", p .. ":q", m)
@@ -175,7 +198,10 @@ end
 return held
 `;
 
-/** ARGV: prefix, postbackId. Reply: nil, or {meta, data, dueAt, batchRecord, endpointJson}. */
+/**
+ * ARGV: prefix, postbackId. Reply: nil, or {meta, data, dueAt, batchRecord, endpointJson};
+ * dueAt is nil while the entry is held.
+ */
 const FIND = `
 local p = ARGV[1]
 local m = redis.call("HGET", p .. ":i", ARGV[2])
@@ -192,15 +218,66 @@ return {
 }
 `;
 
+/**
+ * ARGV: prefix, destinationId, now. Makes every entry held for the destination due at `now`.
+ * Reply: how many.
+ */
+const UNHOLD = `
+local p = ARGV[1]
+local key = p .. ":h:" .. ARGV[2]
+local members = redis.call("SMEMBERS", key)
+local args = {}
+for _, m in ipairs(members) do
+  args[#args + 1] = ARGV[3]
+  args[#args + 1] = m
+  if #args >= 1000 then
+    redis.call("ZADD", p .. ":q", unpack(args))
+    args = {}
+  end
+end
+if #args > 0 then redis.call("ZADD", p .. ":q", unpack(args)) end
+redis.call("DEL", key)
+redis.call("SREM", p .. ":hd", ARGV[2])
+if #members > 0 then redis.call("PUBLISH", p .. ":wake", "1") end
+return #members
+`;
 
-/** Version the names: processes of two Ferry versions on one Redis each call their own code. */
-const LIBRARY_NAME = "ferry_v1";
+/**
+ * ARGV: prefix, postbackId, at, now. Makes the entry due at `at` unless it is held or under a
+ * lease that runs at `now`; a lease that ran out is ended (its holder's settle is then stale).
+ * Reply: 1 when rescheduled, else 0.
+ */
+const RESCHEDULE = `
+local p = ARGV[1]
+local m = redis.call("HGET", p .. ":i", ARGV[2])
+if not m then return 0 end
+local due = redis.call("ZSCORE", p .. ":q", m)
+if not due then return 0 end
+local meta = redis.call("HGET", p .. ":m", m)
+local a1 = string.find(meta, ",", 1, true)
+local a2 = string.find(meta, ",", a1 + 1, true)
+local lease = tonumber(string.sub(meta, a1 + 1, a2 - 1))
+if lease % 2 == 1 then
+  if tonumber(due) > tonumber(ARGV[4]) then return 0 end
+  redis.call("HSET", p .. ":m", m, string.sub(meta, 1, a1) .. (lease + 1) .. string.sub(meta, a2))
+end
+local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
+redis.call("ZADD", p .. ":q", ARGV[3], m)
+if tonumber(ARGV[3]) < tonumber(first[2]) then redis.call("PUBLISH", p .. ":wake", "1") end
+return 1
+`;
+
+/**
+ * Version the names: processes of two Ferry versions on one Redis each call their own code.
+ * v2: holds, reschedule, attempts carried over by resends, odd leases while reserved.
+ */
+const LIBRARY_NAME = "ferry_v2";
 
 /** The scripts as one Redis function library: called by a short name (FCALL), not a 40-byte sha. */
 const LIBRARY = [
   `#!lua name=${LIBRARY_NAME}`,
   LUA_B36,
-  ...Object.entries({ enqueue: ENQUEUE, reserve: RESERVE, settle: SETTLE, find: FIND }).map(
+  ...Object.entries({ enqueue: ENQUEUE, reserve: RESERVE, settle: SETTLE, find: FIND, unhold: UNHOLD, reschedule: RESCHEDULE }).map(
     ([name, body]) => `redis.register_function("${LIBRARY_NAME}_${name}", function(_, ARGV)\n${body}\nend)`,
   ),
 ].join("\n");
@@ -299,7 +376,11 @@ export class RedisQueue implements Queue {
   async enqueue(batch: EnqueueBatch): Promise<void> {
     const { endpoint, postbacks, createdAt } = batch;
     if (postbacks.length === 0) return;
-    const ids = postbacks.map((p) => p.id);
+    let resend = false;
+    const ids = postbacks.map((p) => {
+      if (p.attempts) resend = true;
+      return p.id;
+    });
     let common = ids[0]!;
     for (const id of ids) {
       if (id.includes("\n")) throw new Error(`a postback id cannot hold a line break: ${JSON.stringify(id)}`);
@@ -311,7 +392,9 @@ export class RedisQueue implements Queue {
     const data = postbacks.map((p) => p.data);
     // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
     // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
-    const send = (json: string) => this.fcall("enqueue", this.prefix, createdAt, endpoint.id, json, common, suffixes, ...data) as Promise<number | number[]>;
+    // Attempts made before travel only for resends, after createdAt: nothing for new postbacks.
+    const when = resend ? `${createdAt}:${postbacks.map((p) => p.attempts ?? 0).join(",")}` : createdAt;
+    const send = (json: string) => this.fcall("enqueue", this.prefix, when, endpoint.id, json, common, suffixes, ...data) as Promise<number | number[]>;
     const known = this.sentEndpoints.has(endpoint.id);
     let reply = await send(known ? "" : endpointJson(endpoint));
     if (Array.isArray(reply) && reply[0] === -2) reply = await send(endpointJson(endpoint));
@@ -398,14 +481,17 @@ export class RedisQueue implements Queue {
 
   async settle(settlements: Settlement[]): Promise<number> {
     if (settlements.length === 0) return 0;
-    const groups = { done: [] as string[], retry: [] as string[], release: [] as string[] };
+    const groups = { done: [] as string[], retry: [] as string[], release: [] as string[], hold: [] as string[] };
     for (const { reservation, settle } of settlements) {
-      groups[settle.kind].push(settle.kind === "done" ? reservation.lease : `${reservation.lease},${settle.at}`);
+      if (settle.kind === "done") groups.done.push(reservation.lease);
+      else if (settle.kind === "hold") groups.hold.push(`${reservation.lease},${holdFor(reservation)}`);
+      else groups[settle.kind].push(`${reservation.lease},${settle.at}`);
     }
     const args = [this.prefix];
     if (groups.done.length) args.push("d" + groups.done.join(";"));
     if (groups.retry.length) args.push("r" + groups.retry.join(";"));
     if (groups.release.length) args.push("l" + groups.release.join(";"));
+    if (groups.hold.length) args.push("h" + groups.hold.join(";"));
     return (await this.fcall("settle", ...args)) as number;
   }
 
@@ -453,17 +539,35 @@ export class RedisQueue implements Queue {
     this.wake();
   }
 
+  async unhold(destinationId: string): Promise<number> {
+    const released = (await this.fcall("unhold", this.prefix, destinationId, Date.now())) as number;
+    // The function publishes for other processes; this one need not wait for the message.
+    if (released > 0) this.wake();
+    return released;
+  }
+
+  async heldDestinations(): Promise<string[]> {
+    return this.redis.smembers(`${this.prefix}:hd`);
+  }
+
+  async reschedule(postbackId: string, at: number): Promise<boolean> {
+    const done = (await this.fcall("reschedule", this.prefix, postbackId, at, Date.now())) === 1;
+    if (done) this.wake();
+    return done;
+  }
+
   async find(postbackId: string): Promise<QueuedPostback | undefined> {
     const reply = (await this.fcall("find", this.prefix, postbackId)) as [string, string, string, string, string | null] | null;
     if (!reply) return undefined;
-    const [meta, data, score, record, endpointJson] = reply;
+    const [meta, data, score, record, endpointJson] = reply as [string, string, string | null, string, string | null];
     const [createdAt, endpointId] = record.split("\n", 2);
     return {
       postbackId,
       endpoint: parseEndpoint(endpointId!, endpointJson ?? "[]"),
       data,
       attempts: Number(meta.slice(0, meta.indexOf(","))),
-      dueAt: Number(score),
+      dueAt: score === null ? null : Number(score),
+      held: score === null,
       createdAt: Number(createdAt),
     };
   }
@@ -529,12 +633,28 @@ function connectionOptions(options: RedisQueueOptions): RedisOptions {
 }
 
 function parseEndpoint(id: string, json: string): Endpoint {
-  const [method, url, defaultValue, maxAttempts] = JSON.parse(json) as [HttpMethod, string, string, number];
-  return { id, method, url, defaultValue, maxAttempts };
+  const [method, url, defaultValue, maxAttempts, accountId, destinationId] = JSON.parse(json) as [
+    HttpMethod, string, string, number, (string | null)?, (string | null)?,
+  ];
+  const endpoint: Endpoint = { id, method, url, defaultValue, maxAttempts };
+  if (accountId != null) endpoint.accountId = accountId;
+  if (destinationId != null) endpoint.destinationId = destinationId;
+  return endpoint;
 }
 
+/** [method, url, default, maxAttempts], then accountId and destinationId (null when unset) only when either is set. */
 function endpointJson(e: Endpoint): string {
-  return JSON.stringify([e.method, e.url, e.defaultValue, e.maxAttempts]);
+  const fields: unknown[] = [e.method, e.url, e.defaultValue, e.maxAttempts];
+  if (e.accountId !== undefined || e.destinationId !== undefined) fields.push(e.accountId ?? null, e.destinationId ?? null);
+  return JSON.stringify(fields);
+}
+
+/** The destination a held entry waits for: the reservation's, which a hold requires. */
+function holdFor(r: Reservation): string {
+  const id = r.endpoint.destinationId;
+  if (!id) throw new Error(`postback ${r.postbackId} cannot be held: its endpoint has no destination`);
+  if (id.includes(";")) throw new Error(`a destination id cannot hold ";": ${JSON.stringify(id)}`);
+  return id;
 }
 
 function rememberKey(set: Set<string>, key: string): void {

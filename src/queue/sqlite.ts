@@ -1,6 +1,10 @@
 /**
  * The SQLite queue: entries in one table ordered by due time. A reserved entry's due time is
  * its lease end, so an entry whose holder died becomes due again by itself.
+ * A held entry (its destination is disabled) names the destination in `held_for` and is due
+ * at HELD_DUE, after any real time: reserve, waitForWork and stats pass it by with the same
+ * index range they always used. The lease number is odd while reserved, even otherwise, which
+ * tells a running lease from a scheduled retry (both are due later).
  * Limits: one writer at a time; a worker in another process than the API learns of new work
  * by polling (`poll_interval_ms`), one in the same process at once.
  */
@@ -29,7 +33,16 @@ const MIGRATIONS = [
      created_at INTEGER NOT NULL
    );
    CREATE INDEX queue_entries_due ON queue_entries (due_at, seq);`,
+  // Owners and destinations (issue 4): the endpoint keeps them, so a reservation names them;
+  // an entry held for a disabled destination names it in held_for (due_at is HELD_DUE then).
+  `ALTER TABLE queue_endpoints ADD COLUMN account_id TEXT;
+   ALTER TABLE queue_endpoints ADD COLUMN destination_id TEXT;
+   ALTER TABLE queue_entries ADD COLUMN held_for TEXT;
+   CREATE INDEX queue_entries_held ON queue_entries (held_for) WHERE held_for IS NOT NULL;`,
 ];
+
+/** The due time of a held entry: later than any real time, so nothing finds it due. */
+const HELD_DUE = Number.MAX_SAFE_INTEGER;
 
 interface EntryRow {
   seq: number;
@@ -40,6 +53,7 @@ interface EntryRow {
   lease: number;
   due_at: number;
   created_at: number;
+  held_for?: string | null;
 }
 
 /** Added to a wait for a due time, so that it is due when the wait ends. */
@@ -57,6 +71,8 @@ interface EndpointRow {
   url: string;
   default_value: string;
   max_attempts: number;
+  account_id: string | null;
+  destination_id: string | null;
 }
 
 export class SqliteQueue implements Queue {
@@ -72,38 +88,66 @@ export class SqliteQueue implements Queue {
     migrate(db, "queue", MIGRATIONS);
     this.stmt = {
       insertEndpoint: db.prepare(
-        `INSERT INTO queue_endpoints (id, method, url, default_value, max_attempts, remaining) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO queue_endpoints (id, method, url, default_value, max_attempts, account_id, destination_id, remaining)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET remaining = remaining + excluded.remaining`,
       ),
       insertEntry: db.prepare(
-        "INSERT INTO queue_entries (postback_id, endpoint_id, data, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO queue_entries (postback_id, endpoint_id, data, attempts, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
       ),
       pick: db.prepare("SELECT seq FROM queue_entries WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?").pluck(),
+      // A reservation makes the lease odd (the next odd number); a settle makes it even.
       take: db.prepare(
-        `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1
+        `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1 + lease % 2
          WHERE seq IN (SELECT value FROM json_each(?))
          RETURNING seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at`,
       ),
-      endpoint: db.prepare("SELECT id, method, url, default_value, max_attempts FROM queue_endpoints WHERE id = ?"),
+      endpoint: db.prepare(
+        "SELECT id, method, url, default_value, max_attempts, account_id, destination_id FROM queue_endpoints WHERE id = ?",
+      ),
       remove: db.prepare("DELETE FROM queue_entries WHERE postback_id = ? AND lease = ? RETURNING endpoint_id"),
-      // Both end the lease (bump it): settling the same reservation again changes nothing.
-      retry: db.prepare("UPDATE queue_entries SET due_at = ?, lease = lease + 1 WHERE postback_id = ? AND lease = ?"),
-      release: db.prepare("UPDATE queue_entries SET due_at = ?, attempts = attempts - 1, lease = lease + 1 WHERE postback_id = ? AND lease = ?"),
+      // These end the lease (bump it to even): settling the same reservation again changes nothing.
+      retry: db.prepare("UPDATE queue_entries SET due_at = ?, lease = lease + 2 - lease % 2 WHERE postback_id = ? AND lease = ?"),
+      release: db.prepare(
+        "UPDATE queue_entries SET due_at = ?, attempts = attempts - 1, lease = lease + 2 - lease % 2 WHERE postback_id = ? AND lease = ?",
+      ),
+      hold: db.prepare(
+        `UPDATE queue_entries SET due_at = ${HELD_DUE}, held_for = ?, attempts = attempts - 1, lease = lease + 2 - lease % 2
+         WHERE postback_id = ? AND lease = ?`,
+      ),
+      unhold: db.prepare("UPDATE queue_entries SET due_at = ?, held_for = NULL WHERE held_for = ?"),
+      heldDestinations: db.prepare("SELECT DISTINCT held_for FROM queue_entries WHERE held_for IS NOT NULL").pluck(),
+      // Not held, and not under a lease that still runs (odd lease, due later). A lease that ran
+      // out is ended (made even), as a new reservation would: its holder's settle is stale.
+      reschedule: db.prepare(
+        `UPDATE queue_entries SET due_at = ?, lease = lease + lease % 2
+         WHERE postback_id = ? AND held_for IS NULL AND NOT (lease % 2 = 1 AND due_at > ?)`,
+      ),
       decrement: db.prepare("UPDATE queue_endpoints SET remaining = remaining - ? WHERE id = ? RETURNING remaining").pluck(),
       dropEndpoint: db.prepare("DELETE FROM queue_endpoints WHERE id = ?"),
       nextDue: db.prepare("SELECT min(due_at) FROM queue_entries").pluck(),
       find: db.prepare(
-        "SELECT seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at FROM queue_entries WHERE postback_id = ?",
+        "SELECT seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at, held_for FROM queue_entries WHERE postback_id = ?",
       ),
       ready: db.prepare("SELECT count(*) FROM queue_entries WHERE due_at <= ?").pluck(),
-      total: db.prepare("SELECT count(*) FROM queue_entries").pluck(),
+      // Held entries are neither ready nor waiting for a time.
+      waiting: db.prepare(`SELECT count(*) FROM queue_entries WHERE due_at > ? AND due_at < ${HELD_DUE}`).pluck(),
     };
   }
 
   private readonly enqueueTx = (batch: EnqueueBatch): void => {
     const { endpoint, postbacks, createdAt } = batch;
-    this.stmt.insertEndpoint.run(endpoint.id, endpoint.method, endpoint.url, endpoint.defaultValue, endpoint.maxAttempts, postbacks.length);
-    for (const p of postbacks) this.stmt.insertEntry.run(p.id, endpoint.id, p.data, createdAt, createdAt);
+    this.stmt.insertEndpoint.run(
+      endpoint.id,
+      endpoint.method,
+      endpoint.url,
+      endpoint.defaultValue,
+      endpoint.maxAttempts,
+      endpoint.accountId ?? null,
+      endpoint.destinationId ?? null,
+      postbacks.length,
+    );
+    for (const p of postbacks) this.stmt.insertEntry.run(p.id, endpoint.id, p.data, p.attempts ?? 0, createdAt, createdAt);
   };
 
   /**
@@ -180,6 +224,8 @@ export class SqliteQueue implements Queue {
           held++;
           done.set(gone.endpoint_id, (done.get(gone.endpoint_id) ?? 0) + 1);
         }
+      } else if (settle.kind === "hold") {
+        held += this.stmt.hold.run(holdFor(r), r.postbackId, lease).changes;
       } else {
         const stmt = settle.kind === "retry" ? this.stmt.retry : this.stmt.release;
         held += stmt.run(settle.at, r.postbackId, lease).changes;
@@ -223,6 +269,22 @@ export class SqliteQueue implements Queue {
     this.wake();
   }
 
+  async unhold(destinationId: string): Promise<number> {
+    const released = this.stmt.unhold.run(Date.now(), destinationId).changes;
+    if (released > 0) this.wake();
+    return released;
+  }
+
+  async heldDestinations(): Promise<string[]> {
+    return this.stmt.heldDestinations.all() as string[];
+  }
+
+  async reschedule(postbackId: string, at: number): Promise<boolean> {
+    const changed = this.stmt.reschedule.run(at, postbackId, Date.now()).changes > 0;
+    if (changed) this.wake();
+    return changed;
+  }
+
   async find(postbackId: string): Promise<QueuedPostback | undefined> {
     const row = this.stmt.find.get(postbackId) as EntryRow | undefined;
     if (!row) return undefined;
@@ -231,15 +293,16 @@ export class SqliteQueue implements Queue {
       endpoint: this.endpoint(row.endpoint_id),
       data: row.data,
       attempts: row.attempts,
-      dueAt: row.due_at,
+      dueAt: row.held_for == null ? row.due_at : null,
+      held: row.held_for != null,
       createdAt: row.created_at,
     };
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
     const ready = this.stmt.ready.get(now) as number;
-    const total = this.stmt.total.get() as number;
-    return { ready, waiting: total - ready };
+    const waiting = this.stmt.waiting.get(now) as number;
+    return { ready, waiting };
   }
 
   async ping(): Promise<void> {
@@ -268,6 +331,8 @@ export class SqliteQueue implements Queue {
         defaultValue: row.default_value,
         maxAttempts: row.max_attempts,
       };
+      if (row.account_id !== null) endpoint.accountId = row.account_id;
+      if (row.destination_id !== null) endpoint.destinationId = row.destination_id;
       // Endpoints leave the cache when their last entry settles here; entries settled by
       // another process leave theirs behind, so bound it.
       if (this.endpoints.size >= 10_000) this.endpoints.clear();
@@ -275,4 +340,11 @@ export class SqliteQueue implements Queue {
     }
     return endpoint;
   }
+}
+
+/** The destination a held entry waits for: the reservation's, which a hold requires. */
+function holdFor(r: Reservation): string {
+  const id = r.endpoint.destinationId;
+  if (!id) throw new Error(`postback ${r.postbackId} cannot be held: its endpoint has no destination`);
+  return id;
 }

@@ -59,6 +59,13 @@ function batch(n: number, createdAt = T0, ep: Endpoint = endpoint()): EnqueueBat
   return { endpoint: ep, postbacks: postbacks(n), createdAt };
 }
 
+/** An endpoint of data pushed to a destination (which can be held), owned by an account. */
+function destinationEndpoint(destinationId = uniq("dst")): Endpoint {
+  return endpoint({ accountId: uniq("acct"), destinationId });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** The postback ids of reservations, or of postbacks as enqueued. */
 function ids(rs: ({ postbackId: string } | NewPostback)[]): string[] {
   return rs.map((r) => ("postbackId" in r ? r.postbackId : r.id));
@@ -520,6 +527,335 @@ export function queueConformance(
         }));
     });
 
+    describe("holds (a disabled destination)", () => {
+      test("an endpoint's account and destination travel with its entries", () =>
+        withQueue(async (queue, opened) => {
+          const ep = destinationEndpoint();
+          const b = batch(2, T0, ep);
+          await queue.enqueue(b);
+          // Another process reads the endpoint from the shared data, not from a cache.
+          const reader = opened.peer ? await opened.peer() : queue;
+          assert.deepEqual((await reader.find(b.postbacks[0]!.id))?.endpoint, ep);
+          const got = await reader.reserve(10, LEASE, T0);
+          assert.equal(got.length, 2);
+          for (const r of got) assert.deepEqual(r.endpoint, ep);
+        }));
+
+      test("a held entry is not reserved until its destination is unheld", () =>
+        withQueue(async (queue) => {
+          const ep = destinationEndpoint();
+          const held = batch(2, T0, ep);
+          const other = batch(1, T0 + 1, destinationEndpoint());
+          await queue.enqueue(held);
+          await queue.enqueue(other);
+          const rs = await queue.reserve(2, LEASE, T0);
+          assert.deepEqual(ids(rs), ids(held.postbacks));
+          assert.equal(await settleAll(queue, rs, { kind: "hold" }), 2, "a hold counts as settled");
+
+          // Never due: not when the lease would have ended, not much later, not now.
+          const others = await queue.reserve(10, LEASE, T0 + 10 * LEASE);
+          assert.deepEqual(ids(others), ids(other.postbacks));
+          assert.equal(await settleAll(queue, others, { kind: "done" }), 1);
+          assert.deepEqual(await queue.reserve(10, LEASE, Date.now() + 365 * 86_400_000), []);
+          // Unholding another destination leaves them be.
+          assert.equal(await queue.unhold(other.endpoint.destinationId!), 0);
+          assert.equal(await queue.unhold(uniq("dst")), 0);
+          assert.deepEqual(await queue.reserve(10, LEASE), []);
+
+          const before = Date.now();
+          assert.equal(await queue.unhold(ep.destinationId!), 2);
+          const back = await queue.reserve(10, LEASE);
+          assert.deepEqual(ids(back), ids(held.postbacks), "due now, in their order");
+          for (const [i, r] of back.entries()) {
+            assert.deepEqual(r.endpoint, ep);
+            assert.equal(r.data, held.postbacks[i]!.data);
+            assert.equal(r.createdAt, T0);
+            assert.equal(r.attempt, 1);
+          }
+          assert.deepEqual(await queue.reserve(10, LEASE, before - 1), [], "made due now, not earlier");
+          assert.equal(await queue.unhold(ep.destinationId!), 0, "nothing is held any more");
+          assert.equal(await settleAll(queue, back, { kind: "done" }), 2);
+        }));
+
+      test("hold does not count an attempt", () =>
+        withQueue(async (queue) => {
+          const b = batch(1, T0, destinationEndpoint());
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          const [r1] = await queue.reserve(1, LEASE, T0);
+          await settleAll(queue, [r1!], { kind: "retry", at: T0 + 100 });
+          const [r2] = await queue.reserve(1, LEASE, T0 + 100);
+          assert.equal(r2!.attempt, 2);
+          assert.equal(await settleAll(queue, [r2!], { kind: "hold" }), 1);
+          assert.equal((await queue.find(id))?.attempts, 1, "the held reservation is not an attempt");
+          await queue.unhold(b.endpoint.destinationId!);
+          const [r3] = await queue.reserve(1, LEASE);
+          assert.equal(r3!.attempt, 2, "the same attempt again");
+        }));
+
+      test("hold ends the lease: settling the same reservation again changes nothing", () =>
+        withQueue(async (queue) => {
+          const b = batch(1, T0, destinationEndpoint());
+          await queue.enqueue(b);
+          const [r] = await queue.reserve(1, LEASE, T0);
+          assert.equal(await settleAll(queue, [r!], { kind: "hold" }), 1);
+          for (const settle of [{ kind: "done" }, { kind: "retry", at: T0 }, { kind: "release", at: T0 }, { kind: "hold" }] as Settle[]) {
+            assert.equal(await queue.settle([{ reservation: r!, settle }]), 0, `${settle.kind} after hold ignored`);
+          }
+          const found = await queue.find(b.postbacks[0]!.id);
+          assert.equal(found?.held, true);
+          assert.equal(found?.attempts, 0);
+        }));
+
+      test("a stale hold, after a later reservation took the entry over, is ignored", () =>
+        withQueue(async (queue) => {
+          const b = batch(1, T0, destinationEndpoint());
+          await queue.enqueue(b);
+          const [stale] = await queue.reserve(1, 1000, T0);
+          const [current] = await queue.reserve(1, 1000, T0 + 1000);
+          assert.equal(await settleAll(queue, [stale!], { kind: "hold" }), 0);
+          assert.deepEqual(await queue.heldDestinations(), []);
+          const found = await queue.find(b.postbacks[0]!.id);
+          assert.equal(found?.held, false);
+          assert.equal(found?.dueAt, T0 + 2000, "still leased to the current holder");
+          assert.equal(await settleAll(queue, [current!], { kind: "done" }), 1);
+        }));
+
+      test("holding an entry whose endpoint names no destination is refused and changes nothing", () =>
+        withQueue(async (queue) => {
+          const plain = batch(1);
+          const pushed = batch(1, T0, destinationEndpoint());
+          await queue.enqueue(plain);
+          await queue.enqueue(pushed);
+          const [p, d] = await queue.reserve(2, LEASE, T0);
+          await assert.rejects(
+            queue.settle([
+              { reservation: d!, settle: { kind: "hold" } },
+              { reservation: p!, settle: { kind: "hold" } },
+            ]),
+          );
+          assert.deepEqual(await queue.heldDestinations(), []);
+          assert.deepEqual(
+            [await queue.find(p!.postbackId), await queue.find(d!.postbackId)].map((f) => [f?.held, f?.dueAt]),
+            [
+              [false, T0 + LEASE],
+              [false, T0 + LEASE],
+            ],
+          );
+          assert.equal(await settleAll(queue, [p!, d!], { kind: "done" }), 2, "both still hold their lease");
+        }));
+
+      test("find reports held entries", () =>
+        withQueue(async (queue) => {
+          const ep = destinationEndpoint();
+          const b = batch(1, T0 + 3, ep);
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          const [r] = await queue.reserve(1, LEASE, T0 + 3);
+          await settleAll(queue, [r!], { kind: "hold" });
+          assert.deepEqual(await queue.find(id), {
+            postbackId: id,
+            endpoint: ep,
+            data: b.postbacks[0]!.data,
+            attempts: 0,
+            dueAt: null,
+            held: true,
+            createdAt: T0 + 3,
+          });
+          const before = Date.now();
+          await queue.unhold(ep.destinationId!);
+          const after = Date.now();
+          const found = await queue.find(id);
+          assert.equal(found?.held, false);
+          assert.ok(found.dueAt !== null && found.dueAt >= before && found.dueAt <= after, `due when unheld, not ${found.dueAt}`);
+        }));
+
+      test("heldDestinations lists destinations with holds", () =>
+        withQueue(async (queue, opened) => {
+          assert.deepEqual(await queue.heldDestinations(), []);
+          const d1 = destinationEndpoint();
+          const d2 = destinationEndpoint();
+          const notHeld = destinationEndpoint();
+          await queue.enqueue(batch(2, T0, d1));
+          await queue.enqueue(batch(1, T0, d2));
+          await queue.enqueue(batch(1, T0, notHeld));
+          // One of d1's is held by one settle, the other by a later one.
+          const rs = await queue.reserve(10, LEASE, T0);
+          assert.equal(rs.length, 4);
+          const byDestination = (ep: Endpoint) => rs.filter((r) => r.endpoint.destinationId === ep.destinationId);
+          const [first, second] = byDestination(d1);
+          await settleAll(queue, [first!, ...byDestination(d2)], { kind: "hold" });
+          await settleAll(queue, [second!], { kind: "hold" });
+          await settleAll(queue, byDestination(notHeld), { kind: "retry", at: T0 + 100 });
+
+          const reader = opened.peer ? await opened.peer() : queue;
+          assert.deepEqual(sorted(await reader.heldDestinations()), sorted([d1.destinationId!, d2.destinationId!]));
+          assert.equal(await queue.unhold(d1.destinationId!), 2);
+          assert.deepEqual(await reader.heldDestinations(), [d2.destinationId!]);
+          assert.equal(await reader.unhold(d2.destinationId!), 1, "unheld through another instance");
+          assert.deepEqual(await queue.heldDestinations(), []);
+        }));
+
+      test("stats count a held entry neither ready nor waiting", () =>
+        withQueue(async (queue) => {
+          const ep = destinationEndpoint();
+          await queue.enqueue(batch(3, T0, ep));
+          const [held, leased] = await queue.reserve(2, LEASE, T0);
+          await settleAll(queue, [held!], { kind: "hold" });
+          assert.ok(leased);
+          assert.deepEqual(await queue.stats(T0), { ready: 1, waiting: 1 });
+          assert.deepEqual(await queue.stats(T0 + 10 * LEASE), { ready: 2, waiting: 0 });
+          await queue.unhold(ep.destinationId!);
+          assert.deepEqual(await queue.stats(), { ready: 3, waiting: 0 }, "counted again once unheld");
+        }));
+
+      test("a held entry does not make waitForWork resolve", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(1, Date.now(), destinationEndpoint()));
+          const rs = await queue.reserve(1, LEASE);
+          await settleAll(queue, rs, { kind: "hold" });
+          const took = await within(100 + slack, queue.waitForWork(100), "waitForWork(100) with only a held entry");
+          assert.ok(took >= 80, `resolved after ${took.toFixed(0)} ms, as if the held entry were due`);
+        }));
+
+      test("unhold wakes waitForWork", () =>
+        withQueue(async (queue) => {
+          const ep = destinationEndpoint();
+          await queue.enqueue(batch(1, Date.now(), ep));
+          await settleAll(queue, await queue.reserve(1, LEASE), { kind: "hold" });
+          const waiting = queue.waitForWork(60_000);
+          await sleep(20);
+          assert.equal(await queue.unhold(ep.destinationId!), 1);
+          await within(slack, waiting, "waitForWork after unhold");
+          assert.equal((await queue.reserve(1, LEASE)).length, 1, "the entry is due when waitForWork resolves");
+        }));
+    });
+
+    describe("reschedule", () => {
+      test("reschedule makes a waiting retry due", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          const [r1] = await queue.reserve(1, LEASE, T0);
+          await settleAll(queue, [r1!], { kind: "retry", at: T0 + 86_400_000 });
+          assert.equal(await queue.reschedule(id, T0 + 500), true);
+          const found = await queue.find(id);
+          assert.equal(found?.dueAt, T0 + 500);
+          assert.equal(found?.attempts, 1, "rescheduling is not an attempt");
+          assert.deepEqual(await queue.reserve(1, LEASE, T0 + 499), []);
+          const [r2] = await queue.reserve(1, LEASE, T0 + 500);
+          assert.equal(r2?.postbackId, id);
+          assert.equal(r2.attempt, 2);
+          assert.deepEqual(r2.endpoint, b.endpoint);
+          assert.equal(await settleAll(queue, [r2], { kind: "done" }), 1);
+        }));
+
+      test("reschedule can also make a waiting entry due later", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          assert.equal(await queue.reschedule(id, T0 + 1000), true);
+          assert.deepEqual(await queue.reserve(1, LEASE, T0 + 999), []);
+          assert.deepEqual(ids(await queue.reserve(1, LEASE, T0 + 1000)), [id]);
+        }));
+
+      test("reschedule refuses a leased entry", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          const [r] = await queue.reserve(1, LEASE); // leased until LEASE from the real now
+          const dueAt = (await queue.find(id))?.dueAt;
+          assert.equal(await queue.reschedule(id, T0), false);
+          assert.equal((await queue.find(id))?.dueAt, dueAt, "the lease still runs");
+          assert.deepEqual(await queue.reserve(1, LEASE), []);
+          assert.equal(await settleAll(queue, [r!], { kind: "done" }), 1, "the holder keeps its lease");
+        }));
+
+      test("reschedule takes an entry whose lease ran out", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          await queue.reserve(1, 1000, T0); // its holder died long ago
+          assert.equal(await queue.reschedule(id, T0 + 5000), true);
+          assert.equal((await queue.find(id))?.dueAt, T0 + 5000);
+          assert.deepEqual(await queue.reserve(1, LEASE, T0 + 4999), []);
+          const [r] = await queue.reserve(1, LEASE, T0 + 5000);
+          assert.equal(r?.attempt, 2);
+        }));
+
+      test("reschedule refuses a held entry", () =>
+        withQueue(async (queue) => {
+          const ep = destinationEndpoint();
+          const b = batch(1, T0, ep);
+          await queue.enqueue(b);
+          const id = b.postbacks[0]!.id;
+          await settleAll(queue, await queue.reserve(1, LEASE, T0), { kind: "hold" });
+          assert.equal(await queue.reschedule(id, T0), false);
+          const found = await queue.find(id);
+          assert.equal(found?.held, true);
+          assert.equal(found?.dueAt, null);
+          assert.deepEqual(await queue.reserve(1, LEASE), [], "still held");
+          assert.equal(await queue.unhold(ep.destinationId!), 1);
+        }));
+
+      test("reschedule refuses a postback that is not queued", () =>
+        withQueue(async (queue) => {
+          assert.equal(await queue.reschedule("no-such-postback", T0), false);
+          const b = batch(1);
+          await queue.enqueue(b);
+          await settleAll(queue, await queue.reserve(1, LEASE, T0), { kind: "done" });
+          assert.equal(await queue.reschedule(b.postbacks[0]!.id, T0), false);
+          assert.equal(await queue.find(b.postbacks[0]!.id), undefined, "rescheduling brings nothing back");
+          assert.deepEqual(await queue.stats(T0), { ready: 0, waiting: 0 });
+        }));
+
+      test("reschedule wakes waitForWork", () =>
+        withQueue(async (queue) => {
+          const b = batch(1, Date.now());
+          await queue.enqueue(b);
+          await settleAll(queue, await queue.reserve(1, LEASE), { kind: "retry", at: Date.now() + 60_000 });
+          const waiting = queue.waitForWork(60_000);
+          await sleep(20);
+          assert.equal(await queue.reschedule(b.postbacks[0]!.id, Date.now()), true);
+          await within(slack, waiting, "waitForWork after reschedule");
+          assert.equal((await queue.reserve(1, LEASE)).length, 1);
+        }));
+    });
+
+    describe("resends", () => {
+      test("a resend continues attempt numbering", () =>
+        withQueue(async (queue) => {
+          const [resent, fresh] = postbacks(2);
+          const b: EnqueueBatch = { endpoint: endpoint(), postbacks: [{ ...resent!, attempts: 3 }, fresh!], createdAt: T0 };
+          await queue.enqueue(b);
+          assert.equal((await queue.find(resent!.id))?.attempts, 3);
+          assert.equal((await queue.find(fresh!.id))?.attempts, 0, "attempts default to 0");
+          const [r1, f1] = await queue.reserve(2, LEASE, T0);
+          assert.deepEqual([r1!.postbackId, r1!.attempt], [resent!.id, 4]);
+          assert.deepEqual([f1!.postbackId, f1!.attempt], [fresh!.id, 1]);
+          // A release does not count; a retry does; numbering goes on from there.
+          await settleAll(queue, [r1!], { kind: "release", at: T0 + 10 });
+          const [r2] = await queue.reserve(1, LEASE, T0 + 10);
+          assert.equal(r2!.attempt, 4);
+          await settleAll(queue, [r2!], { kind: "retry", at: T0 + 20 });
+          const [r3] = await queue.reserve(1, LEASE, T0 + 20);
+          assert.equal(r3!.attempt, 5);
+        }));
+
+      test("a resend alone in its batch continues attempt numbering", () =>
+        withQueue(async (queue) => {
+          const [p] = postbacks(1);
+          await queue.enqueue({ endpoint: endpoint(), postbacks: [{ ...p!, attempts: 12 }], createdAt: T0 });
+          const [r] = await queue.reserve(1, LEASE, T0);
+          assert.equal(r!.attempt, 13);
+          assert.equal(r!.createdAt, T0);
+        }));
+    });
+
     describe("find and stats", () => {
       test("find shows the data, endpoint, attempts and when the entry is next due", () =>
         withQueue(async (queue) => {
@@ -532,6 +868,7 @@ export function queueConformance(
             data: b.postbacks[0]!.data,
             attempts: 0,
             dueAt: T0 + 7,
+            held: false,
             createdAt: T0 + 7,
           });
           await queue.reserve(1, 1000, T0 + 10);
