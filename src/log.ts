@@ -8,7 +8,7 @@ export function createLogger(level: string, options: { sync?: boolean } = {}): L
       level,
       base: { pid: process.pid },
       // Tokens must never reach a log, whatever logs a request by mistake.
-      redact: { paths: ["req.headers.authorization", "headers.authorization", "authorization", "token", "admin_token"], censor: "[redacted]" },
+      redact: { paths: ["req.headers.authorization", "headers.authorization", "authorization", 'req.headers["cl-x-token"]', 'headers["cl-x-token"]', "token", "admin_token", "secret"], censor: "[redacted]" },
     },
     destination,
   );

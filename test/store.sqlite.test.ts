@@ -1,8 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openSqlite } from "../src/sqlite.js";
-import { SqliteStore } from "../src/store/sqlite.js";
+import { migrate, openSqlite } from "../src/sqlite.js";
+import { MIGRATIONS, SqliteStore } from "../src/store/sqlite.js";
 import type { AttemptRecord } from "../src/store/port.js";
 import { tempDir } from "./support/harness.js";
 import { storeConformance } from "./conformance/store.js";
@@ -54,6 +54,30 @@ describe("SQLite store", () => {
       const got = await store.getPostback("pb-1");
       assert.equal(got?.state, "delivered");
       assert.deepEqual(got?.endpoint, good.endpoint);
+    } finally {
+      db.close();
+      dir.cleanup();
+    }
+  });
+
+  test("a database on the first schema migrates, and what it held reads back as before", async () => {
+    const dir = tempDir("ferry-store-");
+    const db = openSqlite(join(dir.path, "ferry.db"));
+    try {
+      migrate(db, "store", MIGRATIONS.slice(0, 1));
+      const t0 = Date.UTC(2024, 0, 1);
+      db.prepare("INSERT INTO endpoints (id, method, url, default_value, max_attempts) VALUES ('ep-old', 'POST', 'http://partner.example/{n}', '', 3)").run();
+      db.prepare(
+        "INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason) VALUES ('pb-old', 'ep-old', '{}', 'dead', 1, ?, ?, NULL, 'gave up')",
+      ).run(t0, t0 + 5);
+
+      const store = new SqliteStore(db);
+      const versions = db.prepare("SELECT version FROM ferry_migrations WHERE component = 'store' ORDER BY version").pluck().all();
+      assert.deepEqual(versions, MIGRATIONS.map((_, i) => i + 1));
+      const got = await store.getPostback("pb-old");
+      assert.deepEqual(got?.endpoint, { id: "ep-old", method: "POST", url: "http://partner.example/{n}", defaultValue: "", maxAttempts: 3 });
+      assert.equal(got?.state, "dead");
+      assert.deepEqual(await store.listFailedPostbacks("dst-any", { from: 0, to: t0 + 1 }, { limit: 10 }), []);
     } finally {
       db.close();
       dir.cleanup();

@@ -8,9 +8,12 @@ import type { Config } from "../config.js";
 import type { Queue } from "../queue/port.js";
 import type { Store } from "../store/port.js";
 import { ApiError, problemBody, type ApiErrorCode } from "../core/errors.js";
-import { requireAdmin } from "./auth.js";
+import { authenticate, TokenCache } from "./auth.js";
+import { accountRoutes } from "./accounts.js";
+import { destinationRoutes } from "./destinations.js";
 import { ingestRoutes } from "./ingest.js";
 import { postbackRoutes } from "./postbacks.js";
+import { tokenRoutes } from "./tokens.js";
 
 export interface AppDeps {
   config: Config;
@@ -80,10 +83,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { status: "ready" };
   });
 
+  // Every route below needs a token: the admin's or an account's (request.caller says which).
+  const tokenCache = new TokenCache();
+  app.decorateRequest("caller", null as never);
   await app.register(async (authed) => {
-    authed.addHook("onRequest", requireAdmin(deps.adminTokenHash));
+    authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, store: deps.store, tokenCache }));
     ingestRoutes(authed, deps);
     postbackRoutes(authed, deps);
+    accountRoutes(authed, { ...deps, tokenCache });
+    tokenRoutes(authed, { ...deps, tokenCache });
+    destinationRoutes(authed, deps);
   });
   return app;
 }

@@ -1,11 +1,32 @@
 /**
- * Bearer-token checks. Tokens are kept only as SHA-256 hashes and compared in constant time;
- * neither the token nor its hash is ever logged. (A plain hash suffices: tokens are 256-bit
- * random secrets, not passwords, so there is nothing for a slow hash to protect.)
+ * Who is calling. A request carries one token, as `Authorization: Bearer <token>` or as
+ * `CL-X-TOKEN: <token>` (seed 002's clients send that): either the admin token, or an account
+ * token made with POST /v1/accounts/{id}/tokens.
+ *
+ * Tokens are kept only as SHA-256 hashes; neither a token nor its hash is ever logged. (A plain
+ * hash suffices: tokens are 256-bit random secrets, not passwords, so there is nothing for a slow
+ * hash to protect.) The admin token is compared in constant time. An account token is found by
+ * its hash (an index lookup in the store, then a map lookup in the cache): what a timing
+ * difference could reveal is a prefix of a hash, which says nothing about the token.
+ *
+ * Account-token lookups are cached for at most TOKEN_CACHE_MS, so a token revoked (or an account
+ * deleted) by another process stops working within that time; in this process, at once.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../core/errors.js";
+import type { Token } from "../core/types.js";
+import type { Store } from "../store/port.js";
+
+/** Who sent a request: the admin, or an account through one of its tokens. */
+export type Caller = { kind: "admin" } | { kind: "account"; accountId: string; tokenId: string };
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by `authenticate` on every route that needs a token. */
+    caller: Caller;
+  }
+}
 
 export function hashToken(token: string): Buffer {
   return createHash("sha256").update(token, "utf8").digest();
@@ -16,17 +37,31 @@ export function newAdminToken(): string {
   return "ferry_admin_" + randomBytes(32).toString("base64url");
 }
 
+/** What every account token begins with: a secret scanner can spot it, and a person tell it apart. */
+export const ACCOUNT_TOKEN_PREFIX = "ferry_live_";
+
+/** A new account token: the prefix, then 256 random bits in base64url. */
+export function newAccountToken(): string {
+  return ACCOUNT_TOKEN_PREFIX + randomBytes(32).toString("base64url");
+}
+
 export function tokenMatches(token: string, hash: Buffer): boolean {
   return timingSafeEqual(hashToken(token), hash);
 }
 
 const CHALLENGE = { "www-authenticate": 'Bearer realm="ferry"' };
 
-/** The bearer token of a request; throws 401 missing_token when there is none. */
+/**
+ * The token of a request: `Authorization: Bearer <token>`, or else `CL-X-TOKEN: <token>`.
+ * Throws 401 missing_token when there is none.
+ */
 export function bearerToken(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (!header) {
-    throw new ApiError("missing_token", "Send the header Authorization: Bearer <token>.", { headers: CHALLENGE });
+    const alt = request.headers["cl-x-token"];
+    const value = Array.isArray(alt) ? undefined : alt?.trim();
+    if (value && !/\s/.test(value)) return value;
+    throw new ApiError("missing_token", "Send the header Authorization: Bearer <token> (or CL-X-TOKEN: <token>).", { headers: CHALLENGE });
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) {
@@ -35,13 +70,102 @@ export function bearerToken(request: FastifyRequest): string {
   return match[1] as string;
 }
 
-/** Checks that a request carries the admin token. */
-export function requireAdmin(adminTokenHash: Buffer) {
+/** How long an account-token lookup is trusted before the store is asked again. */
+export const TOKEN_CACHE_MS = 1_000;
+/** Most tokens cached at once; the oldest entry goes first. */
+const TOKEN_CACHE_SIZE = 10_000;
+
+/** Account tokens found recently, by the hex of their hash. Only tokens that exist are kept. */
+export class TokenCache {
+  private readonly entries = new Map<string, { token: Token; expires: number }>();
+
+  constructor(private readonly ttlMs: number = TOKEN_CACHE_MS) {}
+
+  get(key: string, now: number): Token | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expires <= now) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.token;
+  }
+
+  set(key: string, token: Token, now: number): void {
+    this.entries.delete(key);
+    if (this.entries.size >= TOKEN_CACHE_SIZE) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, { token, expires: now + this.ttlMs });
+  }
+
+  /** Forgets a token (it was revoked here). */
+  forgetToken(tokenId: string): void {
+    for (const [key, entry] of this.entries) if (entry.token.id === tokenId) this.entries.delete(key);
+  }
+
+  /** Forgets every token of an account (it was deleted here). */
+  forgetAccount(accountId: string): void {
+    for (const [key, entry] of this.entries) if (entry.token.accountId === accountId) this.entries.delete(key);
+  }
+}
+
+export interface AuthDeps {
+  adminTokenHash: Buffer;
+  store: Store;
+  tokenCache: TokenCache;
+}
+
+/** An onRequest hook: sets `request.caller`, or refuses the request with 401. */
+export function authenticate(deps: AuthDeps) {
   return async (request: FastifyRequest): Promise<void> => {
-    if (!tokenMatches(bearerToken(request), adminTokenHash)) {
-      throw new ApiError("invalid_token", "The token is not valid. Use the admin token printed on first start, or FERRY_ADMIN_TOKEN.", {
+    const token = bearerToken(request);
+    const hash = hashToken(token);
+    if (timingSafeEqual(hash, deps.adminTokenHash)) {
+      request.caller = { kind: "admin" };
+      return;
+    }
+    // Only our own account tokens are looked up: anything else cannot be one, and must not
+    // cost a store round trip.
+    const found = token.startsWith(ACCOUNT_TOKEN_PREFIX) ? await findAccountToken(deps, hash) : undefined;
+    if (!found) {
+      throw new ApiError(
+        "invalid_token",
+        "The token is not valid: it is neither the admin token (printed on first start, or FERRY_ADMIN_TOKEN) nor a live account token (POST /v1/accounts/{id}/tokens).",
+        { headers: CHALLENGE },
+      );
+    }
+    if (found.revokedAt !== null) {
+      throw new ApiError("token_revoked", `This account token (${found.id}) was revoked at ${new Date(found.revokedAt).toISOString()}; make a new one with POST /v1/accounts/{id}/tokens.`, {
         headers: CHALLENGE,
       });
     }
+    request.caller = { kind: "account", accountId: found.accountId, tokenId: found.id };
   };
+}
+
+async function findAccountToken(deps: AuthDeps, hash: Buffer): Promise<Token | undefined> {
+  const key = hash.toString("hex");
+  const now = Date.now();
+  const cached = deps.tokenCache.get(key, now);
+  if (cached) return cached;
+  let token: Token | undefined;
+  try {
+    token = await deps.store.findToken(hash);
+  } catch (err) {
+    throw new ApiError("store_unavailable", "The token cannot be checked now: the store is unreachable. Send the request again shortly.", {
+      headers: { "retry-after": "5" },
+      cause: err,
+    });
+  }
+  if (token) deps.tokenCache.set(key, token, now);
+  return token;
+}
+
+/** Refuses an account token on a route only the admin may use. */
+export function requireAdmin(request: FastifyRequest, what: string): void {
+  if (request.caller.kind !== "admin") {
+    throw new ApiError("admin_only", `Only the admin token may ${what}; this request carries an account token.`);
+  }
 }

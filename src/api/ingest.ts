@@ -2,21 +2,22 @@
  * POST /ingest (and /ingest.php, seed 000's address): one postback per data object.
  * The answer, 202 {"ids":[...]}, is sent only once every postback is durably queued.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { EnqueueBatch, Queue } from "../queue/port.js";
 import { ApiError } from "../core/errors.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
-import { checkHttpUrl, compileTemplate, hasFixedOrigin, renderTemplate } from "../core/template.js";
-import { HTTP_METHODS, isHttpMethod } from "../core/types.js";
+import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
+import type { Endpoint } from "../core/types.js";
+import { checkUrlTemplate, parseMethod } from "./validate.js";
 
 type Limits = Pick<Config, "max_batch" | "default_value" | "max_attempts">;
 
-/** Longest URL template taken; longer is almost surely a mistake, and partners reject them. */
-const MAX_URL_LENGTH = 8 * 1024;
-
-/** Checks an ingest body and turns it into a queue batch; throws ApiError naming the field at fault. */
-export function parseIngest(body: unknown, limits: Limits, now: number = Date.now()): EnqueueBatch {
+/**
+ * Checks an ingest body and turns it into a queue batch; throws ApiError naming the field at
+ * fault. `accountId`: the account that sent it (an account token), kept on the endpoint.
+ */
+export function parseIngest(body: unknown, limits: Limits, now: number = Date.now(), accountId?: string): EnqueueBatch {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new ApiError("invalid_body", 'Send a JSON object: {"endpoint":{"method":"GET","url":"..."},"data":[{...}]}.');
   }
@@ -25,17 +26,8 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
     throw new ApiError("missing_endpoint", 'Add "endpoint": {"method": "GET", "url": "http://partner/path?x={key}"}.', { field: "endpoint" });
   }
   const e = endpoint as Record<string, unknown>;
-  const method = e["method"] === undefined ? "GET" : typeof e["method"] === "string" ? e["method"].toUpperCase() : e["method"];
-  if (!isHttpMethod(method)) {
-    throw new ApiError("invalid_method", `endpoint.method must be one of ${HTTP_METHODS.join(", ")}; got ${JSON.stringify(e["method"])}.`, { field: "endpoint.method" });
-  }
-  const url = e["url"];
-  if (typeof url !== "string" || url.trim() === "") {
-    throw new ApiError("missing_url", 'endpoint.url must be a URL template string, e.g. "http://partner/data?title={mascot}".', { field: "endpoint.url" });
-  }
-  if (url.length > MAX_URL_LENGTH) {
-    throw new ApiError("invalid_url", `endpoint.url is ${url.length} characters; the most is ${MAX_URL_LENGTH}.`, { field: "endpoint.url" });
-  }
+  const method = parseMethod(e["method"], "endpoint.method", "GET");
+  const template = checkUrlTemplate(e["url"], "endpoint.url");
   let defaultValue = limits.default_value;
   const rawDefault = e["default"];
   if (rawDefault !== undefined && rawDefault !== null) {
@@ -57,21 +49,6 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
   if (data.length > limits.max_batch) {
     throw new ApiError("too_many_items", `data has ${data.length} objects; the most in one request is ${limits.max_batch}. Split it into several requests.`, { field: "data" });
   }
-  const template = compileTemplate(url.trim());
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(template.prefix)?.[1]?.toLowerCase();
-  if (scheme !== undefined && scheme !== "http" && scheme !== "https") {
-    throw new ApiError("invalid_url", `endpoint.url has scheme "${scheme}"; only http and https URLs are delivered.`, { field: "endpoint.url" });
-  }
-  // No rendering can be an absolute URL when the literal text cannot begin a scheme
-  // ("/path/{x}", "partner.example/{x}") or holds no ":" (values are encoded, so "{url}" never
-  // gives one): the template is at fault, not a data object.
-  if (scheme === undefined) {
-    const badStart = template.prefix !== "" && !/^[a-z][a-z0-9+.-]*$/i.test(template.prefix);
-    const literalColon = template.parts.some((part) => typeof part === "string" && part.includes(":"));
-    if (badStart || !literalColon) {
-      throw new ApiError("invalid_url", `endpoint.url must start with http:// or https:// (a {key} cannot supply it: values are percent-encoded); it starts with ${JSON.stringify(template.source.slice(0, 100))}.`, { field: "endpoint.url" });
-    }
-  }
   // When scheme and host are fixed, one rendering shows whether every rendering is a URL.
   const fixed = hasFixedOrigin(template);
   const postbacks = new Array<{ id: string; data: string }>(data.length);
@@ -89,16 +66,18 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
     }
     postbacks[i] = { id: newPostbackId(now), data: JSON.stringify(item) };
   }
+  const content: Omit<Endpoint, "id"> = { method, url: template.source, defaultValue, maxAttempts, ...(accountId ? { accountId } : {}) };
   return {
-    endpoint: { id: endpointId({ method, url: template.source, defaultValue, maxAttempts }), method, url: template.source, defaultValue, maxAttempts },
+    endpoint: { id: endpointId(content), ...content },
     postbacks,
     createdAt: now,
   };
 }
 
 export function ingestRoutes(app: FastifyInstance, deps: { queue: Queue; config: Config; onEnqueued?: () => void }): void {
-  const handler = async (request: { body: unknown }, reply: { code(n: number): unknown }) => {
-    const batch = parseIngest(request.body, deps.config);
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const caller = request.caller;
+    const batch = parseIngest(request.body, deps.config, Date.now(), caller.kind === "account" ? caller.accountId : undefined);
     try {
       await deps.queue.enqueue(batch);
     } catch (err) {

@@ -19,7 +19,10 @@ export function postbackRoutes(app: FastifyInstance, deps: { queue: Queue; store
       });
     }
     const [record, queued] = found;
-    if (!record && !queued) {
+    const caller = request.caller;
+    // An account sees only its own postbacks; another's is as unknown as one never made.
+    const owner = (record ?? queued)?.endpoint.accountId;
+    if ((!record && !queued) || (caller.kind === "account" && owner !== caller.accountId)) {
       throw new ApiError("postback_not_found", `No postback ${JSON.stringify(id)}. Ids are those the ingest answer listed.`);
     }
     const endpoint = (record ?? queued)!.endpoint;

@@ -1,0 +1,134 @@
+/**
+ * Accounts (tenants), managed by the admin:
+ *   POST   /v1/accounts          {name, email?, website?, metadata?, dedupe_window_ms?} → 201
+ *   GET    /v1/accounts          ?limit=&after= → {"data":[...],"next_after":...}
+ *   GET    /v1/accounts/{id}     the admin, or the account's own token
+ *   PATCH  /v1/accounts/{id}     any of the fields above
+ *   DELETE /v1/accounts/{id}     with its tokens and destinations → 204
+ * Seed 002's `account_name` is taken as another name for `name`.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Queue } from "../queue/port.js";
+import type { AccountPatch, Store } from "../store/port.js";
+import { ApiError } from "../core/errors.js";
+import { newAccountId } from "../core/ids.js";
+import type { Account } from "../core/types.js";
+import { requireAdmin, type TokenCache } from "./auth.js";
+import { accessibleAccount, accountNotFound, iso, listPage, parsePage, stored, unholdQuietly } from "./common.js";
+import { checkObjectBody, intField, shown, stringField } from "./validate.js";
+
+const FIELDS = ["name", "account_name", "email", "website", "metadata", "dedupe_window_ms"] as const;
+const EXAMPLE = '{"name":"Acme","email":"ops@acme.example","website":"https://acme.example","metadata":{},"dedupe_window_ms":0}';
+
+const MAX_NAME = 200;
+const MAX_METADATA_BYTES = 16 * 1024;
+/** Longest duplicate window: 30 days. */
+const MAX_DEDUPE_WINDOW_MS = 30 * 24 * 3600 * 1000;
+
+export function accountView(a: Account): Record<string, unknown> {
+  return {
+    id: a.id,
+    name: a.name,
+    email: a.email,
+    website: a.website,
+    metadata: a.metadata,
+    dedupe_window_ms: a.dedupeWindowMs,
+    created_at: iso(a.createdAt),
+    updated_at: iso(a.updatedAt),
+  };
+}
+
+/** The fields of a create or patch body, checked; only those given are set. */
+export function parseAccountFields(body: unknown, creating: boolean): AccountPatch {
+  const b = checkObjectBody(body, FIELDS, EXAMPLE);
+  const patch: AccountPatch = {};
+  if (b["name"] !== undefined && b["account_name"] !== undefined && b["name"] !== b["account_name"]) {
+    throw new ApiError("invalid_name", "name and account_name are two spellings of one field; send one of them.", { field: "name" });
+  }
+  const nameField = b["name"] === undefined && b["account_name"] !== undefined ? "account_name" : "name";
+  const name = b[nameField];
+  if (name !== undefined || creating) {
+    if (typeof name !== "string" || name.trim() === "" || name.length > MAX_NAME) {
+      throw new ApiError("invalid_name", `${nameField} must be a non-empty string of at most ${MAX_NAME} characters; got ${shown(name)}.`, { field: nameField });
+    }
+    patch.name = name.trim();
+  }
+  if (b["email"] !== undefined) {
+    const email = stringField(b["email"], "email", 320, true);
+    if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) {
+      throw new ApiError("invalid_field", `email must be an address such as ops@acme.example (or null); got ${shown(email)}.`, { field: "email" });
+    }
+    patch.email = email;
+  }
+  if (b["website"] !== undefined) patch.website = stringField(b["website"], "website", 2048, true);
+  if (b["metadata"] !== undefined) {
+    const metadata = b["metadata"];
+    if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
+      throw new ApiError("invalid_metadata", `metadata must be a JSON object, e.g. {"plan":"pro"}; got ${shown(metadata)}.`, { field: "metadata" });
+    }
+    const size = Buffer.byteLength(JSON.stringify(metadata));
+    if (size > MAX_METADATA_BYTES) {
+      throw new ApiError("invalid_metadata", `metadata is ${size} bytes as JSON; the most is ${MAX_METADATA_BYTES}.`, { field: "metadata" });
+    }
+    patch.metadata = metadata as Record<string, unknown>;
+  }
+  if (b["dedupe_window_ms"] !== undefined) {
+    patch.dedupeWindowMs = intField(b["dedupe_window_ms"], "dedupe_window_ms", 0, MAX_DEDUPE_WINDOW_MS);
+  }
+  return patch;
+}
+
+export function accountRoutes(app: FastifyInstance, deps: { store: Store; queue: Queue; tokenCache: TokenCache }): void {
+  const { store } = deps;
+
+  app.post("/v1/accounts", async (request, reply) => {
+    requireAdmin(request, "create accounts");
+    const fields = parseAccountFields(request.body, true);
+    const now = Date.now();
+    const account: Account = {
+      id: newAccountId(now),
+      name: fields.name!,
+      email: fields.email ?? null,
+      website: fields.website ?? null,
+      metadata: fields.metadata ?? {},
+      dedupeWindowMs: fields.dedupeWindowMs ?? 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await stored(store.createAccount(account));
+    reply.code(201);
+    return accountView(account);
+  });
+
+  app.get("/v1/accounts", async (request) => {
+    requireAdmin(request, "list accounts (an account token may read its own account: GET /v1/accounts/{id})");
+    return listPage(parsePage(request.query), (page) => store.listAccounts(page), accountView);
+  });
+
+  app.get<{ Params: { id: string } }>("/v1/accounts/:id", async (request) => {
+    return accountView(await accessibleAccount(request, store, request.params.id));
+  });
+
+  app.patch<{ Params: { id: string } }>("/v1/accounts/:id", async (request) => {
+    const { id } = request.params;
+    // Another account's id is 404, never 403: nothing tells an account which ids exist.
+    if (request.caller.kind === "account" && request.caller.accountId !== id) throw accountNotFound(id);
+    requireAdmin(request, "change an account");
+    const patch = parseAccountFields(request.body, false);
+    const account = await stored(Object.keys(patch).length ? store.updateAccount(id, patch, Date.now()) : store.getAccount(id));
+    if (!account) throw accountNotFound(id);
+    return accountView(account);
+  });
+
+  app.delete<{ Params: { id: string } }>("/v1/accounts/:id", async (request, reply) => {
+    const { id } = request.params;
+    if (request.caller.kind === "account" && request.caller.accountId !== id) throw accountNotFound(id);
+    requireAdmin(request, "delete an account");
+    const destinations = await stored(store.deleteAccount(id));
+    if (!destinations) throw accountNotFound(id);
+    deps.tokenCache.forgetAccount(id);
+    // Their held postbacks become due, so the worker finds them and cancels them.
+    for (const destinationId of destinations) await unholdQuietly(deps.queue, request.log, destinationId);
+    return reply.code(204).send();
+  });
+}

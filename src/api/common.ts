@@ -1,0 +1,96 @@
+/**
+ * What the account, token and destination routes share: store calls that fail as 503, times as
+ * ISO strings, paged listings, and who may see an account's resources.
+ */
+import type { FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import type { Queue } from "../queue/port.js";
+import type { Page, Store } from "../store/port.js";
+import { ApiError } from "../core/errors.js";
+import type { Account } from "../core/types.js";
+
+export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** Runs a store call; its failure is the store's, not the caller's: 503 store_unavailable. */
+export async function stored<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw new ApiError("store_unavailable", "The store cannot be reached now, so the request was not carried out. Send it again shortly.", {
+      headers: { "retry-after": "5" },
+      cause: err,
+    });
+  }
+}
+
+export const DEFAULT_PAGE = 50;
+export const MAX_PAGE = 100;
+
+/** `?limit=&after=` of a listing, checked. */
+export function parsePage(query: unknown): Page {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const limitRaw = q["limit"];
+  let limit = DEFAULT_PAGE;
+  if (limitRaw !== undefined) {
+    if (typeof limitRaw !== "string" || !/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > MAX_PAGE) {
+      throw new ApiError("invalid_query", `limit must be a whole number from 1 to ${MAX_PAGE}; got ${JSON.stringify(limitRaw)}.`, { field: "limit" });
+    }
+    limit = Number(limitRaw);
+  }
+  const after = q["after"];
+  if (after !== undefined && (typeof after !== "string" || after === "" || after.length > 100)) {
+    throw new ApiError("invalid_query", `after must be one id, the next_after of the previous page; got ${JSON.stringify(after)}.`, { field: "after" });
+  }
+  return { limit, after };
+}
+
+/** Lists one page: asks the store for one more item than shown, to know whether a next page exists. */
+export async function listPage<T extends { id: string }, V>(
+  page: Page,
+  list: (page: Page) => Promise<T[]>,
+  view: (item: T) => V,
+): Promise<{ data: V[]; next_after: string | null }> {
+  const items = await stored(list({ after: page.after, limit: page.limit + 1 }));
+  const more = items.length > page.limit;
+  const shownItems = more ? items.slice(0, page.limit) : items;
+  return { data: shownItems.map(view), next_after: more ? shownItems[shownItems.length - 1]!.id : null };
+}
+
+/** A single query parameter, or undefined; repeated → 422 naming it. */
+export function queryString(query: unknown, name: string): string | undefined {
+  const value = ((query ?? {}) as Record<string, unknown>)[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") {
+    throw new ApiError("invalid_query", `${name} must be given once, as one value; got ${JSON.stringify(value)}.`, { field: name });
+  }
+  return value;
+}
+
+export function accountNotFound(id: string): ApiError {
+  return new ApiError("account_not_found", `No account ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/accounts answered (acct_...).`);
+}
+
+/**
+ * The account a caller may act on: the admin any account that exists; an account token only
+ * its own. Another account's id is 404, as an unknown one is, so nothing tells them apart.
+ */
+export async function accessibleAccount(request: FastifyRequest, store: Store, accountId: string): Promise<Account> {
+  const caller = request.caller;
+  if (caller.kind === "account" && caller.accountId !== accountId) throw accountNotFound(accountId);
+  const account = await stored(store.getAccount(accountId));
+  if (!account) throw accountNotFound(accountId);
+  return account;
+}
+
+/**
+ * Makes the destination's held postbacks due (it was enabled again, or deleted). The store is
+ * already changed; should the queue be unreachable, the worker's sweep of held destinations
+ * releases them later, so this never fails the request.
+ */
+export async function unholdQuietly(queue: Queue, log: Logger | FastifyRequest["log"], destinationId: string): Promise<void> {
+  try {
+    await queue.unhold(destinationId);
+  } catch (err) {
+    log.warn({ err, destinationId }, "could not release the destination's held postbacks now; the worker's sweep will");
+  }
+}

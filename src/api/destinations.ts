@@ -1,0 +1,309 @@
+/**
+ * Destinations: where an account's pushed data goes. An account token acts on its own
+ * account's; the admin names the account (`account_id` in the body on create, in the query on
+ * list) and may act on any.
+ *   POST   /v1/destinations                    → 201 with its signing secret; the same method and
+ *                                                URL as one the account has → that one, re-enabled
+ *                                                and updated, 200 (re-registering, seed 003)
+ *   GET    /v1/destinations                    ?account_id=&limit=&after= → {"data","next_after"}
+ *   GET    /v1/destinations/{id}               (never the secret)
+ *   PATCH  /v1/destinations/{id}               any field; enabled:true releases its held postbacks
+ *   DELETE /v1/destinations/{id}               → 204; its held postbacks are cancelled
+ *   GET    /v1/destinations/{id}/secret        {"secret"}
+ *   POST   /v1/destinations/{id}/rotate-secret → 200 with the new secret
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Queue } from "../queue/port.js";
+import type { DestinationPatch, Store } from "../store/port.js";
+import { ApiError } from "../core/errors.js";
+import { newDestinationId } from "../core/ids.js";
+import { newSigningSecret } from "../core/signing.js";
+import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
+import type { Destination, HttpMethod } from "../core/types.js";
+import { accessibleAccount, accountNotFound, iso, listPage, parsePage, queryString, stored, unholdQuietly } from "./common.js";
+import { boolField, checkObjectBody, checkUrlTemplate, intField, parseMethod, positiveNumberField, shown, stringField } from "./validate.js";
+
+const FIELDS = [
+  "account_id", "url", "method", "headers", "event_types", "enabled", "timeout_ms", "max_attempts",
+  "default_value", "rate_limit", "concurrency", "failure_threshold", "failure_window_ms",
+] as const;
+const EXAMPLE = '{"url":"https://partner.example/hook?id={id}","method":"POST","event_types":["order.*"]}';
+
+/** Why a destination its owner disabled is disabled. */
+export const DISABLED_BY_OWNER = "disabled by its owner";
+
+const MAX_HEADERS = 50;
+const MAX_HEADER_VALUE = 4096;
+const MAX_EVENT_TYPES = 100;
+const MAX_EVENT_TYPE_LENGTH = 200;
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * Headers a destination may not set: those that frame the HTTP message or the connection
+ * (Ferry's HTTP client sets them), and the Standard Webhooks signature headers (Ferry signs).
+ */
+const RESERVED_HEADERS = new Set([
+  "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
+  "proxy-connection", "proxy-authorization", "proxy-authenticate", "expect", "http2-settings",
+]);
+/** RFC 9110 token characters. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export function destinationView(d: Destination, withSecret = false): Record<string, unknown> {
+  return {
+    id: d.id,
+    account_id: d.accountId,
+    url: d.url,
+    method: d.method,
+    headers: d.headers,
+    event_types: d.eventTypes,
+    enabled: d.enabled,
+    disabled_reason: d.disabledReason,
+    disabled_at: iso(d.disabledAt),
+    timeout_ms: d.timeoutMs,
+    max_attempts: d.maxAttempts,
+    default_value: d.defaultValue,
+    rate_limit: d.rateLimit,
+    concurrency: d.concurrency,
+    failure_threshold: d.failureThreshold,
+    failure_window_ms: d.failureWindowMs,
+    created_at: iso(d.createdAt),
+    updated_at: iso(d.updatedAt),
+    ...(withSecret ? { secret: d.secret } : {}),
+  };
+}
+
+/** Static headers: an object of string values, none that Ferry sets itself. */
+export function parseHeaders(value: unknown): Record<string, string> {
+  if (value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new ApiError("invalid_headers", `headers must be an object of header names to string values, e.g. {"Authorization":"Bearer abc"}; got ${shown(value)}.`, { field: "headers" });
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > MAX_HEADERS) {
+    throw new ApiError("invalid_headers", `headers has ${entries.length} entries; the most is ${MAX_HEADERS}.`, { field: "headers" });
+  }
+  const out: Record<string, string> = {};
+  const seen = new Set<string>();
+  for (const [name, v] of entries) {
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(name) || name.length > 256) {
+      throw new ApiError("invalid_headers", `headers has the name ${shown(name)}, which is not an HTTP header name (letters, digits and !#$%&'*+.^_\`|~- only).`, { field: "headers" });
+    }
+    if (RESERVED_HEADERS.has(lower) || lower.startsWith("webhook-")) {
+      throw new ApiError("invalid_headers", `headers may not set ${JSON.stringify(name)}: Ferry sets it itself${lower.startsWith("webhook-") ? " (webhook-* headers carry the signature)" : ""}. Leave it out.`, { field: "headers" });
+    }
+    if (seen.has(lower)) {
+      throw new ApiError("invalid_headers", `headers names ${JSON.stringify(name)} twice (header names ignore case); keep one.`, { field: "headers" });
+    }
+    seen.add(lower);
+    // Tab is the only control character a header value may hold; CR and LF would split the message.
+    if (typeof v !== "string" || v.length > MAX_HEADER_VALUE || /[\x00-\x08\x0a-\x1f\x7f]/.test(v)) {
+      throw new ApiError("invalid_headers", `headers[${JSON.stringify(name)}] must be a string of at most ${MAX_HEADER_VALUE} characters without line breaks or control characters; got ${shown(v)}.`, { field: "headers" });
+    }
+    out[name] = v;
+  }
+  return out;
+}
+
+/**
+ * Event-type patterns: `order.created` matches that type, `order.*` every type beginning
+ * `order.`, `*` alone every type; an empty list every type too.
+ */
+export function parseEventTypes(value: unknown): string[] {
+  if (value === null) return [];
+  if (!Array.isArray(value)) {
+    throw new ApiError("invalid_event_types", `event_types must be a list of event types, e.g. ["order.created","user.*"] (or [] for all); got ${shown(value)}.`, { field: "event_types" });
+  }
+  if (value.length > MAX_EVENT_TYPES) {
+    throw new ApiError("invalid_event_types", `event_types has ${value.length} patterns; the most is ${MAX_EVENT_TYPES}.`, { field: "event_types" });
+  }
+  const out: string[] = [];
+  for (const [i, pattern] of value.entries()) {
+    if (typeof pattern !== "string" || pattern === "" || pattern.length > MAX_EVENT_TYPE_LENGTH) {
+      throw new ApiError("invalid_event_types", `event_types[${i}] must be a non-empty string of at most ${MAX_EVENT_TYPE_LENGTH} characters; got ${shown(pattern)}.`, { field: "event_types" });
+    }
+    if (/[\s\x00-\x1f\x7f]/.test(pattern)) {
+      throw new ApiError("invalid_event_types", `event_types[${i}] is ${shown(pattern)}, which holds whitespace or a control character; event types have none.`, { field: "event_types" });
+    }
+    if (pattern !== "*" && !/^[^*]+\.\*$|^[^*]+$/.test(pattern)) {
+      throw new ApiError("invalid_event_types", `event_types[${i}] is ${shown(pattern)}: * may only stand alone (every type) or end a pattern as ".*" (e.g. "order.*").`, { field: "event_types" });
+    }
+    if (!out.includes(pattern)) out.push(pattern);
+  }
+  return out;
+}
+
+/** A checked destination body: only the fields it gives are set. */
+interface DestinationFields extends DestinationPatch {
+  accountId?: string;
+}
+
+export function parseDestinationFields(body: unknown, creating: boolean): DestinationFields {
+  const b = checkObjectBody(body, FIELDS, EXAMPLE);
+  const out: DestinationFields = {};
+  if (b["account_id"] !== undefined) {
+    if (!creating) {
+      throw new ApiError("invalid_field", "account_id cannot be changed: a destination stays with its account. Create one under the other account instead.", { field: "account_id" });
+    }
+    out.accountId = stringField(b["account_id"], "account_id", 100, false)!;
+  }
+  if (b["method"] !== undefined || creating) out.method = parseMethod(b["method"], "method", "POST");
+  if (b["url"] !== undefined || creating) {
+    const template = checkUrlTemplate(b["url"], "url");
+    // When scheme and host are fixed, one rendering shows whether every rendering is a URL;
+    // otherwise each push's data is checked as it is delivered.
+    if (hasFixedOrigin(template)) {
+      const rendered = renderTemplate(template, {}, "");
+      const problem = checkHttpUrl(rendered);
+      if (problem) throw new ApiError("invalid_url", `url renders as "${rendered.slice(0, 200)}", which ${problem}.`, { field: "url" });
+    }
+    out.url = template.source;
+  }
+  if (b["headers"] !== undefined) out.headers = parseHeaders(b["headers"]);
+  if (b["event_types"] !== undefined) out.eventTypes = parseEventTypes(b["event_types"]);
+  if (b["enabled"] !== undefined) out.enabled = boolField(b["enabled"], "enabled");
+  if (b["timeout_ms"] !== undefined) out.timeoutMs = intField(b["timeout_ms"], "timeout_ms", 100, 120_000, true);
+  if (b["max_attempts"] !== undefined) out.maxAttempts = intField(b["max_attempts"], "max_attempts", 1, 100, true);
+  if (b["default_value"] !== undefined) {
+    const v = b["default_value"];
+    out.defaultValue = typeof v === "number" || typeof v === "boolean" ? String(v) : stringField(v, "default_value", 1024, true);
+  }
+  if (b["rate_limit"] !== undefined) out.rateLimit = positiveNumberField(b["rate_limit"], "rate_limit", 100_000);
+  if (b["concurrency"] !== undefined) out.concurrency = intField(b["concurrency"], "concurrency", 1, 1000, true);
+  if (b["failure_threshold"] !== undefined) out.failureThreshold = intField(b["failure_threshold"], "failure_threshold", 0, 1_000_000, true);
+  if (b["failure_window_ms"] !== undefined) out.failureWindowMs = intField(b["failure_window_ms"], "failure_window_ms", 0, 365 * DAY_MS, true);
+  return out;
+}
+
+export function destinationRoutes(app: FastifyInstance, deps: { store: Store; queue: Queue }): void {
+  const { store, queue } = deps;
+
+  const notFound = (id: string) =>
+    new ApiError("destination_not_found", `No destination ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/destinations answered (dst_...); GET /v1/destinations lists them.`);
+
+  /** The destination, when the caller may see it; another account's is 404, as an unknown one is. */
+  async function destinationOf(request: FastifyRequest, id: string): Promise<Destination> {
+    const destination = await stored(store.getDestination(id));
+    const caller = request.caller;
+    if (!destination || (caller.kind === "account" && caller.accountId !== destination.accountId)) throw notFound(id);
+    return destination;
+  }
+
+  /** The account a create or list names: the caller's own, or for the admin `account_id`. */
+  async function accountFor(request: FastifyRequest, accountId: string | undefined, where: string): Promise<string> {
+    const caller = request.caller;
+    if (caller.kind === "account") {
+      if (accountId !== undefined && accountId !== caller.accountId) throw accountNotFound(accountId);
+      return caller.accountId;
+    }
+    if (accountId === undefined) {
+      throw new ApiError("missing_account_id", `The admin token acts for no account: name one with account_id ${where}.`, { field: "account_id" });
+    }
+    return (await accessibleAccount(request, store, accountId)).id;
+  }
+
+  /** Applies a patch; enabling releases the postbacks held while it was disabled. */
+  async function update(request: FastifyRequest, current: Destination, fields: DestinationPatch): Promise<Destination> {
+    const patch: DestinationPatch = { ...fields };
+    if (patch.enabled === false) {
+      // Already disabled (by endpoint health, say): keep its reason and time.
+      if (!current.enabled) delete patch.enabled;
+      else patch.disabledReason = DISABLED_BY_OWNER;
+    }
+    const updated = await stored(store.updateDestination(current.id, patch, Date.now()));
+    if (!updated) throw notFound(current.id);
+    if (patch.enabled === true && !current.enabled) await unholdQuietly(queue, request.log, current.id);
+    return updated;
+  }
+
+  /** Another destination of the account with this method and URL makes a change 409. */
+  async function refuseDuplicate(d: Destination, method: HttpMethod, url: string): Promise<void> {
+    if (method === d.method && url === d.url) return;
+    const other = await stored(store.findDestination(d.accountId, method, url));
+    if (other && other.id !== d.id) {
+      throw new ApiError("destination_exists", `The account already has destination ${other.id} with ${method} ${url.slice(0, 200)}; change or delete that one instead.`, { field: "url" });
+    }
+  }
+
+  app.post("/v1/destinations", async (request, reply) => {
+    const { accountId: named, ...fields } = parseDestinationFields(request.body, true);
+    const accountId = await accountFor(request, named, "in the body");
+    const method = fields.method!;
+    const url = fields.url!;
+    const reRegister = async (existing: Destination) => {
+      const updated = await update(request, existing, { enabled: true, ...fields });
+      reply.code(200);
+      return destinationView(updated, true);
+    };
+    const existing = await stored(store.findDestination(accountId, method, url));
+    if (existing) return reRegister(existing);
+    const now = Date.now();
+    const destination: Destination = {
+      id: newDestinationId(now),
+      accountId,
+      url,
+      method,
+      headers: fields.headers ?? {},
+      eventTypes: fields.eventTypes ?? [],
+      enabled: fields.enabled ?? true,
+      disabledReason: fields.enabled === false ? DISABLED_BY_OWNER : null,
+      disabledAt: fields.enabled === false ? now : null,
+      timeoutMs: fields.timeoutMs ?? null,
+      maxAttempts: fields.maxAttempts ?? null,
+      defaultValue: fields.defaultValue ?? null,
+      rateLimit: fields.rateLimit ?? null,
+      concurrency: fields.concurrency ?? null,
+      failureThreshold: fields.failureThreshold ?? null,
+      failureWindowMs: fields.failureWindowMs ?? null,
+      secret: newSigningSecret(),
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await store.createDestination(destination);
+    } catch (err) {
+      // Two registrations of one URL at once: the other one won, and this is a re-registration.
+      const raced = await stored(store.findDestination(accountId, method, url));
+      if (raced) return reRegister(raced);
+      await stored(Promise.reject(err));
+    }
+    reply.code(201);
+    return destinationView(destination, true);
+  });
+
+  app.get("/v1/destinations", async (request) => {
+    const accountId = await accountFor(request, queryString(request.query, "account_id"), "in the query (?account_id=acct_...)");
+    return listPage(parsePage(request.query), (page) => store.listDestinations(accountId, page), (d) => destinationView(d));
+  });
+
+  app.get<{ Params: { id: string } }>("/v1/destinations/:id", async (request) => {
+    return destinationView(await destinationOf(request, request.params.id));
+  });
+
+  app.patch<{ Params: { id: string } }>("/v1/destinations/:id", async (request) => {
+    const current = await destinationOf(request, request.params.id);
+    const fields = parseDestinationFields(request.body, false);
+    await refuseDuplicate(current, fields.method ?? current.method, fields.url ?? current.url);
+    return destinationView(await update(request, current, fields));
+  });
+
+  app.delete<{ Params: { id: string } }>("/v1/destinations/:id", async (request, reply) => {
+    const current = await destinationOf(request, request.params.id);
+    if (!(await stored(store.deleteDestination(current.id)))) throw notFound(current.id);
+    // Its held postbacks become due, so the worker finds them and cancels them.
+    await unholdQuietly(queue, request.log, current.id);
+    return reply.code(204).send();
+  });
+
+  app.get<{ Params: { id: string } }>("/v1/destinations/:id/secret", async (request) => {
+    return { secret: (await destinationOf(request, request.params.id)).secret };
+  });
+
+  app.post<{ Params: { id: string } }>("/v1/destinations/:id/rotate-secret", async (request) => {
+    const current = await destinationOf(request, request.params.id);
+    const updated = await stored(store.updateDestination(current.id, { secret: newSigningSecret() }, Date.now()));
+    if (!updated) throw notFound(current.id);
+    return destinationView(updated, true);
+  });
+}
