@@ -7,6 +7,10 @@ import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openBackends } from "./backends.js";
 import { buildApp } from "./api/app.js";
+import { DAY, HOUR } from "./core/time.js";
+
+/** Content hashes are kept this long: the longest duplicate window an account may set. */
+const DEDUPE_KEEP_MS = 30 * DAY;
 import { resolveAdminToken } from "./admin-token.js";
 import { Worker as Thread } from "node:worker_threads";
 import type { Worker } from "./delivery/worker.js";
@@ -62,7 +66,16 @@ export async function runRole(
     });
     const address = await app.listen({ port: config.port, host: config.host });
     url = address;
-    stopApi = () => app.close();
+    // Idempotency keys and content hashes are kept for their window, then pruned hourly. The
+    // cut-off spares the longest window an account can set (30 days).
+    const prune = setInterval(() => {
+      const before = Date.now() - Math.max(config.idempotency_ttl_ms, DEDUPE_KEEP_MS);
+      backends.store.pruneDedupe(before).catch((err: Error) => logger.warn({ err }, "could not prune idempotency keys and content hashes"));
+    }, HOUR).unref();
+    stopApi = () => {
+      clearInterval(prune);
+      return app.close();
+    };
   }
   let worker: Worker | undefined;
   if (role === "worker") {

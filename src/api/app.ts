@@ -14,6 +14,9 @@ import { destinationRoutes } from "./destinations.js";
 import { ingestRoutes } from "./ingest.js";
 import { postbackRoutes } from "./postbacks.js";
 import { tokenRoutes } from "./tokens.js";
+import { pushRoutes } from "./push.js";
+import { resendRoutes } from "./resend.js";
+import { idempotency } from "./idempotency.js";
 
 export interface AppDeps {
   config: Config;
@@ -88,7 +91,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest("caller", null as never);
   await app.register(async (authed) => {
     authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, store: deps.store, tokenCache }));
-    ingestRoutes(authed, deps);
+    // The ways data comes in take an Idempotency-Key.
+    await authed.register(async (ingest) => {
+      idempotency(ingest, { store: deps.store, ttlMs: deps.config.idempotency_ttl_ms });
+      ingestRoutes(ingest, deps);
+      pushRoutes(ingest, deps);
+    });
+    resendRoutes(authed, deps);
     postbackRoutes(authed, deps);
     accountRoutes(authed, { ...deps, tokenCache });
     tokenRoutes(authed, { ...deps, tokenCache });

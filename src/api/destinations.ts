@@ -19,7 +19,7 @@ import { ApiError } from "../core/errors.js";
 import { newDestinationId } from "../core/ids.js";
 import { newSigningSecret } from "../core/signing.js";
 import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
-import type { Destination, HttpMethod } from "../core/types.js";
+import { DISABLED_BY_OWNER, type Destination, type HttpMethod } from "../core/types.js";
 import { accessibleAccount, accountNotFound, iso, listPage, parsePage, queryString, stored, unholdQuietly } from "./common.js";
 import { boolField, checkObjectBody, checkUrlTemplate, intField, parseMethod, positiveNumberField, shown, stringField } from "./validate.js";
 
@@ -29,8 +29,6 @@ const FIELDS = [
 ] as const;
 const EXAMPLE = '{"url":"https://partner.example/hook?id={id}","method":"POST","event_types":["order.*"]}';
 
-/** Why a destination its owner disabled is disabled. */
-export const DISABLED_BY_OWNER = "disabled by its owner";
 
 const MAX_HEADERS = 50;
 const MAX_HEADER_VALUE = 4096;

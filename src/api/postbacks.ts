@@ -26,14 +26,23 @@ export function postbackRoutes(app: FastifyInstance, deps: { queue: Queue; store
       throw new ApiError("postback_not_found", `No postback ${JSON.stringify(id)}. Ids are those the ingest answer listed.`);
     }
     const endpoint = (record ?? queued)!.endpoint;
+    // A queued postback is pending, failed (a retry scheduled) or held; once it leaves the
+    // queue the store's state is final. A dead one sent again is pending once more.
+    const state = !queued ? record!.state : queued.held ? "held" : record?.state === "failed" ? "failed" : "pending";
     return {
       id,
-      state: record?.state ?? "pending",
-      endpoint: { method: endpoint.method, url: endpoint.url, default: endpoint.defaultValue, max_attempts: endpoint.maxAttempts },
+      state,
+      endpoint: {
+        method: endpoint.method,
+        url: endpoint.url,
+        default: endpoint.defaultValue,
+        max_attempts: endpoint.maxAttempts,
+        ...(endpoint.destinationId ? { destination_id: endpoint.destinationId } : {}),
+      },
       data: JSON.parse((record ?? queued)!.data),
       created_at: iso((record ?? queued)!.createdAt),
       updated_at: iso(record?.updatedAt ?? null),
-      next_attempt_at: queued ? iso(queued.dueAt) : null,
+      next_attempt_at: queued && !queued.held ? iso(queued.dueAt) : null,
       reason: record?.reason ?? null,
       attempts: (record?.attempts ?? []).map((a) => ({
         attempt: a.attempt,

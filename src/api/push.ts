@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { EnqueueBatch, Queue } from "../queue/port.js";
 import type { Store } from "../store/port.js";
-import type { Destination } from "../core/types.js";
+import { DISABLED_BY_OWNER, type Destination } from "../core/types.js";
 import { ApiError } from "../core/errors.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
 import { matchesEventType } from "../core/event-types.js";
@@ -43,10 +43,10 @@ export function parsePushBody(body: unknown, maxBatch: number): Record<string, u
 
 /**
  * Destinations a push goes to. One disabled by endpoint health still gets its postbacks, held
- * until it is enabled again (not lost); one its owner disabled (no reason recorded) gets none.
+ * until it is enabled again (not lost); one its owner disabled gets none.
  */
 export function pushTargets(destinations: Destination[], type: string | undefined): Destination[] {
-  return destinations.filter((d) => (d.enabled || d.disabledReason !== null) && matchesEventType(d.eventTypes, type));
+  return destinations.filter((d) => (d.enabled || d.disabledReason !== DISABLED_BY_OWNER) && matchesEventType(d.eventTypes, type));
 }
 
 export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {

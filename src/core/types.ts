@@ -64,6 +64,12 @@ export interface Token {
   revokedAt: number | null;
 }
 
+/**
+ * The disabledReason of a destination its owner disabled: a push skips it, whereas one
+ * disabled by endpoint health still gets its postbacks, held until it is enabled again.
+ */
+export const DISABLED_BY_OWNER = "disabled by its owner";
+
 /** Where an account's pushed data goes. Overrides left null take the configured defaults. */
 export interface Destination {
   /** `dst_` + ULID */

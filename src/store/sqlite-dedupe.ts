@@ -35,6 +35,7 @@ export class SqliteDedupe {
       ),
       pruneKeys: db.prepare("DELETE FROM idempotency_keys WHERE coalesce(answered_at, claimed_at) < ?"),
       pruneHashes: db.prepare("DELETE FROM content_hashes WHERE seen_at < ?"),
+      unmark: db.prepare("DELETE FROM content_hashes WHERE account_id = ? AND hash = ?"),
     };
   }
 
@@ -75,6 +76,12 @@ export class SqliteDedupe {
         }),
       )
       .immediate();
+  }
+
+  unmarkSeen(accountId: string, hashes: string[]): void {
+    this.db.transaction(() => {
+      for (const hash of hashes) this.stmt.unmark.run(accountId, hash);
+    })();
   }
 
   pruneDedupe(before: number): void {

@@ -345,6 +345,10 @@ export class SqliteStore implements Store {
     return hashes.length === 0 ? [] : this.dedupe.markSeen(accountId, hashes, now, windowMs);
   }
 
+  async unmarkSeen(accountId: string, hashes: string[]): Promise<void> {
+    this.dedupe.unmarkSeen(accountId, hashes);
+  }
+
   async pruneDedupe(before: number): Promise<void> {
     this.dedupe.pruneDedupe(before);
   }
