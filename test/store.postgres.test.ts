@@ -9,6 +9,8 @@ import { BackendError } from "../src/backend-error.js";
 import { PostgresStore } from "../src/store/postgres.js";
 import { migratePostgres, STORE_MIGRATIONS } from "../src/store/postgres-migrations.js";
 import type { AttemptRecord } from "../src/store/port.js";
+import type { Destination } from "../src/core/types.js";
+import { HOUR, MINUTE } from "../src/core/time.js";
 import { storeConformance } from "./conformance/store.js";
 import { createDatabase, type TestDatabase } from "./support/postgres.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
@@ -45,7 +47,7 @@ async function sql<T extends pg.QueryResultRow = any>(url: string, text: string,
 
 storeConformance("Postgres", async () => {
   const db = await sharedDatabase();
-  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts");
+  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes");
   const store = await PostgresStore.connect(db.url, { migrate: false, poolSize: 2 });
   return { store, close: () => store.close() };
 });
@@ -171,6 +173,63 @@ describe("Postgres store", () => {
     await store.recordAttempts([a, b]);
     const got = await store.getPostback("dup-1");
     assert.deepEqual(got?.attempts.map((x) => [x.responseBody, x.durationMs]), [["second", 9.5]]);
+  });
+
+  test("several processes at once: failures are counted without loss or deadlock, a key is claimed once, a hash is new once", async () => {
+    const other = await PostgresStore.connect(db.url, { migrate: false, poolSize: 4 });
+    try {
+      const destination = (id: string): Destination => ({
+        id,
+        accountId: "acct_race",
+        url: `http://partner.example/${id}`,
+        method: "POST",
+        headers: {},
+        eventTypes: [],
+        enabled: true,
+        disabledReason: null,
+        disabledAt: null,
+        timeoutMs: null,
+        maxAttempts: null,
+        defaultValue: null,
+        rateLimit: null,
+        concurrency: null,
+        failureThreshold: 40,
+        failureWindowMs: 0,
+        secret: "whsec_cmFjZQ==",
+        createdAt: T0,
+        updatedAt: T0,
+      });
+      await store.createDestination(destination("dst_race_a"));
+      await store.createDestination(destination("dst_race_b"));
+      // 20 batches per process, each failing both destinations, in opposite orders: 40 failures
+      // of each, the threshold exactly.
+      const batch = (n: number, ids: string[]) => ids.map((id) => ({ destinationId: id, at: T0 + n, threshold: 40, windowMs: 0 }));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => [
+          store.recordFailures(batch(n, ["dst_race_a", "dst_race_b"])),
+          other.recordFailures(batch(n, ["dst_race_b", "dst_race_a"])),
+        ]).flat(),
+      );
+      assert.deepEqual(results.flat().sort(), ["dst_race_a", "dst_race_b"], "each disabled exactly once: no failure lost");
+      assert.equal((await store.getDestination("dst_race_a"))?.disabledReason, "40 failed attempts");
+
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).claimIdempotencyKey("acct_race", "k", "fp", T0, HOUR, MINUTE)),
+      );
+      assert.deepEqual(claims.filter((c) => c.kind === "claimed").length, 1);
+      assert.ok(claims.every((c) => c.kind === "claimed" || c.kind === "in_progress"));
+
+      const hashes = Array.from({ length: 50 }, (_, n) => `h${n}`);
+      const marks = await Promise.all(
+        Array.from({ length: 10 }, (_, n) => (n % 2 ? store : other).markSeen("acct_race", n % 2 ? hashes : [...hashes].reverse(), T0, MINUTE)),
+      );
+      for (const hash of hashes) {
+        const fresh = marks.filter((m, n) => m[n % 2 ? hashes.indexOf(hash) : hashes.length - 1 - hashes.indexOf(hash)] === false);
+        assert.equal(fresh.length, 1, hash);
+      }
+    } finally {
+      await other.close();
+    }
   });
 
   test("a NUL character from a partner's response does not fail the batch", async () => {
