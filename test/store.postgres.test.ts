@@ -305,6 +305,26 @@ describe("Postgres store: start-up", () => {
     assert.deepEqual(rows, all.map((version) => ({ component: "store", version })));
   });
 
+  test("a database on the first schema migrates, and what it held reads back as before", async () => {
+    const db = await freshDatabase();
+    await sql(db.url, "CREATE TABLE ferry_migrations (component text NOT NULL, version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))");
+    await sql(db.url, STORE_MIGRATIONS[0]!);
+    await sql(db.url, "INSERT INTO ferry_migrations (component, version) VALUES ('store', 1)");
+    await sql(db.url, "INSERT INTO endpoints VALUES ('ep-old', 'POST', 'http://partner.example/{n}', '', 3)");
+    await sql(db.url, "INSERT INTO postbacks VALUES ('pb-old', 'ep-old', '{}', 'dead', 1, $1, $2, NULL, 'gave up')", [T0, T0 + 5]);
+
+    assert.deepEqual(await migratePostgres(db.url), { applied: STORE_MIGRATIONS.slice(1).map((_, i) => i + 2) });
+    const store = await PostgresStore.connect(db.url, { migrate: false });
+    try {
+      const got = await store.getPostback("pb-old");
+      assert.deepEqual(got?.endpoint, { id: "ep-old", method: "POST", url: "http://partner.example/{n}", defaultValue: "", maxAttempts: 3 });
+      assert.equal(got?.state, "dead");
+      assert.equal(got?.updatedAt, T0 + 5);
+    } finally {
+      await store.close();
+    }
+  });
+
   test("migratePostgres to an unreachable server rejects with the BackendError", async () => {
     await assert.rejects(migratePostgres("postgres://ferry:pw-pw-pw@127.0.0.1:1/ferry"), (err: Error) => {
       assert.ok(err instanceof BackendError);
