@@ -11,6 +11,7 @@ import { createDatabase, type TestDatabase } from "./support/postgres.js";
 import { ingest, killAll, spawnFerry, startServer, type ServerProcess, until } from "./support/processes.js";
 import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
 import { startReceiver, type Receiver } from "../src/receiver.js";
+import { STORE_MIGRATIONS } from "../src/store/postgres-migrations.js";
 
 const TOKEN = "process-postgres-admin-token-0123456789";
 
@@ -30,7 +31,8 @@ test("ferry migrate applies the schema once, then says it is up to date; exit 0 
   const db = await freshDatabase();
   const first = spawnFerry(["migrate"], { FERRY_DATABASE_URL: db.url });
   assert.equal((await first.exited).code, 0, first.stderr());
-  assert.equal(first.stdout(), `ferry migrate: applied 1 migration to ${db.url}\n`);
+  const n = STORE_MIGRATIONS.length;
+  assert.equal(first.stdout(), `ferry migrate: applied ${n} migration${n === 1 ? "" : "s"} to ${db.url}\n`);
   assert.equal(first.stderr(), "");
 
   const second = spawnFerry(["migrate"], { FERRY_DATABASE_URL: db.url });
@@ -40,8 +42,8 @@ test("ferry migrate applies the schema once, then says it is up to date; exit 0 
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
-    const { rows } = await client.query("SELECT component, version FROM ferry_migrations");
-    assert.deepEqual(rows, [{ component: "store", version: 1 }]);
+    const { rows } = await client.query("SELECT component, version FROM ferry_migrations ORDER BY version");
+    assert.deepEqual(rows, STORE_MIGRATIONS.map((_, i) => ({ component: "store", version: i + 1 })));
   } finally {
     await client.end();
   }

@@ -9,6 +9,8 @@ import { BackendError } from "../src/backend-error.js";
 import { PostgresStore } from "../src/store/postgres.js";
 import { migratePostgres, STORE_MIGRATIONS } from "../src/store/postgres-migrations.js";
 import type { AttemptRecord } from "../src/store/port.js";
+import type { Destination } from "../src/core/types.js";
+import { HOUR, MINUTE } from "../src/core/time.js";
 import { storeConformance } from "./conformance/store.js";
 import { createDatabase, type TestDatabase } from "./support/postgres.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
@@ -45,7 +47,7 @@ async function sql<T extends pg.QueryResultRow = any>(url: string, text: string,
 
 storeConformance("Postgres", async () => {
   const db = await sharedDatabase();
-  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts");
+  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes");
   const store = await PostgresStore.connect(db.url, { migrate: false, poolSize: 2 });
   return { store, close: () => store.close() };
 });
@@ -173,6 +175,63 @@ describe("Postgres store", () => {
     assert.deepEqual(got?.attempts.map((x) => [x.responseBody, x.durationMs]), [["second", 9.5]]);
   });
 
+  test("several processes at once: failures are counted without loss or deadlock, a key is claimed once, a hash is new once", async () => {
+    const other = await PostgresStore.connect(db.url, { migrate: false, poolSize: 4 });
+    try {
+      const destination = (id: string): Destination => ({
+        id,
+        accountId: "acct_race",
+        url: `http://partner.example/${id}`,
+        method: "POST",
+        headers: {},
+        eventTypes: [],
+        enabled: true,
+        disabledReason: null,
+        disabledAt: null,
+        timeoutMs: null,
+        maxAttempts: null,
+        defaultValue: null,
+        rateLimit: null,
+        concurrency: null,
+        failureThreshold: 40,
+        failureWindowMs: 0,
+        secret: "whsec_cmFjZQ==",
+        createdAt: T0,
+        updatedAt: T0,
+      });
+      await store.createDestination(destination("dst_race_a"));
+      await store.createDestination(destination("dst_race_b"));
+      // 20 batches per process, each failing both destinations, in opposite orders: 40 failures
+      // of each, the threshold exactly.
+      const batch = (n: number, ids: string[]) => ids.map((id) => ({ destinationId: id, at: T0 + n, threshold: 40, windowMs: 0 }));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => [
+          store.recordFailures(batch(n, ["dst_race_a", "dst_race_b"])),
+          other.recordFailures(batch(n, ["dst_race_b", "dst_race_a"])),
+        ]).flat(),
+      );
+      assert.deepEqual(results.flat().sort(), ["dst_race_a", "dst_race_b"], "each disabled exactly once: no failure lost");
+      assert.equal((await store.getDestination("dst_race_a"))?.disabledReason, "40 failed attempts");
+
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).claimIdempotencyKey("acct_race", "k", "fp", T0, HOUR, MINUTE)),
+      );
+      assert.deepEqual(claims.filter((c) => c.kind === "claimed").length, 1);
+      assert.ok(claims.every((c) => c.kind === "claimed" || c.kind === "in_progress"));
+
+      const hashes = Array.from({ length: 50 }, (_, n) => `h${n}`);
+      const marks = await Promise.all(
+        Array.from({ length: 10 }, (_, n) => (n % 2 ? store : other).markSeen("acct_race", n % 2 ? hashes : [...hashes].reverse(), T0, MINUTE)),
+      );
+      for (const hash of hashes) {
+        const fresh = marks.filter((m, n) => m[n % 2 ? hashes.indexOf(hash) : hashes.length - 1 - hashes.indexOf(hash)] === false);
+        assert.equal(fresh.length, 1, hash);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
   test("a NUL character from a partner's response does not fail the batch", async () => {
     const r = record(1, { postbackId: "nul-1", responseBody: "bin\u0000ary", errorMessage: "x\u0000y" });
     await store.recordAttempts([r, record(2, { postbackId: "nul-2" })]);
@@ -244,6 +303,26 @@ describe("Postgres store: start-up", () => {
     assert.deepEqual(results.map((r) => r.applied).sort((a, b) => b.length - a.length), [all, [], []]);
     const rows = await sql(two.url, "SELECT component, version FROM ferry_migrations ORDER BY version");
     assert.deepEqual(rows, all.map((version) => ({ component: "store", version })));
+  });
+
+  test("a database on the first schema migrates, and what it held reads back as before", async () => {
+    const db = await freshDatabase();
+    await sql(db.url, "CREATE TABLE ferry_migrations (component text NOT NULL, version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))");
+    await sql(db.url, STORE_MIGRATIONS[0]!);
+    await sql(db.url, "INSERT INTO ferry_migrations (component, version) VALUES ('store', 1)");
+    await sql(db.url, "INSERT INTO endpoints VALUES ('ep-old', 'POST', 'http://partner.example/{n}', '', 3)");
+    await sql(db.url, "INSERT INTO postbacks VALUES ('pb-old', 'ep-old', '{}', 'dead', 1, $1, $2, NULL, 'gave up')", [T0, T0 + 5]);
+
+    assert.deepEqual(await migratePostgres(db.url), { applied: STORE_MIGRATIONS.slice(1).map((_, i) => i + 2) });
+    const store = await PostgresStore.connect(db.url, { migrate: false });
+    try {
+      const got = await store.getPostback("pb-old");
+      assert.deepEqual(got?.endpoint, { id: "ep-old", method: "POST", url: "http://partner.example/{n}", defaultValue: "", maxAttempts: 3 });
+      assert.equal(got?.state, "dead");
+      assert.equal(got?.updatedAt, T0 + 5);
+    } finally {
+      await store.close();
+    }
   });
 
   test("migratePostgres to an unreachable server rejects with the BackendError", async () => {

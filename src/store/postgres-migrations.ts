@@ -48,6 +48,76 @@ export const STORE_MIGRATIONS: readonly string[] = [
      response_body text,
      PRIMARY KEY (postback_id, attempt)
    );`,
+  // Accounts, tokens and destinations (issue 4); mirrors SQLite's migration 2. An endpoint names
+  // its owner and destination; a replay lists a destination's failed and dead postbacks through
+  // postbacks_failed. JSON stays text (it reads back as written, and JSON text escapes U+0000,
+  // which jsonb refuses). New ids sort bytewise (COLLATE "C"), as ULIDs do and SQLite does, so a
+  // listing by id is a listing by time whatever the database's collation. A destination's
+  // counted failures are an array of failure times on its row.
+  `ALTER TABLE endpoints ADD COLUMN account_id text, ADD COLUMN destination_id text;
+   CREATE INDEX endpoints_destination ON endpoints (destination_id) WHERE destination_id IS NOT NULL;
+   CREATE INDEX postbacks_failed ON postbacks (endpoint_id, created_at) WHERE state IN ('failed', 'dead');
+   CREATE TABLE accounts (
+     id text COLLATE "C" PRIMARY KEY,
+     name text NOT NULL,
+     email text,
+     website text,
+     metadata text NOT NULL,
+     dedupe_window_ms bigint NOT NULL,
+     created_at bigint NOT NULL,
+     updated_at bigint NOT NULL
+   );
+   CREATE TABLE tokens (
+     id text COLLATE "C" PRIMARY KEY,
+     account_id text NOT NULL,
+     name text,
+     hash bytea NOT NULL UNIQUE,
+     created_at bigint NOT NULL,
+     revoked_at bigint
+   );
+   CREATE INDEX tokens_account ON tokens (account_id, id);
+   CREATE TABLE destinations (
+     id text COLLATE "C" PRIMARY KEY,
+     account_id text NOT NULL,
+     url text NOT NULL,
+     method text NOT NULL,
+     headers text NOT NULL,
+     event_types text NOT NULL,
+     enabled boolean NOT NULL,
+     disabled_reason text,
+     disabled_at bigint,
+     timeout_ms integer,
+     max_attempts integer,
+     default_value text,
+     rate_limit double precision,
+     concurrency integer,
+     failure_threshold integer,
+     failure_window_ms bigint,
+     secret text NOT NULL,
+     created_at bigint NOT NULL,
+     updated_at bigint NOT NULL,
+     failures bigint[] NOT NULL DEFAULT '{}'
+   );
+   CREATE INDEX destinations_account ON destinations (account_id, id);
+   CREATE TABLE idempotency_keys (
+     scope text NOT NULL,
+     key text NOT NULL,
+     fingerprint text NOT NULL,
+     claimed_at bigint NOT NULL,
+     answered_at bigint,
+     status integer,
+     body text,
+     PRIMARY KEY (scope, key)
+   );
+   CREATE INDEX idempotency_keys_age ON idempotency_keys ((coalesce(answered_at, claimed_at)));
+   CREATE TABLE content_hashes (
+     account_id text NOT NULL,
+     hash text NOT NULL,
+     seen_at bigint NOT NULL,
+     prev_seen_at bigint,
+     PRIMARY KEY (account_id, hash)
+   );
+   CREATE INDEX content_hashes_seen ON content_hashes (seen_at);`,
 ];
 
 type Queryable = Pick<pg.ClientBase, "query">;

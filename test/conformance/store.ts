@@ -427,8 +427,10 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
           const keptToken = token(other.id);
           await store.createToken(t, hashOf("secret-a"));
           await store.createToken(keptToken, hashOf("secret-other"));
+          await store.markSeen(a.id, ["content"], T0, HOUR);
 
           assert.deepEqual(await store.deleteAccount(a.id), [d1.id, d2.id]);
+          assert.deepEqual(await store.markSeen(a.id, ["content"], T0 + 1, HOUR), [false], "its content hashes go too");
           assert.equal(await store.getAccount(a.id), undefined);
           assert.equal(await store.findToken(hashOf("secret-a")), undefined);
           assert.deepEqual(await store.listTokens(a.id), []);
