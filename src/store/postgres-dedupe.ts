@@ -90,6 +90,11 @@ export class PostgresDedupe {
     });
   }
 
+  async unmarkSeen(accountId: string, hashes: string[]): Promise<void> {
+    if (hashes.length === 0) return;
+    await this.pool.query("DELETE FROM content_hashes WHERE account_id = $1 AND hash = ANY($2::text[])", [accountId, hashes]);
+  }
+
   async pruneDedupe(before: number): Promise<void> {
     await this.pool.query(PRUNE_SQL, [before]);
   }

@@ -358,6 +358,10 @@ export class PostgresStore implements Store {
     return this.dedupe.markSeen(accountId, hashes, now, windowMs);
   }
 
+  unmarkSeen(accountId: string, hashes: string[]): Promise<void> {
+    return this.dedupe.unmarkSeen(accountId, hashes);
+  }
+
   pruneDedupe(before: number): Promise<void> {
     return this.dedupe.pruneDedupe(before);
   }

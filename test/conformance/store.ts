@@ -799,6 +799,15 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
           assert.deepEqual(await store.markSeen("acct_A", ["y", "z", "z"], T0 + 1, MINUTE), [true, false, true]);
         }));
 
+      test("unmarkSeen forgets the account's hashes, so the same content is new again", () =>
+        withStore(async (store) => {
+          assert.deepEqual(await store.markSeen("acct_A", ["h1", "h2"], T0, MINUTE), [false, false]);
+          assert.deepEqual(await store.markSeen("acct_B", ["h1"], T0, MINUTE), [false]);
+          await store.unmarkSeen("acct_A", ["h1"]);
+          assert.deepEqual(await store.markSeen("acct_A", ["h1", "h2"], T0 + 1, MINUTE), [false, true]);
+          assert.deepEqual(await store.markSeen("acct_B", ["h1"], T0 + 1, MINUTE), [true], "another account's hash stays");
+        }));
+
       test("marking one new hash at the same time: exactly one is not a duplicate", () =>
         withStore(async (store) => {
           const results = await Promise.all(Array.from({ length: 10 }, () => store.markSeen("acct_A", ["race", "other"], T0, MINUTE)));
