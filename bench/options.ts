@@ -34,6 +34,8 @@ export interface Options {
   halfRate: boolean;
   /** Isolation scenario: ingest requests per run, all 10 destinations together (a multiple of 10). */
   isolationRequests: number;
+  /** Isolation scenario: pairs of runs (all healthy, one hanging), in alternating order. */
+  isolationRounds: number;
   /** Isolation scenario: FERRY_TIMEOUT_MS of its Ferry process, how long the hanging destination holds each attempt. */
   isolationTimeoutMs: number;
   smoke: boolean;
@@ -60,7 +62,9 @@ export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.
   --backlog N         also queue N postbacks with no worker, then drain them (BENCH_BACKLOG, 0)
   --no-half-rate      skip the open-loop run at half the measured rate (BENCH_HALF_RATE=0)
   --isolation-requests N   ingest requests per isolation run, rounded up to a multiple of 10
-                      (BENCH_ISOLATION_REQUESTS, 10000)
+                      (BENCH_ISOLATION_REQUESTS, 5000)
+  --isolation-rounds N     pairs of isolation runs, A B, B A, A B...; the median ratio counts
+                      (BENCH_ISOLATION_ROUNDS, 3)
   --isolation-timeout-ms N  FERRY_TIMEOUT_MS of the isolation runs (BENCH_ISOLATION_TIMEOUT_MS, 2000)
   --smoke             one small, fast iteration of every phase (BENCH_SMOKE=1)
   --out DIR           where <timestamp>.json and .md go (BENCH_OUT_DIR, bench/results)
@@ -94,6 +98,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       backlog: { type: "string" },
       "no-half-rate": { type: "boolean" },
       "isolation-requests": { type: "string" },
+      "isolation-rounds": { type: "string" },
       "isolation-timeout-ms": { type: "string" },
       smoke: { type: "boolean" },
       out: { type: "string" },
@@ -141,7 +146,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     backlog: int("--backlog", values.backlog, "BENCH_BACKLOG", smoke ? 200 : 0, 0),
     halfRate: !(values["no-half-rate"] ?? (halfRateEnv !== undefined && ["0", "false", "no"].includes(halfRateEnv))),
     // 10 destinations: request i goes to destination i mod 10, so each gets the same number.
-    isolationRequests: Math.ceil(int("--isolation-requests", values["isolation-requests"], "BENCH_ISOLATION_REQUESTS", smoke ? 40 : 10000, 10) / 10) * 10,
+    isolationRequests: Math.ceil(int("--isolation-requests", values["isolation-requests"], "BENCH_ISOLATION_REQUESTS", smoke ? 40 : 5000, 10) / 10) * 10,
+    isolationRounds: int("--isolation-rounds", values["isolation-rounds"], "BENCH_ISOLATION_ROUNDS", smoke ? 1 : 3, 1),
     // Ferry requires FERRY_LEASE_MS (default 60 s) ≥ 2 × FERRY_TIMEOUT_MS.
     isolationTimeoutMs: int("--isolation-timeout-ms", values["isolation-timeout-ms"], "BENCH_ISOLATION_TIMEOUT_MS", 2000, 100),
     smoke,

@@ -92,7 +92,7 @@ async function main(): Promise<number> {
           ? `${options.requests} requests × ${options.perRequest}, ${options.concurrency} in flight; backends: ${backends.join(", ")}${options.backlog ? `; backlog ${options.backlog}` : ""}`
           : "throughput scenario skipped") +
         (options.scenarios.includes("isolation")
-          ? `; isolation: ${options.isolationRequests} requests × ${options.perRequest} to ${DESTINATIONS} destinations, FERRY_TIMEOUT_MS=${options.isolationTimeoutMs}`
+          ? `; isolation: ${options.isolationRounds} × (A, B) of ${options.isolationRequests} requests × ${options.perRequest} to ${DESTINATIONS} destinations, FERRY_TIMEOUT_MS=${options.isolationTimeoutMs}`
           : "; isolation scenario skipped"),
     );
 

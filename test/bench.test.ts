@@ -85,6 +85,8 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
     assert.equal(iso.destinations, 10);
     positive(iso.ferry_timeout_ms, "isolation.ferry_timeout_ms");
     positive(iso.ratio, "isolation.ratio");
+    assert.ok(iso.rounds.length >= 1 && iso.median_round >= 1 && iso.median_round <= iso.rounds.length, "isolation rounds and the median one");
+    for (const x of iso.rounds) positive(x.ratio, "isolation.rounds[].ratio");
     for (const [name, run] of [["all_healthy", iso.all_healthy], ["one_hanging", iso.one_hanging]] as const) {
       positive(run.healthy.postbacks_per_s, `isolation.${name}.healthy.postbacks_per_s`);
       assert.equal(run.healthy.postbacks, iso.postbacks_per_destination * 9, `isolation.${name}: the nine's postbacks`);
