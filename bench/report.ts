@@ -105,10 +105,10 @@ export interface IsolationRun {
 /** One A run and one B run, back to back. */
 export interface IsolationRound {
   order: "A, B" | "B, A";
-  all_healthy_postbacks_per_s: number;
-  one_hanging_postbacks_per_s: number;
   /** B ÷ A of this round. */
   ratio: number;
+  all_healthy: IsolationRun;
+  one_hanging: IsolationRun;
 }
 
 export interface IsolationResult {
@@ -129,11 +129,11 @@ export interface IsolationResult {
   throughput_definition: string;
   /** Every round, in the order run. */
   rounds: IsolationRound[];
-  /** The round whose ratio is the median (the lower middle one when even), 1-based: its runs are below in full. */
+  /** The round whose ratio is the median (the lower middle one when even), 1-based. */
   median_round: number;
-  /** Run A of the median round: all ten answer 200 at once. */
+  /** Run A of the median round (as in `rounds`): all ten answer 200 at once. */
   all_healthy: IsolationRun;
-  /** Run B of the median round: the same load; destination 10 hangs until Ferry's timeout. */
+  /** Run B of the median round (as in `rounds`): the same load; destination 10 hangs until Ferry's timeout. */
   one_hanging: IsolationRun;
   /** The median over the rounds of B's healthy postbacks/s ÷ A's. */
   ratio: number;
@@ -359,7 +359,12 @@ function isolationSection(iso: IsolationResult): string[] {
     `- **Load:** ${iso.load}`,
     `- **Throughput of the ${nine}:** ${iso.throughput_definition}`,
     `- **Rounds** (one A and one B run back to back, the order alternating; B ÷ A is the median over the rounds): ` +
-      iso.rounds.map((x, i) => `${i + 1} (${x.order}): A ${n0(x.all_healthy_postbacks_per_s)}, B ${n0(x.one_hanging_postbacks_per_s)} postbacks/s, ${x.ratio.toFixed(2)}`).join("; "),
+      iso.rounds
+        .map((x, i) => {
+          const side = (run: IsolationRun) => `${n0(run.healthy.postbacks_per_s)} (${run.cpu.cores_busy} cores busy)`;
+          return `${i + 1} (${x.order}): A ${side(x.all_healthy)}, B ${side(x.one_hanging)} postbacks/s, ${x.ratio.toFixed(2)}`;
+        })
+        .join("; "),
     "",
     `| ${iso.rounds.length > 1 ? `round ${iso.median_round}, the median` : ""} | run A: all ${iso.destinations} healthy | run B: destination ${iso.hanging_destination} hangs |`,
     "|---|---|---|",
