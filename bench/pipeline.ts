@@ -74,10 +74,12 @@ async function main(): Promise<number> {
     await services?.close().catch(() => {});
     cleanupDirs(ctx);
   };
-  process.once("SIGINT", () => {
-    process.stderr.write("\nbench: interrupted; stopping everything it started\n");
-    void cleanup().finally(() => process.exit(130));
-  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nbench: ${signal}; stopping everything it started\n`);
+      void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+    });
+  }
 
   try {
     const { port } = await receiver.next("ready");
