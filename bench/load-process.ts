@@ -2,7 +2,8 @@
  * The bench's load generator, in its own process (forked by the parent with an IPC channel).
  *
  * - `ingest`, closed loop: `concurrency` requests in flight, each sent when the previous one
- *   was answered; latency from send to the complete 202.
+ *   was answered; latency from send to the complete 202. With `bodies`, request i sends
+ *   bodies[i mod n] (the isolation scenario: its destinations interleaved evenly).
  * - `ingest`, open loop (`ratePerSecond`): request i is due at t0 + i/rate whatever the answers
  *   do; latency from the time it was due (so a stall is not hidden by sending less).
  * - `direct`: the baseline. The postbacks Ferry would deliver — the same URLs rendered by
@@ -35,8 +36,9 @@ async function ingest(job: Extract<ToLoad, { type: "ingest" }>): Promise<LoadRes
   const latency = new Float64Array(job.requests);
   const progress = reporter(job.phase);
   let failure: Error | undefined;
+  const bodies = job.bodies?.length ? job.bodies : [job.body];
   const one = async (i: number, from: number) => {
-    const res = await request(job.url, { method: "POST", body: job.body, headers, dispatcher: agent });
+    const res = await request(job.url, { method: "POST", body: bodies[i % bodies.length]!, headers, dispatcher: agent });
     const text = await res.body.text();
     if (res.statusCode !== 202) throw new Error(`ingest answered ${res.statusCode}: ${text.slice(0, 500)}`);
     latency[i] = performance.now() - from;

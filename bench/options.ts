@@ -10,6 +10,13 @@ import { parseArgs } from "node:util";
 export type BackendName = "embedded" | "redis-postgres";
 export const BACKENDS: readonly BackendName[] = ["embedded", "redis-postgres"];
 
+/**
+ * throughput: the direct baseline, then per backend warm-up, closed loop, half rate, backlog.
+ * isolation: 10 destinations on the embedded default, all healthy, then one of them hanging.
+ */
+export type ScenarioName = "throughput" | "isolation";
+export const SCENARIOS: readonly ScenarioName[] = ["throughput", "isolation"];
+
 export interface Options {
   /** Ingest requests in the closed-loop and half-rate phases. */
   requests: number;
@@ -17,12 +24,20 @@ export interface Options {
   perRequest: number;
   /** Ingest requests in flight (closed loop), and postbacks in flight for the direct baseline. */
   concurrency: number;
+  /** Which scenarios run, in this order. */
+  scenarios: ScenarioName[];
   /** Which backends; "auto": embedded, plus redis-postgres when redis-server and Postgres are there. */
   backends: BackendName[] | "auto";
   /** Postbacks queued with no worker running, then drained; 0: no backlog phase. */
   backlog: number;
   /** Run the open-loop phase at half the closed-loop end-to-end rate. */
   halfRate: boolean;
+  /** Isolation scenario: ingest requests per run, all 10 destinations together (a multiple of 10). */
+  isolationRequests: number;
+  /** Isolation scenario: pairs of runs (all healthy, one hanging), in alternating order. */
+  isolationRounds: number;
+  /** Isolation scenario: FERRY_TIMEOUT_MS of its Ferry process, how long the hanging destination holds each attempt. */
+  isolationTimeoutMs: number;
   smoke: boolean;
   /** Where the JSON and Markdown reports go. */
   outDir: string;
@@ -36,6 +51,9 @@ export interface Options {
 
 export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.js [options])
 
+  --scenarios LIST    throughput, isolation, or all (BENCH_SCENARIOS, all)
+                      throughput: the direct baseline and each backend's phases;
+                      isolation: 10 destinations, all healthy, then one hanging (embedded)
   --requests N        ingest requests of 10 data objects (BENCH_REQUESTS, 2000)
   --concurrency N     ingest requests in flight; postbacks in flight for the direct
                       baseline (BENCH_CONCURRENCY, 32)
@@ -43,6 +61,11 @@ export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.
                       Postgres can be reached (BENCH_BACKENDS, auto)
   --backlog N         also queue N postbacks with no worker, then drain them (BENCH_BACKLOG, 0)
   --no-half-rate      skip the open-loop run at half the measured rate (BENCH_HALF_RATE=0)
+  --isolation-requests N   ingest requests per isolation run, rounded up to a multiple of 10
+                      (BENCH_ISOLATION_REQUESTS, 5000)
+  --isolation-rounds N     pairs of isolation runs, A B, B A, A B...; the median ratio counts
+                      (BENCH_ISOLATION_ROUNDS, 3)
+  --isolation-timeout-ms N  FERRY_TIMEOUT_MS of the isolation runs (BENCH_ISOLATION_TIMEOUT_MS, 2000)
   --smoke             one small, fast iteration of every phase (BENCH_SMOKE=1)
   --out DIR           where <timestamp>.json and .md go (BENCH_OUT_DIR, bench/results)
   --redis-appendfsync always|everysec|no   (BENCH_REDIS_APPENDFSYNC, always)
@@ -68,11 +91,15 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const { values } = parseArgs({
     args: argv,
     options: {
+      scenarios: { type: "string" },
       requests: { type: "string" },
       concurrency: { type: "string" },
       backends: { type: "string" },
       backlog: { type: "string" },
       "no-half-rate": { type: "boolean" },
+      "isolation-requests": { type: "string" },
+      "isolation-rounds": { type: "string" },
+      "isolation-timeout-ms": { type: "string" },
       smoke: { type: "boolean" },
       out: { type: "string" },
       "redis-appendfsync": { type: "string" },
@@ -99,16 +126,30 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     backends = backendsRaw.split(",").map((b) => b.trim()) as BackendName[];
     for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}" (known: ${BACKENDS.join(", ")}, both, auto)`);
   }
+  const scenariosRaw = values.scenarios ?? env["BENCH_SCENARIOS"] ?? "all";
+  let scenarios: ScenarioName[];
+  if (scenariosRaw === "all") scenarios = [...SCENARIOS];
+  else {
+    const asked = scenariosRaw.split(",").map((s) => s.trim()) as ScenarioName[];
+    for (const s of asked) if (!SCENARIOS.includes(s)) throw new Error(`--scenarios: unknown scenario "${s}" (known: ${SCENARIOS.join(", ")}, all)`);
+    scenarios = SCENARIOS.filter((s) => asked.includes(s));
+  }
   const fsync = values["redis-appendfsync"] ?? env["BENCH_REDIS_APPENDFSYNC"] ?? "always";
   if (!["always", "everysec", "no"].includes(fsync)) throw new Error(`--redis-appendfsync: always, everysec or no, got "${fsync}"`);
   const halfRateEnv = env["BENCH_HALF_RATE"];
   return {
+    scenarios,
     requests: int("--requests", values.requests, "BENCH_REQUESTS", smoke ? 20 : 2000, 1),
     perRequest: 10,
     concurrency: int("--concurrency", values.concurrency, "BENCH_CONCURRENCY", smoke ? 4 : 32, 1),
     backends,
     backlog: int("--backlog", values.backlog, "BENCH_BACKLOG", smoke ? 200 : 0, 0),
     halfRate: !(values["no-half-rate"] ?? (halfRateEnv !== undefined && ["0", "false", "no"].includes(halfRateEnv))),
+    // 10 destinations: request i goes to destination i mod 10, so each gets the same number.
+    isolationRequests: Math.ceil(int("--isolation-requests", values["isolation-requests"], "BENCH_ISOLATION_REQUESTS", smoke ? 40 : 5000, 10) / 10) * 10,
+    isolationRounds: int("--isolation-rounds", values["isolation-rounds"], "BENCH_ISOLATION_ROUNDS", smoke ? 1 : 3, 1),
+    // Ferry requires FERRY_LEASE_MS (default 60 s) ≥ 2 × FERRY_TIMEOUT_MS.
+    isolationTimeoutMs: int("--isolation-timeout-ms", values["isolation-timeout-ms"], "BENCH_ISOLATION_TIMEOUT_MS", 2000, 100),
     smoke,
     outDir: resolve(values.out ?? env["BENCH_OUT_DIR"] ?? join(ROOT, "bench", "results")),
     ferryNodeArgs: (env["BENCH_FERRY_NODE_ARGS"] ?? "").split(" ").filter(Boolean),

@@ -25,6 +25,9 @@ export async function runPhase(
     label: string;
     /** Postbacks the receiver must get before the phase ends; none: the phase is the load alone. */
     expect?: number;
+    /** Receiver ports whose postbacks count toward `expect` (none: all), and ports that hang. */
+    counted?: number[];
+    hanging?: number[];
     job?: LoadJob;
     /** What the bar follows: postbacks received, or ingest requests answered. */
     progressFrom: "receiver" | "load";
@@ -55,7 +58,13 @@ export async function runPhase(
   });
   try {
     const received = spec.expect !== undefined ? h.receiver.next("done", phase) : undefined;
-    if (spec.expect !== undefined) h.receiver.send({ type: "expect", phase, count: spec.expect });
+    if (spec.expect !== undefined) {
+      h.receiver.send({
+        type: "expect", phase, count: spec.expect,
+        ...(spec.counted ? { counted: spec.counted } : {}),
+        ...(spec.hanging ? { hanging: spec.hanging } : {}),
+      });
+    }
     await spec.begin?.();
     let load: Promise<LoadResult> | undefined;
     if (spec.job) {

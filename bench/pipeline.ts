@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: seed-shaped load through Ferry, against a direct baseline in the same run.
+ * `npm run bench`: seed-shaped load through Ferry, against a direct baseline in the same run
+ * (the throughput scenario), and ten destinations of which one hangs (the isolation scenario).
  * docs/benchmarks.md says what it measures, how, and what the figures were.
  *
  * Processes: this one (orchestration and the progress bar only), the load generator
@@ -8,7 +9,8 @@
  *
  * Modules: options.ts (flags and BENCH_* variables), machine.ts, services.ts (redis-server,
  * Postgres databases), ferry.ts (Ferry processes, peak RSS), phases.ts (one measured phase),
- * scenarios.ts (what each run does), report.ts (JSON shape, targets, Markdown), stats.ts.
+ * scenarios.ts (what each throughput run does), isolation.ts (the isolation scenario), report.ts
+ * (JSON shape, targets, Markdown), stats.ts.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -21,6 +23,7 @@ import { Progress } from "./progress.js";
 import type { FromLoad, FromReceiver, ToLoad, ToReceiver } from "./protocol.js";
 import { checkTargets, markdown, type BenchResult } from "./report.js";
 import { backend, cleanupDirs, DATA_OBJECT, direct, endpoint, type Context } from "./scenarios.js";
+import { DESTINATIONS, isolation } from "./isolation.js";
 import { startServices, unavailable, type Services } from "./services.js";
 import { ferryEnv } from "./ferry.js";
 
@@ -38,8 +41,11 @@ async function main(): Promise<number> {
 
   const skipped: Record<string, string> = {};
   let backends: BackendName[];
-  const why = await unavailable();
-  if (options.backends === "auto") {
+  const throughput = options.scenarios.includes("throughput");
+  const why = throughput ? await unavailable() : undefined;
+  if (!throughput) {
+    backends = [];
+  } else if (options.backends === "auto") {
     backends = why ? ["embedded"] : ["embedded", "redis-postgres"];
     if (why) skipped["redis-postgres"] = why;
   } else {
@@ -68,10 +74,12 @@ async function main(): Promise<number> {
     await services?.close().catch(() => {});
     cleanupDirs(ctx);
   };
-  process.once("SIGINT", () => {
-    process.stderr.write("\nbench: interrupted; stopping everything it started\n");
-    void cleanup().finally(() => process.exit(130));
-  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nbench: ${signal}; stopping everything it started\n`);
+      void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+    });
+  }
 
   try {
     const { port } = await receiver.next("ready");
@@ -81,25 +89,32 @@ async function main(): Promise<number> {
       ctx.services = services;
     }
     progress.note(
-      `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${options.requests} requests × ${options.perRequest}, ` +
-        `${options.concurrency} in flight; backends: ${backends.join(", ")}${options.backlog ? `; backlog ${options.backlog}` : ""}`,
+      `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ` +
+        (throughput
+          ? `${options.requests} requests × ${options.perRequest}, ${options.concurrency} in flight; backends: ${backends.join(", ")}${options.backlog ? `; backlog ${options.backlog}` : ""}`
+          : "throughput scenario skipped") +
+        (options.scenarios.includes("isolation")
+          ? `; isolation: ${options.isolationRounds} × (A, B) of ${options.isolationRequests} requests × ${options.perRequest} to ${DESTINATIONS} destinations, FERRY_TIMEOUT_MS=${options.isolationTimeoutMs}`
+          : "; isolation scenario skipped"),
     );
 
-    const base = await direct(ctx);
+    const base = throughput ? await direct(ctx) : null;
     const results = [];
-    for (const name of backends) results.push(await backend(ctx, name, base.postbacks_per_s));
+    for (const name of backends) results.push(await backend(ctx, name, base!.postbacks_per_s));
+    const iso = options.scenarios.includes("isolation") ? await isolation(ctx) : null;
 
     // The settings Ferry's processes ran with, as Ferry itself reads them.
     const ferry = loadConfig(ferryEnv({ FERRY_ADMIN_TOKEN: "x".repeat(16) }));
     const finishedAt = new Date();
     const partial: Omit<BenchResult, "targets"> = {
-      bench_version: 1,
+      bench_version: 2,
       started_at: startedAt.toISOString(),
       finished_at: finishedAt.toISOString(),
       seconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
       command: commandLine(),
       machine: { ...machine, load_average_at_end: Math.round(loadavg()[0]! * 100) / 100 },
       config: {
+        scenarios: options.scenarios,
         smoke: options.smoke,
         requests: options.requests,
         data_objects_per_request: options.perRequest,
@@ -117,6 +132,7 @@ async function main(): Promise<number> {
           FERRY_ORIGIN_CONCURRENCY: ferry.origin_concurrency,
           FERRY_SQLITE_SYNCHRONOUS: ferry.sqlite_synchronous,
           FERRY_POLL_INTERVAL_MS: ferry.poll_interval_ms,
+          FERRY_TIMEOUT_MS: ferry.timeout_ms,
           FERRY_LOG_LEVEL: "warn",
         },
         ferry_node_args: options.ferryNodeArgs,
@@ -128,6 +144,7 @@ async function main(): Promise<number> {
       },
       direct: base,
       backends: results,
+      isolation: iso,
     };
     const result: BenchResult = { ...partial, targets: checkTargets(partial) };
     const md = markdown(result);

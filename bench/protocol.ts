@@ -4,22 +4,48 @@
  */
 import type { Summary } from "./stats.js";
 
-export type ToReceiver = { type: "expect"; phase: string; count: number };
+export type ToReceiver =
+  | {
+      type: "expect";
+      phase: string;
+      /** Distinct postbacks (of the `counted` ports) after which the phase is done. */
+      count: number;
+      /** Ports whose postbacks count toward `count`; none given: every port's. */
+      counted?: number[];
+      /** Ports that accept each request and never answer, until the next "expect". */
+      hanging?: number[];
+    }
+  /** Listen on `count` more ports (the destinations of the isolation scenario); answered with "destinations". */
+  | { type: "destinations"; count: number };
 
-export interface Received {
-  /** Distinct webhook-ids received in the phase (the phase ends when this reaches its count). */
+/** What one port of the receiver got in a phase. */
+export interface PortReceived {
+  /** Distinct webhook-ids. */
   count: number;
-  /** Requests received, duplicates included. */
+  /** Requests, repeats included (on a hanging port: attempts accepted and never answered). */
   requests: number;
-  /** Epoch ms of the first and of the last request of the phase. */
+  /** Epoch ms of the first and the last new webhook-id; 0 when none. */
   firstAt: number;
   lastAt: number;
-  /** Receive time minus the time in the webhook-id's ULID (ms resolution). */
+}
+
+export interface Received {
+  /** Distinct webhook-ids received on the counted ports (the phase ends when this reaches its count). */
+  count: number;
+  /** Requests received on the counted ports, duplicates included. */
+  requests: number;
+  /** Epoch ms of the first and of the last new webhook-id on the counted ports. */
+  firstAt: number;
+  lastAt: number;
+  /** Receive time minus the time in the webhook-id's ULID (ms resolution); counted ports only. */
   latencyMs: Summary;
+  /** By port, every port that got a request in the phase. */
+  byPort: Record<string, PortReceived>;
 }
 
 export type FromReceiver =
   | { type: "ready"; port: number }
+  | { type: "destinations"; ports: number[] }
   | { type: "progress"; phase: string; done: number }
   | { type: "done"; phase: string; result: Received };
 
@@ -31,6 +57,8 @@ export type ToLoad =
       url: string;
       token: string;
       body: string;
+      /** When given, request i sends bodies[i % bodies.length] instead of `body` (destinations interleaved). */
+      bodies?: string[];
       requests: number;
       concurrency: number;
       ratePerSecond?: number;

@@ -1,33 +1,71 @@
 /**
- * The bench's receiver, in its own process (forked by the parent with an IPC channel): a plain
- * node:http server that answers 200 "ok" at once. For each phase the parent says how many
+ * The bench's receiver, in its own process (forked by the parent with an IPC channel): plain
+ * node:http servers that answer 200 "ok" at once. For each phase the parent says how many
  * distinct postbacks to expect; the receiver counts distinct `webhook-id`s, measures each
  * postback's enqueue→delivery latency as its receive time minus the creation time in the
  * id's ULID (`pb_` + ULID; Ferry makes the id at ingest, just before the enqueue commits),
  * and reports when the last one arrived.
+ *
+ * One port at start; the isolation scenario asks for more ("destinations": one port each, so
+ * each is an origin of its own to Ferry), says which of them count toward the phase, and which
+ * hang: accept each request and never answer it, until the next phase.
  */
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeTime } from "ulid";
 import { MsHistogram } from "./stats.js";
-import type { FromReceiver, ToReceiver } from "./protocol.js";
+import type { FromReceiver, PortReceived, ToReceiver } from "./protocol.js";
 
 const send = (message: FromReceiver) => process.send!(message);
 
-let phase: { name: string; count: number; ids: Set<string>; requests: number; firstAt: number; lastAt: number; latency: MsHistogram; done: boolean } | undefined;
+interface Phase {
+  name: string;
+  count: number;
+  /** Ports that count toward `count`; undefined: all. */
+  counted: Set<number> | undefined;
+  /** Every webhook-id seen in the phase, on any port (an id belongs to one destination). */
+  ids: Set<string>;
+  /** Distinct ids on the counted ports. */
+  n: number;
+  requests: number;
+  firstAt: number;
+  lastAt: number;
+  latency: MsHistogram;
+  ports: Map<number, PortReceived>;
+  done: boolean;
+}
 
-const server = createServer((req, res) => {
+let phase: Phase | undefined;
+/** Ports that hang in the current phase, and the requests they hold. */
+let hanging = new Set<number>();
+const held = new Set<ServerResponse>();
+
+function handle(port: number, req: IncomingMessage, res: ServerResponse): void {
   req.resume();
   req.on("end", () => {
-    res.end("ok");
+    const hang = hanging.has(port);
+    if (hang) {
+      // Accepted, never answered: Ferry's timeout ends it (and closes the connection).
+      held.add(res);
+      res.once("close", () => held.delete(res));
+    } else {
+      res.end("ok");
+    }
     const p = phase;
     if (!p || p.done) return;
     const now = Date.now();
     const id = req.headers["webhook-id"];
-    p.requests++;
+    let stats = p.ports.get(port);
+    if (!stats) p.ports.set(port, (stats = { count: 0, requests: 0, firstAt: 0, lastAt: 0 }));
+    stats.requests++;
+    const counted = !hang && (p.counted === undefined || p.counted.has(port));
+    if (counted) p.requests++;
     if (typeof id !== "string" || p.ids.has(id)) return;
     p.ids.add(id);
-    if (p.ids.size === 1) p.firstAt = now;
+    if (++stats.count === 1) stats.firstAt = now;
+    stats.lastAt = now;
+    if (!counted) return;
+    if (++p.n === 1) p.firstAt = now;
     p.lastAt = now;
     if (id.startsWith("pb_")) {
       try {
@@ -36,35 +74,76 @@ const server = createServer((req, res) => {
         // not a ULID: no latency for it
       }
     }
-    if (p.ids.size >= p.count) finish(p);
+    if (p.n >= p.count) finish(p);
   });
-});
-server.keepAliveTimeout = 60_000;
+}
 
-function finish(p: NonNullable<typeof phase>): void {
+function listen(): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve) => {
+    let port = 0;
+    const server = createServer((req, res) => handle(port, req, res));
+    server.keepAliveTimeout = 60_000;
+    server.listen(0, "127.0.0.1", () => {
+      port = (server.address() as AddressInfo).port;
+      resolve({ server, port });
+    });
+  });
+}
+
+function finish(p: Phase): void {
   p.done = true;
   send({
     type: "done",
     phase: p.name,
-    result: { count: p.ids.size, requests: p.requests, firstAt: p.firstAt, lastAt: p.lastAt, latencyMs: p.latency.summary() },
+    result: {
+      count: p.n,
+      requests: p.requests,
+      firstAt: p.firstAt,
+      lastAt: p.lastAt,
+      latencyMs: p.latency.summary(),
+      byPort: Object.fromEntries(p.ports),
+    },
   });
   p.ids = new Set(); // free a million ids before the next phase
 }
 
+const destinations: number[] = [];
+
 process.on("message", (message: ToReceiver) => {
   if (message.type === "expect") {
-    phase = { name: message.phase, count: message.count, ids: new Set(), requests: 0, firstAt: 0, lastAt: 0, latency: new MsHistogram(), done: false };
+    // What a hanging port still holds belongs to a phase (and a Ferry process) that is over.
+    for (const res of held) res.destroy();
+    held.clear();
+    hanging = new Set(message.hanging ?? []);
+    phase = {
+      name: message.phase,
+      count: message.count,
+      counted: message.counted ? new Set(message.counted) : undefined,
+      ids: new Set(),
+      n: 0,
+      requests: 0,
+      firstAt: 0,
+      lastAt: 0,
+      latency: new MsHistogram(),
+      ports: new Map(),
+      done: false,
+    };
+  } else if (message.type === "destinations") {
+    void (async () => {
+      while (destinations.length < message.count) destinations.push((await listen()).port);
+      send({ type: "destinations", ports: destinations.slice(0, message.count) });
+    })();
   }
 });
 
 let reported = -1;
 setInterval(() => {
   const p = phase;
-  if (p && !p.done && p.ids.size !== reported) {
-    reported = p.ids.size;
-    send({ type: "progress", phase: p.name, done: p.ids.size });
+  if (p && !p.done && p.n !== reported) {
+    reported = p.n;
+    send({ type: "progress", phase: p.name, done: p.n });
   }
 }, 200);
 
 process.on("disconnect", () => process.exit(0));
-server.listen(0, "127.0.0.1", () => send({ type: "ready", port: (server.address() as AddressInfo).port }));
+void listen().then(({ port }) => send({ type: "ready", port }));

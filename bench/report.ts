@@ -1,9 +1,10 @@
 /**
- * The bench's results: their JSON shape, the targets of issue 3 checked against them, and the
- * Markdown report printed to stdout and written beside the JSON.
+ * The bench's results: their JSON shape, the targets of issue 3 (and issue 4's isolation
+ * target) checked against them, and the Markdown report printed to stdout and written beside
+ * the JSON.
  */
 import type { Machine } from "./machine.js";
-import type { BackendName } from "./options.js";
+import type { BackendName, ScenarioName } from "./options.js";
 import type { Summary } from "./stats.js";
 
 export interface EndToEnd {
@@ -71,8 +72,75 @@ export interface BackendResult {
   };
 }
 
+/** One destination of an isolation run: what its port had received when the nine's last postback came. */
+export interface IsolationDestination {
+  /** 1–10; 10 is the one that hangs in run B. */
+  destination: number;
+  port: number;
+  state: "healthy" | "hanging";
+  /** Distinct postbacks: delivered (healthy), or attempted and held unanswered (hanging). */
+  postbacks: number;
+  /** Requests, repeats included: on the hanging port, the attempts Ferry made there. */
+  requests: number;
+  /** First ingest request sent → this destination's last new postback; null when it got none. */
+  seconds_to_last: number | null;
+}
+
+/** One run of the isolation scenario: a fresh `ferry start`, a warm-up, then the measured load. */
+export interface IsolationRun {
+  /** 1-minute load average as the run began: what else the machine was doing. */
+  load_average_at_start: number;
+  /** The nine healthy destinations' postbacks ÷ (first ingest request sent → last of the nine's postbacks received). */
+  healthy: EndToEnd;
+  ingest_requests_per_s: number;
+  ingest_latency_ms: Summary;
+  /** Of the nine's postbacks. */
+  delivery_latency_ms: Summary;
+  destinations: IsolationDestination[];
+  /** Over the measured phase. */
+  cpu: CpuUse;
+  peak_rss_mib: Record<string, number | null>;
+}
+
+/** One A run and one B run, back to back. */
+export interface IsolationRound {
+  order: "A, B" | "B, A";
+  /** B ÷ A of this round. */
+  ratio: number;
+  all_healthy: IsolationRun;
+  one_hanging: IsolationRun;
+}
+
+export interface IsolationResult {
+  backend: "embedded";
+  processes: string[];
+  destinations: number;
+  /** The destination that hangs in run B (accepts each request, never answers). */
+  hanging_destination: number;
+  /** FERRY_TIMEOUT_MS of both runs' Ferry process: how long each attempt to the hanging destination lasts. */
+  ferry_timeout_ms: number;
+  /** Ingest requests per run, all destinations together; each carries `data_objects_per_request` postbacks to one destination. */
+  requests: number;
+  data_objects_per_request: number;
+  postbacks_per_destination: number;
+  /** Ingest requests in flight (closed loop). */
+  concurrency: number;
+  load: string;
+  throughput_definition: string;
+  /** Every round, in the order run. */
+  rounds: IsolationRound[];
+  /** The round whose ratio is the median (the lower middle one when even), 1-based. */
+  median_round: number;
+  /** Run A of the median round (as in `rounds`): all ten answer 200 at once. */
+  all_healthy: IsolationRun;
+  /** Run B of the median round (as in `rounds`): the same load; destination 10 hangs until Ferry's timeout. */
+  one_hanging: IsolationRun;
+  /** The median over the rounds of B's healthy postbacks/s ÷ A's. */
+  ratio: number;
+}
+
 export interface Target {
-  id: "end_to_end_ratio" | "backlog_worker_rss" | "backlog_drain_ratio" | "ingest_p99_half_rate";
+  id: "end_to_end_ratio" | "backlog_worker_rss" | "backlog_drain_ratio" | "ingest_p99_half_rate" | "isolation_ratio";
   backend: BackendName;
   description: string;
   target: string;
@@ -86,13 +154,15 @@ export interface Target {
 }
 
 export interface BenchResult {
-  bench_version: 1;
+  /** 2: scenarios; `direct` null when the throughput scenario did not run; `isolation`. */
+  bench_version: 2;
   started_at: string;
   finished_at: string;
   seconds: number;
   command: string;
   machine: Machine & { load_average_at_end: number };
   config: {
+    scenarios: ScenarioName[];
     smoke: boolean;
     requests: number;
     data_objects_per_request: number;
@@ -113,8 +183,11 @@ export interface BenchResult {
     delivery_latency: string;
     half_rate_definition: string;
   };
-  direct: EndToEnd & { latency_ms: Summary; cpu: CpuUse };
+  /** The throughput scenario; null (and no backends) when it did not run. */
+  direct: null | (EndToEnd & { latency_ms: Summary; cpu: CpuUse });
   backends: BackendResult[];
+  /** The isolation scenario; null when it did not run. */
+  isolation: IsolationResult | null;
   targets: Target[];
 }
 
@@ -157,6 +230,24 @@ export function checkTargets(r: Omit<BenchResult, "targets">): Target[] {
       note: p99 === null ? "not measured: the half-rate phase was skipped" : null,
     });
   }
+  const iso = r.isolation;
+  if (iso) {
+    const ratio = iso.ratio;
+    const b = iso.one_hanging.healthy;
+    const notes: string[] = [];
+    if (r.config.smoke) notes.push("smoke run");
+    if (iso.rounds.length > 1) notes.push(`median of ${iso.rounds.length} rounds: ${iso.rounds.map((x) => x.ratio.toFixed(2)).join(", ")}`);
+    if (b.seconds * 1000 < iso.ferry_timeout_ms) {
+      notes.push(`run B lasted ${b.seconds} s, less than FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms}: no attempt to the hanging destination timed out within it`);
+    }
+    out.push({
+      id: "isolation_ratio", backend: iso.backend,
+      description: `one of ${iso.destinations} destinations hanging (FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms}): the other ${iso.destinations - 1} keep ≥ 80% of their all-healthy postbacks/s`,
+      target: "≥ 0.80", measured: ratio, unit: "× all-healthy postbacks/s",
+      met: ratio >= 0.8, missed_by: ratio >= 0.8 ? null : below(ratio, 0.8),
+      note: notes.length ? notes.join("; ") : null,
+    });
+  }
   return out;
 }
 
@@ -170,9 +261,6 @@ const mib = (x: number | null | undefined) => (x === null || x === undefined ? "
 export function markdown(r: BenchResult): string {
   const m = r.machine;
   const c = r.config;
-  const cols = r.backends;
-  const label = (b: BackendResult) => `${b.name} (${b.processes.join(" + ")})`;
-  const row = (name: string, direct: string, cell: (b: BackendResult) => string) => `| ${name} | ${direct} | ${cols.map(cell).join(" | ")} |`;
   const settings = Object.entries(c.ferry_settings).map(([k, v]) => `${k}=${v}`).join(", ");
   const lines: Array<string | null> = [
     `# Ferry benchmark, ${r.started_at.slice(0, 16).replace("T", " ")} UTC${c.smoke ? " (smoke run: figures mean nothing)" : ""}`,
@@ -180,9 +268,33 @@ export function markdown(r: BenchResult): string {
     `- **Machine:** ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, ${m.os}, Node ${m.node}; load average ${m.load_average_at_start} at start, ${m.load_average_at_end} at end`,
     `- **Commit:** ${m.commit}`,
     `- **Command:** \`${r.command}\``,
+    `- **Scenarios:** ${c.scenarios.join(", ")}`,
+    `- **Ferry:** ${settings}${c.ferry_node_args.length ? `; node ${c.ferry_node_args.join(" ")}` : ""}`,
+  ];
+  if (r.direct) lines.push(...throughputSection(r, r.direct));
+  if (r.isolation) lines.push(...isolationSection(r.isolation));
+  if (r.targets.length) {
+    lines.push("", "| target | backend | measured | result |", "|---|---|---|---|");
+    for (const t of r.targets) {
+      const measured = t.measured === null ? "—" : `${t.measured} ${t.unit}`;
+      const result = t.met === null ? t.note ?? "not measured" : t.met ? `met${t.note ? ` (${t.note})` : ""}` : `**missed**: ${t.missed_by}${t.note ? ` (${t.note})` : ""}`;
+      lines.push(`| ${t.description} (${t.target}) | ${t.backend} | ${measured} | ${result} |`);
+    }
+  }
+  return lines.filter((l) => l !== null).join("\n") + "\n";
+}
+
+function throughputSection(r: BenchResult, direct: NonNullable<BenchResult["direct"]>): Array<string | null> {
+  const c = r.config;
+  const cols = r.backends;
+  const label = (b: BackendResult) => `${b.name} (${b.processes.join(" + ")})`;
+  const row = (name: string, base: string, cell: (b: BackendResult) => string) => `| ${name} | ${base} | ${cols.map(cell).join(" | ")} |`;
+  const lines: Array<string | null> = [
+    "",
+    "## Throughput",
+    "",
     `- **Load:** ${c.requests.toLocaleString("en-US")} ingest requests × ${c.data_objects_per_request} data objects = ${c.postbacks.toLocaleString("en-US")} postbacks, ${c.concurrency} in flight (the direct baseline: ${c.concurrency} connections, ${c.concurrency} in flight)`,
     `- **Endpoint:** ${c.endpoint.method} \`${c.endpoint.url}\`; data object \`${JSON.stringify(c.data_object)}\` (${c.data_object_bytes} bytes of JSON)`,
-    `- **Ferry:** ${settings}${c.ferry_node_args.length ? `; node ${c.ferry_node_args.join(" ")}` : ""}`,
     c.redis ? `- **Redis** ${c.redis.version}, appendfsync ${c.redis.appendfsync}; **Postgres** ${c.postgres?.version ?? "?"}` : null,
     ...Object.entries(c.skipped_backends).map(([b, why]) => `- **Skipped ${b}:** ${why}`),
     `- **Latencies:** ingest: ${c.ingest_latency}; enqueue→delivery: ${c.delivery_latency}`,
@@ -190,11 +302,11 @@ export function markdown(r: BenchResult): string {
     "",
     `| | direct baseline | ${cols.map(label).join(" | ")} |`,
     `|---|---|${cols.map(() => "---|").join("")}`,
-    row("postbacks/s, end to end", n0(r.direct.postbacks_per_s), (b) => n0(b.end_to_end.postbacks_per_s)),
+    row("postbacks/s, end to end", n0(direct.postbacks_per_s), (b) => n0(b.end_to_end.postbacks_per_s)),
     row("Ferry / direct", "1", (b) => b.end_to_end.ratio_to_direct.toFixed(2)),
     row("ingest requests/s (closed loop)", "—", (b) => n0(b.ingest_requests_per_s)),
     row("ingest latency p50 / p99", "—", (b) => ms(b.ingest_latency_ms)),
-    row("enqueue→delivery p50 / p99", `${ms(r.direct.latency_ms)} (send→answer)`, (b) => ms(b.delivery_latency_ms)),
+    row("enqueue→delivery p50 / p99", `${ms(direct.latency_ms)} (send→answer)`, (b) => ms(b.delivery_latency_ms)),
   ];
   if (cols.some((b) => b.half_rate)) {
     lines.push(
@@ -206,7 +318,7 @@ export function markdown(r: BenchResult): string {
   lines.push(
     row("Redis bytes per postback (in + out)", "—", (b) =>
       b.redis ? `${n0(b.redis.bytes_per_postback)} (${n0(b.redis.input_bytes_per_postback)} + ${n0(b.redis.output_bytes_per_postback)}; ${(b.redis.bytes_per_postback / b.redis.data_object_bytes).toFixed(1)}× the ${b.redis.data_object_bytes}-byte data object)` : "—"),
-    row("CPU ms per 1,000 postbacks (cores busy)", cpuCell(r.direct.cpu), (b) => cpuCell(b.cpu)),
+    row("CPU ms per 1,000 postbacks (cores busy)", cpuCell(direct.cpu), (b) => cpuCell(b.cpu)),
     row("peak RSS", "—", (b) => Object.entries(b.peak_rss_mib).map(([p, v]) => `${p}: ${mib(v)}`).join(", ")),
   );
   if (cols.some((b) => b.backlog)) {
@@ -220,11 +332,51 @@ export function markdown(r: BenchResult): string {
         b.backlog?.redis_used_memory_mib != null ? `${b.backlog.redis_used_memory_mib} MiB / ${n0(b.backlog.redis_bytes_per_postback)}` : "—"),
     );
   }
-  lines.push("", "| target | backend | measured | result |", "|---|---|---|---|");
-  for (const t of r.targets) {
-    const measured = t.measured === null ? "—" : `${t.measured} ${t.unit}`;
-    const result = t.met === null ? t.note ?? "not measured" : t.met ? `met${t.note ? ` (${t.note})` : ""}` : `**missed**: ${t.missed_by}${t.note ? ` (${t.note})` : ""}`;
-    lines.push(`| ${t.description} (${t.target}) | ${t.backend} | ${measured} | ${result} |`);
-  }
-  return lines.filter((l) => l !== null).join("\n") + "\n";
+  return lines;
+}
+
+function isolationSection(iso: IsolationResult): string[] {
+  const runs = [iso.all_healthy, iso.one_hanging];
+  const row = (name: string, cell: (run: IsolationRun) => string) => `| ${name} | ${runs.map(cell).join(" | ")} |`;
+  const healthy = (run: IsolationRun) => run.destinations.filter((d) => d.state === "healthy" && d.destination !== iso.hanging_destination);
+  const spread = (run: IsolationRun) => {
+    const s = healthy(run).map((d) => d.seconds_to_last ?? NaN);
+    return `${Math.min(...s).toFixed(2)} – ${Math.max(...s).toFixed(2)} s`;
+  };
+  const tenth = (run: IsolationRun) => {
+    const d = run.destinations.find((x) => x.destination === iso.hanging_destination);
+    if (!d) return "—";
+    return d.state === "hanging"
+      ? `hangs: ${n0(d.requests)} attempts accepted and never answered (${n0(d.postbacks)} distinct postbacks)`
+      : `healthy: ${n0(d.postbacks)} of ${n0(iso.postbacks_per_destination)} delivered by then`;
+  };
+  const nine = iso.destinations - 1;
+  return [
+    "",
+    "## Isolation",
+    "",
+    `- **Setup:** ${iso.backend} (${iso.processes.join(" + ")}), a fresh process and data dir per run; ${iso.destinations} destinations = ${iso.destinations} ports of the receiver (${iso.destinations} origins); FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms}`,
+    `- **Load:** ${iso.load}`,
+    `- **Throughput of the ${nine}:** ${iso.throughput_definition}`,
+    `- **Rounds** (one A and one B run back to back, the order alternating; B ÷ A is the median over the rounds): ` +
+      iso.rounds
+        .map((x, i) => {
+          const side = (run: IsolationRun) => `${n0(run.healthy.postbacks_per_s)} (${run.cpu.cores_busy} cores busy)`;
+          return `${i + 1} (${x.order}): A ${side(x.all_healthy)}, B ${side(x.one_hanging)} postbacks/s, ${x.ratio.toFixed(2)}`;
+        })
+        .join("; "),
+    "",
+    `| ${iso.rounds.length > 1 ? `round ${iso.median_round}, the median` : ""} | run A: all ${iso.destinations} healthy | run B: destination ${iso.hanging_destination} hangs |`,
+    "|---|---|---|",
+    row(`the ${nine}'s postbacks/s`, (run) => `**${n0(run.healthy.postbacks_per_s)}**`),
+    row(`the ${nine}'s postbacks, seconds`, (run) => `${n0(run.healthy.postbacks)} in ${run.healthy.seconds} s`),
+    row(`each of the ${nine} done after`, spread),
+    row(`the ${nine}'s enqueue→delivery p50 / p99`, (run) => ms(run.delivery_latency_ms)),
+    row(`destination ${iso.hanging_destination} when the ${nine} were done`, tenth),
+    row("ingest requests/s; latency p50 / p99", (run) => `${n0(run.ingest_requests_per_s)}; ${ms(run.ingest_latency_ms)}`),
+    row(`CPU ms per 1,000 of the ${nine}'s postbacks (cores busy)`, (run) => cpuCell(run.cpu)),
+    row("peak RSS", (run) => Object.entries(run.peak_rss_mib).map(([p, v]) => `${p}: ${mib(v)}`).join(", ")),
+    row("load average as the run began", (run) => String(run.load_average_at_start)),
+    `| **B ÷ A**${iso.rounds.length > 1 ? `, median of ${iso.rounds.length} rounds` : ""} (target ≥ 0.80) | | **${iso.ratio.toFixed(2)}** |`,
+  ];
 }

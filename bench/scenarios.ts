@@ -39,18 +39,21 @@ function ingestBody(ctx: Context): string {
   return JSON.stringify({ endpoint: endpoint(ctx), data: Array.from({ length: ctx.options.perRequest }, () => DATA_OBJECT) });
 }
 
-function endToEnd(postbacks: number, t0: number, lastAt: number): EndToEnd {
+/** `postbacks` ÷ (t0, the first ingest request sent → lastAt, the last of them received). */
+export function endToEnd(postbacks: number, t0: number, lastAt: number): EndToEnd {
   const seconds = (lastAt - t0) / 1000;
   return { postbacks, seconds: round(seconds, 3), postbacks_per_s: Math.round(postbacks / seconds) };
 }
 
-async function start(ctx: Context, role: "start" | "api" | "worker", settings: Record<string, string>): Promise<FerryProcess> {
+/** Starts a Ferry process, stopped by the caller on failure until `stop` is called. */
+export async function start(ctx: Context, role: "start" | "api" | "worker", settings: Record<string, string>): Promise<FerryProcess> {
   const p = await startFerry(role, settings, ctx.options.ferryNodeArgs);
   ctx.running.add(p);
   return p;
 }
 
-async function stop(ctx: Context, p: FerryProcess): Promise<number | null> {
+/** Stops a Ferry process; resolves with its peak RSS (MiB). */
+export async function stop(ctx: Context, p: FerryProcess): Promise<number | null> {
   const peak = await p.stop();
   ctx.running.delete(p);
   return peak ?? null;
@@ -69,7 +72,7 @@ export async function direct(ctx: Context): Promise<EndToEnd & { latency_ms: Sum
 }
 
 /** The settings of one backend's Ferry processes; each call: a fresh data dir, key prefix and database. */
-async function backendSettings(ctx: Context, name: BackendName): Promise<{ settings: Record<string, string>; database?: string }> {
+export async function backendSettings(ctx: Context, name: BackendName): Promise<{ settings: Record<string, string>; database?: string }> {
   const dir = mkdtempSync(join(tmpdir(), "ferry-bench-"));
   ctx.dirs.push(dir);
   const base = { FERRY_DATA_DIR: dir, FERRY_ADMIN_TOKEN: TOKEN };
@@ -89,7 +92,7 @@ async function backendSettings(ctx: Context, name: BackendName): Promise<{ setti
 }
 
 /** The processes whose CPU time a phase reports. */
-function cpuGroups(ctx: Context, procs: FerryProcess[], database?: string): Group[] {
+export function cpuGroups(ctx: Context, procs: FerryProcess[], database?: string): Group[] {
   const groups: Group[] = procs.map((p) => ({ name: `ferry ${p.role}`, pids: () => [p.pid] }));
   groups.push({ name: "receiver", pids: () => [ctx.helpers.receiver.child.pid!] });
   groups.push({ name: "load generator", pids: () => [ctx.helpers.load.child.pid!] });

@@ -1,7 +1,8 @@
 /**
  * `npm run bench` must not rot: one smoke iteration of every phase (direct baseline, warm-up,
- * closed loop, half rate, backlog fill and drain) on every backend this machine has, as a
- * child process. Only the shape of its JSON is checked: timing belongs in the benchmark.
+ * closed loop, half rate, backlog fill and drain) on every backend this machine has, and of the
+ * isolation scenario (10 destinations, all healthy, then one hanging), as a child process.
+ * Only the shape of its JSON is checked: timing belongs in the benchmark.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -43,6 +44,7 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
       }
     };
     assert.equal(r.config.smoke, true);
+    assert.deepEqual(r.config.scenarios, ["throughput", "isolation"], "the default run has every scenario");
     for (const k of ["cpu", "node", "commit"]) assert.ok(typeof r.machine[k] === "string" && r.machine[k], `machine.${k}`);
     positive(r.machine.cores, "machine.cores");
     positive(r.direct.postbacks_per_s, "direct.postbacks_per_s");
@@ -76,6 +78,29 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
         assert.ok(ids.has(`${b}/${id}`), `target ${id} is checked for ${b}`);
       }
     }
+    assert.match(stdout, /## Isolation/, "the isolation section is printed");
+    const iso = r.isolation;
+    assert.ok(iso, "the isolation scenario ran");
+    assert.equal(iso.backend, "embedded");
+    assert.equal(iso.destinations, 10);
+    positive(iso.ferry_timeout_ms, "isolation.ferry_timeout_ms");
+    positive(iso.ratio, "isolation.ratio");
+    assert.ok(iso.rounds.length >= 1 && iso.median_round >= 1 && iso.median_round <= iso.rounds.length, "isolation rounds and the median one");
+    for (const x of iso.rounds) positive(x.ratio, "isolation.rounds[].ratio");
+    for (const [name, run] of [["all_healthy", iso.all_healthy], ["one_hanging", iso.one_hanging]] as const) {
+      positive(run.healthy.postbacks_per_s, `isolation.${name}.healthy.postbacks_per_s`);
+      assert.equal(run.healthy.postbacks, iso.postbacks_per_destination * 9, `isolation.${name}: the nine's postbacks`);
+      latency(run.delivery_latency_ms, `isolation.${name}.delivery_latency_ms`, false);
+      assert.equal(run.destinations.length, 10);
+      for (const d of run.destinations.slice(0, 9)) {
+        assert.equal(d.state, "healthy");
+        assert.equal(d.postbacks, iso.postbacks_per_destination, `isolation.${name}: destination ${d.destination} got all its postbacks`);
+      }
+    }
+    const hung = iso.one_hanging.destinations[9];
+    assert.equal(hung.state, "hanging");
+    positive(hung.requests, "isolation: attempts held by the hanging destination");
+    assert.ok(ids.has("embedded/isolation_ratio"), "the isolation target is checked");
     for (const t of r.targets) assert.ok(t.met === true || t.met === false, `${t.backend}/${t.id} was measured`);
   } finally {
     out.cleanup();
