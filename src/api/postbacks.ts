@@ -3,22 +3,12 @@ import type { FastifyInstance } from "fastify";
 import type { Queue } from "../queue/port.js";
 import type { Store } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+import { iso, stored } from "./common.js";
 
 export function postbackRoutes(app: FastifyInstance, deps: { queue: Queue; store: Store }): void {
   app.get<{ Params: { id: string } }>("/v1/postbacks/:id", async (request) => {
     const { id } = request.params;
-    let found;
-    try {
-      found = await Promise.all([deps.store.getPostback(id), deps.queue.find(id)]);
-    } catch (err) {
-      throw new ApiError("store_unavailable", "The postback history cannot be read now (the store or the queue is unreachable). Ask again shortly.", {
-        headers: { "retry-after": "5" },
-        cause: err,
-      });
-    }
-    const [record, queued] = found;
+    const [record, queued] = await stored(Promise.all([deps.store.getPostback(id), deps.queue.find(id)]));
     const caller = request.caller;
     // An account sees only its own postbacks; another's is as unknown as one never made.
     const owner = (record ?? queued)?.endpoint.accountId;

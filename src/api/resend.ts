@@ -9,6 +9,7 @@ import type { Store } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { replayDestination, resendPostback } from "../resend.js";
 import { stored } from "./common.js";
+import { checkObjectBody } from "./validate.js";
 
 /** The account whose postbacks the caller may touch; undefined for the admin (all of them). */
 const ownAccount = (request: FastifyRequest): string | undefined => (request.caller.kind === "account" ? request.caller.accountId : undefined);
@@ -45,10 +46,8 @@ export function resendRoutes(app: FastifyInstance, deps: { queue: Queue; store: 
 
   app.post<{ Params: { id: string }; Body: unknown }>("/v1/destinations/:id/replay", async (request, reply) => {
     const { id } = request.params;
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    if (typeof body !== "object" || Array.isArray(body)) {
-      throw new ApiError("invalid_body", 'Send a JSON object: {"since": "2026-11-23T00:00:00Z", "until": "2026-11-23T12:00:00Z"}.');
-    }
+    // The same checks as every other JSON body: an object, and no field a typo could have made.
+    const body = checkObjectBody(request.body ?? {}, ["since", "until"], '{"since": "2026-11-23T00:00:00Z", "until": "2026-11-23T12:00:00Z"}');
     if (body["since"] === undefined) {
       throw new ApiError("invalid_time", 'since is required: the start of the range whose failed postbacks are sent again, e.g. "2026-11-23T00:00:00Z".', { field: "since" });
     }

@@ -219,12 +219,12 @@ export class Worker {
     // A destination's current settings win; the endpoint keeps what was current at push time.
     const method = destination?.method ?? r.endpoint.method;
     const defaultValue = destination?.defaultValue ?? r.endpoint.defaultValue;
-    const endpoint = destination ? { ...r.endpoint, method, url: destination.url, defaultValue } : r.endpoint;
+    const urlTemplate = destination?.url ?? r.endpoint.url;
     // The lease must outlast an attempt, or a slow one could be delivered twice meanwhile.
     const timeoutMs = Math.min(destination?.timeoutMs ?? this.o.timeoutMs, Math.floor(this.o.leaseMs / 2));
-    const template = this.template(endpoint.url);
+    const template = this.template(urlTemplate);
     const withBody = sendsBody(method);
-    let url = endpoint.url;
+    let url = urlTemplate;
     let sent: SendResult | undefined;
     try {
       const data = template.keys.length > 0 || (destination && !withBody) ? (JSON.parse(r.data) as Record<string, unknown>) : {};
@@ -289,7 +289,8 @@ export class Worker {
       }
     }
     const policy: RetryPolicy = {
-      maxAttempts: endpoint.maxAttempts,
+      // Fixed when the data was queued (a resend widens it), not read from the destination.
+      maxAttempts: r.endpoint.maxAttempts,
       baseDelayMs: this.o.retryBaseMs,
       maxDelayMs: this.o.retryMaxDelayMs,
     };
