@@ -104,17 +104,17 @@ export type IdempotencyClaim =
   /** The key was used with a different request body. */
   | { kind: "mismatch" };
 
-export interface Store {
+/**
+ * The store is three ports, one per kind of caller, so each depends only on what it uses and an
+ * adapter implements each directly (no forwarding class). Each has its own conformance suite.
+ */
+
+/** What happened to every postback: written by workers after each attempt, read by the API. */
+export interface PostbackStore {
   /** Records attempts and the state they lead to, atomically, in one round trip where it can. */
   recordAttempts(records: AttemptRecord[]): Promise<void>;
   /** Records postbacks cancelled without an attempt (state "cancelled"). */
   recordCancelled(records: CancelRecord[]): Promise<void>;
-  /**
-   * Counts failed attempts towards endpoint health, atomically per destination: a destination
-   * with `threshold` failures within `windowMs` is disabled (enabled false, disabledReason set,
-   * its failure count cleared). Returns the ids of the destinations this call disabled.
-   */
-  recordFailures(failures: DestinationFailure[]): Promise<string[]>;
   /** A postback with its attempts, or undefined if no attempt was recorded for it yet. */
   getPostback(id: string): Promise<PostbackRecord | undefined>;
   /**
@@ -122,7 +122,10 @@ export interface Store {
    * first, at most `limit` of them after the id `after`: what a replay sends again.
    */
   listFailedPostbacks(destinationId: string, range: { from: number; to: number }, page: Page): Promise<ResendCandidate[]>;
+}
 
+/** Accounts, their tokens and their destinations, with each destination's endpoint health. */
+export interface AccountStore {
   createAccount(account: Account): Promise<void>;
   getAccount(id: string): Promise<Account | undefined>;
   listAccounts(page: Page): Promise<Account[]>;
@@ -155,7 +158,16 @@ export interface Store {
    */
   updateDestination(id: string, patch: DestinationPatch, now: number): Promise<Destination | undefined>;
   deleteDestination(id: string): Promise<boolean>;
+  /**
+   * Counts failed attempts towards endpoint health, atomically per destination: a destination
+   * with `threshold` failures within `windowMs` is disabled (enabled false, disabledReason set,
+   * its failure count cleared). Returns the ids of the destinations this call disabled.
+   */
+  recordFailures(failures: DestinationFailure[]): Promise<string[]>;
+}
 
+/** What makes a request or a pushed object count once: idempotency keys and content hashes. */
+export interface DedupeStore {
   /**
    * Claims an idempotency key within a scope (the account, or the admin). A key answered or
    * claimed longer than `ttlMs` ago counts as new; a claim older than `staleMs` that was never
@@ -176,6 +188,23 @@ export interface Store {
   unmarkSeen(accountId: string, hashes: string[]): Promise<void>;
   /** Deletes idempotency keys and content hashes older than `before`. */
   pruneDedupe(before: number): Promise<void>;
+}
+
+/** The three stores of one backend, opened together: what the wiring hands out. */
+export interface Stores {
+  postbacks: PostbackStore;
+  accounts: AccountStore;
+  dedupe: DedupeStore;
+  /** Rejects when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * All three in one object: how the adapters are built today. TRANSITIONAL: the adapters are
+ * being split into one class per port; callers should name the narrow port they use.
+ */
+export interface Store extends PostbackStore, AccountStore, DedupeStore {
   /** Rejects when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
