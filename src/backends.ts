@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import type { Queue } from "./queue/port.js";
-import type { Store } from "./store/port.js";
+import type { Store, Stores } from "./store/port.js";
 import { SqliteQueue } from "./queue/sqlite.js";
 import { SqliteStore } from "./store/sqlite.js";
 import { RedisQueue } from "./queue/redis.js";
@@ -18,7 +18,7 @@ export { BackendError, redact } from "./backend-error.js";
 
 export interface Backends {
   queue: Queue;
-  store: Store;
+  stores: Stores;
   /** What runs where, for the start-up log line; no password in it. */
   describe: string;
   close(): Promise<void>;
@@ -47,7 +47,7 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
     ];
     return {
       queue,
-      store,
+      stores: storesOf(store),
       describe: where.join(", "),
       async close() {
         await queue.close();
@@ -60,4 +60,9 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
     db?.close();
     throw err;
   }
+}
+
+/** TRANSITIONAL: one adapter object serving all three store ports, until each port has its own class. */
+function storesOf(store: Store): Stores {
+  return { postbacks: store, accounts: store, dedupe: store, ping: () => store.ping(), close: () => store.close() };
 }

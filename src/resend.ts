@@ -6,7 +6,7 @@
  * where they stopped, with a fresh allowance of max_attempts.
  */
 import type { Queue } from "./queue/port.js";
-import type { ResendCandidate, Store } from "./store/port.js";
+import type { ResendCandidate, Stores } from "./store/port.js";
 import { endpointId } from "./core/ids.js";
 
 export type ResendOutcome =
@@ -37,8 +37,8 @@ async function requeue(queue: Queue, p: Omit<ResendCandidate, "state">, now: num
  * Sends one postback again if it is dead or failed. `accountId` limits it to that account's
  * postbacks (others are not_found, so their existence does not leak).
  */
-export async function resendPostback(deps: { queue: Queue; store: Store }, id: string, accountId: string | undefined, now = Date.now()): Promise<ResendOutcome> {
-  const [record, queued] = await Promise.all([deps.store.getPostback(id), deps.queue.find(id)]);
+export async function resendPostback(deps: { queue: Queue; stores: Stores }, id: string, accountId: string | undefined, now = Date.now()): Promise<ResendOutcome> {
+  const [record, queued] = await Promise.all([deps.stores.postbacks.getPostback(id), deps.queue.find(id)]);
   const found = record ?? queued;
   if (!found || (accountId !== undefined && found.endpoint.accountId !== accountId)) return "not_found";
   if (queued) {
@@ -61,7 +61,7 @@ export interface ReplayResult {
 
 /** Sends again every failed or dead postback of the destination created within [from, to). */
 export async function replayDestination(
-  deps: { queue: Queue; store: Store },
+  deps: { queue: Queue; stores: Stores },
   destinationId: string,
   range: { from: number; to: number },
   now = Date.now(),
@@ -69,7 +69,7 @@ export async function replayDestination(
   const result: ReplayResult = { replayed: 0, skipped: 0 };
   let after: string | undefined;
   for (;;) {
-    const page = await deps.store.listFailedPostbacks(destinationId, range, { after, limit: 500 });
+    const page = await deps.stores.postbacks.listFailedPostbacks(destinationId, range, { after, limit: 500 });
     for (const p of page) {
       const queued = await deps.queue.find(p.id);
       if (!queued) {

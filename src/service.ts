@@ -58,7 +58,7 @@ export async function runRole(
     const app = await buildApp({
       config,
       queue: backends.queue,
-      store: backends.store,
+      stores: backends.stores,
       adminTokenHash: admin.hash,
       logger,
       version: VERSION,
@@ -70,7 +70,7 @@ export async function runRole(
     // cut-off spares the longest window an account can set (30 days).
     const prune = setInterval(() => {
       const before = Date.now() - Math.max(config.idempotency_ttl_ms, DEDUPE_KEEP_MS);
-      backends.store.pruneDedupe(before).catch((err: Error) => logger.warn({ err }, "could not prune idempotency keys and content hashes"));
+      backends.stores.dedupe.pruneDedupe(before).catch((err: Error) => logger.warn({ err }, "could not prune idempotency keys and content hashes"));
     }, HOUR).unref();
     stopApi = () => {
       clearInterval(prune);

@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Queue } from "../queue/port.js";
-import type { AccountPatch, Store } from "../store/port.js";
+import type { AccountPatch, Stores } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { newAccountId } from "../core/ids.js";
 import type { Account } from "../core/types.js";
@@ -78,8 +78,8 @@ export function parseAccountFields(body: unknown, creating: boolean): AccountPat
   return patch;
 }
 
-export function accountRoutes(app: FastifyInstance, deps: { store: Store; queue: Queue; tokenCache: TokenCache }): void {
-  const { store } = deps;
+export function accountRoutes(app: FastifyInstance, deps: { stores: Stores; queue: Queue; tokenCache: TokenCache }): void {
+  const store = deps.stores.accounts;
 
   app.post("/v1/accounts", async (request, reply) => {
     requireAdmin(request, "create accounts");

@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Queue } from "../queue/port.js";
-import type { Store } from "../store/port.js";
+import type { Stores } from "../store/port.js";
 import { ApiError, problemBody, type ApiErrorCode } from "../core/errors.js";
 import { authenticate, TokenCache } from "./auth.js";
 import { accountRoutes } from "./accounts.js";
@@ -21,7 +21,7 @@ import { idempotency } from "./idempotency.js";
 export interface AppDeps {
   config: Config;
   queue: Queue;
-  store: Store;
+  stores: Stores;
   adminTokenHash: Buffer;
   logger: Logger;
   version?: string;
@@ -80,7 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async () => {
     const failures: string[] = [];
-    await deps.store.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
+    await deps.stores.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
     await deps.queue.ping().catch((err: Error) => failures.push(`queue: ${err.message}`));
     if (failures.length) throw new ApiError("not_ready", failures.join("; "));
     return { status: "ready" };
@@ -90,10 +90,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const tokenCache = new TokenCache();
   app.decorateRequest("caller", null as never);
   await app.register(async (authed) => {
-    authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, store: deps.store, tokenCache }));
+    authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, stores: deps.stores, tokenCache }));
     // The ways data comes in take an Idempotency-Key.
     await authed.register(async (ingest) => {
-      idempotency(ingest, { store: deps.store, ttlMs: deps.config.idempotency_ttl_ms });
+      idempotency(ingest, { stores: deps.stores, ttlMs: deps.config.idempotency_ttl_ms });
       ingestRoutes(ingest, deps);
       pushRoutes(ingest, deps);
     });

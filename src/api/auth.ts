@@ -16,7 +16,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../core/errors.js";
 import type { Token } from "../core/types.js";
-import type { Store } from "../store/port.js";
+import type { Stores } from "../store/port.js";
 
 /** Who sent a request: the admin, or an account through one of its tokens. */
 export type Caller = { kind: "admin" } | { kind: "account"; accountId: string; tokenId: string };
@@ -113,7 +113,7 @@ export class TokenCache {
 
 export interface AuthDeps {
   adminTokenHash: Buffer;
-  store: Store;
+  stores: Stores;
   tokenCache: TokenCache;
 }
 
@@ -152,7 +152,7 @@ async function findAccountToken(deps: AuthDeps, hash: Buffer): Promise<Token | u
   if (cached) return cached;
   let token: Token | undefined;
   try {
-    token = await deps.store.findToken(hash);
+    token = await deps.stores.accounts.findToken(hash);
   } catch (err) {
     throw new ApiError("store_unavailable", "The token cannot be checked now: the store is unreachable. Send the request again shortly.", {
       headers: { "retry-after": "5" },

@@ -5,7 +5,7 @@
 import type { FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Queue } from "../queue/port.js";
-import type { Page, Store } from "../store/port.js";
+import type { AccountStore, Page } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import type { Account } from "../core/types.js";
 
@@ -74,7 +74,7 @@ export function accountNotFound(id: string): ApiError {
  * The account a caller may act on: the admin any account that exists; an account token only
  * its own. Another account's id is 404, as an unknown one is, so nothing tells them apart.
  */
-export async function accessibleAccount(request: FastifyRequest, store: Store, accountId: string): Promise<Account> {
+export async function accessibleAccount(request: FastifyRequest, store: AccountStore, accountId: string): Promise<Account> {
   const caller = request.caller;
   if (caller.kind === "account" && caller.accountId !== accountId) throw accountNotFound(accountId);
   const account = await stored(store.getAccount(accountId));

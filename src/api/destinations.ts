@@ -14,7 +14,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Queue } from "../queue/port.js";
-import type { DestinationPatch, Store } from "../store/port.js";
+import type { DestinationPatch, Stores } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { newDestinationId } from "../core/ids.js";
 import { newSigningSecret } from "../core/signing.js";
@@ -174,8 +174,9 @@ export function parseDestinationFields(body: unknown, creating: boolean): Destin
   return out;
 }
 
-export function destinationRoutes(app: FastifyInstance, deps: { store: Store; queue: Queue }): void {
-  const { store, queue } = deps;
+export function destinationRoutes(app: FastifyInstance, deps: { stores: Stores; queue: Queue }): void {
+  const store = deps.stores.accounts;
+  const { queue } = deps;
 
   const notFound = (id: string) =>
     new ApiError("destination_not_found", `No destination ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/destinations answered (dst_...); GET /v1/destinations lists them.`);

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Store } from "../store/port.js";
+import type { Stores } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { MINUTE } from "../core/time.js";
 import { stored } from "./common.js";
@@ -22,7 +22,7 @@ declare module "fastify" {
   }
 }
 
-export function idempotency(app: FastifyInstance, deps: { store: Store; ttlMs: number }): void {
+export function idempotency(app: FastifyInstance, deps: { stores: Stores; ttlMs: number }): void {
   app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers["idempotency-key"];
     if (header === undefined) return;
@@ -35,7 +35,7 @@ export function idempotency(app: FastifyInstance, deps: { store: Store; ttlMs: n
       .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
       .digest("base64url");
     const now = Date.now();
-    const claim = await stored(deps.store.claimIdempotencyKey(scope, key, fingerprint, now, deps.ttlMs, STALE_MS));
+    const claim = await stored(deps.stores.dedupe.claimIdempotencyKey(scope, key, fingerprint, now, deps.ttlMs, STALE_MS));
     switch (claim.kind) {
       case "claimed":
         request.idempotency = { scope, key };
@@ -54,8 +54,8 @@ export function idempotency(app: FastifyInstance, deps: { store: Store; ttlMs: n
     if (!claimed) return payload;
     request.idempotency = undefined;
     try {
-      if (reply.statusCode >= 500) await deps.store.releaseIdempotencyKey(claimed.scope, claimed.key);
-      else await deps.store.answerIdempotencyKey(claimed.scope, claimed.key, reply.statusCode, String(payload), Date.now());
+      if (reply.statusCode >= 500) await deps.stores.dedupe.releaseIdempotencyKey(claimed.scope, claimed.key);
+      else await deps.stores.dedupe.answerIdempotencyKey(claimed.scope, claimed.key, reply.statusCode, String(payload), Date.now());
     } catch (err) {
       // The work is done and answered; a retry with this key will wait out the stale claim.
       request.log.error({ err }, "could not store the answer of an idempotent request");

@@ -1,14 +1,14 @@
 /** GET /v1/postbacks/:id — a postback's state and every attempt made, queued or settled. */
 import type { FastifyInstance } from "fastify";
 import type { Queue } from "../queue/port.js";
-import type { Store } from "../store/port.js";
+import type { Stores } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { iso, stored } from "./common.js";
 
-export function postbackRoutes(app: FastifyInstance, deps: { queue: Queue; store: Store }): void {
+export function postbackRoutes(app: FastifyInstance, deps: { queue: Queue; stores: Stores }): void {
   app.get<{ Params: { id: string } }>("/v1/postbacks/:id", async (request) => {
     const { id } = request.params;
-    const [record, queued] = await stored(Promise.all([deps.store.getPostback(id), deps.queue.find(id)]));
+    const [record, queued] = await stored(Promise.all([deps.stores.postbacks.getPostback(id), deps.queue.find(id)]));
     const caller = request.caller;
     // An account sees only its own postbacks; another's is as unknown as one never made.
     const owner = (record ?? queued)?.endpoint.accountId;

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { EnqueueBatch, Queue } from "../queue/port.js";
-import type { Store } from "../store/port.js";
+import type { Stores } from "../store/port.js";
 import { DISABLED_BY_OWNER, type Destination } from "../core/types.js";
 import { ApiError } from "../core/errors.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
@@ -17,7 +17,7 @@ import { stored } from "./common.js";
 
 export interface PushDeps {
   queue: Queue;
-  store: Store;
+  stores: Stores;
   config: Config;
   onEnqueued?: () => void;
 }
@@ -65,14 +65,14 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
     const now = Date.now();
     const texts = objects.map((o) => JSON.stringify(o));
     let hashes: string[] = [];
-    const account = await stored(deps.store.getAccount(accountId));
+    const account = await stored(deps.stores.accounts.getAccount(accountId));
     if (!account) throw new ApiError("account_not_found", `No account ${JSON.stringify(accountId.slice(0, 100))}.`, { field: "account_id" });
-    const destinations = pushTargets(await stored(deps.store.accountDestinations(accountId)), type);
+    const destinations = pushTargets(await stored(deps.stores.accounts.accountDestinations(accountId)), type);
     let duplicate = texts.map(() => false);
     if (account.dedupeWindowMs > 0 && destinations.length > 0) {
       // Seed 004's duplicate check: the same type and object again within the window is dropped.
       hashes = texts.map((t) => createHash("sha256").update(`${type ?? ""}\n${t}`).digest("base64url"));
-      duplicate = await stored(deps.store.markSeen(accountId, hashes, now, account.dedupeWindowMs));
+      duplicate = await stored(deps.stores.dedupe.markSeen(accountId, hashes, now, account.dedupeWindowMs));
     }
     const postbacks: { id: string; destination_id: string; index: number }[] = [];
     const batches: EnqueueBatch[] = destinations.map((d) => {
@@ -93,7 +93,7 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
     } catch (err) {
       // Not queued, so not seen: the push sent again must not count as a duplicate.
       const fresh = hashes.filter((_, i) => !duplicate[i]);
-      if (fresh.length) await deps.store.unmarkSeen(accountId, fresh).catch(() => undefined);
+      if (fresh.length) await deps.stores.dedupe.unmarkSeen(accountId, fresh).catch(() => undefined);
       throw new ApiError("queue_unavailable", "The queue could not store the postbacks. Send the push again shortly (with the same Idempotency-Key, if you gave one).", {
         headers: { "retry-after": "1" },
         cause: err,

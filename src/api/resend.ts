@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Queue } from "../queue/port.js";
-import type { Store } from "../store/port.js";
+import type { Stores } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { replayDestination, resendPostback } from "../resend.js";
 import { stored } from "./common.js";
@@ -23,7 +23,7 @@ export function parseTime(value: unknown, field: string): number {
   return ms;
 }
 
-export function resendRoutes(app: FastifyInstance, deps: { queue: Queue; store: Store; onEnqueued?: () => void }): void {
+export function resendRoutes(app: FastifyInstance, deps: { queue: Queue; stores: Stores; onEnqueued?: () => void }): void {
   app.post<{ Params: { id: string } }>("/v1/postbacks/:id/retry", async (request, reply) => {
     const { id } = request.params;
     const outcome = await stored(resendPostback(deps, id, ownAccount(request)));
@@ -55,7 +55,7 @@ export function resendRoutes(app: FastifyInstance, deps: { queue: Queue; store: 
     const to = body["until"] === undefined ? Date.now() + 1 : parseTime(body["until"], "until");
     if (to <= from) throw new ApiError("invalid_time", "until must be later than since.", { field: "until" });
     const accountId = ownAccount(request);
-    const destination = await stored(deps.store.getDestination(id));
+    const destination = await stored(deps.stores.accounts.getDestination(id));
     if (!destination || (accountId !== undefined && destination.accountId !== accountId)) {
       throw new ApiError("destination_not_found", `No destination ${JSON.stringify(id.slice(0, 100))}.`);
     }

@@ -7,7 +7,7 @@
  *                                               within TOKEN_CACHE_MS in other processes
  */
 import type { FastifyInstance } from "fastify";
-import type { Store } from "../store/port.js";
+import type { Stores } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { newTokenId } from "../core/ids.js";
 import type { Token } from "../core/types.js";
@@ -19,8 +19,8 @@ export function tokenView(t: Token): Record<string, unknown> {
   return { id: t.id, name: t.name, created_at: iso(t.createdAt), revoked_at: iso(t.revokedAt) };
 }
 
-export function tokenRoutes(app: FastifyInstance, deps: { store: Store; tokenCache: TokenCache }): void {
-  const { store } = deps;
+export function tokenRoutes(app: FastifyInstance, deps: { stores: Stores; tokenCache: TokenCache }): void {
+  const store = deps.stores.accounts;
 
   app.post<{ Params: { id: string } }>("/v1/accounts/:id/tokens", async (request, reply) => {
     const account = await accessibleAccount(request, store, request.params.id);

@@ -202,7 +202,7 @@ async function replay(args: string[]): Promise<number> {
       return ok ? 0 : 1;
     }
     const destinationId = values.destination!;
-    if (!(await backends.store.getDestination(destinationId))) {
+    if (!(await backends.stores.accounts.getDestination(destinationId))) {
       process.stderr.write(`ferry replay: no destination ${destinationId}\n`);
       return 1;
     }

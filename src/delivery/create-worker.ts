@@ -20,7 +20,7 @@ export function createWorker(config: Config, backends: Backends, logger: Logger)
   });
   return new Worker({
     queue: backends.queue,
-    store: backends.store,
+    stores: backends.stores,
     sender,
     logger,
     concurrency: config.concurrency,

@@ -5,7 +5,7 @@
  * account deleted). Lookups are cached briefly, so a busy worker reads each destination about
  * once a second, not once per postback; changes made by the API reach workers within that.
  */
-import type { Store } from "../store/port.js";
+import type { AccountStore } from "../store/port.js";
 import type { Destination, Endpoint } from "../core/types.js";
 import { signingKey } from "../core/signing.js";
 
@@ -30,7 +30,7 @@ export class DestinationCache {
   private readonly accounts = new Map<string, Entry<boolean>>();
   private readonly keys = new Map<string, Buffer>();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Pick<AccountStore, "getDestination" | "getAccount">) {}
 
   /** Rejects when the store cannot be read; the caller gives the postback back to the queue. */
   async route(endpoint: Endpoint): Promise<Route> {

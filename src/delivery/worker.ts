@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { Queue, Reservation, Settle, Settlement } from "../queue/port.js";
-import type { AttemptRecord, CancelRecord, DestinationFailure, Store } from "../store/port.js";
+import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "../store/port.js";
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
 import { decide, type RetryPolicy } from "../core/retry.js";
@@ -20,7 +20,7 @@ import type { SendResult, Sender } from "./sender.js";
 
 export interface WorkerOptions {
   queue: Queue;
-  store: Store;
+  stores: Pick<Stores, "postbacks" | "accounts">;
   sender: Sender;
   logger: Logger;
   /** Postbacks held at once, all origins together. */
@@ -80,7 +80,7 @@ export class Worker {
   constructor(options: WorkerOptions) {
     this.o = options;
     this.limiter = new OriginLimiter(options.originConcurrency);
-    this.destinations = new DestinationCache(options.store);
+    this.destinations = new DestinationCache(options.stores.accounts);
   }
 
   start(): void {
@@ -402,11 +402,11 @@ export class Worker {
             if (item.cancel) cancels.push(item.cancel);
             if (item.failure && item.failure.threshold > 0) failures.push(item.failure);
           }
-          await this.o.store.recordAttempts(records);
-          if (cancels.length) await this.o.store.recordCancelled(cancels);
+          await this.o.stores.postbacks.recordAttempts(records);
+          if (cancels.length) await this.o.stores.postbacks.recordCancelled(cancels);
           // Counted once the attempts are recorded; a retried flush may count a failure twice,
           // which only disables a failing destination a little sooner.
-          if (failures.length) this.disabled(await this.o.store.recordFailures(failures));
+          if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
           await this.o.queue.settle(items.map((i) => i.settlement));
           if (this.writeFailures > 0) this.o.logger.info({ postbacks: items.length }, "recording attempts again; resuming");
           this.writeFailures = 0;

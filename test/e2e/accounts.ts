@@ -255,8 +255,8 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         for (const d of [d1, d2]) assertProblem(await call(p, "GET", `/v1/destinations/${d.id}`, ADMIN_TOKEN), 404, "destination_not_found");
         // Its tokens no longer exist: not "revoked", unknown.
         for (const token of [doomed.token, spare.token]) assertProblem(await call(p, "GET", `/v1/accounts/${doomed.id}`, token), 401, "invalid_token");
-        assert.equal(await p.backends.store.getAccount(doomed.id), undefined);
-        assert.equal(await p.backends.store.findToken(hashToken(spare.token)), undefined);
+        assert.equal(await p.backends.stores.accounts.getAccount(doomed.id), undefined);
+        assert.equal(await p.backends.stores.accounts.findToken(hashToken(spare.token)), undefined);
         // Another account's are untouched.
         assert.equal((await call(p, "GET", `/v1/destinations/${kept.id}`, survivor.token)).status, 200);
         assertProblem(await call(p, "DELETE", `/v1/accounts/${doomed.id}`, ADMIN_TOKEN), 404, "account_not_found");
@@ -293,7 +293,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         assert.ok(!list.res.body.includes(made.body.token) && !list.res.body.includes(unnamed.token), "a listing shows no secret");
         assert.equal(list.body.data[1].name, null);
         // Only the hash is stored: the store finds the token by the hash of the secret.
-        assert.equal((await p.backends.store.findToken(hashToken(made.body.token)))?.id, made.body.id);
+        assert.equal((await p.backends.stores.accounts.findToken(hashToken(made.body.token)))?.id, made.body.id);
       });
 
       test("an account token authenticates as its account, as Bearer and as CL-X-TOKEN", async () => {
@@ -335,7 +335,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
       test("a token revoked by another process stops working within 1 s", async () => {
         const mine = await tenant(p);
         // A second API on the same store: another process, with a token cache of its own.
-        const other = await buildApp({ config: p.config, queue: p.backends.queue, store: p.backends.store, adminTokenHash: hashToken(ADMIN_TOKEN), logger: pino({ level: "silent" }) });
+        const other = await buildApp({ config: p.config, queue: p.backends.queue, stores: p.backends.stores, adminTokenHash: hashToken(ADMIN_TOKEN), logger: pino({ level: "silent" }) });
         try {
           const ask = () => other.inject({ method: "GET", url: `/v1/accounts/${mine.id}`, headers: { authorization: `Bearer ${mine.token}` } });
           assert.equal((await ask()).statusCode, 200);
@@ -595,7 +595,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         const d = await createDestination(p, mine.token, { method: "POST", failure_threshold: 3 });
         // Endpoint health disables it: three failures, as seed 003 has it.
         const now = Date.now();
-        const disabled = await p.backends.store.recordFailures([0, 1, 2].map((i) => ({ destinationId: d.id, at: now + i, threshold: 3, windowMs: 0 })));
+        const disabled = await p.backends.stores.accounts.recordFailures([0, 1, 2].map((i) => ({ destinationId: d.id, at: now + i, threshold: 3, windowMs: 0 })));
         assert.deepEqual(disabled, [d.id]);
         const before = await call(p, "GET", `/v1/destinations/${d.id}`, mine.token);
         assert.equal(before.body.enabled, false);
@@ -803,7 +803,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         },
       });
       const logger = pino({ level: "trace" }, sink);
-      const app = await buildApp({ config: p.config, queue: p.backends.queue, store: p.backends.store, adminTokenHash: hashToken(ADMIN_TOKEN), logger });
+      const app = await buildApp({ config: p.config, queue: p.backends.queue, stores: p.backends.stores, adminTokenHash: hashToken(ADMIN_TOKEN), logger });
       try {
         const made = await app.inject({ method: "POST", url: "/v1/accounts", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, payload: '{"name":"Logged"}' });
         const accountId = made.json().id;
@@ -826,7 +826,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
       const account = await createAccount(q);
       const token = await createToken(q, account.id);
       const d = await createDestination(q, token.token, {});
-      await q.backends.store.close();
+      await q.backends.stores.close();
       if (!q.config.database_url) await q.backends.close(); // SQLite: the store shares the file's connection
       try {
         for (const [method, url, auth, body] of [

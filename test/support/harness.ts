@@ -55,7 +55,7 @@ export async function startPipeline(overrides: Partial<Config> = {}, options: { 
   const config = testConfig({ data_dir: dir.path, retry_base_ms: 20, retry_max_delay_ms: 200, poll_interval_ms: 10, ...overrides });
   const logger = silentLogger();
   const backends = await openBackends(config);
-  const app = await buildApp({ config, queue: backends.queue, store: backends.store, adminTokenHash: hashToken(ADMIN_TOKEN), logger });
+  const app = await buildApp({ config, queue: backends.queue, stores: backends.stores, adminTokenHash: hashToken(ADMIN_TOKEN), logger });
   const pipeline: Pipeline = {
     config,
     backends,
