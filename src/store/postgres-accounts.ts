@@ -19,7 +19,8 @@ import {
   type DestinationRow,
   type TokenRow,
 } from "./rows.js";
-import { countFailure, patchAccount, patchDestination, type HealthState } from "./rules.js";
+import { countFailure, type HealthState } from "../core/endpoint-health.js";
+import { patchAccount, patchDestination } from "../core/patches.js";
 
 const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at";
 const TOKEN_COLUMNS = "id, account_id, name, created_at, revoked_at";

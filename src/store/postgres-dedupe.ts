@@ -6,7 +6,7 @@
  */
 import type pg from "pg";
 import type { IdempotencyClaim } from "./port.js";
-import { judgeClaim, type IdempotencyEntry } from "./rules.js";
+import { judgeClaim, type IdempotencyEntry } from "../core/idempotency.js";
 
 // Takes the key when it is new, expired, or a stale claim of the same request: exactly what
 // judgeClaim calls "take". Returns a row only when this call owns the key.

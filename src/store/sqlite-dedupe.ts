@@ -5,7 +5,7 @@
  */
 import type { SqliteDatabase } from "../sqlite.js";
 import type { IdempotencyClaim } from "./port.js";
-import { judgeClaim, type IdempotencyEntry } from "./rules.js";
+import { judgeClaim, type IdempotencyEntry } from "../core/idempotency.js";
 
 interface KeyRow {
   fingerprint: string;
