@@ -181,13 +181,3 @@ export interface Stores {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
-
-/**
- * All three in one object: how the adapters are built today. TRANSITIONAL: the adapters are
- * being split into one class per port; callers should name the narrow port they use.
- */
-export interface Store extends PostbackStore, AccountStore, DedupeStore {
-  /** Rejects when the store cannot be reached. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-}
