@@ -398,4 +398,40 @@ describe("Postgres store: the server going away", () => {
       await proxy.close();
     }
   });
+
+  test("a connection dropped while a statement runs: StoreUnavailableError, and the next call connects anew", async () => {
+    const db = await freshDatabase();
+    await migratePostgres(db.url);
+    const stores = await connectPostgresStores(db.url, { migrate: false, poolSize: 1 });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      // The lock holds the store's statement in flight while its connection is ended server-side.
+      await admin.query("BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE");
+      const blocked = stores.accounts.getAccount("acct_any");
+      const current = admin.query("SELECT current_database() AS name");
+      const { rows } = await current;
+      for (let tries = 0; ; tries++) {
+        const waiting = await admin.query(
+          "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ferry' AND wait_event_type = 'Lock'",
+          [rows[0].name],
+        );
+        if (waiting.rows.length > 0) {
+          await admin.query("SELECT pg_terminate_backend($1)", [waiting.rows[0].pid]);
+          break;
+        }
+        assert.ok(tries < 100, "the store's statement never waited on the lock");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await assert.rejects(blocked, (err: unknown) => {
+        assert.ok(err instanceof StoreUnavailableError, `${String(err)} is not a StoreUnavailableError`);
+        return true;
+      });
+      await admin.query("COMMIT");
+      assert.equal(await stores.accounts.getAccount("acct_any"), undefined);
+    } finally {
+      await admin.end();
+      await stores.close();
+    }
+  });
 });

@@ -110,7 +110,7 @@ describe("SQLite store", () => {
       db.pragma("busy_timeout = 50"); // not 5 s: the test waits it out
       other.exec("BEGIN IMMEDIATE");
       await assert.rejects(stores.accounts.recordFailures([{ destinationId: "dst_x", at: 1, threshold: 3, windowMs: 0 }]), (err: Error) => {
-        assert.ok(err instanceof StoreUnavailableError, String(err));
+        assert.ok(err instanceof StoreUnavailableError, `${String(err)} is not a StoreUnavailableError`);
         assert.equal((err.cause as { code?: string }).code, "SQLITE_BUSY");
         return true;
       });

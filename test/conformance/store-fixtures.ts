@@ -43,7 +43,7 @@ export async function withStores(open: OpenStores, fn: (opened: OpenedStores) =>
 export async function assertUnavailable(calls: Record<string, () => Promise<unknown>>): Promise<void> {
   for (const [name, call] of Object.entries(calls)) {
     await assert.rejects(call(), (err: unknown) => {
-      assert.ok(err instanceof StoreUnavailableError, `${name}: ${String(err)} is a StoreUnavailableError`);
+      assert.ok(err instanceof StoreUnavailableError, `${name}: ${String(err)} is not a StoreUnavailableError`);
       assert.equal(err.backend, "store");
       assert.ok(err.cause !== undefined, `${name}: the driver's error is its cause`);
       return true;
