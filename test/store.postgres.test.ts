@@ -434,4 +434,17 @@ describe("Postgres store: the server going away", () => {
       await stores.close();
     }
   });
+
+  test("stores used after close: StoreUnavailableError, not a crash", async () => {
+    const db = await sharedDatabase();
+    const stores = await connectPostgresStores(db.url, { migrate: false, poolSize: 1 });
+    await stores.close();
+    await stores.close(); // twice is no error
+    for (const call of [() => stores.ping(), () => stores.postbacks.getPostback("pb-x"), () => stores.dedupe.markSeen("acct_A", ["h"], T0, MINUTE)]) {
+      await assert.rejects(call(), (err: unknown) => {
+        assert.ok(err instanceof StoreUnavailableError, `${String(err)} is not a StoreUnavailableError`);
+        return true;
+      });
+    }
+  });
 });
