@@ -7,11 +7,11 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import type { Queue } from "./queue/port.js";
-import type { Store, Stores } from "./store/port.js";
+import type { Stores } from "./store/port.js";
 import { SqliteQueue } from "./queue/sqlite.js";
-import { SqliteStore } from "./store/sqlite.js";
+import { openSqliteStores } from "./store/sqlite.js";
 import { RedisQueue } from "./queue/redis.js";
-import { PostgresStore } from "./store/postgres.js";
+import { connectPostgresStores } from "./store/postgres.js";
 import { openSqlite, type SqliteDatabase } from "./sqlite.js";
 import { redact } from "./backend-error.js";
 export { BackendError, redact } from "./backend-error.js";
@@ -37,21 +37,21 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
       ? await RedisQueue.connect(config.redis_url, { prefix: config.redis_prefix, ...(logger ? { logger } : {}) })
       : new SqliteQueue(sqlite());
     opened.push(queue);
-    const store: Store = config.database_url
-      ? await PostgresStore.connect(config.database_url, { migrate: config.migrate_on_start })
-      : new SqliteStore(sqlite());
-    opened.push(store);
+    const stores: Stores = config.database_url
+      ? await connectPostgresStores(config.database_url, { migrate: config.migrate_on_start })
+      : openSqliteStores(sqlite());
+    opened.push(stores);
     const where = [
       config.redis_url ? `queue in Redis ${redact(config.redis_url)}` : `queue in SQLite ${sqlitePath(config)}`,
       config.database_url ? `store in Postgres ${redact(config.database_url)}` : `store in SQLite ${sqlitePath(config)}`,
     ];
     return {
       queue,
-      stores: storesOf(store),
+      stores,
       describe: where.join(", "),
       async close() {
         await queue.close();
-        await store.close();
+        await stores.close();
         db?.close();
       },
     };
@@ -60,9 +60,4 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
     db?.close();
     throw err;
   }
-}
-
-/** TRANSITIONAL: one adapter object serving all three store ports, until each port has its own class. */
-function storesOf(store: Store): Stores {
-  return { postbacks: store, accounts: store, dedupe: store, ping: () => store.ping(), close: () => store.close() };
 }

@@ -6,12 +6,16 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
 import { BackendError } from "../src/backend-error.js";
-import { PostgresStore } from "../src/store/postgres.js";
+import { connectPostgresStores } from "../src/store/postgres.js";
 import { migratePostgres, STORE_MIGRATIONS } from "../src/store/postgres-migrations.js";
-import type { AttemptRecord } from "../src/store/port.js";
+import type { AttemptRecord, Stores } from "../src/store/port.js";
+import { StoreUnavailableError } from "../src/core/port-errors.js";
 import type { Destination } from "../src/core/types.js";
 import { HOUR, MINUTE } from "../src/core/time.js";
-import { storeConformance } from "./conformance/store.js";
+import { accountStoreConformance } from "./conformance/account-store.js";
+import { dedupeStoreConformance } from "./conformance/dedupe-store.js";
+import { postbackStoreConformance } from "./conformance/postback-store.js";
+import type { OpenedStores } from "./conformance/store-fixtures.js";
 import { createDatabase, type TestDatabase } from "./support/postgres.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
 
@@ -45,12 +49,35 @@ async function sql<T extends pg.QueryResultRow = any>(url: string, text: string,
   }
 }
 
-storeConformance("Postgres", async () => {
+/**
+ * The three stores on the shared database, emptied, through a TCP proxy of their own: an outage
+ * cuts every connection and refuses new ones, as a server going away does.
+ */
+async function open(): Promise<OpenedStores> {
   const db = await sharedDatabase();
   await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes");
-  const store = await PostgresStore.connect(db.url, { migrate: false, poolSize: 2 });
-  return { store, close: () => store.close() };
-});
+  const target = new URL(db.url);
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  const url = new URL(db.url);
+  url.port = String(proxy.port);
+  const stores = await connectPostgresStores(url.toString(), { migrate: false, poolSize: 2 });
+  return {
+    stores,
+    async outage() {
+      await proxy.cut();
+      // Let the pool see its idle connections die first, as it would after a while in production.
+      await new Promise((r) => setTimeout(r, 50));
+    },
+    async close() {
+      await stores.close();
+      await proxy.close();
+    },
+  };
+}
+
+postbackStoreConformance("Postgres", open);
+accountStoreConformance("Postgres", open);
+dedupeStoreConformance("Postgres", open);
 
 const T0 = Date.UTC(2024, 0, 1);
 
@@ -94,23 +121,27 @@ async function countQueries(fn: () => Promise<void>): Promise<number> {
 
 describe("Postgres store", () => {
   let db: TestDatabase;
-  let store: PostgresStore;
+  let stores: Stores;
   before(async () => {
     db = await freshDatabase();
-    store = await PostgresStore.connect(db.url, { migrate: true, poolSize: 4 });
+    stores = await connectPostgresStores(db.url, { migrate: true, poolSize: 4 });
   });
-  after(() => store.close());
+  after(() => stores.close());
 
   test("a batch that fails records nothing, and its endpoint is recorded by the next batch naming it", async () => {
     const good = record(1, { postbackId: "atomic-1", endpoint: { id: "ep-atomic", method: "GET", url: "http://partner.example/", defaultValue: "", maxAttempts: 3 } });
     // The data column is NOT NULL: the second record makes the whole statement fail.
     const bad = { ...good, postbackId: "atomic-2", data: null as unknown as string };
-    await assert.rejects(store.recordAttempts([good, bad]), /null value in column "data"/);
-    assert.equal(await store.getPostback("atomic-1"), undefined, "the batch is atomic");
+    await assert.rejects(stores.postbacks.recordAttempts([good, bad]), (err: Error) => {
+      assert.match(err.message, /null value in column "data"/);
+      assert.ok(!(err instanceof StoreUnavailableError), "a caller's bug is not disguised as an outage");
+      return true;
+    });
+    assert.equal(await stores.postbacks.getPostback("atomic-1"), undefined, "the batch is atomic");
     assert.deepEqual(await sql(db.url, "SELECT id FROM endpoints WHERE id = 'ep-atomic'"), []);
 
-    await store.recordAttempts([good]);
-    const got = await store.getPostback("atomic-1");
+    await stores.postbacks.recordAttempts([good]);
+    const got = await stores.postbacks.getPostback("atomic-1");
     assert.equal(got?.state, "delivered");
     assert.deepEqual(got?.endpoint, good.endpoint);
   });
@@ -127,7 +158,7 @@ describe("Postgres store", () => {
       else batch.push(second, first);
     }
     assert.equal(batch.length, 1000);
-    const queries = await countQueries(() => store.recordAttempts(batch));
+    const queries = await countQueries(() => stores.postbacks.recordAttempts(batch));
     assert.equal(queries, 1, "one round trip for the whole batch");
 
     const [{ postbacks, attempts }] = await sql(
@@ -137,20 +168,20 @@ describe("Postgres store", () => {
     assert.equal(postbacks, 900);
     assert.equal(attempts, 1000);
     for (const n of [0, 1, 98, 99]) {
-      const got = await store.getPostback(`bulk-2-${n}`);
+      const got = await stores.postbacks.getPostback(`bulk-2-${n}`);
       assert.equal(got?.state, "delivered", `bulk-2-${n}`);
       assert.equal(got?.reason, null);
       assert.deepEqual(got?.attempts.map((a) => [a.attempt, a.statusCode]), [[1, 503], [2, 200]]);
     }
-    const one = await store.getPostback("bulk-7");
+    const one = await stores.postbacks.getPostback("bulk-7");
     assert.equal(one?.data, JSON.stringify({ n: 10_007 }));
     assert.equal(one?.updatedAt, T0 + 10_007 + 3, "started at + round(duration)");
   });
 
   test("two processes writing the same new endpoints and postbacks at once, in opposite orders, do not deadlock", async () => {
-    const other = await PostgresStore.connect(db.url, { migrate: false, poolSize: 2 });
+    const other = await connectPostgresStores(db.url, { migrate: false, poolSize: 2 });
     try {
-      await Promise.all([store.ping(), other.ping()]);
+      await Promise.all([stores.ping(), other.ping()]);
       for (let round = 0; round < 10; round++) {
         const batch = Array.from({ length: 500 }, (_, n) =>
           record(n, {
@@ -158,7 +189,7 @@ describe("Postgres store", () => {
             endpoint: { id: `ep-race-${round}-${n}`, method: "POST", url: "http://partner.example/race", defaultValue: "", maxAttempts: 3 },
           }),
         );
-        await Promise.all([store.recordAttempts(batch), other.recordAttempts([...batch].reverse())]);
+        await Promise.all([stores.postbacks.recordAttempts(batch), other.postbacks.recordAttempts([...batch].reverse())]);
       }
     } finally {
       await other.close();
@@ -170,13 +201,13 @@ describe("Postgres store", () => {
   test("the same attempt twice in one batch keeps the later copy", async () => {
     const a = record(1, { postbackId: "dup-1", statusCode: 503, state: "failed", nextAttemptAt: T0 + 9000, reason: "HTTP 503", responseBody: "first" });
     const b = { ...a, responseBody: "second", durationMs: 9.5 };
-    await store.recordAttempts([a, b]);
-    const got = await store.getPostback("dup-1");
+    await stores.postbacks.recordAttempts([a, b]);
+    const got = await stores.postbacks.getPostback("dup-1");
     assert.deepEqual(got?.attempts.map((x) => [x.responseBody, x.durationMs]), [["second", 9.5]]);
   });
 
   test("several processes at once: failures are counted without loss or deadlock, a key is claimed once, a hash is new once", async () => {
-    const other = await PostgresStore.connect(db.url, { migrate: false, poolSize: 4 });
+    const other = await connectPostgresStores(db.url, { migrate: false, poolSize: 4 });
     try {
       const destination = (id: string): Destination => ({
         id,
@@ -199,29 +230,29 @@ describe("Postgres store", () => {
         createdAt: T0,
         updatedAt: T0,
       });
-      await store.createDestination(destination("dst_race_a"));
-      await store.createDestination(destination("dst_race_b"));
+      await stores.accounts.createDestination(destination("dst_race_a"));
+      await stores.accounts.createDestination(destination("dst_race_b"));
       // 20 batches per process, each failing both destinations, in opposite orders: 40 failures
       // of each, the threshold exactly.
       const batch = (n: number, ids: string[]) => ids.map((id) => ({ destinationId: id, at: T0 + n, threshold: 40, windowMs: 0 }));
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, n) => [
-          store.recordFailures(batch(n, ["dst_race_a", "dst_race_b"])),
-          other.recordFailures(batch(n, ["dst_race_b", "dst_race_a"])),
+          stores.accounts.recordFailures(batch(n, ["dst_race_a", "dst_race_b"])),
+          other.accounts.recordFailures(batch(n, ["dst_race_b", "dst_race_a"])),
         ]).flat(),
       );
       assert.deepEqual(results.flat().sort(), ["dst_race_a", "dst_race_b"], "each disabled exactly once: no failure lost");
-      assert.equal((await store.getDestination("dst_race_a"))?.disabledReason, "40 failed attempts");
+      assert.equal((await stores.accounts.getDestination("dst_race_a"))?.disabledReason, "40 failed attempts");
 
       const claims = await Promise.all(
-        Array.from({ length: 20 }, (_, n) => (n % 2 ? store : other).claimIdempotencyKey("acct_race", "k", "fp", T0, HOUR, MINUTE)),
+        Array.from({ length: 20 }, (_, n) => (n % 2 ? stores : other).dedupe.claimIdempotencyKey("acct_race", "k", "fp", T0, HOUR, MINUTE)),
       );
       assert.deepEqual(claims.filter((c) => c.kind === "claimed").length, 1);
       assert.ok(claims.every((c) => c.kind === "claimed" || c.kind === "in_progress"));
 
       const hashes = Array.from({ length: 50 }, (_, n) => `h${n}`);
       const marks = await Promise.all(
-        Array.from({ length: 10 }, (_, n) => (n % 2 ? store : other).markSeen("acct_race", n % 2 ? hashes : [...hashes].reverse(), T0, MINUTE)),
+        Array.from({ length: 10 }, (_, n) => (n % 2 ? stores : other).dedupe.markSeen("acct_race", n % 2 ? hashes : [...hashes].reverse(), T0, MINUTE)),
       );
       for (const hash of hashes) {
         const fresh = marks.filter((m, n) => m[n % 2 ? hashes.indexOf(hash) : hashes.length - 1 - hashes.indexOf(hash)] === false);
@@ -234,18 +265,18 @@ describe("Postgres store", () => {
 
   test("a NUL character from a partner's response does not fail the batch", async () => {
     const r = record(1, { postbackId: "nul-1", responseBody: "bin\u0000ary", errorMessage: "x\u0000y" });
-    await store.recordAttempts([r, record(2, { postbackId: "nul-2" })]);
-    const got = await store.getPostback("nul-1");
+    await stores.postbacks.recordAttempts([r, record(2, { postbackId: "nul-2" })]);
+    const got = await stores.postbacks.getPostback("nul-1");
     assert.equal(got?.attempts[0]?.responseBody, "bin\uFFFDary");
     assert.equal(got?.attempts[0]?.errorMessage, "x\uFFFDy");
-    assert.ok(await store.getPostback("nul-2"));
+    assert.ok(await stores.postbacks.getPostback("nul-2"));
   });
 });
 
 describe("Postgres store: start-up", () => {
   test("an unreachable server: a one-line BackendError naming FERRY_DATABASE_URL, without the password", async () => {
     const url = "postgres://ferry:s3cret-Pa55@127.0.0.1:1/ferry";
-    const err = await PostgresStore.connect(url, { migrate: false }).then(
+    const err = await connectPostgresStores(url, { migrate: false }).then(
       () => assert.fail("connected"),
       (e: unknown) => e,
     );
@@ -260,7 +291,7 @@ describe("Postgres store: start-up", () => {
     const missingDb = new URL(db.url);
     missingDb.pathname = "/ferry_no_such_database";
     missingDb.password = "hunter2-hunter2";
-    await assert.rejects(PostgresStore.connect(missingDb.toString(), { migrate: true }), (err: Error) => {
+    await assert.rejects(connectPostgresStores(missingDb.toString(), { migrate: true }), (err: Error) => {
       assert.ok(err instanceof BackendError);
       assert.match(err.message, /^FERRY_DATABASE_URL: cannot connect to .*:\*\*\*@.*: database "ferry_no_such_database" does not exist$/);
       assert.doesNotMatch(err.message, /hunter2/);
@@ -268,7 +299,7 @@ describe("Postgres store: start-up", () => {
     });
     const missingRole = new URL(db.url);
     missingRole.username = "ferry_no_such_role";
-    await assert.rejects(PostgresStore.connect(missingRole.toString(), { migrate: true }), (err: Error) => {
+    await assert.rejects(connectPostgresStores(missingRole.toString(), { migrate: true }), (err: Error) => {
       assert.ok(err instanceof BackendError);
       assert.match(err.message, /role "ferry_no_such_role" does not exist/);
       return true;
@@ -277,17 +308,17 @@ describe("Postgres store: start-up", () => {
 
   test("an unmigrated database without FERRY_MIGRATE_ON_START: a BackendError saying to run ferry migrate; with it, it migrates", async () => {
     const db = await freshDatabase();
-    await assert.rejects(PostgresStore.connect(db.url, { migrate: false }), (err: Error) => {
+    await assert.rejects(connectPostgresStores(db.url, { migrate: false }), (err: Error) => {
       assert.ok(err instanceof BackendError);
       assert.match(err.message, /^FERRY_DATABASE_URL: .*`ferry migrate`.*FERRY_MIGRATE_ON_START=true$/);
       return true;
     });
-    const store = await PostgresStore.connect(db.url, { migrate: true });
-    await store.recordAttempts([record(1)]);
+    const store = await connectPostgresStores(db.url, { migrate: true });
+    await store.postbacks.recordAttempts([record(1)]);
     await store.close();
     // Migrated now: no option needed, and nothing applied again.
-    const again = await PostgresStore.connect(db.url, { migrate: false });
-    assert.equal((await again.getPostback("pb-1"))?.state, "delivered");
+    const again = await connectPostgresStores(db.url, { migrate: false });
+    assert.equal((await again.postbacks.getPostback("pb-1"))?.state, "delivered");
     await again.close();
     assert.deepEqual(await migratePostgres(db.url), { applied: [] });
   });
@@ -314,9 +345,9 @@ describe("Postgres store: start-up", () => {
     await sql(db.url, "INSERT INTO postbacks VALUES ('pb-old', 'ep-old', '{}', 'dead', 1, $1, $2, NULL, 'gave up')", [T0, T0 + 5]);
 
     assert.deepEqual(await migratePostgres(db.url), { applied: STORE_MIGRATIONS.slice(1).map((_, i) => i + 2) });
-    const store = await PostgresStore.connect(db.url, { migrate: false });
+    const store = await connectPostgresStores(db.url, { migrate: false });
     try {
-      const got = await store.getPostback("pb-old");
+      const got = await store.postbacks.getPostback("pb-old");
       assert.deepEqual(got?.endpoint, { id: "ep-old", method: "POST", url: "http://partner.example/{n}", defaultValue: "", maxAttempts: 3 });
       assert.equal(got?.state, "dead");
       assert.equal(got?.updatedAt, T0 + 5);
@@ -342,29 +373,78 @@ describe("Postgres store: the server going away", () => {
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
     const url = new URL(db.url);
     url.port = String(proxy.port);
-    let store: PostgresStore | undefined;
+    let stores: Stores | undefined;
     try {
-      store = await PostgresStore.connect(url.toString(), { migrate: false, poolSize: 3 });
-      await store.recordAttempts([record(1)]);
-      await store.ping();
+      stores = await connectPostgresStores(url.toString(), { migrate: false, poolSize: 3 });
+      await stores.postbacks.recordAttempts([record(1)]);
+      await stores.ping();
 
       // Idle pooled connections die with the server; an unhandled 'error' would end this process.
       await proxy.cut();
       await new Promise((r) => setTimeout(r, 50));
       const t0 = Date.now();
-      await assert.rejects(store.ping());
+      await assert.rejects(stores.ping(), StoreUnavailableError);
       assert.ok(Date.now() - t0 < 3000, `ping failed in ${Date.now() - t0} ms`);
-      await assert.rejects(store.recordAttempts([record(2)]));
-      await assert.rejects(store.getPostback("pb-1"));
+      await assert.rejects(stores.postbacks.recordAttempts([record(2)]), StoreUnavailableError);
+      await assert.rejects(stores.postbacks.getPostback("pb-1"), StoreUnavailableError);
 
       await proxy.restore();
-      await store.ping();
-      await store.recordAttempts([record(2)]);
-      assert.equal((await store.getPostback("pb-1"))?.state, "delivered");
-      assert.equal((await store.getPostback("pb-2"))?.state, "delivered");
+      await stores.ping();
+      await stores.postbacks.recordAttempts([record(2)]);
+      assert.equal((await stores.postbacks.getPostback("pb-1"))?.state, "delivered");
+      assert.equal((await stores.postbacks.getPostback("pb-2"))?.state, "delivered");
     } finally {
-      await store?.close();
+      await stores?.close();
       await proxy.close();
+    }
+  });
+
+  test("a connection dropped while a statement runs: StoreUnavailableError, and the next call connects anew", async () => {
+    const db = await freshDatabase();
+    await migratePostgres(db.url);
+    const stores = await connectPostgresStores(db.url, { migrate: false, poolSize: 1 });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      // The lock holds the store's statement in flight while its connection is ended server-side.
+      await admin.query("BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE");
+      const blocked = stores.accounts.getAccount("acct_any");
+      const current = admin.query("SELECT current_database() AS name");
+      const { rows } = await current;
+      for (let tries = 0; ; tries++) {
+        const waiting = await admin.query(
+          "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ferry' AND wait_event_type = 'Lock'",
+          [rows[0].name],
+        );
+        if (waiting.rows.length > 0) {
+          await admin.query("SELECT pg_terminate_backend($1)", [waiting.rows[0].pid]);
+          break;
+        }
+        assert.ok(tries < 100, "the store's statement never waited on the lock");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await assert.rejects(blocked, (err: unknown) => {
+        assert.ok(err instanceof StoreUnavailableError, `${String(err)} is not a StoreUnavailableError`);
+        return true;
+      });
+      await admin.query("COMMIT");
+      assert.equal(await stores.accounts.getAccount("acct_any"), undefined);
+    } finally {
+      await admin.end();
+      await stores.close();
+    }
+  });
+
+  test("stores used after close: StoreUnavailableError, not a crash", async () => {
+    const db = await sharedDatabase();
+    const stores = await connectPostgresStores(db.url, { migrate: false, poolSize: 1 });
+    await stores.close();
+    await stores.close(); // twice is no error
+    for (const call of [() => stores.ping(), () => stores.postbacks.getPostback("pb-x"), () => stores.dedupe.markSeen("acct_A", ["h"], T0, MINUTE)]) {
+      await assert.rejects(call(), (err: unknown) => {
+        assert.ok(err instanceof StoreUnavailableError, `${String(err)} is not a StoreUnavailableError`);
+        return true;
+      });
     }
   });
 });

@@ -1,10 +1,17 @@
 /**
  * The store port: what happened to every postback — its endpoint, data, state and attempts.
  * Written by workers after each attempt, in batches; read by the API. In Ferry's words, with
- * no SQL type in it; every adapter passes test/conformance/store.ts.
+ * no SQL type in it. Each port has its own conformance suite in test/conformance/.
  */
 import type { Account, Destination, Endpoint, PostbackState, Token } from "../core/types.js";
 import type { AttemptErrorCode } from "../core/errors.js";
+import type { AccountPatch, DestinationPatch } from "../core/patches.js";
+import type { DestinationFailure } from "../core/endpoint-health.js";
+import type { IdempotencyClaim } from "../core/idempotency.js";
+
+// Defined with the rules in src/core that use them; part of the ports' vocabulary, so callers
+// keep importing them from here.
+export type { AccountPatch, DestinationPatch, DestinationFailure, IdempotencyClaim };
 
 /** One attempt: when, where, and what came back. */
 export interface Attempt {
@@ -61,26 +68,12 @@ export interface CancelRecord {
   reason: string;
 }
 
-/** A failed attempt to a destination, counted towards disabling it (endpoint health). */
-export interface DestinationFailure {
-  destinationId: string;
-  /** ms since the epoch */
-  at: number;
-  /** Failures within the window that disable the destination; 0 = never. */
-  threshold: number;
-  /** 0 = failures count forever. */
-  windowMs: number;
-}
-
 /** One page of a listing in id order (ids sort by creation time). */
 export interface Page {
   /** List items whose id sorts after this one. */
   after?: string | undefined;
   limit: number;
 }
-
-export type AccountPatch = Partial<Pick<Account, "name" | "email" | "website" | "metadata" | "dedupeWindowMs">>;
-export type DestinationPatch = Partial<Omit<Destination, "id" | "accountId" | "createdAt" | "updatedAt">>;
 
 /** A postback as listed for a resend: enough to queue it again. */
 export interface ResendCandidate {
@@ -92,17 +85,6 @@ export interface ResendCandidate {
   /** Attempts recorded so far. */
   attempts: number;
 }
-
-/** What an idempotency key holds. */
-export type IdempotencyClaim =
-  /** The key is new (or expired): the caller owns it and must complete or release it. */
-  | { kind: "claimed" }
-  /** A request with this key was answered: send the same answer again. */
-  | { kind: "answered"; status: number; body: string }
-  /** A request with this key is being handled right now. */
-  | { kind: "in_progress" }
-  /** The key was used with a different request body. */
-  | { kind: "mismatch" };
 
 /**
  * The store is three ports, one per kind of caller, so each depends only on what it uses and an
@@ -195,16 +177,6 @@ export interface Stores {
   postbacks: PostbackStore;
   accounts: AccountStore;
   dedupe: DedupeStore;
-  /** Rejects when the store cannot be reached. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * All three in one object: how the adapters are built today. TRANSITIONAL: the adapters are
- * being split into one class per port; callers should name the narrow port they use.
- */
-export interface Store extends PostbackStore, AccountStore, DedupeStore {
   /** Rejects when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,13 +1,14 @@
 /**
- * The Postgres store's accounts, tokens and destinations, with endpoint health: each
+ * The Postgres AccountStore: accounts, tokens and destinations, with endpoint health: each
  * destination's counted failures are a bigint[] of failure times on its row, counted under the
  * row's lock (SELECT ... FOR UPDATE), so several worker processes count atomically. Schema:
  * migration 2 in ./postgres-migrations.ts.
  */
-import type pg from "pg";
 import type { Account, Destination, Token } from "../core/types.js";
-import type { AccountPatch, DestinationFailure, DestinationPatch, Page } from "./port.js";
-import { inTransaction } from "./postgres-tx.js";
+import { DuplicateIdError } from "../core/port-errors.js";
+import type { AccountPatch, AccountStore, DestinationFailure, DestinationPatch, Page } from "./port.js";
+import type { PostgresDb } from "./postgres-db.js";
+import { isDuplicateKey } from "./postgres-errors.js";
 import {
   accountFromRow,
   accountValues,
@@ -19,7 +20,8 @@ import {
   type DestinationRow,
   type TokenRow,
 } from "./rows.js";
-import { countFailure, patchAccount, patchDestination, type HealthState } from "./rules.js";
+import { countFailure, type HealthState } from "../core/endpoint-health.js";
+import { patchAccount, patchDestination } from "../core/patches.js";
 
 const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at";
 const TOKEN_COLUMNS = "id, account_id, name, created_at, revoked_at";
@@ -59,20 +61,29 @@ UPDATE destinations d SET failures = u.failures, enabled = u.enabled,
 FROM json_to_recordset($1::json) AS u(id text, failures bigint[], enabled boolean, disabled_at bigint, disabled_reason text)
 WHERE d.id = u.id`;
 
-export class PostgresAccounts {
-  constructor(private readonly pool: pg.Pool) {}
+/** A primary-key violation on insert is the caller's duplicate id, not an outage nor a plain failure. */
+async function inserting(id: string, insert: Promise<unknown>): Promise<void> {
+  try {
+    await insert;
+  } catch (err) {
+    throw isDuplicateKey(err) ? new DuplicateIdError("store", id) : err;
+  }
+}
 
-  async createAccount(account: Account): Promise<void> {
-    await this.pool.query(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, accountValues(account));
+export class PostgresAccountStore implements AccountStore {
+  constructor(private readonly db: PostgresDb) {}
+
+  createAccount(account: Account): Promise<void> {
+    return inserting(account.id, this.db.query(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, accountValues(account)));
   }
 
   async getAccount(id: string): Promise<Account | undefined> {
-    const { rows } = await this.pool.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = $1`, [id]);
+    const { rows } = await this.db.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = $1`, [id]);
     return rows[0] && accountFromRow(rows[0]);
   }
 
   async listAccounts(page: Page): Promise<Account[]> {
-    const { rows } = await this.pool.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2`, [
+    const { rows } = await this.db.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2`, [
       after(page),
       page.limit,
     ]);
@@ -80,7 +91,7 @@ export class PostgresAccounts {
   }
 
   updateAccount(id: string, patch: AccountPatch, now: number): Promise<Account | undefined> {
-    return inTransaction(this.pool, async (client) => {
+    return this.db.transaction(async (client) => {
       const { rows } = await client.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 FOR UPDATE`, [id]);
       if (!rows[0]) return undefined;
       const a = patchAccount(accountFromRow(rows[0]), patch, now);
@@ -93,33 +104,37 @@ export class PostgresAccounts {
   }
 
   async deleteAccount(id: string): Promise<string[] | undefined> {
-    const { rows } = await this.pool.query<{ found: boolean; destinations: string[] }>(DELETE_ACCOUNT_SQL, [id]);
+    const { rows } = await this.db.query<{ found: boolean; destinations: string[] }>(DELETE_ACCOUNT_SQL, [id]);
     return rows[0]?.found ? rows[0].destinations : undefined;
   }
 
-  async createToken(token: Token, hash: Buffer): Promise<void> {
-    await this.pool.query("INSERT INTO tokens (id, account_id, name, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)", [
+  createToken(token: Token, hash: Buffer): Promise<void> {
+    // Another token with the same hash violates tokens_hash_key, not the primary key: a plain error.
+    return inserting(
       token.id,
-      token.accountId,
-      token.name,
-      hash,
-      token.createdAt,
-      token.revokedAt,
-    ]);
+      this.db.query("INSERT INTO tokens (id, account_id, name, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)", [
+        token.id,
+        token.accountId,
+        token.name,
+        hash,
+        token.createdAt,
+        token.revokedAt,
+      ]),
+    );
   }
 
   async findToken(hash: Buffer): Promise<Token | undefined> {
-    const { rows } = await this.pool.query<TokenRow>({ name: "ferry_find_token", text: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE hash = $1`, values: [hash] });
+    const { rows } = await this.db.query<TokenRow>({ name: "ferry_find_token", text: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE hash = $1`, values: [hash] });
     return rows[0] && tokenFromRow(rows[0]);
   }
 
   async listTokens(accountId: string): Promise<Token[]> {
-    const { rows } = await this.pool.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE account_id = $1 ORDER BY id`, [accountId]);
+    const { rows } = await this.db.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE account_id = $1 ORDER BY id`, [accountId]);
     return rows.map(tokenFromRow);
   }
 
   async revokeToken(accountId: string, tokenId: string, now: number): Promise<boolean> {
-    const { rowCount } = await this.pool.query("UPDATE tokens SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND account_id = $2", [
+    const { rowCount } = await this.db.query("UPDATE tokens SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND account_id = $2", [
       tokenId,
       accountId,
       now,
@@ -127,12 +142,15 @@ export class PostgresAccounts {
     return (rowCount ?? 0) > 0;
   }
 
-  async createDestination(destination: Destination): Promise<void> {
-    await this.pool.query(`INSERT INTO destinations (${DESTINATION_COLUMNS}) VALUES (${DESTINATION_PARAMS})`, destinationValues(destination, asIs));
+  createDestination(destination: Destination): Promise<void> {
+    return inserting(
+      destination.id,
+      this.db.query(`INSERT INTO destinations (${DESTINATION_COLUMNS}) VALUES (${DESTINATION_PARAMS})`, destinationValues(destination, asIs)),
+    );
   }
 
   async getDestination(id: string): Promise<Destination | undefined> {
-    const { rows } = await this.pool.query<DestinationRow>({
+    const { rows } = await this.db.query<DestinationRow>({
       name: "ferry_get_destination",
       text: `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE id = $1`,
       values: [id],
@@ -141,7 +159,7 @@ export class PostgresAccounts {
   }
 
   async listDestinations(accountId: string, page: Page): Promise<Destination[]> {
-    const { rows } = await this.pool.query<DestinationRow>(
+    const { rows } = await this.db.query<DestinationRow>(
       `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [accountId, after(page), page.limit],
     );
@@ -149,7 +167,7 @@ export class PostgresAccounts {
   }
 
   async accountDestinations(accountId: string): Promise<Destination[]> {
-    const { rows } = await this.pool.query<DestinationRow>({
+    const { rows } = await this.db.query<DestinationRow>({
       name: "ferry_account_destinations",
       text: `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE account_id = $1 ORDER BY id`,
       values: [accountId],
@@ -158,7 +176,7 @@ export class PostgresAccounts {
   }
 
   async findDestination(accountId: string, method: string, url: string): Promise<Destination | undefined> {
-    const { rows } = await this.pool.query<DestinationRow>(
+    const { rows } = await this.db.query<DestinationRow>(
       `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE account_id = $1 AND method = $2 AND url = $3 ORDER BY id LIMIT 1`,
       [accountId, method, url],
     );
@@ -166,7 +184,7 @@ export class PostgresAccounts {
   }
 
   updateDestination(id: string, patch: DestinationPatch, now: number): Promise<Destination | undefined> {
-    return inTransaction(this.pool, async (client) => {
+    return this.db.transaction(async (client) => {
       const { rows } = await client.query<DestinationRow>(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE id = $1 FOR UPDATE`, [id]);
       if (!rows[0]) return undefined;
       const { destination: d, clearFailures } = patchDestination(destinationFromRow(rows[0]), patch, now);
@@ -176,14 +194,14 @@ export class PostgresAccounts {
   }
 
   async deleteDestination(id: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query("DELETE FROM destinations WHERE id = $1", [id]);
+    const { rowCount } = await this.db.query("DELETE FROM destinations WHERE id = $1", [id]);
     return (rowCount ?? 0) > 0;
   }
 
   async recordFailures(failures: DestinationFailure[]): Promise<string[]> {
     if (failures.length === 0) return [];
     const ids = [...new Set(failures.map((f) => f.destinationId))];
-    return inTransaction(this.pool, async (client) => {
+    return this.db.transaction(async (client) => {
       const { rows } = await client.query<{ id: string; enabled: boolean; failures: number[] }>(LOCK_HEALTH_SQL, [ids]);
       const states = new Map<string, HealthState>(rows.map((r) => [r.id, { enabled: r.enabled, failures: r.failures }]));
       const changed = new Map<string, { id: string; failures: number[]; enabled: boolean; disabled_at: number | null; disabled_reason: string | null }>();

@@ -1,12 +1,12 @@
 /**
- * The Postgres store's idempotency keys and content hashes (duplicate detection). A claim and a
+ * The Postgres DedupeStore: idempotency keys and content hashes (duplicate detection). A claim and a
  * mark are each one INSERT ... ON CONFLICT statement, so concurrent requests in any number of
  * processes cannot both own one key, nor both see one hash as new. Schema: migration 2 in
  * ./postgres-migrations.ts.
  */
-import type pg from "pg";
-import type { IdempotencyClaim } from "./port.js";
-import { judgeClaim, type IdempotencyEntry } from "./rules.js";
+import type { DedupeStore, IdempotencyClaim } from "./port.js";
+import type { PostgresDb } from "./postgres-db.js";
+import { judgeClaim, type IdempotencyEntry } from "../core/idempotency.js";
 
 // Takes the key when it is new, expired, or a stale claim of the same request: exactly what
 // judgeClaim calls "take". Returns a row only when this call owns the key.
@@ -35,16 +35,16 @@ function text(s: string): string {
   return s.includes("\u0000") ? s.replaceAll("\u0000", "\uFFFD") : s;
 }
 
-export class PostgresDedupe {
-  constructor(private readonly pool: pg.Pool) {}
+export class PostgresDedupeStore implements DedupeStore {
+  constructor(private readonly db: PostgresDb) {}
 
   async claimIdempotencyKey(scope: string, key: string, fingerprint: string, now: number, ttlMs: number, staleMs: number): Promise<IdempotencyClaim> {
     // The row read after a failed claim may change before it is read (answered, released,
     // claimed anew): then judge again. Each round is a change made by another request.
     for (let round = 0; round < 5; round++) {
-      const claimed = await this.pool.query({ name: "ferry_claim_key", text: CLAIM_SQL, values: [scope, key, fingerprint, now, ttlMs, staleMs] });
+      const claimed = await this.db.query({ name: "ferry_claim_key", text: CLAIM_SQL, values: [scope, key, fingerprint, now, ttlMs, staleMs] });
       if (claimed.rowCount) return { kind: "claimed" };
-      const { rows } = await this.pool.query<IdempotencyEntry>({
+      const { rows } = await this.db.query<IdempotencyEntry>({
         name: "ferry_get_key",
         text: `SELECT fingerprint, claimed_at AS "claimedAt", answered_at AS "answeredAt", status, body
                FROM idempotency_keys WHERE scope = $1 AND key = $2`,
@@ -57,7 +57,7 @@ export class PostgresDedupe {
   }
 
   async answerIdempotencyKey(scope: string, key: string, status: number, body: string, now: number): Promise<void> {
-    await this.pool.query("UPDATE idempotency_keys SET answered_at = $3, status = $4, body = $5 WHERE scope = $1 AND key = $2", [
+    await this.db.query("UPDATE idempotency_keys SET answered_at = $3, status = $4, body = $5 WHERE scope = $1 AND key = $2", [
       scope,
       key,
       now,
@@ -67,7 +67,7 @@ export class PostgresDedupe {
   }
 
   async releaseIdempotencyKey(scope: string, key: string): Promise<void> {
-    await this.pool.query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND answered_at IS NULL", [scope, key]);
+    await this.db.query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND answered_at IS NULL", [scope, key]);
   }
 
   async markSeen(accountId: string, hashes: string[], now: number, windowMs: number): Promise<boolean[]> {
@@ -75,7 +75,7 @@ export class PostgresDedupe {
     // Each hash once per statement (ON CONFLICT updates a row at most once), in sorted order so
     // that concurrent calls lock rows in one order and cannot deadlock.
     const unique = [...new Set(hashes)].sort();
-    const { rows } = await this.pool.query<{ hash: string; prev_seen_at: number | null }>({
+    const { rows } = await this.db.query<{ hash: string; prev_seen_at: number | null }>({
       name: "ferry_mark_seen",
       text: MARK_SQL,
       values: [accountId, now, unique],
@@ -92,10 +92,10 @@ export class PostgresDedupe {
 
   async unmarkSeen(accountId: string, hashes: string[]): Promise<void> {
     if (hashes.length === 0) return;
-    await this.pool.query("DELETE FROM content_hashes WHERE account_id = $1 AND hash = ANY($2::text[])", [accountId, hashes]);
+    await this.db.query("DELETE FROM content_hashes WHERE account_id = $1 AND hash = ANY($2::text[])", [accountId, hashes]);
   }
 
   async pruneDedupe(before: number): Promise<void> {
-    await this.pool.query(PRUNE_SQL, [before]);
+    await this.db.query(PRUNE_SQL, [before]);
   }
 }

@@ -1,38 +1,26 @@
 /**
- * The Postgres store, chosen when FERRY_DATABASE_URL is set: endpoints, postbacks and attempts
- * in a Postgres database shared by every Ferry process; accounts, tokens, destinations and
- * endpoint health in ./postgres-accounts.ts; idempotency keys and content hashes in
- * ./postgres-dedupe.ts. Schema: ./postgres-migrations.ts.
+ * The Postgres stores, chosen when FERRY_DATABASE_URL is set: connectPostgresStores opens one
+ * pool, checks (or applies) the schema once, and hands out the three stores sharing it —
+ * ./postgres-postbacks.ts, ./postgres-accounts.ts and ./postgres-dedupe.ts. Schema:
+ * ./postgres-migrations.ts.
  *
- * A batch of attempt records is one SQL statement, so one round trip and atomic. The pool
- * outlives the server going away: queries fail (the worker holds its records and retries with
- * backoff) until it is back, then new connections are made.
+ * The pool outlives the server going away: calls fail with StoreUnavailableError (the worker
+ * holds its records and retries with backoff) until it is back, then new connections are made.
  */
 import pg from "pg";
-import type { Account, Destination, Endpoint, Token } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
+import { StoreUnavailableError } from "../core/port-errors.js";
 import { appliedVersions, applyMigrations, connectError, pendingVersions, reason } from "./postgres-migrations.js";
-import { PostgresAccounts } from "./postgres-accounts.js";
-import { PostgresDedupe } from "./postgres-dedupe.js";
-import type {
-  AccountPatch,
-  Attempt,
-  AttemptRecord,
-  CancelRecord,
-  DestinationFailure,
-  DestinationPatch,
-  IdempotencyClaim,
-  Page,
-  PostbackRecord,
-  ResendCandidate,
-  Store,
-} from "./port.js";
-import { candidateFromRow, postbackFromRow, type CandidateRow, type PostbackRow } from "./rows.js";
+import { PostgresAccountStore } from "./postgres-accounts.js";
+import { PostgresDb } from "./postgres-db.js";
+import { PostgresDedupeStore } from "./postgres-dedupe.js";
+import { PostgresPostbackStore } from "./postgres-postbacks.js";
+import type { Stores } from "./port.js";
 
-export interface PostgresStoreOptions {
+export interface PostgresStoresOptions {
   /** Apply pending migrations first (FERRY_MIGRATE_ON_START); otherwise refuse an unmigrated database. */
   migrate: boolean;
-  /** Connections this process may open. */
+  /** Connections this process may open, shared by the three stores. */
   poolSize?: number;
 }
 
@@ -46,339 +34,78 @@ const types: pg.CustomTypesConfig = {
   getTypeParser: (oid, format) => (oid === INT8_OID && format !== "binary" ? Number : pg.types.getTypeParser(oid, format)),
 };
 
-// Data-modifying CTEs all run to completion in one statement, which is one transaction.
-// Each ON CONFLICT DO UPDATE may touch a row once per statement: recordAttempts sends at most
-// one postback row per id and one attempt row per (postback, attempt).
-const INSERT_ENDPOINTS = `
-  INSERT INTO endpoints (id, method, url, default_value, max_attempts, account_id, destination_id)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
-  ON CONFLICT (id) DO NOTHING`;
-
-const RECORD_SQL = `
-WITH new_endpoints AS (${INSERT_ENDPOINTS}
-), new_postbacks AS (
-  INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason)
-  SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[])
-  ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, updated_at = excluded.updated_at,
-    next_attempt_at = excluded.next_attempt_at, reason = excluded.reason
-  WHERE excluded.attempts >= postbacks.attempts -- an earlier attempt recorded late does not undo a later one
-)
-INSERT INTO attempts (postback_id, attempt, started_at, duration_ms, url, status_code, error, error_message, response_body)
-SELECT * FROM unnest($17::text[], $18::int[], $19::bigint[], $20::float8[], $21::text[], $22::int[], $23::text[], $24::text[], $25::text[])
-ON CONFLICT (postback_id, attempt) DO UPDATE SET started_at = excluded.started_at, duration_ms = excluded.duration_ms,
-  url = excluded.url, status_code = excluded.status_code, error = excluded.error, error_message = excluded.error_message,
-  response_body = excluded.response_body`;
-
-// A settled postback stays settled: a delivery is never undone by a cancellation.
-const CANCEL_SQL = `
-WITH new_endpoints AS (${INSERT_ENDPOINTS}
-)
-INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason)
-SELECT c.id, c.endpoint_id, c.data, 'cancelled', 0, c.created_at, c.at, NULL, c.reason
-FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[]) AS c(id, endpoint_id, data, created_at, at, reason)
-ON CONFLICT (id) DO UPDATE SET state = 'cancelled', updated_at = excluded.updated_at, next_attempt_at = NULL, reason = excluded.reason
-WHERE postbacks.state <> 'delivered'`;
-
-const ENDPOINT_COLUMNS = "e.id AS endpoint_id, e.method, e.url, e.default_value, e.max_attempts, e.account_id, e.destination_id";
-
-// One statement, so the postback and its attempts come from one snapshot.
-const GET_SQL = `
-SELECT p.id, p.data, p.state, p.created_at, p.updated_at, p.next_attempt_at, p.reason, ${ENDPOINT_COLUMNS},
-       (SELECT coalesce(json_agg(json_build_object(
-                 'attempt', a.attempt, 'startedAt', a.started_at, 'durationMs', a.duration_ms, 'url', a.url,
-                 'statusCode', a.status_code, 'error', a.error, 'errorMessage', a.error_message,
-                 'responseBody', a.response_body) ORDER BY a.attempt), '[]'::json)
-        FROM attempts a WHERE a.postback_id = p.id) AS attempts
-FROM postbacks p JOIN endpoints e ON e.id = p.endpoint_id
-WHERE p.id = $1`;
-
-// The state condition is the one of the partial index postbacks_failed. Postback ids compare
-// bytewise, as ULIDs sort and as SQLite compares them, whatever the database's collation.
-const FAILED_SQL = `
-SELECT p.id, p.data, p.state, p.created_at, p.attempts, ${ENDPOINT_COLUMNS}
-FROM endpoints e JOIN postbacks p ON p.endpoint_id = e.id
-WHERE e.destination_id = $1 AND p.state IN ('failed', 'dead') AND p.created_at >= $2 AND p.created_at < $3
-  AND p.id COLLATE "C" > $4
-ORDER BY p.id COLLATE "C" LIMIT $5`;
-
-interface PostbackRowWithAttempts extends PostbackRow {
-  attempts: Attempt[];
-}
-
 /**
- * Postgres text cannot hold U+0000, and one such character would fail the whole batch again on
- * every retry. It can come only from a partner (a binary response body): keep the rest of it.
+ * Connects to `url` and returns the three stores on one pool. Start-up failures (unreachable,
+ * unmigrated) are one-line BackendErrors naming FERRY_DATABASE_URL, without the password.
  */
-function text<T extends string | null>(s: T): T {
-  return (s !== null && s.includes("\u0000") ? s.replaceAll("\u0000", "\uFFFD") : s) as T;
-}
-
-function compare(x: string, y: string): number {
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/** The endpoints' columns as the arrays $1..$7 of INSERT_ENDPOINTS, in id order. */
-function endpointArrays(endpoints: Iterable<Endpoint>): unknown[][] {
-  const e = [...endpoints].sort((x, y) => compare(x.id, y.id));
-  return [
-    e.map((x) => x.id),
-    e.map((x) => x.method),
-    e.map((x) => text(x.url)),
-    e.map((x) => text(x.defaultValue)),
-    e.map((x) => x.maxAttempts),
-    e.map((x) => x.accountId ?? null),
-    e.map((x) => x.destinationId ?? null),
-  ];
-}
-
-export class PostgresStore implements Store {
-  private readonly accounts: PostgresAccounts;
-  private readonly dedupe: PostgresDedupe;
-
-  private constructor(private readonly pool: pg.Pool) {
-    this.accounts = new PostgresAccounts(pool);
-    this.dedupe = new PostgresDedupe(pool);
-  }
-
-  static async connect(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.poolSize ?? 10,
-      application_name: "ferry",
-      types,
-      connectionTimeoutMillis: 5_000,
-      idleTimeoutMillis: 30_000,
-      // A statement stuck behind a lock or a dead link fails, so the worker backs off and tries
-      // again instead of waiting on it forever.
-      statement_timeout: 30_000,
-      query_timeout: 35_000,
-      keepAlive: true,
+export async function connectPostgresStores(url: string, options: PostgresStoresOptions): Promise<Stores> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    application_name: "ferry",
+    types,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // A statement stuck behind a lock or a dead link fails, so the worker backs off and tries
+    // again instead of waiting on it forever.
+    statement_timeout: 30_000,
+    query_timeout: 35_000,
+    keepAlive: true,
+  });
+  // An idle client whose server went away emits 'error' on the pool; unhandled, that would end
+  // the process. The pool drops that client and the next query connects anew.
+  pool.on("error", () => {});
+  try {
+    await pool.query("SELECT 1").catch((err: unknown) => {
+      throw connectError(url, err);
     });
-    // An idle client whose server went away emits 'error' on the pool; unhandled, that would end
-    // the process. The pool drops that client and the next query connects anew.
-    pool.on("error", () => {});
-    try {
-      await pool.query("SELECT 1").catch((err: unknown) => {
+    if (options.migrate) {
+      const client = await pool.connect().catch((err: unknown) => {
         throw connectError(url, err);
       });
-      if (options.migrate) {
-        const client = await pool.connect().catch((err: unknown) => {
-          throw connectError(url, err);
-        });
-        try {
-          await applyMigrations(client);
-        } catch (err) {
-          throw new BackendError(`FERRY_MIGRATE_ON_START: could not migrate ${redact(url)}: ${reason(url, err)}`, { cause: err });
-        } finally {
-          client.release();
-        }
-      } else if (
-        pendingVersions(
-          await appliedVersions(pool).catch((err: unknown) => {
-            throw new BackendError(`FERRY_DATABASE_URL: cannot read the schema version in ${redact(url)}: ${reason(url, err)}`, { cause: err });
-          }),
-        ).length > 0
-      ) {
-        throw new BackendError(
-          `FERRY_DATABASE_URL: the database ${redact(url)} lacks Ferry's schema (or part of it): ` +
-            "run `ferry migrate` with the same FERRY_DATABASE_URL, or set FERRY_MIGRATE_ON_START=true",
-        );
+      try {
+        await applyMigrations(client);
+      } catch (err) {
+        throw new BackendError(`FERRY_MIGRATE_ON_START: could not migrate ${redact(url)}: ${reason(url, err)}`, { cause: err });
+      } finally {
+        client.release();
       }
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw err;
+    } else if (
+      pendingVersions(
+        await appliedVersions(pool).catch((err: unknown) => {
+          throw new BackendError(`FERRY_DATABASE_URL: cannot read the schema version in ${redact(url)}: ${reason(url, err)}`, { cause: err });
+        }),
+      ).length > 0
+    ) {
+      throw new BackendError(
+        `FERRY_DATABASE_URL: the database ${redact(url)} lacks Ferry's schema (or part of it): ` +
+          "run `ferry migrate` with the same FERRY_DATABASE_URL, or set FERRY_MIGRATE_ON_START=true",
+      );
     }
-    return new PostgresStore(pool);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
   }
+  const db = new PostgresDb(pool);
+  return {
+    postbacks: new PostgresPostbackStore(db),
+    accounts: new PostgresAccountStore(db),
+    dedupe: new PostgresDedupeStore(db),
+    ping: () => ping(db),
+    async close() {
+      if (!pool.ending) await pool.end();
+    },
+  };
+}
 
-  async recordAttempts(records: AttemptRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    const endpoints = new Map<string, Endpoint>();
-    // Per postback the record with the highest attempt, the later one on a tie: the state the
-    // batch applied in order would leave. Per (postback, attempt) the last one.
-    const postbacks = new Map<string, AttemptRecord>();
-    const attempts = new Map<string, AttemptRecord>();
-    for (const r of records) {
-      endpoints.set(r.endpoint.id, r.endpoint);
-      const kept = postbacks.get(r.postbackId);
-      if (!kept || r.attempt >= kept.attempt) postbacks.set(r.postbackId, r);
-      attempts.set(`${r.postbackId}\n${r.attempt}`, r);
-    }
-    // Rows in key order, so that two workers writing the same new endpoint (or, after a lease
-    // ran out, the same postback) lock the rows in the same order and cannot deadlock.
-    const p = [...postbacks.values()].sort((x, y) => compare(x.postbackId, y.postbackId));
-    const a = [...attempts.values()].sort((x, y) => compare(x.postbackId, y.postbackId) || x.attempt - y.attempt);
-    await this.pool.query({
-      name: "ferry_record_attempts",
-      text: RECORD_SQL,
-      values: [
-        ...endpointArrays(endpoints.values()),
-        p.map((r) => r.postbackId),
-        p.map((r) => r.endpoint.id),
-        p.map((r) => text(r.data)),
-        p.map((r) => r.state),
-        p.map((r) => r.attempt),
-        p.map((r) => r.createdAt),
-        p.map((r) => r.startedAt + Math.round(r.durationMs)),
-        p.map((r) => r.nextAttemptAt),
-        p.map((r) => text(r.reason)),
-        a.map((r) => r.postbackId),
-        a.map((r) => r.attempt),
-        a.map((r) => r.startedAt),
-        a.map((r) => r.durationMs),
-        a.map((r) => text(r.url)),
-        a.map((r) => r.statusCode),
-        a.map((r) => r.error),
-        a.map((r) => text(r.errorMessage)),
-        a.map((r) => text(r.responseBody)),
-      ],
-    });
-  }
-
-  async recordCancelled(records: CancelRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    const endpoints = new Map<string, Endpoint>();
-    const postbacks = new Map<string, CancelRecord>();
-    for (const r of records) {
-      endpoints.set(r.endpoint.id, r.endpoint);
-      postbacks.set(r.postbackId, r); // ON CONFLICT touches a row once per statement: the last one
-    }
-    const c = [...postbacks.values()].sort((x, y) => compare(x.postbackId, y.postbackId));
-    await this.pool.query({
-      name: "ferry_record_cancelled",
-      text: CANCEL_SQL,
-      values: [
-        ...endpointArrays(endpoints.values()),
-        c.map((r) => r.postbackId),
-        c.map((r) => r.endpoint.id),
-        c.map((r) => text(r.data)),
-        c.map((r) => r.createdAt),
-        c.map((r) => r.at),
-        c.map((r) => text(r.reason)),
-      ],
-    });
-  }
-
-  recordFailures(failures: DestinationFailure[]): Promise<string[]> {
-    return this.accounts.recordFailures(failures);
-  }
-
-  async getPostback(id: string): Promise<PostbackRecord | undefined> {
-    const { rows } = await this.pool.query<PostbackRowWithAttempts>({ name: "ferry_get_postback", text: GET_SQL, values: [id] });
-    const row = rows[0];
-    return row ? postbackFromRow(row, row.attempts) : undefined;
-  }
-
-  async listFailedPostbacks(destinationId: string, range: { from: number; to: number }, page: Page): Promise<ResendCandidate[]> {
-    const { rows } = await this.pool.query<CandidateRow>({
-      name: "ferry_list_failed",
-      text: FAILED_SQL,
-      values: [destinationId, range.from, range.to, page.after ?? "", page.limit],
-    });
-    return rows.map(candidateFromRow);
-  }
-
-  createAccount(account: Account): Promise<void> {
-    return this.accounts.createAccount(account);
-  }
-
-  getAccount(id: string): Promise<Account | undefined> {
-    return this.accounts.getAccount(id);
-  }
-
-  listAccounts(page: Page): Promise<Account[]> {
-    return this.accounts.listAccounts(page);
-  }
-
-  updateAccount(id: string, patch: AccountPatch, now: number): Promise<Account | undefined> {
-    return this.accounts.updateAccount(id, patch, now);
-  }
-
-  deleteAccount(id: string): Promise<string[] | undefined> {
-    return this.accounts.deleteAccount(id);
-  }
-
-  createToken(token: Token, hash: Buffer): Promise<void> {
-    return this.accounts.createToken(token, hash);
-  }
-
-  findToken(hash: Buffer): Promise<Token | undefined> {
-    return this.accounts.findToken(hash);
-  }
-
-  listTokens(accountId: string): Promise<Token[]> {
-    return this.accounts.listTokens(accountId);
-  }
-
-  revokeToken(accountId: string, tokenId: string, now: number): Promise<boolean> {
-    return this.accounts.revokeToken(accountId, tokenId, now);
-  }
-
-  createDestination(destination: Destination): Promise<void> {
-    return this.accounts.createDestination(destination);
-  }
-
-  getDestination(id: string): Promise<Destination | undefined> {
-    return this.accounts.getDestination(id);
-  }
-
-  listDestinations(accountId: string, page: Page): Promise<Destination[]> {
-    return this.accounts.listDestinations(accountId, page);
-  }
-
-  accountDestinations(accountId: string): Promise<Destination[]> {
-    return this.accounts.accountDestinations(accountId);
-  }
-
-  findDestination(accountId: string, method: string, url: string): Promise<Destination | undefined> {
-    return this.accounts.findDestination(accountId, method, url);
-  }
-
-  updateDestination(id: string, patch: DestinationPatch, now: number): Promise<Destination | undefined> {
-    return this.accounts.updateDestination(id, patch, now);
-  }
-
-  deleteDestination(id: string): Promise<boolean> {
-    return this.accounts.deleteDestination(id);
-  }
-
-  claimIdempotencyKey(scope: string, key: string, fingerprint: string, now: number, ttlMs: number, staleMs: number): Promise<IdempotencyClaim> {
-    return this.dedupe.claimIdempotencyKey(scope, key, fingerprint, now, ttlMs, staleMs);
-  }
-
-  answerIdempotencyKey(scope: string, key: string, status: number, body: string, now: number): Promise<void> {
-    return this.dedupe.answerIdempotencyKey(scope, key, status, body, now);
-  }
-
-  releaseIdempotencyKey(scope: string, key: string): Promise<void> {
-    return this.dedupe.releaseIdempotencyKey(scope, key);
-  }
-
-  markSeen(accountId: string, hashes: string[], now: number, windowMs: number): Promise<boolean[]> {
-    return this.dedupe.markSeen(accountId, hashes, now, windowMs);
-  }
-
-  unmarkSeen(accountId: string, hashes: string[]): Promise<void> {
-    return this.dedupe.unmarkSeen(accountId, hashes);
-  }
-
-  pruneDedupe(before: number): Promise<void> {
-    return this.dedupe.pruneDedupe(before);
-  }
-
-  async ping(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Postgres did not answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
-    });
-    try {
-      await Promise.race([this.pool.query({ text: "SELECT 1", query_timeout: PING_TIMEOUT_MS } as pg.QueryConfig), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async close(): Promise<void> {
-    if (!this.pool.ending) await this.pool.end();
+async function ping(db: PostgresDb): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`the Postgres store is unavailable: no answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([db.query({ text: "SELECT 1", query_timeout: PING_TIMEOUT_MS } as pg.QueryConfig), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,10 +1,12 @@
 /**
- * The SQLite store's accounts, tokens and destinations, with endpoint health (each
+ * The SQLite AccountStore: accounts, tokens and destinations, with endpoint health (each
  * destination's failure count, a JSON array of failure times). Tables: migration 2 in ./sqlite.ts.
+ * better-sqlite3 is synchronous: each method does its work before it returns its promise.
  */
 import type { SqliteDatabase } from "../sqlite.js";
 import type { Account, Destination, Token } from "../core/types.js";
-import type { AccountPatch, DestinationFailure, DestinationPatch, Page } from "./port.js";
+import { DuplicateIdError } from "../core/port-errors.js";
+import type { AccountPatch, AccountStore, DestinationFailure, DestinationPatch, Page } from "./port.js";
 import {
   accountFromRow,
   accountValues,
@@ -16,16 +18,19 @@ import {
   type DestinationRow,
   type TokenRow,
 } from "./rows.js";
-import { countFailure, patchAccount, patchDestination, type HealthState } from "./rules.js";
+import { countFailure, type HealthState } from "../core/endpoint-health.js";
+import { patchAccount, patchDestination } from "../core/patches.js";
+import { isDuplicateKey, onSqlite } from "./sqlite-errors.js";
 
 const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at";
 const bit = (b: boolean): number => (b ? 1 : 0);
 /** Ids sort after "", so a first page has no `after`. */
 const after = (page: { after?: string | undefined }): string => page.after ?? "";
 
-export class SqliteAccounts {
+export class SqliteAccountStore implements AccountStore {
   private readonly stmt;
 
+  /** `db` must be migrated (openSqliteStores does it). */
   constructor(private readonly db: SqliteDatabase) {
     const destinationParams = DESTINATION_COLUMNS.split(",").map(() => "?").join(", ");
     this.stmt = {
@@ -70,17 +75,9 @@ export class SqliteAccounts {
     };
   }
 
-  createAccount(account: Account): void {
-    this.stmt.createAccount.run(accountValues(account));
-  }
-
-  getAccount(id: string): Account | undefined {
-    const row = this.stmt.getAccount.get(id) as AccountRow | undefined;
-    return row && accountFromRow(row);
-  }
-
-  listAccounts(page: Page): Account[] {
-    return (this.stmt.listAccounts.all(after(page), page.limit) as AccountRow[]).map(accountFromRow);
+  /** Runs one call on the database, its errors translated (an outage is StoreUnavailableError). */
+  private run<T>(fn: () => T): T {
+    return onSqlite(this.db, fn);
   }
 
   /**
@@ -88,12 +85,43 @@ export class SqliteAccounts {
    * process cannot write in between, nor make the upgrade from reading to writing fail.
    */
   private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.run(() => this.db.transaction(fn).immediate());
   }
 
-  updateAccount(id: string, patch: AccountPatch, now: number): Account | undefined {
+  /** Inserts a row; a primary-key violation is the caller's duplicate id, named as such. */
+  private insert(id: string, fn: () => unknown): void {
+    try {
+      this.run(fn);
+    } catch (err) {
+      throw isDuplicateKey(err) ? new DuplicateIdError("store", id) : err;
+    }
+  }
+
+  private readAccount(id: string): Account | undefined {
+    const row = this.stmt.getAccount.get(id) as AccountRow | undefined;
+    return row && accountFromRow(row);
+  }
+
+  private readDestination(id: string): Destination | undefined {
+    const row = this.stmt.getDestination.get(id) as DestinationRow | undefined;
+    return row && destinationFromRow(row);
+  }
+
+  async createAccount(account: Account): Promise<void> {
+    this.insert(account.id, () => this.stmt.createAccount.run(accountValues(account)));
+  }
+
+  async getAccount(id: string): Promise<Account | undefined> {
+    return this.run(() => this.readAccount(id));
+  }
+
+  async listAccounts(page: Page): Promise<Account[]> {
+    return (this.run(() => this.stmt.listAccounts.all(after(page), page.limit)) as AccountRow[]).map(accountFromRow);
+  }
+
+  async updateAccount(id: string, patch: AccountPatch, now: number): Promise<Account | undefined> {
     return this.write(() => {
-      const current = this.getAccount(id);
+      const current = this.readAccount(id);
       if (!current) return undefined;
       const a = patchAccount(current, patch, now);
       this.stmt.updateAccount.run(a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, a.id);
@@ -101,7 +129,8 @@ export class SqliteAccounts {
     });
   }
 
-  deleteAccount(id: string): string[] | undefined {
+  /** Its content hashes (the DedupeStore's table) go too: they are the account's data. */
+  async deleteAccount(id: string): Promise<string[] | undefined> {
     return this.write(() => {
       if (this.stmt.deleteAccount.run(id).changes === 0) return undefined;
       this.stmt.deleteAccountTokens.run(id);
@@ -110,48 +139,48 @@ export class SqliteAccounts {
     });
   }
 
-  createToken(token: Token, hash: Buffer): void {
-    this.stmt.createToken.run(token.id, token.accountId, token.name, hash, token.createdAt, token.revokedAt);
+  /** Another token with the same hash violates the UNIQUE index, not the primary key: a plain error. */
+  async createToken(token: Token, hash: Buffer): Promise<void> {
+    this.insert(token.id, () => this.stmt.createToken.run(token.id, token.accountId, token.name, hash, token.createdAt, token.revokedAt));
   }
 
-  findToken(hash: Buffer): Token | undefined {
-    const row = this.stmt.findToken.get(hash) as TokenRow | undefined;
+  async findToken(hash: Buffer): Promise<Token | undefined> {
+    const row = this.run(() => this.stmt.findToken.get(hash)) as TokenRow | undefined;
     return row && tokenFromRow(row);
   }
 
-  listTokens(accountId: string): Token[] {
-    return (this.stmt.listTokens.all(accountId) as TokenRow[]).map(tokenFromRow);
+  async listTokens(accountId: string): Promise<Token[]> {
+    return (this.run(() => this.stmt.listTokens.all(accountId)) as TokenRow[]).map(tokenFromRow);
   }
 
-  revokeToken(accountId: string, tokenId: string, now: number): boolean {
-    return this.stmt.revokeToken.run(now, tokenId, accountId).changes > 0;
+  async revokeToken(accountId: string, tokenId: string, now: number): Promise<boolean> {
+    return this.run(() => this.stmt.revokeToken.run(now, tokenId, accountId)).changes > 0;
   }
 
-  createDestination(destination: Destination): void {
-    this.stmt.createDestination.run(destinationValues(destination, bit));
+  async createDestination(destination: Destination): Promise<void> {
+    this.insert(destination.id, () => this.stmt.createDestination.run(destinationValues(destination, bit)));
   }
 
-  getDestination(id: string): Destination | undefined {
-    const row = this.stmt.getDestination.get(id) as DestinationRow | undefined;
+  async getDestination(id: string): Promise<Destination | undefined> {
+    return this.run(() => this.readDestination(id));
+  }
+
+  async listDestinations(accountId: string, page: Page): Promise<Destination[]> {
+    return (this.run(() => this.stmt.listDestinations.all(accountId, after(page), page.limit)) as DestinationRow[]).map(destinationFromRow);
+  }
+
+  async accountDestinations(accountId: string): Promise<Destination[]> {
+    return (this.run(() => this.stmt.accountDestinations.all(accountId)) as DestinationRow[]).map(destinationFromRow);
+  }
+
+  async findDestination(accountId: string, method: string, url: string): Promise<Destination | undefined> {
+    const row = this.run(() => this.stmt.findDestination.get(accountId, method, url)) as DestinationRow | undefined;
     return row && destinationFromRow(row);
   }
 
-  listDestinations(accountId: string, page: Page): Destination[] {
-    return (this.stmt.listDestinations.all(accountId, after(page), page.limit) as DestinationRow[]).map(destinationFromRow);
-  }
-
-  accountDestinations(accountId: string): Destination[] {
-    return (this.stmt.accountDestinations.all(accountId) as DestinationRow[]).map(destinationFromRow);
-  }
-
-  findDestination(accountId: string, method: string, url: string): Destination | undefined {
-    const row = this.stmt.findDestination.get(accountId, method, url) as DestinationRow | undefined;
-    return row && destinationFromRow(row);
-  }
-
-  updateDestination(id: string, patch: DestinationPatch, now: number): Destination | undefined {
+  async updateDestination(id: string, patch: DestinationPatch, now: number): Promise<Destination | undefined> {
     return this.write(() => {
-      const current = this.getDestination(id);
+      const current = this.readDestination(id);
       if (!current) return undefined;
       const { destination: d, clearFailures } = patchDestination(current, patch, now);
       this.stmt.updateDestination.run(
@@ -178,12 +207,13 @@ export class SqliteAccounts {
     });
   }
 
-  deleteDestination(id: string): boolean {
-    return this.stmt.deleteDestination.run(id).changes > 0;
+  async deleteDestination(id: string): Promise<boolean> {
+    return this.run(() => this.stmt.deleteDestination.run(id)).changes > 0;
   }
 
   /** One write transaction for the whole batch: no other process counts in between. */
-  recordFailures(failures: DestinationFailure[]): string[] {
+  async recordFailures(failures: DestinationFailure[]): Promise<string[]> {
+    if (failures.length === 0) return [];
     return this.write(() => {
       const states = new Map<string, HealthState & { reason?: string; at?: number }>();
       const disabled: string[] = [];

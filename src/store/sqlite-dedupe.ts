@@ -1,11 +1,12 @@
 /**
- * The SQLite store's idempotency keys and content hashes (duplicate detection). Each method is
+ * The SQLite DedupeStore: idempotency keys and content hashes (duplicate detection). Each method is
  * one IMMEDIATE transaction, so two processes claiming one key or marking one hash take turns.
  * Tables: migration 2 in ./sqlite.ts.
  */
 import type { SqliteDatabase } from "../sqlite.js";
-import type { IdempotencyClaim } from "./port.js";
-import { judgeClaim, type IdempotencyEntry } from "./rules.js";
+import type { DedupeStore, IdempotencyClaim } from "./port.js";
+import { judgeClaim, type IdempotencyEntry } from "../core/idempotency.js";
+import { onSqlite } from "./sqlite-errors.js";
 
 interface KeyRow {
   fingerprint: string;
@@ -15,9 +16,10 @@ interface KeyRow {
   body: string | null;
 }
 
-export class SqliteDedupe {
+export class SqliteDedupeStore implements DedupeStore {
   private readonly stmt;
 
+  /** `db` must be migrated (openSqliteStores does it). */
   constructor(private readonly db: SqliteDatabase) {
     this.stmt = {
       getKey: db.prepare("SELECT fingerprint, claimed_at, answered_at, status, body FROM idempotency_keys WHERE scope = ? AND key = ?"),
@@ -39,55 +41,69 @@ export class SqliteDedupe {
     };
   }
 
-  claimIdempotencyKey(scope: string, key: string, fingerprint: string, now: number, ttlMs: number, staleMs: number): IdempotencyClaim {
-    return this.db
-      .transaction((): IdempotencyClaim => {
-        const row = this.stmt.getKey.get(scope, key) as KeyRow | undefined;
-        const entry: IdempotencyEntry | undefined = row && {
-          fingerprint: row.fingerprint,
-          claimedAt: row.claimed_at,
-          answeredAt: row.answered_at,
-          status: row.status,
-          body: row.body,
-        };
-        const judged = judgeClaim(entry, fingerprint, now, ttlMs, staleMs);
-        if (judged !== "take") return judged;
-        this.stmt.claimKey.run(scope, key, fingerprint, now);
-        return { kind: "claimed" };
-      })
-      .immediate();
+  /** Runs one call on the database, its errors translated (an outage is StoreUnavailableError). */
+  private run<T>(fn: () => T): T {
+    return onSqlite(this.db, fn);
   }
 
-  answerIdempotencyKey(scope: string, key: string, status: number, body: string, now: number): void {
-    this.stmt.answerKey.run(now, status, body, scope, key);
+  async claimIdempotencyKey(scope: string, key: string, fingerprint: string, now: number, ttlMs: number, staleMs: number): Promise<IdempotencyClaim> {
+    return this.run(() =>
+      this.db
+        .transaction((): IdempotencyClaim => {
+          const row = this.stmt.getKey.get(scope, key) as KeyRow | undefined;
+          const entry: IdempotencyEntry | undefined = row && {
+            fingerprint: row.fingerprint,
+            claimedAt: row.claimed_at,
+            answeredAt: row.answered_at,
+            status: row.status,
+            body: row.body,
+          };
+          const judged = judgeClaim(entry, fingerprint, now, ttlMs, staleMs);
+          if (judged !== "take") return judged;
+          this.stmt.claimKey.run(scope, key, fingerprint, now);
+          return { kind: "claimed" };
+        })
+        .immediate(),
+    );
   }
 
-  releaseIdempotencyKey(scope: string, key: string): void {
-    this.stmt.releaseKey.run(scope, key);
+  async answerIdempotencyKey(scope: string, key: string, status: number, body: string, now: number): Promise<void> {
+    this.run(() => this.stmt.answerKey.run(now, status, body, scope, key));
   }
 
-  markSeen(accountId: string, hashes: string[], now: number, windowMs: number): boolean[] {
-    return this.db
-      .transaction((): boolean[] =>
-        hashes.map((hash) => {
-          const seenAt = this.stmt.seenAt.get(accountId, hash) as number | undefined;
-          this.stmt.markSeen.run(accountId, hash, now);
-          return seenAt !== undefined && seenAt >= now - windowMs;
-        }),
-      )
-      .immediate();
+  async releaseIdempotencyKey(scope: string, key: string): Promise<void> {
+    this.run(() => this.stmt.releaseKey.run(scope, key));
   }
 
-  unmarkSeen(accountId: string, hashes: string[]): void {
-    this.db.transaction(() => {
-      for (const hash of hashes) this.stmt.unmark.run(accountId, hash);
-    })();
+  async markSeen(accountId: string, hashes: string[], now: number, windowMs: number): Promise<boolean[]> {
+    if (hashes.length === 0) return [];
+    return this.run(() =>
+      this.db
+        .transaction((): boolean[] =>
+          hashes.map((hash) => {
+            const seenAt = this.stmt.seenAt.get(accountId, hash) as number | undefined;
+            this.stmt.markSeen.run(accountId, hash, now);
+            return seenAt !== undefined && seenAt >= now - windowMs;
+          }),
+        )
+        .immediate(),
+    );
   }
 
-  pruneDedupe(before: number): void {
-    this.db.transaction(() => {
-      this.stmt.pruneKeys.run(before);
-      this.stmt.pruneHashes.run(before);
-    })();
+  async unmarkSeen(accountId: string, hashes: string[]): Promise<void> {
+    this.run(() =>
+      this.db.transaction(() => {
+        for (const hash of hashes) this.stmt.unmark.run(accountId, hash);
+      })(),
+    );
+  }
+
+  async pruneDedupe(before: number): Promise<void> {
+    this.run(() =>
+      this.db.transaction(() => {
+        this.stmt.pruneKeys.run(before);
+        this.stmt.pruneHashes.run(before);
+      })(),
+    );
   }
 }

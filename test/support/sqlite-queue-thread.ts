@@ -11,7 +11,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openSqlite } from "../../src/sqlite.js";
 import { SqliteQueue } from "../../src/queue/sqlite.js";
-import { SqliteStore } from "../../src/store/sqlite.js";
+import { openSqliteStores } from "../../src/store/sqlite.js";
 
 interface Input {
   path: string;
@@ -30,7 +30,7 @@ async function main(): Promise<unknown> {
   const db = openSqlite(input.path);
   try {
     const queue = new SqliteQueue(db);
-    new SqliteStore(db);
+    openSqliteStores(db);
     if (input.role === "open") return { ok: true };
     if (input.role === "api") {
       for (let b = 0; b < input.batches!; b++) {
