@@ -6,6 +6,10 @@ import { BackendError } from "../src/backend-error.js";
 import type { Queue } from "../src/queue/port.js";
 import { freePort, startRedis, type TestRedis } from "./support/redis.js";
 import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { FUNCTIONS, LIBRARY_NAME, librarySource } from "../src/queue/redis-functions.js";
+import { repoPath } from "./support/paths.js";
 
 // One server for the file (its own port, a password); each queue gets its own key prefix.
 const server = await startRedis();
@@ -250,6 +254,20 @@ describe("Redis queue: waking other processes", () => {
 });
 
 describe("Redis queue: functions", () => {
+  test("every .lua file is in the library, headed by its inputs and outputs, and the build copies it", async () => {
+    const source = readdirSync(repoPath("src", "queue", "redis")).filter((f) => f.endsWith(".lua")).sort();
+    assert.deepEqual(source, [...FUNCTIONS.map((f) => `${f}.lua`), "helpers.lua"].sort(), "a .lua file the library leaves out, or a function without its file");
+    const built = readdirSync(fileURLToPath(new URL("../src/queue/redis/", import.meta.url))).sort();
+    assert.deepEqual(built, source, "dist/ holds the same files as src/");
+    for (const name of FUNCTIONS) {
+      const text = readFileSync(repoPath("src", "queue", "redis", `${name}.lua`), "utf8");
+      assert.match(text, /^--\[\[[\s\S]*?Input:[\s\S]*?Output:[\s\S]*?\]\]/, `${name}.lua starts with its header`);
+    }
+    const library = await librarySource();
+    assert.ok(library.startsWith(`#!lua name=${LIBRARY_NAME}\n`));
+    for (const name of FUNCTIONS) assert.ok(library.includes(`redis.register_function("${LIBRARY_NAME}_${name}"`), name);
+  });
+
   test("the library's version is in its name: an older Ferry's library stays beside it", async () => {
     const admin = new Redis(server.url);
     try {

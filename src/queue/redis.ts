@@ -1,7 +1,8 @@
 /**
  * The Redis queue: for many `ferry api` and `ferry worker` processes on several machines.
- * Every state change is one Lua function (atomic on the server; Redis 7 or later); its keys
- * and replies are listed in docs/architecture.md ("The Redis queue"). Shaped for few bytes on
+ * Every state change is one Lua function (atomic on the server; Redis 7 or later), one file
+ * each in src/queue/redis/ headed by its arguments and replies, loaded as one library by
+ * redis-functions.ts; docs/architecture.md ("The Redis queue") lists them too. Shaped for few bytes on
  * the wire (issue 3: at most 3× the data object's size per delivered postback):
  *
  * - An ingest request is one batch. Its endpoint and its postback ids travel once, as the
@@ -33,254 +34,7 @@ import type { Logger } from "pino";
 import type { Endpoint, HttpMethod } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
 import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
-
-// Length-prefixed base 36: 10 is "a" → "1a", 46 is "1a" → "21a". Shorter numbers sort first,
-// so members compare in insertion order byte by byte, which is how a zset orders equal scores.
-const LUA_B36 = `
-local function b36(n)
-  local digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-  local s = ""
-  repeat
-    local d = n % 36
-    s = string.sub(digits, d + 1, d + 1) .. s
-    n = math.floor(n / 36)
-  until n == 0
-  return string.len(s) .. s
-end
-`;
-
-/**
- * ARGV: prefix, createdAt (then, only for resends, ":" and each entry's attempts before,
- * ","-joined), endpointId, endpointJson ("" when the caller believes Redis has it),
- * idPrefix, suffixes ("\n"-joined), data…
- * Reply: number of entries queued; {-1, id} when an id repeats within the batch or is already
- * queued; {-2} when the endpoint JSON was left out and Redis does not have it. Nothing is
- * queued on a negative reply.
- */
-const ENQUEUE = `
-local p = ARGV[1]
-local createdAtText = ARGV[2]
-local before = {}
-local colon = string.find(createdAtText, ":", 1, true)
-if colon then
-  for a in string.gmatch(string.sub(createdAtText, colon + 1), "[^,]+") do before[#before + 1] = a end
-  createdAtText = string.sub(createdAtText, 1, colon - 1)
-end
-local createdAt = tonumber(createdAtText)
-local n = #ARGV - 6
-local ids = {}
-for s in string.gmatch(ARGV[6] .. "\\n", "([^\\n]*)\\n") do ids[#ids + 1] = ARGV[5] .. s end
-if #ids ~= n then return redis.error_reply("ERR ferry enqueue: " .. #ids .. " ids for " .. n .. " data objects") end
-if colon and #before ~= n then return redis.error_reply("ERR ferry enqueue: " .. #before .. " attempt counts for " .. n .. " data objects") end
-local seen = {}
-for j = 1, n do
-  if seen[ids[j]] or redis.call("HEXISTS", p .. ":i", ids[j]) == 1 then return {-1, ids[j]} end
-  seen[ids[j]] = true
-end
-local ep = p .. ":e:" .. ARGV[3]
-if ARGV[4] == "" then
-  if redis.call("EXISTS", ep) == 0 then return {-2} end
-else
-  redis.call("HSETNX", ep, "j", ARGV[4])
-end
-redis.call("HINCRBY", ep, "n", 1)
-redis.call("PERSIST", ep)
-local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
-local batch = b36(redis.call("INCR", p .. ":seq"))
-redis.call("HSET", p .. ":b", batch, createdAtText .. "\\n" .. ARGV[3] .. "\\n" .. ARGV[5] .. "\\n" .. ARGV[6])
-redis.call("HSET", p .. ":r", batch, n)
-for j = 1, n do
-  local m = batch .. b36(j - 1)
-  redis.call("HSET", p .. ":i", ids[j], m)
-  redis.call("HSET", p .. ":d", m, ARGV[6 + j])
-  redis.call("HSET", p .. ":m", m, (before[j] or "0") .. ",0," .. ids[j])
-  redis.call("ZADD", p .. ":q", createdAt, m)
-end
-if first[2] == nil or tonumber(first[2]) > createdAt then redis.call("PUBLISH", p .. ":wake", "1") end
-return n
-`;
-
-/**
- * ARGV: prefix, now, leaseEnd, max.
- * Reply: one string per entry, oldest due first: "member,attempts,lease,data"; then, when any,
- * one string "batch:createdAt,…" for the batches named, so a worker can tell a cached batch
- * record from a new one that got the same number (a failover to a lagging replica, a restore).
- */
-const RESERVE = `
-local p = ARGV[1]
-local members = redis.call("ZRANGEBYSCORE", p .. ":q", "-inf", ARGV[2], "LIMIT", 0, tonumber(ARGV[4]))
-local out = {}
-local batches = {}
-local seen = {}
-for i, m in ipairs(members) do
-  local batch = string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1)))
-  if not seen[batch] then
-    seen[batch] = true
-    local record = redis.call("HGET", p .. ":b", batch)
-    batches[#batches + 1] = batch .. ":" .. string.sub(record, 1, string.find(record, "\\n", 1, true) - 1)
-  end
-  local meta = redis.call("HGET", p .. ":m", m)
-  local c1 = string.find(meta, ",", 1, true)
-  local c2 = string.find(meta, ",", c1 + 1, true)
-  local attempts = tonumber(string.sub(meta, 1, c1 - 1)) + 1
-  -- The next odd lease: odd while reserved.
-  local lease = tonumber(string.sub(meta, c1 + 1, c2 - 1))
-  lease = lease + 1 + lease % 2
-  redis.call("HSET", p .. ":m", m, attempts .. "," .. lease .. string.sub(meta, c2))
-  redis.call("ZADD", p .. ":q", ARGV[3], m)
-  out[i] = m .. "," .. attempts .. "," .. lease .. "," .. redis.call("HGET", p .. ":d", m)
-end
-if #out > 0 then out[#out + 1] = table.concat(batches, ",") end
-return out
-`;
-
-/**
- * ARGV: prefix, then up to four groups: a kind ("d" done, "r" retry, "l" release, "h" hold)
- * followed by its entries joined by ";", each "member,lease" (done), "member,lease,at" (retry,
- * release) or "member,lease,destinationId" (hold). A settle whose lease is no longer the
- * entry's is ignored. Reply: how many entries still held their lease.
- */
-const SETTLE = `
-local p = ARGV[1]
-local held = 0
-local function settle(kind, m, lease, at)
-  local meta = redis.call("HGET", p .. ":m", m)
-  if not meta then return end
-  local a1 = string.find(meta, ",", 1, true)
-  local a2 = string.find(meta, ",", a1 + 1, true)
-  if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
-  held = held + 1
-  if kind ~= "d" then
-    if kind == "h" then
-      -- Parked out of P:q (never due) until unhold names the destination (here in "at").
-      redis.call("ZREM", p .. ":q", m)
-      redis.call("SADD", p .. ":h:" .. at, m)
-      redis.call("SADD", p .. ":hd", at)
-    else
-      redis.call("ZADD", p .. ":q", at, m)
-    end
-    local attempts = tonumber(string.sub(meta, 1, a1 - 1))
-    if kind ~= "r" then attempts = attempts - 1 end
-    -- The lease ends here (the next even number): a second settle of the same reservation
-    -- finds it stale.
-    local l = tonumber(lease)
-    redis.call("HSET", p .. ":m", m, attempts .. "," .. (l + 2 - l % 2) .. string.sub(meta, a2))
-    return
-  end
-  redis.call("ZREM", p .. ":q", m)
-  redis.call("HDEL", p .. ":d", m)
-  redis.call("HDEL", p .. ":m", m)
-  redis.call("HDEL", p .. ":i", string.sub(meta, a2 + 1))
-  local batch = string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1)))
-  if redis.call("HINCRBY", p .. ":r", batch, -1) > 0 then return end
-  local record = redis.call("HGET", p .. ":b", batch)
-  redis.call("HDEL", p .. ":r", batch)
-  redis.call("HDEL", p .. ":b", batch)
-  if not record then return end
-  local e1 = string.find(record, "\\n", 1, true)
-  local e2 = string.find(record, "\\n", e1 + 1, true)
-  local ep = p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1)
-  -- Unused endpoints linger a day, so the API can keep leaving their JSON out.
-  if redis.call("HINCRBY", ep, "n", -1) <= 0 then redis.call("EXPIRE", ep, 86400) end
-end
-for i = 2, #ARGV do
-  local kind = string.sub(ARGV[i], 1, 1)
-  for item in string.gmatch(string.sub(ARGV[i], 2), "[^;]+") do
-    local c1 = string.find(item, ",", 1, true)
-    local c2 = string.find(item, ",", c1 + 1, true)
-    if c2 then
-      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1, c2 - 1), string.sub(item, c2 + 1))
-    else
-      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1), nil)
-    end
-  end
-end
-return held
-`;
-
-/**
- * ARGV: prefix, postbackId. Reply: nil, or {meta, data, dueAt, batchRecord, endpointJson};
- * dueAt is nil while the entry is held.
- */
-const FIND = `
-local p = ARGV[1]
-local m = redis.call("HGET", p .. ":i", ARGV[2])
-if not m then return nil end
-local record = redis.call("HGET", p .. ":b", string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1))))
-local e1 = string.find(record, "\\n", 1, true)
-local e2 = string.find(record, "\\n", e1 + 1, true)
-return {
-  redis.call("HGET", p .. ":m", m),
-  redis.call("HGET", p .. ":d", m),
-  redis.call("ZSCORE", p .. ":q", m),
-  record,
-  redis.call("HGET", p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1), "j"),
-}
-`;
-
-/**
- * ARGV: prefix, destinationId, now. Makes every entry held for the destination due at `now`.
- * Reply: how many.
- */
-const UNHOLD = `
-local p = ARGV[1]
-local key = p .. ":h:" .. ARGV[2]
-local members = redis.call("SMEMBERS", key)
-local args = {}
-for _, m in ipairs(members) do
-  args[#args + 1] = ARGV[3]
-  args[#args + 1] = m
-  if #args >= 1000 then
-    redis.call("ZADD", p .. ":q", unpack(args))
-    args = {}
-  end
-end
-if #args > 0 then redis.call("ZADD", p .. ":q", unpack(args)) end
-redis.call("DEL", key)
-redis.call("SREM", p .. ":hd", ARGV[2])
-if #members > 0 then redis.call("PUBLISH", p .. ":wake", "1") end
-return #members
-`;
-
-/**
- * ARGV: prefix, postbackId, at, now. Makes the entry due at `at` unless it is held or under a
- * lease that runs at `now`; a lease that ran out is ended (its holder's settle is then stale).
- * Reply: 1 when rescheduled, else 0.
- */
-const RESCHEDULE = `
-local p = ARGV[1]
-local m = redis.call("HGET", p .. ":i", ARGV[2])
-if not m then return 0 end
-local due = redis.call("ZSCORE", p .. ":q", m)
-if not due then return 0 end
-local meta = redis.call("HGET", p .. ":m", m)
-local a1 = string.find(meta, ",", 1, true)
-local a2 = string.find(meta, ",", a1 + 1, true)
-local lease = tonumber(string.sub(meta, a1 + 1, a2 - 1))
-if lease % 2 == 1 then
-  if tonumber(due) > tonumber(ARGV[4]) then return 0 end
-  redis.call("HSET", p .. ":m", m, string.sub(meta, 1, a1) .. (lease + 1) .. string.sub(meta, a2))
-end
-local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
-redis.call("ZADD", p .. ":q", ARGV[3], m)
-if tonumber(ARGV[3]) < tonumber(first[2]) then redis.call("PUBLISH", p .. ":wake", "1") end
-return 1
-`;
-
-/**
- * Version the names: processes of two Ferry versions on one Redis each call their own code.
- * v2: holds, reschedule, attempts carried over by resends, odd leases while reserved.
- */
-const LIBRARY_NAME = "ferry_v2";
-
-/** The scripts as one Redis function library: called by a short name (FCALL), not a 40-byte sha. */
-const LIBRARY = [
-  `#!lua name=${LIBRARY_NAME}`,
-  LUA_B36,
-  ...Object.entries({ enqueue: ENQUEUE, reserve: RESERVE, settle: SETTLE, find: FIND, unhold: UNHOLD, reschedule: RESCHEDULE }).map(
-    ([name, body]) => `redis.register_function("${LIBRARY_NAME}_${name}", function(_, ARGV)\n${body}\nend)`,
-  ),
-].join("\n");
+import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
 
 /** A batch as a worker keeps it: what every entry of one ingest request shares. */
 interface BatchInfo {
@@ -344,7 +98,7 @@ export class RedisQueue implements Queue {
     }
     starting = false;
     try {
-      await redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY);
+      await redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
     } catch (err) {
       redis.disconnect();
       const reason = /unknown command/i.test((err as Error).message)
@@ -584,15 +338,15 @@ export class RedisQueue implements Queue {
     return { ready: ready!, waiting: total! - ready! };
   }
 
-  private async fcall(name: string, ...args: (string | number)[]): Promise<unknown> {
+  private async fcall(name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
     try {
-      return await this.redis.call("FCALL", `${LIBRARY_NAME}_${name}`, 0, ...args);
+      return await this.redis.call("FCALL", functionName(name), 0, ...args);
     } catch (err) {
       // A Redis that restarted without persistence, or a replica promoted before the library
       // reached it, has no functions: load them again and try once more.
       if (!/function not found/i.test((err as Error).message)) throw err;
-      await this.redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY);
-      return this.redis.call("FCALL", `${LIBRARY_NAME}_${name}`, 0, ...args);
+      await this.redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
+      return this.redis.call("FCALL", functionName(name), 0, ...args);
     }
   }
 
