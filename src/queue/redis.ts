@@ -31,10 +31,11 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
-import type { Endpoint, HttpMethod } from "../core/types.js";
+import type { Endpoint } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
 import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
+import { decodeEndpoint, encodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
 
 /** A batch as a worker keeps it: what every entry of one ingest request shares. */
 interface BatchInfo {
@@ -128,65 +129,29 @@ export class RedisQueue implements Queue {
   }
 
   async enqueue(batch: EnqueueBatch): Promise<void> {
-    const { endpoint, postbacks, createdAt } = batch;
+    const { endpoint, postbacks } = batch;
     if (postbacks.length === 0) return;
-    let resend = false;
-    const ids = postbacks.map((p) => {
-      if (p.attempts) resend = true;
-      return p.id;
-    });
-    let common = ids[0]!;
-    for (const id of ids) {
-      if (id.includes("\n")) throw new Error(`a postback id cannot hold a line break: ${JSON.stringify(id)}`);
-      let k = 0;
-      while (k < common.length && k < id.length && common.charCodeAt(k) === id.charCodeAt(k)) k++;
-      common = common.slice(0, k);
-    }
-    const suffixes = ids.map((id) => id.slice(common.length)).join("\n");
-    const data = postbacks.map((p) => p.data);
     // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
     // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
-    // Attempts made before travel only for resends, after createdAt: nothing for new postbacks.
-    const when = resend ? `${createdAt}:${postbacks.map((p) => p.attempts ?? 0).join(",")}` : createdAt;
-    const send = (json: string) => this.fcall("enqueue", this.prefix, when, endpoint.id, json, common, suffixes, ...data) as Promise<number | number[]>;
+    const send = async (json: string) => parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batch, json)));
     const known = this.sentEndpoints.has(endpoint.id);
-    let reply = await send(known ? "" : endpointJson(endpoint));
-    if (Array.isArray(reply) && reply[0] === -2) reply = await send(endpointJson(endpoint));
-    if (Array.isArray(reply)) throw new Error(`postback ${String(reply[1])} is already queued or repeats in the batch; nothing was queued`);
+    let reply = await send(known ? "" : encodeEndpoint(endpoint));
+    if (reply.kind === "endpoint-missing") reply = await send(encodeEndpoint(endpoint));
+    if (reply.kind === "duplicate") throw new Error(`postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
+    if (reply.kind === "endpoint-missing") throw new Error(`Redis refused endpoint ${endpoint.id} though its JSON was sent`);
     if (!known) rememberKey(this.sentEndpoints, endpoint.id);
   }
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
     if (max <= 0) return [];
-    const rows = (await this.fcall("reserve", this.prefix, now, now + leaseMs, max)) as string[];
-    if (rows.length === 0) return [];
-    const fingerprints = new Map(rows.pop()!.split(",").map((f) => f.split(":") as [string, string]));
-    const entries = rows.map((row) => {
-      const c1 = row.indexOf(",");
-      const c2 = row.indexOf(",", c1 + 1);
-      const c3 = row.indexOf(",", c2 + 1);
-      const member = row.slice(0, c1);
-      const end = 1 + Number(member[0]);
-      return {
-        member,
-        batch: member.slice(0, end),
-        index: parseInt(member.slice(end + 1), 36),
-        attempt: Number(row.slice(c1 + 1, c2)),
-        lease: row.slice(c2 + 1, c3),
-        data: row.slice(c3 + 1),
-      };
-    });
+    const { entries, batches: fingerprints } = parseReserveReply(await this.fcall("reserve", this.prefix, now, now + leaseMs, max));
+    if (entries.length === 0) return [];
     const batches = await this.batchesFor(fingerprints);
     return entries.map((e) => {
       const info = batches.get(e.batch)!;
-      return {
-        postbackId: info.ids[e.index]!,
-        endpoint: info.endpoint,
-        data: e.data,
-        attempt: e.attempt,
-        createdAt: info.createdAt,
-        lease: `${e.member},${e.lease}`,
-      };
+      const postbackId = info.ids[e.index];
+      if (postbackId === undefined) throw new Error(`the queue's batch ${e.batch} has no entry ${e.index}`);
+      return { postbackId, endpoint: info.endpoint, data: e.data, attempt: e.attempt, createdAt: info.createdAt, lease: e.lease };
     });
   }
 
@@ -207,9 +172,9 @@ export class RedisQueue implements Queue {
     // The reservation holds a lease on an entry of each batch, so no record can be gone.
     const records = (await this.redis.hmget(`${this.prefix}:b`, ...missing)).map((r, i) => {
       if (r === null) throw new Error(`the queue lost the record of batch ${missing[i]}`);
-      return r.split("\n");
+      return parseBatchRecord(r);
     });
-    const unknown = [...new Set(records.map((lines) => lines[1]!))].filter((id) => !this.endpoints.has(id));
+    const unknown = [...new Set(records.map((r) => r.endpointId))].filter((id) => !this.endpoints.has(id));
     const fetched = new Map<string, Endpoint>();
     if (unknown.length > 0) {
       const pipeline = this.redis.pipeline();
@@ -218,15 +183,15 @@ export class RedisQueue implements Queue {
       unknown.forEach((id, i) => {
         const [err, json] = replies[i]!;
         if (err || typeof json !== "string") throw new Error(`the queue lost endpoint ${id}`);
-        const endpoint = parseEndpoint(id, json);
+        const endpoint = decodeEndpoint(id, json);
         fetched.set(id, endpoint);
         remember(this.endpoints, id, endpoint);
       });
     }
     missing.forEach((batch, i) => {
-      const [createdAt, endpointId, idPrefix, ...suffixes] = records[i]!;
-      const endpoint = fetched.get(endpointId!) ?? this.endpoints.get(endpointId!)!;
-      const info = { createdAt: Number(createdAt), endpoint, ids: suffixes.map((s) => idPrefix + s) };
+      const { createdAt, endpointId, ids } = records[i]!;
+      const endpoint = fetched.get(endpointId) ?? this.endpoints.get(endpointId)!;
+      const info = { createdAt, endpoint, ids };
       out.set(batch, info);
       remember(this.batches, batch, info);
     });
@@ -235,18 +200,7 @@ export class RedisQueue implements Queue {
 
   async settle(settlements: Settlement[]): Promise<number> {
     if (settlements.length === 0) return 0;
-    const groups = { done: [] as string[], retry: [] as string[], release: [] as string[], hold: [] as string[] };
-    for (const { reservation, settle } of settlements) {
-      if (settle.kind === "done") groups.done.push(reservation.lease);
-      else if (settle.kind === "hold") groups.hold.push(`${reservation.lease},${holdFor(reservation)}`);
-      else groups[settle.kind].push(`${reservation.lease},${settle.at}`);
-    }
-    const args = [this.prefix];
-    if (groups.done.length) args.push("d" + groups.done.join(";"));
-    if (groups.retry.length) args.push("r" + groups.retry.join(";"));
-    if (groups.release.length) args.push("l" + groups.release.join(";"));
-    if (groups.hold.length) args.push("h" + groups.hold.join(";"));
-    return (await this.fcall("settle", ...args)) as number;
+    return parseCount("settle", await this.fcall("settle", this.prefix, ...settleArgs(settlements)));
   }
 
   waitForWork(maxWaitMs: number): Promise<void> {
@@ -294,7 +248,7 @@ export class RedisQueue implements Queue {
   }
 
   async unhold(destinationId: string): Promise<number> {
-    const released = (await this.fcall("unhold", this.prefix, destinationId, Date.now())) as number;
+    const released = parseCount("unhold", await this.fcall("unhold", this.prefix, destinationId, Date.now()));
     // The function publishes for other processes; this one need not wait for the message.
     if (released > 0) this.wake();
     return released;
@@ -305,25 +259,13 @@ export class RedisQueue implements Queue {
   }
 
   async reschedule(postbackId: string, at: number): Promise<boolean> {
-    const done = (await this.fcall("reschedule", this.prefix, postbackId, at, Date.now())) === 1;
+    const done = parseCount("reschedule", await this.fcall("reschedule", this.prefix, postbackId, at, Date.now())) === 1;
     if (done) this.wake();
     return done;
   }
 
   async find(postbackId: string): Promise<QueuedPostback | undefined> {
-    const reply = (await this.fcall("find", this.prefix, postbackId)) as [string, string, string, string, string | null] | null;
-    if (!reply) return undefined;
-    const [meta, data, score, record, endpointJson] = reply as [string, string, string | null, string, string | null];
-    const [createdAt, endpointId] = record.split("\n", 2);
-    return {
-      postbackId,
-      endpoint: parseEndpoint(endpointId!, endpointJson ?? "[]"),
-      data,
-      attempts: Number(meta.slice(0, meta.indexOf(","))),
-      dueAt: score === null ? null : Number(score),
-      held: score === null,
-      createdAt: Number(createdAt),
-    };
+    return parseFindReply(postbackId, await this.fcall("find", this.prefix, postbackId));
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
@@ -384,31 +326,6 @@ function connectionOptions(options: RedisQueueOptions): RedisOptions {
     connectTimeout: 5_000,
     enableReadyCheck: true,
   };
-}
-
-function parseEndpoint(id: string, json: string): Endpoint {
-  const [method, url, defaultValue, maxAttempts, accountId, destinationId] = JSON.parse(json) as [
-    HttpMethod, string, string, number, (string | null)?, (string | null)?,
-  ];
-  const endpoint: Endpoint = { id, method, url, defaultValue, maxAttempts };
-  if (accountId != null) endpoint.accountId = accountId;
-  if (destinationId != null) endpoint.destinationId = destinationId;
-  return endpoint;
-}
-
-/** [method, url, default, maxAttempts], then accountId and destinationId (null when unset) only when either is set. */
-function endpointJson(e: Endpoint): string {
-  const fields: unknown[] = [e.method, e.url, e.defaultValue, e.maxAttempts];
-  if (e.accountId !== undefined || e.destinationId !== undefined) fields.push(e.accountId ?? null, e.destinationId ?? null);
-  return JSON.stringify(fields);
-}
-
-/** The destination a held entry waits for: the reservation's, which a hold requires. */
-function holdFor(r: Reservation): string {
-  const id = r.endpoint.destinationId;
-  if (!id) throw new Error(`postback ${r.postbackId} cannot be held: its endpoint has no destination`);
-  if (id.includes(";")) throw new Error(`a destination id cannot hold ";": ${JSON.stringify(id)}`);
-  return id;
 }
 
 function rememberKey(set: Set<string>, key: string): void {
