@@ -296,13 +296,6 @@ export class RedisQueue implements Queue {
     await this.redis.ping();
   }
 
-  /** Bytes Redis has read and written on all connections since it started (INFO stats). */
-  async networkBytes(): Promise<{ input: number; output: number }> {
-    const info = await this.redis.info("stats");
-    const read = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? NaN);
-    return { input: read("total_net_input_bytes"), output: read("total_net_output_bytes") };
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
