@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisQueue } from "../src/queue/redis.js";
 import { BackendError } from "../src/backend-error.js";
+import { QueueUnavailableError } from "../src/core/port-errors.js";
 import type { Queue } from "../src/queue/port.js";
 import { freePort, networkBytes, startRedis, type TestRedis } from "./support/redis.js";
 import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
@@ -29,6 +30,11 @@ queueConformance("Redis", async () => {
   return {
     queue: await openOne(),
     peer: openOne,
+    // Ends the queues' connections; the shared server stays up for the other tests (the
+    // outage test below stops a server of its own).
+    async cutOff() {
+      for (const q of opened) await q.close();
+    },
     async close() {
       for (const q of opened) await q.close();
     },
@@ -135,8 +141,11 @@ describe("Redis queue: when Redis goes away", () => {
       await queue.enqueue(b);
       await own.stop(true);
       const t0 = performance.now();
-      await assert.rejects(queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }));
-      await assert.rejects(queue.ping());
+      const unavailable = (err: unknown) => err instanceof QueueUnavailableError && err.cause instanceof Error;
+      await assert.rejects(queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }), unavailable);
+      await assert.rejects(queue.reserve(10, 1000, T0), unavailable);
+      await assert.rejects(queue.stats(T0), unavailable);
+      await assert.rejects(queue.ping(), unavailable);
       assert.ok(performance.now() - t0 < 2000, "fails fast rather than waiting for Redis");
       await own.start();
       // ioredis reconnects by itself, backing off up to 2 s.

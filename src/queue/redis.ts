@@ -33,6 +33,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
+import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
 import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
 import { decodeEndpoint, encodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
@@ -137,7 +138,7 @@ export class RedisQueue implements Queue {
     const known = this.sentEndpoints.has(endpoint.id);
     let reply = await send(known ? "" : encodeEndpoint(endpoint));
     if (reply.kind === "endpoint-missing") reply = await send(encodeEndpoint(endpoint));
-    if (reply.kind === "duplicate") throw new Error(`postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
+    if (reply.kind === "duplicate") throw new DuplicateIdError("queue", reply.id, `postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
     if (reply.kind === "endpoint-missing") throw new Error(`Redis refused endpoint ${endpoint.id} though its JSON was sent`);
     if (!known) rememberKey(this.sentEndpoints, endpoint.id);
   }
@@ -170,7 +171,7 @@ export class RedisQueue implements Queue {
     }
     if (missing.length === 0) return out;
     // The reservation holds a lease on an entry of each batch, so no record can be gone.
-    const records = (await this.redis.hmget(`${this.prefix}:b`, ...missing)).map((r, i) => {
+    const records = (await this.command("read batches", () => this.redis.hmget(`${this.prefix}:b`, ...missing))).map((r, i) => {
       if (r === null) throw new Error(`the queue lost the record of batch ${missing[i]}`);
       return parseBatchRecord(r);
     });
@@ -179,7 +180,7 @@ export class RedisQueue implements Queue {
     if (unknown.length > 0) {
       const pipeline = this.redis.pipeline();
       for (const id of unknown) pipeline.hget(`${this.prefix}:e:${id}`, "j");
-      const replies = (await pipeline.exec())!;
+      const replies = (await this.command("read endpoints", () => pipeline.exec()))!;
       unknown.forEach((id, i) => {
         const [err, json] = replies[i]!;
         if (err || typeof json !== "string") throw new Error(`the queue lost endpoint ${id}`);
@@ -255,7 +256,7 @@ export class RedisQueue implements Queue {
   }
 
   async heldDestinations(): Promise<string[]> {
-    return this.redis.smembers(`${this.prefix}:hd`);
+    return this.command("list held destinations", () => this.redis.smembers(`${this.prefix}:hd`));
   }
 
   async reschedule(postbackId: string, at: number): Promise<boolean> {
@@ -269,31 +270,45 @@ export class RedisQueue implements Queue {
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
-    const [ready, total] = (await this.redis
-      .multi()
-      .zcount(`${this.prefix}:q`, "-inf", String(now))
-      .zcard(`${this.prefix}:q`)
-      .exec())!.map(([err, value]) => {
-      if (err) throw err;
+    const counts = await this.command("count entries", () =>
+      this.redis.multi().zcount(`${this.prefix}:q`, "-inf", String(now)).zcard(`${this.prefix}:q`).exec(),
+    );
+    const [ready, total] = counts!.map(([err, value]) => {
+      if (err) throw asUnavailable("queue", err, "the Redis queue could not count entries");
       return value as number;
     });
     return { ready: ready!, waiting: total! - ready! };
   }
 
   private async fcall(name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
+    return this.command(name, async () => {
+      try {
+        return await this.redis.call("FCALL", functionName(name), 0, ...args);
+      } catch (err) {
+        // A Redis that restarted without persistence, or a replica promoted before the library
+        // reached it, has no functions: load them again and try once more.
+        if (!/function not found/i.test((err as Error).message)) throw err;
+        await this.redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
+        return this.redis.call("FCALL", functionName(name), 0, ...args);
+      }
+    });
+  }
+
+  /**
+   * Sends commands, turning what ioredis throws (refused or lost connection, a timeout, a
+   * closed client, an error reply such as READONLY or LOADING) into QueueUnavailableError with
+   * the driver's error as its cause: the same call may succeed once Redis is back.
+   */
+  private async command<T>(what: string, send: () => Promise<T>): Promise<T> {
     try {
-      return await this.redis.call("FCALL", functionName(name), 0, ...args);
+      return await send();
     } catch (err) {
-      // A Redis that restarted without persistence, or a replica promoted before the library
-      // reached it, has no functions: load them again and try once more.
-      if (!/function not found/i.test((err as Error).message)) throw err;
-      await this.redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
-      return this.redis.call("FCALL", functionName(name), 0, ...args);
+      throw asUnavailable("queue", err, `the Redis queue could not ${what}`);
     }
   }
 
   async ping(): Promise<void> {
-    await this.redis.ping();
+    await this.command("ping", () => this.redis.ping());
   }
 
   async close(): Promise<void> {
