@@ -10,6 +10,7 @@ import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { FUNCTIONS, LIBRARY_NAME, librarySource } from "../src/queue/redis-functions.js";
+import { enqueueArgs, parseReserveReply } from "../src/queue/redis-codec.js";
 import { repoPath } from "./support/paths.js";
 
 // One server for the file (its own port, a password); each queue gets its own key prefix.
@@ -290,13 +291,66 @@ describe("Redis queue: functions", () => {
         assert.equal((await queue.reserve(10, 1000, T0)).length, 1);
         const libraries = (await admin.call("FUNCTION", "LIST")) as unknown[][];
         const names = libraries.map((l) => l[l.indexOf("library_name") + 1]);
-        assert.ok(names.includes("ferry_v1") && names.includes("ferry_v2"), `libraries: ${names.join(", ")}`);
+        assert.ok(names.includes("ferry_v1") && names.includes(LIBRARY_NAME), `libraries: ${names.join(", ")}`);
       } finally {
         await queue.close();
       }
     } finally {
       await admin.call("FUNCTION", "DELETE", "ferry_v1").catch(() => {});
       admin.disconnect();
+    }
+  });
+
+  test("a queue written by ferry_v2 (the release before) is read and settled by this one, and the other way round", async () => {
+    // test/fixtures/ferry_v2-library.lua is ferry_v2 exactly as the release before loaded it.
+    const v2 = readFileSync(repoPath("test", "fixtures", "ferry_v2-library.lua"), "utf8");
+    const prefix = newPrefix();
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      await admin.call("FUNCTION", "LOAD", "REPLACE", v2);
+      const old = { endpoint: endpoint({ destinationId: "dst_v2" }), postbacks: [...postbacks(2), { ...postbacks(1)[0]!, attempts: 2 }], createdAt: T0 };
+      assert.equal(await admin.call("FCALL", "ferry_v2_enqueue", 0, prefix, ...enqueueArgs([old], () => true)), 3);
+      const found = await queue.find(old.postbacks[2]!.id);
+      assert.deepEqual(found, { postbackId: old.postbacks[2]!.id, endpoint: old.endpoint, data: old.postbacks[2]!.data, attempts: 2, dueAt: T0, held: false, createdAt: T0 });
+      const rs = await queue.reserve(10, 1000, T0);
+      assert.deepEqual(rs.map((r) => [r.postbackId, r.attempt]), old.postbacks.map((p) => [p.id, (p.attempts ?? 0) + 1]));
+      for (const r of rs) assert.deepEqual(r.endpoint, old.endpoint);
+      assert.equal(await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } }))), 3);
+
+      // Entries this version queues (several batches at once) are read and settled by ferry_v2.
+      const fresh = [{ endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 }, { endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }];
+      await queue.enqueue(fresh);
+      const reserved = parseReserveReply(await admin.call("FCALL", "ferry_v2_reserve", 0, prefix, T0, T0 + 1000, 10));
+      assert.equal(reserved.entries.length, 3);
+      assert.equal(await admin.call("FCALL", "ferry_v2_settle", 0, prefix, "d" + reserved.entries.map((e) => e.lease).join(";")), 3);
+      assert.deepEqual(await queue.stats(T0 + 5000), { ready: 0, waiting: 0 });
+      const left = (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`));
+      assert.deepEqual(left, [], "nothing left but the batch counter and expiring endpoints");
+    } finally {
+      await admin.call("FUNCTION", "DELETE", "ferry_v2").catch(() => {});
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("a fan-out is one function call, and wakes a waiting worker once", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      await queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }); // warm: the endpoint cache
+      const calls = async () => {
+        const info = (await admin.info("commandstats")) as string;
+        return Number(/^cmdstat_fcall:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+      };
+      const before = await calls();
+      await queue.enqueue(Array.from({ length: 5 }, (_, i) => ({ endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 + i })));
+      assert.equal((await calls()) - before, 1, "five batches, one FCALL");
+      assert.equal((await queue.stats(T0 + 10)).ready, 11);
+    } finally {
+      admin.disconnect();
+      await queue.close();
     }
   });
 

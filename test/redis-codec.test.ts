@@ -25,19 +25,38 @@ import {
 const EP: Endpoint = { id: "ep1", method: "POST", url: "http://partner.example/{a}?b={b}", defaultValue: "—", maxAttempts: 5 };
 const OWNED: Endpoint = { ...EP, id: "ep2", accountId: "acct_1", destinationId: "dst_1" };
 
-/** Reads enqueue ARGV (after the prefix) back the way enqueue.lua does. */
+/** Reads enqueue ARGV (after the prefix) back, batch after batch, the way enqueue.lua does. */
 function readEnqueueArgs(args: string[]) {
-  const [when, endpointId, json, idPrefix, suffixes, ...data] = args;
-  const [createdAt, before] = when!.split(":");
-  return {
-    createdAt: Number(createdAt),
-    attempts: before === undefined ? data.map(() => 0) : before.split(",").map(Number),
-    endpointId,
-    json,
-    ids: suffixes!.split("\n").map((s) => idPrefix + s),
-    data,
-  };
+  const batches = [];
+  let i = 0;
+  while (i < args.length) {
+    const [when, endpointId, json, idPrefix, suffixes] = args.slice(i, i + 5);
+    const ids = suffixes!.split("\n").map((s) => idPrefix + s);
+    const data = args.slice(i + 5, i + 5 + ids.length);
+    assert.equal(data.length, ids.length, "one data object per id");
+    const [createdAt, before] = when!.split(":");
+    batches.push({
+      createdAt: Number(createdAt),
+      attempts: before === undefined ? data.map(() => 0) : before.split(",").map(Number),
+      endpointId,
+      json,
+      ids,
+      data,
+    });
+    i += 5 + ids.length;
+  }
+  return batches;
 }
+
+/** One batch's ARGV, read back. */
+function readOne(args: string[]) {
+  const batches = readEnqueueArgs(args);
+  assert.equal(batches.length, 1);
+  return batches[0]!;
+}
+
+const always = () => true;
+const never = () => false;
 
 /** The member enqueue.lua gives entry `index` of batch number `batch`. */
 function member(batch: number, index: number): string {
@@ -69,10 +88,10 @@ describe("Redis codec: enqueue", () => {
       postbacks: ["pb_01JD3Q8Y2M0001", "pb_01JD3Q8Y2M0002", "pb_01JD3Q8Y2M0013"].map((id, i) => ({ id, data: `{"n":${i}}` })),
       createdAt: 1_700_000_000_123,
     };
-    const args = enqueueArgs(batch, encodeEndpoint(EP));
+    const args = enqueueArgs([batch], always);
     assert.equal(args[3], "pb_01JD3Q8Y2M00", "the common prefix travels once");
     assert.equal(args[4], "01\n02\n13");
-    const read = readEnqueueArgs(args);
+    const read = readOne(args);
     assert.deepEqual(read.ids, batch.postbacks.map((p) => p.id));
     assert.deepEqual(read.data, batch.postbacks.map((p) => p.data));
     assert.equal(read.createdAt, batch.createdAt);
@@ -83,22 +102,39 @@ describe("Redis codec: enqueue", () => {
 
   test("an id that is a prefix of the others, and a single id, round-trip", () => {
     for (const ids of [["pb_1", "pb_10", "pb_100"], ["only"], ["a", "b"], ["same-prefix-x", "same-prefix-x2"]]) {
-      const args = enqueueArgs({ endpoint: EP, postbacks: ids.map((id) => ({ id, data: "{}" })), createdAt: 1 }, "");
-      assert.deepEqual(readEnqueueArgs(args).ids, ids);
+      const args = enqueueArgs([{ endpoint: EP, postbacks: ids.map((id) => ({ id, data: "{}" })), createdAt: 1 }], never);
+      assert.deepEqual(readOne(args).ids, ids);
     }
   });
 
   test("attempts made before travel only for resends", () => {
-    const fresh = enqueueArgs({ endpoint: EP, postbacks: [{ id: "a", data: "{}" }, { id: "b", data: "{}" }], createdAt: 5 }, "");
+    const fresh = enqueueArgs([{ endpoint: EP, postbacks: [{ id: "a", data: "{}" }, { id: "b", data: "{}" }], createdAt: 5 }], never);
     assert.equal(fresh[0], "5");
-    const resent = enqueueArgs({ endpoint: EP, postbacks: [{ id: "a", data: "{}", attempts: 3 }, { id: "b", data: "{}" }], createdAt: 5 }, "");
+    const resent = enqueueArgs([{ endpoint: EP, postbacks: [{ id: "a", data: "{}", attempts: 3 }, { id: "b", data: "{}" }], createdAt: 5 }], never);
     assert.equal(resent[0], "5:3,0");
-    assert.deepEqual(readEnqueueArgs(resent).attempts, [3, 0]);
+    assert.deepEqual(readOne(resent).attempts, [3, 0]);
   });
 
   test("an id with a line break, or an empty batch, is refused before it reaches Redis", () => {
-    assert.throws(() => enqueueArgs({ endpoint: EP, postbacks: [{ id: "a\nb", data: "{}" }], createdAt: 1 }, ""), /line break/);
-    assert.throws(() => enqueueArgs({ endpoint: EP, postbacks: [], createdAt: 1 }, ""), /empty batch/);
+    assert.throws(() => enqueueArgs([{ endpoint: EP, postbacks: [{ id: "a\nb", data: "{}" }], createdAt: 1 }], never), /line break/);
+    assert.throws(() => enqueueArgs([{ endpoint: EP, postbacks: [], createdAt: 1 }], never), /empty batch/);
+  });
+
+  test("several batches follow one another; an endpoint's JSON travels once, and only when asked for", () => {
+    const batches: EnqueueBatch[] = [
+      { endpoint: EP, postbacks: [{ id: "pb_a1", data: "1" }, { id: "pb_a2", data: "2" }], createdAt: 10 },
+      { endpoint: OWNED, postbacks: [{ id: "pb_b1", data: "3", attempts: 2 }], createdAt: 20 },
+      { endpoint: EP, postbacks: [{ id: "pb_c1", data: "4" }, { id: "pb_c2", data: "5" }, { id: "pb_c3", data: "6" }], createdAt: 30 },
+    ];
+    const read = readEnqueueArgs(enqueueArgs(batches, (id) => id === "ep1"));
+    assert.deepEqual(read.map((b) => b.ids), batches.map((b) => b.postbacks.map((p) => p.id)));
+    assert.deepEqual(read.map((b) => b.data), batches.map((b) => b.postbacks.map((p) => p.data)));
+    assert.deepEqual(read.map((b) => b.createdAt), [10, 20, 30]);
+    assert.deepEqual(read.map((b) => b.attempts), [[0, 0], [2], [0, 0, 0]]);
+    assert.deepEqual(read.map((b) => b.endpointId), ["ep1", "ep2", "ep1"]);
+    assert.deepEqual(read.map((b) => b.json), [encodeEndpoint(EP), "", ""], "ep1's JSON once; ep2's left out");
+    assert.deepEqual(enqueueArgs([batches[0]!], never), enqueueArgs([batches[0]!], never), "deterministic");
+    assert.deepEqual(enqueueArgs([], always), []);
   });
 
   test("replies: a count, a duplicate id, a missing endpoint", () => {

@@ -47,11 +47,27 @@ export function decodeEndpoint(id: string, json: string): Endpoint {
 // ---- enqueue ----
 
 /**
- * ARGV after the prefix for one batch: createdAt (then, only for resends, ":" and each entry's
+ * ARGV after the prefix, per batch: createdAt (then, only for resends, ":" and each entry's
  * attempts before, ","-joined), endpointId, endpointJson ("" to leave it out), idPrefix,
- * suffixes ("\n"-joined), data…  The batch must hold at least one postback.
+ * suffixes ("\n"-joined), data…  Every batch must hold at least one postback. An endpoint's
+ * JSON travels with the first batch naming it, and only when `sendJson` asks for it.
  */
-export function enqueueArgs(batch: EnqueueBatch, endpointJson: string): string[] {
+export function enqueueArgs(batches: readonly EnqueueBatch[], sendJson: (endpointId: string) => boolean): string[] {
+  const args: string[] = [];
+  const carried = new Set<string>();
+  for (const batch of batches) {
+    const id = batch.endpoint.id;
+    let json = "";
+    if (!carried.has(id) && sendJson(id)) {
+      json = encodeEndpoint(batch.endpoint);
+      carried.add(id);
+    }
+    pushBatchArgs(args, batch, json);
+  }
+  return args;
+}
+
+function pushBatchArgs(args: string[], batch: EnqueueBatch, endpointJson: string): void {
   const { endpoint, postbacks, createdAt } = batch;
   if (postbacks.length === 0) throw new Error("an empty batch has nothing to enqueue");
   let resend = false;
@@ -64,10 +80,10 @@ export function enqueueArgs(batch: EnqueueBatch, endpointJson: string): string[]
     while (k < common.length && k < id.length && common.charCodeAt(k) === id.charCodeAt(k)) k++;
     common = common.slice(0, k);
   }
-  const suffixes = postbacks.map((p) => p.id.slice(common.length)).join("\n");
   // Attempts made before travel only for resends, after createdAt: nothing for new postbacks.
   const when = resend ? `${createdAt}:${postbacks.map((p) => p.attempts ?? 0).join(",")}` : String(createdAt);
-  return [when, endpoint.id, endpointJson, common, suffixes, ...postbacks.map((p) => p.data)];
+  args.push(when, endpoint.id, endpointJson, common, postbacks.map((p) => p.id.slice(common.length)).join("\n"));
+  for (const p of postbacks) args.push(p.data);
 }
 
 export type EnqueueReply =

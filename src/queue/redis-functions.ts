@@ -12,8 +12,10 @@ import { readFile } from "node:fs/promises";
 /**
  * Version the names: processes of two Ferry versions on one Redis each call their own code.
  * v2: holds, reschedule, attempts carried over by resends, odd leases while reserved.
+ * v3: enqueue takes several batches in one call (all or none). Keys and their contents are
+ * v2's, so a queue written by v2 is read as is, and v2 and v3 processes can share one.
  */
-export const LIBRARY_NAME = "ferry_v2";
+export const LIBRARY_NAME = "ferry_v3";
 
 /** Every function of the library, by its file name (without .lua); each is `<LIBRARY_NAME>_<name>`. */
 export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule"] as const;

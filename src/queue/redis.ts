@@ -5,9 +5,9 @@
  * redis-functions.ts; docs/architecture.md ("The Redis queue") lists them too. Shaped for few bytes on
  * the wire (issue 3: at most 3× the data object's size per delivered postback):
  *
- * - An ingest request is one batch. Its endpoint and its postback ids travel once, as the
- *   ids' common prefix and each id's short suffix; each data object travels once to Redis and
- *   once to the worker that reserves it.
+ * - An ingest request is one batch (a fan-out several, sent in one call). Its endpoint and its
+ *   postback ids travel once, as the ids' common prefix and each id's short suffix; each data
+ *   object travels once to Redis and once to the worker that reserves it.
  * - Entries are named by a short member, `<batch><index>` each in length-prefixed base 36, so they
  *   sort in insertion order and settle names them in a few bytes instead of a 29-byte id.
  * - A worker fetches a batch's record (endpoint id, createdAt, ids) once and keeps it; an
@@ -34,9 +34,9 @@ import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
 import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
-import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
+import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
-import { decodeEndpoint, encodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
+import { decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
 
 /** A batch as a worker keeps it: what every entry of one ingest request shares. */
 interface BatchInfo {
@@ -129,18 +129,19 @@ export class RedisQueue implements Queue {
     }
   }
 
-  async enqueue(batch: EnqueueBatch): Promise<void> {
-    const { endpoint, postbacks } = batch;
-    if (postbacks.length === 0) return;
+  async enqueue(input: EnqueueBatch | readonly EnqueueBatch[]): Promise<void> {
+    // Several batches go in one function call: atomic on the server, one round trip.
+    const batches = batchList(input).filter((b) => b.postbacks.length > 0);
+    if (batches.length === 0) return;
     // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
     // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
-    const send = async (json: string) => parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batch, json)));
-    const known = this.sentEndpoints.has(endpoint.id);
-    let reply = await send(known ? "" : encodeEndpoint(endpoint));
-    if (reply.kind === "endpoint-missing") reply = await send(encodeEndpoint(endpoint));
+    const send = async (sendJson: (endpointId: string) => boolean) =>
+      parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
+    let reply = await send((id) => !this.sentEndpoints.has(id));
+    if (reply.kind === "endpoint-missing") reply = await send(() => true);
     if (reply.kind === "duplicate") throw new DuplicateIdError("queue", reply.id, `postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
-    if (reply.kind === "endpoint-missing") throw new Error(`Redis refused endpoint ${endpoint.id} though its JSON was sent`);
-    if (!known) rememberKey(this.sentEndpoints, endpoint.id);
+    if (reply.kind === "endpoint-missing") throw new Error("Redis refused the batches' endpoints though their JSON was sent");
+    for (const b of batches) if (!this.sentEndpoints.has(b.endpoint.id)) rememberKey(this.sentEndpoints, b.endpoint.id);
   }
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {

@@ -13,7 +13,7 @@ import type { SqliteDatabase } from "../sqlite.js";
 import { migrate } from "../sqlite.js";
 import type { Endpoint, HttpMethod } from "../core/types.js";
 import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
-import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
+import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 
 const MIGRATIONS = [
   `CREATE TABLE queue_endpoints (
@@ -61,8 +61,9 @@ interface EntryRow {
 /** Added to a wait for a due time, so that it is due when the wait ends. */
 const TIMER_SLACK_MS = 2;
 
+/** One enqueue call waiting for the next group commit: its batches go in together or not at all. */
 interface PendingEnqueue {
-  batch: EnqueueBatch;
+  batches: readonly EnqueueBatch[];
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -137,7 +138,11 @@ export class SqliteQueue implements Queue {
     };
   }
 
-  private readonly enqueueTx = (batch: EnqueueBatch): void => {
+  private readonly enqueueTx = (batches: readonly EnqueueBatch[]): void => {
+    for (const batch of batches) this.insertBatch(batch);
+  };
+
+  private insertBatch(batch: EnqueueBatch): void {
     const { endpoint, postbacks, createdAt } = batch;
     this.stmt.insertEndpoint.run(
       endpoint.id,
@@ -158,22 +163,24 @@ export class SqliteQueue implements Queue {
         throw err;
       }
     }
-  };
+  }
 
   /**
    * Group commit: ingest requests that arrive in the same turn of the event loop share one
    * transaction, so a busy API pays one commit (and its WAL page writes) for many requests.
-   * Each is still answered only after the commit that holds it.
+   * Each is still answered only after the commit that holds it. Several batches in one call
+   * are in one transaction: all or none.
    */
-  enqueue(batch: EnqueueBatch): Promise<void> {
+  enqueue(input: EnqueueBatch | readonly EnqueueBatch[]): Promise<void> {
+    const batches = batchList(input);
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, resolve, reject });
+      this.pending.push({ batches, resolve, reject });
       if (this.pending.length === 1) setImmediate(this.commitPending);
     });
   }
 
   private readonly enqueueGroupTx = (group: PendingEnqueue[]): void => {
-    for (const p of group) this.enqueueTx(p.batch);
+    for (const p of group) this.enqueueTx(p.batches);
   };
 
   private readonly commitPending = (): void => {
@@ -183,10 +190,10 @@ export class SqliteQueue implements Queue {
       this.db.transaction(this.enqueueGroupTx).immediate(group);
       for (const p of group) this.enqueued(p);
     } catch {
-      // One bad batch (a repeated id) must not fail the others: commit each on its own.
+      // One bad call (a repeated id) must not fail the others: commit each on its own.
       for (const p of group) {
         try {
-          this.db.transaction(this.enqueueTx).immediate(p.batch);
+          this.db.transaction(this.enqueueTx).immediate(p.batches);
           this.enqueued(p);
         } catch (err) {
           p.reject(this.failure(err, "enqueue"));
@@ -197,7 +204,7 @@ export class SqliteQueue implements Queue {
   };
 
   private enqueued(p: PendingEnqueue): void {
-    this.endpoints.set(p.batch.endpoint.id, p.batch.endpoint);
+    for (const b of p.batches) this.endpoints.set(b.endpoint.id, b.endpoint);
     p.resolve();
   }
 

@@ -468,6 +468,55 @@ export function queueConformance(
           assert.ok(got.every((r) => r.endpoint.id === first.endpoint.id), "the queued entry keeps its own endpoint");
         }));
 
+      test("several batches in one call go in together, each delivering with its endpoint and createdAt", () =>
+        withQueue(async (queue) => {
+          const shared = endpoint({ url: "http://shared.example/{n}" });
+          const batches = [batch(2, T0 + 20, shared), batch(3, T0 + 10, destinationEndpoint()), batch(1, T0 + 30, shared)];
+          await queue.enqueue(batches);
+          assert.deepEqual(await queue.stats(T0 + 30), { ready: 6, waiting: 0 });
+          const got = await queue.reserve(10, LEASE, T0 + 30);
+          assert.deepEqual(ids(got), ids([...batches[1]!.postbacks, ...batches[0]!.postbacks, ...batches[2]!.postbacks]), "in due order");
+          for (const b of batches) {
+            for (const p of b.postbacks) {
+              const r = got.find((x) => x.postbackId === p.id)!;
+              assert.deepEqual(r.endpoint, b.endpoint);
+              assert.equal(r.createdAt, b.createdAt);
+              assert.equal(r.data, p.data);
+              assert.equal(r.attempt, 1);
+            }
+          }
+          assert.equal(await settleAll(queue, got, { kind: "done" }), 6);
+          assert.deepEqual(await queue.stats(T0 + 30), { ready: 0, waiting: 0 });
+        }));
+
+      test("a call of several batches with an id repeated across them, or already queued, fails whole: nothing queued", () =>
+        withQueue(async (queue) => {
+          const queued = batch(1);
+          await queue.enqueue(queued);
+          const a = batch(2);
+          const b = batch(2, T0, destinationEndpoint());
+          const repeated: EnqueueBatch = { ...batch(1), postbacks: [{ id: a.postbacks[1]!.id, data: "{}" }] };
+          const already: EnqueueBatch = { ...batch(1), postbacks: [...postbacks(1), queued.postbacks[0]!] };
+          await assert.rejects(queue.enqueue([a, b, repeated]), duplicateOf(a.postbacks[1]!.id));
+          await assert.rejects(queue.enqueue([a, b, already]), duplicateOf(queued.postbacks[0]!.id));
+          for (const p of [...a.postbacks, ...b.postbacks, already.postbacks[0]!]) assert.equal(await queue.find(p.id), undefined, `${p.id} not queued`);
+          assert.deepEqual(await queue.stats(T0), { ready: 1, waiting: 0 }, "only the entry queued before");
+          // Nothing was left behind: the same batches, without the bad one, go in cleanly.
+          await queue.enqueue([a, b]);
+          const got = await queue.reserve(10, LEASE, T0);
+          assert.deepEqual(sorted(ids(got)), sorted(ids([...queued.postbacks, ...a.postbacks, ...b.postbacks])));
+          for (const r of got) assert.equal(r.attempt, 1);
+          assert.equal(await settleAll(queue, got, { kind: "done" }), 5);
+        }));
+
+      test("an empty list, or empty batches in a list, queue nothing and do not fail", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue([]);
+          const b = batch(2);
+          await queue.enqueue([{ ...batch(0), postbacks: [] }, b]);
+          assert.deepEqual(ids(await queue.reserve(10, LEASE, T0)), ids(b.postbacks));
+        }));
+
       test("many batches, with their own endpoints or sharing one, each deliver with theirs", () =>
         withQueue(async (queue) => {
           const shared = endpoint({ method: "PUT", url: "http://shared.example/{n}" });
