@@ -3,9 +3,15 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisQueue } from "../src/queue/redis.js";
 import { BackendError } from "../src/backend-error.js";
+import { QueueUnavailableError } from "../src/core/port-errors.js";
 import type { Queue } from "../src/queue/port.js";
-import { freePort, startRedis, type TestRedis } from "./support/redis.js";
+import { freePort, networkBytes, startRedis, type TestRedis } from "./support/redis.js";
 import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { FUNCTIONS, LIBRARY_NAME, librarySource } from "../src/queue/redis-functions.js";
+import { enqueueArgs, parseReserveReply } from "../src/queue/redis-codec.js";
+import { repoPath } from "./support/paths.js";
 
 // One server for the file (its own port, a password); each queue gets its own key prefix.
 const server = await startRedis();
@@ -25,6 +31,11 @@ queueConformance("Redis", async () => {
   return {
     queue: await openOne(),
     peer: openOne,
+    // Ends the queues' connections; the shared server stays up for the other tests (the
+    // outage test below stops a server of its own).
+    async cutOff() {
+      for (const q of opened) await q.close();
+    },
     async close() {
       for (const q of opened) await q.close();
     },
@@ -82,13 +93,16 @@ describe("Redis queue: on the wire", () => {
   test("a seed-shaped postback costs at most 3× its data object in bytes to and from Redis", async (t) => {
     const prefix = newPrefix();
     const queue = await RedisQueue.connect(server.url, { prefix });
+    // Reads the server's byte counters on a connection of its own; its INFO calls are counted
+    // too, and are small next to 1000 postbacks.
+    const admin = new Redis(server.url);
     try {
       const ep = endpoint({ url: "http://sample_domain_endpoint.com/data?title={mascot}&image={location}&foo={bar}" });
       // Warm up: the scripts are loaded and the worker has seen the endpoint once.
       await queue.enqueue({ endpoint: ep, postbacks: [{ id: `pb_warm_${prefix}`, data: SEED_DATA }], createdAt: T0 });
       await queue.settle((await queue.reserve(1, 1000, T0)).map((reservation) => ({ reservation, settle: { kind: "done" } })));
 
-      const before = await queue.networkBytes();
+      const before = await networkBytes(admin);
       const requests = 100;
       for (let r = 0; r < requests; r++) {
         // Ids as ingest makes them: monotonic ULIDs that share all but their last characters.
@@ -101,14 +115,14 @@ describe("Redis queue: on the wire", () => {
         if (rs.length === 0) break;
         delivered += await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
       }
-      const afterBytes = await queue.networkBytes();
+      const afterBytes = await networkBytes(admin);
       assert.equal(delivered, requests * 10);
-      // The INFO call that read `before` is counted too; it is small next to 1000 postbacks.
       const perPostback = (afterBytes.input - before.input + afterBytes.output - before.output) / delivered;
       const ratio = perPostback / Buffer.byteLength(SEED_DATA);
       t.diagnostic(`${perPostback.toFixed(0)} bytes per postback, ${ratio.toFixed(2)}× the data object`);
       assert.ok(ratio <= 3, `${perPostback.toFixed(0)} bytes per postback for a ${Buffer.byteLength(SEED_DATA)}-byte data object: ${ratio.toFixed(2)}×`);
     } finally {
+      admin.disconnect();
       await queue.close();
     }
   });
@@ -128,8 +142,11 @@ describe("Redis queue: when Redis goes away", () => {
       await queue.enqueue(b);
       await own.stop(true);
       const t0 = performance.now();
-      await assert.rejects(queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }));
-      await assert.rejects(queue.ping());
+      const unavailable = (err: unknown) => err instanceof QueueUnavailableError && err.cause instanceof Error;
+      await assert.rejects(queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }), unavailable);
+      await assert.rejects(queue.reserve(10, 1000, T0), unavailable);
+      await assert.rejects(queue.stats(T0), unavailable);
+      await assert.rejects(queue.ping(), unavailable);
       assert.ok(performance.now() - t0 < 2000, "fails fast rather than waiting for Redis");
       await own.start();
       // ioredis reconnects by itself, backing off up to 2 s.
@@ -250,6 +267,20 @@ describe("Redis queue: waking other processes", () => {
 });
 
 describe("Redis queue: functions", () => {
+  test("every .lua file is in the library, headed by its inputs and outputs, and the build copies it", async () => {
+    const source = readdirSync(repoPath("src", "queue", "redis")).filter((f) => f.endsWith(".lua")).sort();
+    assert.deepEqual(source, [...FUNCTIONS.map((f) => `${f}.lua`), "helpers.lua"].sort(), "a .lua file the library leaves out, or a function without its file");
+    const built = readdirSync(fileURLToPath(new URL("../src/queue/redis/", import.meta.url))).sort();
+    assert.deepEqual(built, source, "dist/ holds the same files as src/");
+    for (const name of FUNCTIONS) {
+      const text = readFileSync(repoPath("src", "queue", "redis", `${name}.lua`), "utf8");
+      assert.match(text, /^--\[\[[\s\S]*?Input:[\s\S]*?Output:[\s\S]*?\]\]/, `${name}.lua starts with its header`);
+    }
+    const library = await librarySource();
+    assert.ok(library.startsWith(`#!lua name=${LIBRARY_NAME}\n`));
+    for (const name of FUNCTIONS) assert.ok(library.includes(`redis.register_function("${LIBRARY_NAME}_${name}"`), name);
+  });
+
   test("the library's version is in its name: an older Ferry's library stays beside it", async () => {
     const admin = new Redis(server.url);
     try {
@@ -260,13 +291,66 @@ describe("Redis queue: functions", () => {
         assert.equal((await queue.reserve(10, 1000, T0)).length, 1);
         const libraries = (await admin.call("FUNCTION", "LIST")) as unknown[][];
         const names = libraries.map((l) => l[l.indexOf("library_name") + 1]);
-        assert.ok(names.includes("ferry_v1") && names.includes("ferry_v2"), `libraries: ${names.join(", ")}`);
+        assert.ok(names.includes("ferry_v1") && names.includes(LIBRARY_NAME), `libraries: ${names.join(", ")}`);
       } finally {
         await queue.close();
       }
     } finally {
       await admin.call("FUNCTION", "DELETE", "ferry_v1").catch(() => {});
       admin.disconnect();
+    }
+  });
+
+  test("a queue written by ferry_v2 (the release before) is read and settled by this one, and the other way round", async () => {
+    // test/fixtures/ferry_v2-library.lua is ferry_v2 exactly as the release before loaded it.
+    const v2 = readFileSync(repoPath("test", "fixtures", "ferry_v2-library.lua"), "utf8");
+    const prefix = newPrefix();
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      await admin.call("FUNCTION", "LOAD", "REPLACE", v2);
+      const old = { endpoint: endpoint({ destinationId: "dst_v2" }), postbacks: [...postbacks(2), { ...postbacks(1)[0]!, attempts: 2 }], createdAt: T0 };
+      assert.equal(await admin.call("FCALL", "ferry_v2_enqueue", 0, prefix, ...enqueueArgs([old], () => true)), 3);
+      const found = await queue.find(old.postbacks[2]!.id);
+      assert.deepEqual(found, { postbackId: old.postbacks[2]!.id, endpoint: old.endpoint, data: old.postbacks[2]!.data, attempts: 2, dueAt: T0, held: false, createdAt: T0 });
+      const rs = await queue.reserve(10, 1000, T0);
+      assert.deepEqual(rs.map((r) => [r.postbackId, r.attempt]), old.postbacks.map((p) => [p.id, (p.attempts ?? 0) + 1]));
+      for (const r of rs) assert.deepEqual(r.endpoint, old.endpoint);
+      assert.equal(await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } }))), 3);
+
+      // Entries this version queues (several batches at once) are read and settled by ferry_v2.
+      const fresh = [{ endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 }, { endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }];
+      await queue.enqueue(fresh);
+      const reserved = parseReserveReply(await admin.call("FCALL", "ferry_v2_reserve", 0, prefix, T0, T0 + 1000, 10));
+      assert.equal(reserved.entries.length, 3);
+      assert.equal(await admin.call("FCALL", "ferry_v2_settle", 0, prefix, "d" + reserved.entries.map((e) => e.lease).join(";")), 3);
+      assert.deepEqual(await queue.stats(T0 + 5000), { ready: 0, waiting: 0 });
+      const left = (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`));
+      assert.deepEqual(left, [], "nothing left but the batch counter and expiring endpoints");
+    } finally {
+      await admin.call("FUNCTION", "DELETE", "ferry_v2").catch(() => {});
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("a fan-out is one function call, and wakes a waiting worker once", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      await queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }); // warm: the endpoint cache
+      const calls = async () => {
+        const info = (await admin.info("commandstats")) as string;
+        return Number(/^cmdstat_fcall:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+      };
+      const before = await calls();
+      await queue.enqueue(Array.from({ length: 5 }, (_, i) => ({ endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 + i })));
+      assert.equal((await calls()) - before, 1, "five batches, one FCALL");
+      assert.equal((await queue.stats(T0 + 10)).ready, 11);
+    } finally {
+      admin.disconnect();
+      await queue.close();
     }
   });
 

@@ -22,6 +22,9 @@ queueConformance("SQLite", async () => {
     queue: openOne(),
     // Another connection to the same file, as another process has.
     peer: async () => openOne(),
+    async cutOff() {
+      for (const { db } of opened) db.close();
+    },
     async close() {
       for (const { db, queue } of opened) {
         await queue.close();

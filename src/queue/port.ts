@@ -29,6 +29,11 @@ export interface EnqueueBatch {
   createdAt: number;
 }
 
+/** What `enqueue` was given, as a list of batches. */
+export function batchList(batches: EnqueueBatch | readonly EnqueueBatch[]): readonly EnqueueBatch[] {
+  return "endpoint" in batches ? [batches] : batches;
+}
+
 /** A postback reserved for delivery. */
 export interface Reservation {
   postbackId: string;
@@ -82,8 +87,14 @@ export interface QueueStats {
 }
 
 export interface Queue {
-  /** Adds the batch atomically. When the promise resolves, every postback is durably stored. */
-  enqueue(batch: EnqueueBatch): Promise<void>;
+  /**
+   * Adds one batch, or several (a fan-out: one event to many destinations) atomically: every
+   * postback of every batch is queued, or none is. A postback id already queued, or repeated
+   * within or across the batches, fails the whole call with DuplicateIdError; an unreachable
+   * queue with QueueUnavailableError (src/core/port-errors.ts). When the promise resolves,
+   * every postback is durably stored. Batches without postbacks add nothing.
+   */
+  enqueue(batches: EnqueueBatch | readonly EnqueueBatch[]): Promise<void>;
   /** Reserves up to `max` entries due at `now`, leased until `now + leaseMs`, oldest due first. */
   reserve(max: number, leaseMs: number, now?: number): Promise<Reservation[]>;
   /** Settles reserved entries in one step. Returns how many still held their lease. */

@@ -1,12 +1,14 @@
 /**
  * The Redis queue: for many `ferry api` and `ferry worker` processes on several machines.
- * Every state change is one Lua function (atomic on the server; Redis 7 or later); its keys
- * and replies are listed in docs/architecture.md ("The Redis queue"). Shaped for few bytes on
- * the wire (issue 3: at most 3× the data object's size per delivered postback):
+ * Every state change is one Lua function (atomic on the server; Redis 7 or later), one file
+ * each in src/queue/redis/ headed by its arguments and replies, loaded as one library by
+ * redis-functions.ts; redis-codec.ts packs their arguments and reads their replies.
+ * docs/architecture.md ("The Redis queue") lists them too. Shaped for few bytes on the wire
+ * (issue 3: at most 3× the data object's size per delivered postback):
  *
- * - An ingest request is one batch. Its endpoint and its postback ids travel once, as the
- *   ids' common prefix and each id's short suffix; each data object travels once to Redis and
- *   once to the worker that reserves it.
+ * - An ingest request is one batch (a fan-out several, sent in one call). Its endpoint and its
+ *   postback ids travel once, as the ids' common prefix and each id's short suffix; each data
+ *   object travels once to Redis and once to the worker that reserves it.
  * - Entries are named by a short member, `<batch><index>` each in length-prefixed base 36, so they
  *   sort in insertion order and settle names them in a few bytes instead of a 29-byte id.
  * - A worker fetches a batch's record (endpoint id, createdAt, ids) once and keeps it; an
@@ -30,257 +32,12 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
-import type { Endpoint, HttpMethod } from "../core/types.js";
+import type { Endpoint } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
-import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
-
-// Length-prefixed base 36: 10 is "a" → "1a", 46 is "1a" → "21a". Shorter numbers sort first,
-// so members compare in insertion order byte by byte, which is how a zset orders equal scores.
-const LUA_B36 = `
-local function b36(n)
-  local digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-  local s = ""
-  repeat
-    local d = n % 36
-    s = string.sub(digits, d + 1, d + 1) .. s
-    n = math.floor(n / 36)
-  until n == 0
-  return string.len(s) .. s
-end
-`;
-
-/**
- * ARGV: prefix, createdAt (then, only for resends, ":" and each entry's attempts before,
- * ","-joined), endpointId, endpointJson ("" when the caller believes Redis has it),
- * idPrefix, suffixes ("\n"-joined), data…
- * Reply: number of entries queued; {-1, id} when an id repeats within the batch or is already
- * queued; {-2} when the endpoint JSON was left out and Redis does not have it. Nothing is
- * queued on a negative reply.
- */
-const ENQUEUE = `
-local p = ARGV[1]
-local createdAtText = ARGV[2]
-local before = {}
-local colon = string.find(createdAtText, ":", 1, true)
-if colon then
-  for a in string.gmatch(string.sub(createdAtText, colon + 1), "[^,]+") do before[#before + 1] = a end
-  createdAtText = string.sub(createdAtText, 1, colon - 1)
-end
-local createdAt = tonumber(createdAtText)
-local n = #ARGV - 6
-local ids = {}
-for s in string.gmatch(ARGV[6] .. "\\n", "([^\\n]*)\\n") do ids[#ids + 1] = ARGV[5] .. s end
-if #ids ~= n then return redis.error_reply("ERR ferry enqueue: " .. #ids .. " ids for " .. n .. " data objects") end
-if colon and #before ~= n then return redis.error_reply("ERR ferry enqueue: " .. #before .. " attempt counts for " .. n .. " data objects") end
-local seen = {}
-for j = 1, n do
-  if seen[ids[j]] or redis.call("HEXISTS", p .. ":i", ids[j]) == 1 then return {-1, ids[j]} end
-  seen[ids[j]] = true
-end
-local ep = p .. ":e:" .. ARGV[3]
-if ARGV[4] == "" then
-  if redis.call("EXISTS", ep) == 0 then return {-2} end
-else
-  redis.call("HSETNX", ep, "j", ARGV[4])
-end
-redis.call("HINCRBY", ep, "n", 1)
-redis.call("PERSIST", ep)
-local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
-local batch = b36(redis.call("INCR", p .. ":seq"))
-redis.call("HSET", p .. ":b", batch, createdAtText .. "\\n" .. ARGV[3] .. "\\n" .. ARGV[5] .. "\\n" .. ARGV[6])
-redis.call("HSET", p .. ":r", batch, n)
-for j = 1, n do
-  local m = batch .. b36(j - 1)
-  redis.call("HSET", p .. ":i", ids[j], m)
-  redis.call("HSET", p .. ":d", m, ARGV[6 + j])
-  redis.call("HSET", p .. ":m", m, (before[j] or "0") .. ",0," .. ids[j])
-  redis.call("ZADD", p .. ":q", createdAt, m)
-end
-if first[2] == nil or tonumber(first[2]) > createdAt then redis.call("PUBLISH", p .. ":wake", "1") end
-return n
-`;
-
-/**
- * ARGV: prefix, now, leaseEnd, max.
- * Reply: one string per entry, oldest due first: "member,attempts,lease,data"; then, when any,
- * one string "batch:createdAt,…" for the batches named, so a worker can tell a cached batch
- * record from a new one that got the same number (a failover to a lagging replica, a restore).
- */
-const RESERVE = `
-local p = ARGV[1]
-local members = redis.call("ZRANGEBYSCORE", p .. ":q", "-inf", ARGV[2], "LIMIT", 0, tonumber(ARGV[4]))
-local out = {}
-local batches = {}
-local seen = {}
-for i, m in ipairs(members) do
-  local batch = string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1)))
-  if not seen[batch] then
-    seen[batch] = true
-    local record = redis.call("HGET", p .. ":b", batch)
-    batches[#batches + 1] = batch .. ":" .. string.sub(record, 1, string.find(record, "\\n", 1, true) - 1)
-  end
-  local meta = redis.call("HGET", p .. ":m", m)
-  local c1 = string.find(meta, ",", 1, true)
-  local c2 = string.find(meta, ",", c1 + 1, true)
-  local attempts = tonumber(string.sub(meta, 1, c1 - 1)) + 1
-  -- The next odd lease: odd while reserved.
-  local lease = tonumber(string.sub(meta, c1 + 1, c2 - 1))
-  lease = lease + 1 + lease % 2
-  redis.call("HSET", p .. ":m", m, attempts .. "," .. lease .. string.sub(meta, c2))
-  redis.call("ZADD", p .. ":q", ARGV[3], m)
-  out[i] = m .. "," .. attempts .. "," .. lease .. "," .. redis.call("HGET", p .. ":d", m)
-end
-if #out > 0 then out[#out + 1] = table.concat(batches, ",") end
-return out
-`;
-
-/**
- * ARGV: prefix, then up to four groups: a kind ("d" done, "r" retry, "l" release, "h" hold)
- * followed by its entries joined by ";", each "member,lease" (done), "member,lease,at" (retry,
- * release) or "member,lease,destinationId" (hold). A settle whose lease is no longer the
- * entry's is ignored. Reply: how many entries still held their lease.
- */
-const SETTLE = `
-local p = ARGV[1]
-local held = 0
-local function settle(kind, m, lease, at)
-  local meta = redis.call("HGET", p .. ":m", m)
-  if not meta then return end
-  local a1 = string.find(meta, ",", 1, true)
-  local a2 = string.find(meta, ",", a1 + 1, true)
-  if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
-  held = held + 1
-  if kind ~= "d" then
-    if kind == "h" then
-      -- Parked out of P:q (never due) until unhold names the destination (here in "at").
-      redis.call("ZREM", p .. ":q", m)
-      redis.call("SADD", p .. ":h:" .. at, m)
-      redis.call("SADD", p .. ":hd", at)
-    else
-      redis.call("ZADD", p .. ":q", at, m)
-    end
-    local attempts = tonumber(string.sub(meta, 1, a1 - 1))
-    if kind ~= "r" then attempts = attempts - 1 end
-    -- The lease ends here (the next even number): a second settle of the same reservation
-    -- finds it stale.
-    local l = tonumber(lease)
-    redis.call("HSET", p .. ":m", m, attempts .. "," .. (l + 2 - l % 2) .. string.sub(meta, a2))
-    return
-  end
-  redis.call("ZREM", p .. ":q", m)
-  redis.call("HDEL", p .. ":d", m)
-  redis.call("HDEL", p .. ":m", m)
-  redis.call("HDEL", p .. ":i", string.sub(meta, a2 + 1))
-  local batch = string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1)))
-  if redis.call("HINCRBY", p .. ":r", batch, -1) > 0 then return end
-  local record = redis.call("HGET", p .. ":b", batch)
-  redis.call("HDEL", p .. ":r", batch)
-  redis.call("HDEL", p .. ":b", batch)
-  if not record then return end
-  local e1 = string.find(record, "\\n", 1, true)
-  local e2 = string.find(record, "\\n", e1 + 1, true)
-  local ep = p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1)
-  -- Unused endpoints linger a day, so the API can keep leaving their JSON out.
-  if redis.call("HINCRBY", ep, "n", -1) <= 0 then redis.call("EXPIRE", ep, 86400) end
-end
-for i = 2, #ARGV do
-  local kind = string.sub(ARGV[i], 1, 1)
-  for item in string.gmatch(string.sub(ARGV[i], 2), "[^;]+") do
-    local c1 = string.find(item, ",", 1, true)
-    local c2 = string.find(item, ",", c1 + 1, true)
-    if c2 then
-      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1, c2 - 1), string.sub(item, c2 + 1))
-    else
-      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1), nil)
-    end
-  end
-end
-return held
-`;
-
-/**
- * ARGV: prefix, postbackId. Reply: nil, or {meta, data, dueAt, batchRecord, endpointJson};
- * dueAt is nil while the entry is held.
- */
-const FIND = `
-local p = ARGV[1]
-local m = redis.call("HGET", p .. ":i", ARGV[2])
-if not m then return nil end
-local record = redis.call("HGET", p .. ":b", string.sub(m, 1, 1 + tonumber(string.sub(m, 1, 1))))
-local e1 = string.find(record, "\\n", 1, true)
-local e2 = string.find(record, "\\n", e1 + 1, true)
-return {
-  redis.call("HGET", p .. ":m", m),
-  redis.call("HGET", p .. ":d", m),
-  redis.call("ZSCORE", p .. ":q", m),
-  record,
-  redis.call("HGET", p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1), "j"),
-}
-`;
-
-/**
- * ARGV: prefix, destinationId, now. Makes every entry held for the destination due at `now`.
- * Reply: how many.
- */
-const UNHOLD = `
-local p = ARGV[1]
-local key = p .. ":h:" .. ARGV[2]
-local members = redis.call("SMEMBERS", key)
-local args = {}
-for _, m in ipairs(members) do
-  args[#args + 1] = ARGV[3]
-  args[#args + 1] = m
-  if #args >= 1000 then
-    redis.call("ZADD", p .. ":q", unpack(args))
-    args = {}
-  end
-end
-if #args > 0 then redis.call("ZADD", p .. ":q", unpack(args)) end
-redis.call("DEL", key)
-redis.call("SREM", p .. ":hd", ARGV[2])
-if #members > 0 then redis.call("PUBLISH", p .. ":wake", "1") end
-return #members
-`;
-
-/**
- * ARGV: prefix, postbackId, at, now. Makes the entry due at `at` unless it is held or under a
- * lease that runs at `now`; a lease that ran out is ended (its holder's settle is then stale).
- * Reply: 1 when rescheduled, else 0.
- */
-const RESCHEDULE = `
-local p = ARGV[1]
-local m = redis.call("HGET", p .. ":i", ARGV[2])
-if not m then return 0 end
-local due = redis.call("ZSCORE", p .. ":q", m)
-if not due then return 0 end
-local meta = redis.call("HGET", p .. ":m", m)
-local a1 = string.find(meta, ",", 1, true)
-local a2 = string.find(meta, ",", a1 + 1, true)
-local lease = tonumber(string.sub(meta, a1 + 1, a2 - 1))
-if lease % 2 == 1 then
-  if tonumber(due) > tonumber(ARGV[4]) then return 0 end
-  redis.call("HSET", p .. ":m", m, string.sub(meta, 1, a1) .. (lease + 1) .. string.sub(meta, a2))
-end
-local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
-redis.call("ZADD", p .. ":q", ARGV[3], m)
-if tonumber(ARGV[3]) < tonumber(first[2]) then redis.call("PUBLISH", p .. ":wake", "1") end
-return 1
-`;
-
-/**
- * Version the names: processes of two Ferry versions on one Redis each call their own code.
- * v2: holds, reschedule, attempts carried over by resends, odd leases while reserved.
- */
-const LIBRARY_NAME = "ferry_v2";
-
-/** The scripts as one Redis function library: called by a short name (FCALL), not a 40-byte sha. */
-const LIBRARY = [
-  `#!lua name=${LIBRARY_NAME}`,
-  LUA_B36,
-  ...Object.entries({ enqueue: ENQUEUE, reserve: RESERVE, settle: SETTLE, find: FIND, unhold: UNHOLD, reschedule: RESCHEDULE }).map(
-    ([name, body]) => `redis.register_function("${LIBRARY_NAME}_${name}", function(_, ARGV)\n${body}\nend)`,
-  ),
-].join("\n");
+import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
+import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
+import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
+import { decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
 
 /** A batch as a worker keeps it: what every entry of one ingest request shares. */
 interface BatchInfo {
@@ -344,7 +101,7 @@ export class RedisQueue implements Queue {
     }
     starting = false;
     try {
-      await redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY);
+      await redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
     } catch (err) {
       redis.disconnect();
       const reason = /unknown command/i.test((err as Error).message)
@@ -373,66 +130,31 @@ export class RedisQueue implements Queue {
     }
   }
 
-  async enqueue(batch: EnqueueBatch): Promise<void> {
-    const { endpoint, postbacks, createdAt } = batch;
-    if (postbacks.length === 0) return;
-    let resend = false;
-    const ids = postbacks.map((p) => {
-      if (p.attempts) resend = true;
-      return p.id;
-    });
-    let common = ids[0]!;
-    for (const id of ids) {
-      if (id.includes("\n")) throw new Error(`a postback id cannot hold a line break: ${JSON.stringify(id)}`);
-      let k = 0;
-      while (k < common.length && k < id.length && common.charCodeAt(k) === id.charCodeAt(k)) k++;
-      common = common.slice(0, k);
-    }
-    const suffixes = ids.map((id) => id.slice(common.length)).join("\n");
-    const data = postbacks.map((p) => p.data);
+  async enqueue(input: EnqueueBatch | readonly EnqueueBatch[]): Promise<void> {
+    // Several batches go in one function call: atomic on the server, one round trip.
+    const batches = batchList(input).filter((b) => b.postbacks.length > 0);
+    if (batches.length === 0) return;
     // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
     // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
-    // Attempts made before travel only for resends, after createdAt: nothing for new postbacks.
-    const when = resend ? `${createdAt}:${postbacks.map((p) => p.attempts ?? 0).join(",")}` : createdAt;
-    const send = (json: string) => this.fcall("enqueue", this.prefix, when, endpoint.id, json, common, suffixes, ...data) as Promise<number | number[]>;
-    const known = this.sentEndpoints.has(endpoint.id);
-    let reply = await send(known ? "" : endpointJson(endpoint));
-    if (Array.isArray(reply) && reply[0] === -2) reply = await send(endpointJson(endpoint));
-    if (Array.isArray(reply)) throw new Error(`postback ${String(reply[1])} is already queued or repeats in the batch; nothing was queued`);
-    if (!known) rememberKey(this.sentEndpoints, endpoint.id);
+    const send = async (sendJson: (endpointId: string) => boolean) =>
+      parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
+    let reply = await send((id) => !this.sentEndpoints.has(id));
+    if (reply.kind === "endpoint-missing") reply = await send(() => true);
+    if (reply.kind === "duplicate") throw new DuplicateIdError("queue", reply.id, `postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
+    if (reply.kind === "endpoint-missing") throw new Error("Redis refused the batches' endpoints though their JSON was sent");
+    for (const b of batches) if (!this.sentEndpoints.has(b.endpoint.id)) rememberKey(this.sentEndpoints, b.endpoint.id);
   }
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
     if (max <= 0) return [];
-    const rows = (await this.fcall("reserve", this.prefix, now, now + leaseMs, max)) as string[];
-    if (rows.length === 0) return [];
-    const fingerprints = new Map(rows.pop()!.split(",").map((f) => f.split(":") as [string, string]));
-    const entries = rows.map((row) => {
-      const c1 = row.indexOf(",");
-      const c2 = row.indexOf(",", c1 + 1);
-      const c3 = row.indexOf(",", c2 + 1);
-      const member = row.slice(0, c1);
-      const end = 1 + Number(member[0]);
-      return {
-        member,
-        batch: member.slice(0, end),
-        index: parseInt(member.slice(end + 1), 36),
-        attempt: Number(row.slice(c1 + 1, c2)),
-        lease: row.slice(c2 + 1, c3),
-        data: row.slice(c3 + 1),
-      };
-    });
+    const { entries, batches: fingerprints } = parseReserveReply(await this.fcall("reserve", this.prefix, now, now + leaseMs, max));
+    if (entries.length === 0) return [];
     const batches = await this.batchesFor(fingerprints);
     return entries.map((e) => {
       const info = batches.get(e.batch)!;
-      return {
-        postbackId: info.ids[e.index]!,
-        endpoint: info.endpoint,
-        data: e.data,
-        attempt: e.attempt,
-        createdAt: info.createdAt,
-        lease: `${e.member},${e.lease}`,
-      };
+      const postbackId = info.ids[e.index];
+      if (postbackId === undefined) throw new Error(`the queue's batch ${e.batch} has no entry ${e.index}`);
+      return { postbackId, endpoint: info.endpoint, data: e.data, attempt: e.attempt, createdAt: info.createdAt, lease: e.lease };
     });
   }
 
@@ -451,28 +173,28 @@ export class RedisQueue implements Queue {
     }
     if (missing.length === 0) return out;
     // The reservation holds a lease on an entry of each batch, so no record can be gone.
-    const records = (await this.redis.hmget(`${this.prefix}:b`, ...missing)).map((r, i) => {
+    const records = (await this.command("read batches", () => this.redis.hmget(`${this.prefix}:b`, ...missing))).map((r, i) => {
       if (r === null) throw new Error(`the queue lost the record of batch ${missing[i]}`);
-      return r.split("\n");
+      return parseBatchRecord(r);
     });
-    const unknown = [...new Set(records.map((lines) => lines[1]!))].filter((id) => !this.endpoints.has(id));
+    const unknown = [...new Set(records.map((r) => r.endpointId))].filter((id) => !this.endpoints.has(id));
     const fetched = new Map<string, Endpoint>();
     if (unknown.length > 0) {
       const pipeline = this.redis.pipeline();
       for (const id of unknown) pipeline.hget(`${this.prefix}:e:${id}`, "j");
-      const replies = (await pipeline.exec())!;
+      const replies = (await this.command("read endpoints", () => pipeline.exec()))!;
       unknown.forEach((id, i) => {
         const [err, json] = replies[i]!;
         if (err || typeof json !== "string") throw new Error(`the queue lost endpoint ${id}`);
-        const endpoint = parseEndpoint(id, json);
+        const endpoint = decodeEndpoint(id, json);
         fetched.set(id, endpoint);
         remember(this.endpoints, id, endpoint);
       });
     }
     missing.forEach((batch, i) => {
-      const [createdAt, endpointId, idPrefix, ...suffixes] = records[i]!;
-      const endpoint = fetched.get(endpointId!) ?? this.endpoints.get(endpointId!)!;
-      const info = { createdAt: Number(createdAt), endpoint, ids: suffixes.map((s) => idPrefix + s) };
+      const { createdAt, endpointId, ids } = records[i]!;
+      const endpoint = fetched.get(endpointId) ?? this.endpoints.get(endpointId)!;
+      const info = { createdAt, endpoint, ids };
       out.set(batch, info);
       remember(this.batches, batch, info);
     });
@@ -481,18 +203,7 @@ export class RedisQueue implements Queue {
 
   async settle(settlements: Settlement[]): Promise<number> {
     if (settlements.length === 0) return 0;
-    const groups = { done: [] as string[], retry: [] as string[], release: [] as string[], hold: [] as string[] };
-    for (const { reservation, settle } of settlements) {
-      if (settle.kind === "done") groups.done.push(reservation.lease);
-      else if (settle.kind === "hold") groups.hold.push(`${reservation.lease},${holdFor(reservation)}`);
-      else groups[settle.kind].push(`${reservation.lease},${settle.at}`);
-    }
-    const args = [this.prefix];
-    if (groups.done.length) args.push("d" + groups.done.join(";"));
-    if (groups.retry.length) args.push("r" + groups.retry.join(";"));
-    if (groups.release.length) args.push("l" + groups.release.join(";"));
-    if (groups.hold.length) args.push("h" + groups.hold.join(";"));
-    return (await this.fcall("settle", ...args)) as number;
+    return parseCount("settle", await this.fcall("settle", this.prefix, ...settleArgs(settlements)));
   }
 
   waitForWork(maxWaitMs: number): Promise<void> {
@@ -540,71 +251,66 @@ export class RedisQueue implements Queue {
   }
 
   async unhold(destinationId: string): Promise<number> {
-    const released = (await this.fcall("unhold", this.prefix, destinationId, Date.now())) as number;
+    const released = parseCount("unhold", await this.fcall("unhold", this.prefix, destinationId, Date.now()));
     // The function publishes for other processes; this one need not wait for the message.
     if (released > 0) this.wake();
     return released;
   }
 
   async heldDestinations(): Promise<string[]> {
-    return this.redis.smembers(`${this.prefix}:hd`);
+    return this.command("list held destinations", () => this.redis.smembers(`${this.prefix}:hd`));
   }
 
   async reschedule(postbackId: string, at: number): Promise<boolean> {
-    const done = (await this.fcall("reschedule", this.prefix, postbackId, at, Date.now())) === 1;
+    const done = parseCount("reschedule", await this.fcall("reschedule", this.prefix, postbackId, at, Date.now())) === 1;
     if (done) this.wake();
     return done;
   }
 
   async find(postbackId: string): Promise<QueuedPostback | undefined> {
-    const reply = (await this.fcall("find", this.prefix, postbackId)) as [string, string, string, string, string | null] | null;
-    if (!reply) return undefined;
-    const [meta, data, score, record, endpointJson] = reply as [string, string, string | null, string, string | null];
-    const [createdAt, endpointId] = record.split("\n", 2);
-    return {
-      postbackId,
-      endpoint: parseEndpoint(endpointId!, endpointJson ?? "[]"),
-      data,
-      attempts: Number(meta.slice(0, meta.indexOf(","))),
-      dueAt: score === null ? null : Number(score),
-      held: score === null,
-      createdAt: Number(createdAt),
-    };
+    return parseFindReply(postbackId, await this.fcall("find", this.prefix, postbackId));
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
-    const [ready, total] = (await this.redis
-      .multi()
-      .zcount(`${this.prefix}:q`, "-inf", String(now))
-      .zcard(`${this.prefix}:q`)
-      .exec())!.map(([err, value]) => {
-      if (err) throw err;
+    const counts = await this.command("count entries", () =>
+      this.redis.multi().zcount(`${this.prefix}:q`, "-inf", String(now)).zcard(`${this.prefix}:q`).exec(),
+    );
+    const [ready, total] = counts!.map(([err, value]) => {
+      if (err) throw asUnavailable("queue", err, "the Redis queue could not count entries");
       return value as number;
     });
     return { ready: ready!, waiting: total! - ready! };
   }
 
-  private async fcall(name: string, ...args: (string | number)[]): Promise<unknown> {
+  private async fcall(name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
+    return this.command(name, async () => {
+      try {
+        return await this.redis.call("FCALL", functionName(name), 0, ...args);
+      } catch (err) {
+        // A Redis that restarted without persistence, or a replica promoted before the library
+        // reached it, has no functions: load them again and try once more.
+        if (!/function not found/i.test((err as Error).message)) throw err;
+        await this.redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
+        return this.redis.call("FCALL", functionName(name), 0, ...args);
+      }
+    });
+  }
+
+  /**
+   * Sends commands, turning what ioredis throws (refused or lost connection, a timeout, a
+   * closed client, an error reply such as READONLY or LOADING) into QueueUnavailableError with
+   * the driver's error as its cause: the same call may succeed once Redis is back.
+   */
+  private async command<T>(what: string, send: () => Promise<T>): Promise<T> {
     try {
-      return await this.redis.call("FCALL", `${LIBRARY_NAME}_${name}`, 0, ...args);
+      return await send();
     } catch (err) {
-      // A Redis that restarted without persistence, or a replica promoted before the library
-      // reached it, has no functions: load them again and try once more.
-      if (!/function not found/i.test((err as Error).message)) throw err;
-      await this.redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY);
-      return this.redis.call("FCALL", `${LIBRARY_NAME}_${name}`, 0, ...args);
+      throw asUnavailable("queue", err, `the Redis queue could not ${what}`);
     }
   }
 
   async ping(): Promise<void> {
-    await this.redis.ping();
-  }
-
-  /** Bytes Redis has read and written on all connections since it started (INFO stats). */
-  async networkBytes(): Promise<{ input: number; output: number }> {
-    const info = await this.redis.info("stats");
-    const read = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? NaN);
-    return { input: read("total_net_input_bytes"), output: read("total_net_output_bytes") };
+    await this.command("ping", () => this.redis.ping());
   }
 
   async close(): Promise<void> {
@@ -630,31 +336,6 @@ function connectionOptions(options: RedisQueueOptions): RedisOptions {
     connectTimeout: 5_000,
     enableReadyCheck: true,
   };
-}
-
-function parseEndpoint(id: string, json: string): Endpoint {
-  const [method, url, defaultValue, maxAttempts, accountId, destinationId] = JSON.parse(json) as [
-    HttpMethod, string, string, number, (string | null)?, (string | null)?,
-  ];
-  const endpoint: Endpoint = { id, method, url, defaultValue, maxAttempts };
-  if (accountId != null) endpoint.accountId = accountId;
-  if (destinationId != null) endpoint.destinationId = destinationId;
-  return endpoint;
-}
-
-/** [method, url, default, maxAttempts], then accountId and destinationId (null when unset) only when either is set. */
-function endpointJson(e: Endpoint): string {
-  const fields: unknown[] = [e.method, e.url, e.defaultValue, e.maxAttempts];
-  if (e.accountId !== undefined || e.destinationId !== undefined) fields.push(e.accountId ?? null, e.destinationId ?? null);
-  return JSON.stringify(fields);
-}
-
-/** The destination a held entry waits for: the reservation's, which a hold requires. */
-function holdFor(r: Reservation): string {
-  const id = r.endpoint.destinationId;
-  if (!id) throw new Error(`postback ${r.postbackId} cannot be held: its endpoint has no destination`);
-  if (id.includes(";")) throw new Error(`a destination id cannot hold ";": ${JSON.stringify(id)}`);
-  return id;
 }
 
 function rememberKey(set: Set<string>, key: string): void {

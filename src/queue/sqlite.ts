@@ -8,10 +8,12 @@
  * Limits: one writer at a time; a worker in another process than the API learns of new work
  * by polling (`poll_interval_ms`), one in the same process at once.
  */
+import Database from "better-sqlite3";
 import type { SqliteDatabase } from "../sqlite.js";
 import { migrate } from "../sqlite.js";
 import type { Endpoint, HttpMethod } from "../core/types.js";
-import type { EnqueueBatch, Queue, QueuedPostback, QueueStats, Reservation, Settlement } from "./port.js";
+import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
+import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 
 const MIGRATIONS = [
   `CREATE TABLE queue_endpoints (
@@ -59,8 +61,9 @@ interface EntryRow {
 /** Added to a wait for a due time, so that it is due when the wait ends. */
 const TIMER_SLACK_MS = 2;
 
+/** One enqueue call waiting for the next group commit: its batches go in together or not at all. */
 interface PendingEnqueue {
-  batch: EnqueueBatch;
+  batches: readonly EnqueueBatch[];
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -135,7 +138,11 @@ export class SqliteQueue implements Queue {
     };
   }
 
-  private readonly enqueueTx = (batch: EnqueueBatch): void => {
+  private readonly enqueueTx = (batches: readonly EnqueueBatch[]): void => {
+    for (const batch of batches) this.insertBatch(batch);
+  };
+
+  private insertBatch(batch: EnqueueBatch): void {
     const { endpoint, postbacks, createdAt } = batch;
     this.stmt.insertEndpoint.run(
       endpoint.id,
@@ -147,23 +154,33 @@ export class SqliteQueue implements Queue {
       endpoint.destinationId ?? null,
       postbacks.length,
     );
-    for (const p of postbacks) this.stmt.insertEntry.run(p.id, endpoint.id, p.data, p.attempts ?? 0, createdAt, createdAt);
-  };
+    for (const p of postbacks) {
+      try {
+        this.stmt.insertEntry.run(p.id, endpoint.id, p.data, p.attempts ?? 0, createdAt, createdAt);
+      } catch (err) {
+        // postback_id is UNIQUE: the id is queued already, or repeats in this call.
+        if (err instanceof Database.SqliteError && err.code === "SQLITE_CONSTRAINT_UNIQUE") throw duplicate(p.id);
+        throw err;
+      }
+    }
+  }
 
   /**
    * Group commit: ingest requests that arrive in the same turn of the event loop share one
    * transaction, so a busy API pays one commit (and its WAL page writes) for many requests.
-   * Each is still answered only after the commit that holds it.
+   * Each is still answered only after the commit that holds it. Several batches in one call
+   * are in one transaction: all or none.
    */
-  enqueue(batch: EnqueueBatch): Promise<void> {
+  enqueue(input: EnqueueBatch | readonly EnqueueBatch[]): Promise<void> {
+    const batches = batchList(input);
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, resolve, reject });
+      this.pending.push({ batches, resolve, reject });
       if (this.pending.length === 1) setImmediate(this.commitPending);
     });
   }
 
   private readonly enqueueGroupTx = (group: PendingEnqueue[]): void => {
-    for (const p of group) this.enqueueTx(p.batch);
+    for (const p of group) this.enqueueTx(p.batches);
   };
 
   private readonly commitPending = (): void => {
@@ -173,13 +190,13 @@ export class SqliteQueue implements Queue {
       this.db.transaction(this.enqueueGroupTx).immediate(group);
       for (const p of group) this.enqueued(p);
     } catch {
-      // One bad batch (a repeated id) must not fail the others: commit each on its own.
+      // One bad call (a repeated id) must not fail the others: commit each on its own.
       for (const p of group) {
         try {
-          this.db.transaction(this.enqueueTx).immediate(p.batch);
+          this.db.transaction(this.enqueueTx).immediate(p.batches);
           this.enqueued(p);
         } catch (err) {
-          p.reject(err);
+          p.reject(this.failure(err, "enqueue"));
         }
       }
     }
@@ -187,7 +204,7 @@ export class SqliteQueue implements Queue {
   };
 
   private enqueued(p: PendingEnqueue): void {
-    this.endpoints.set(p.batch.endpoint.id, p.batch.endpoint);
+    for (const b of p.batches) this.endpoints.set(b.endpoint.id, b.endpoint);
     p.resolve();
   }
 
@@ -202,7 +219,7 @@ export class SqliteQueue implements Queue {
   };
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
-    const rows = this.db.transaction(this.reserveTx).immediate(max, now + leaseMs, now);
+    const rows = this.guard("reserve", () => this.db.transaction(this.reserveTx).immediate(max, now + leaseMs, now));
     return rows.map((row) => ({
       postbackId: row.postback_id,
       endpoint: this.endpoint(row.endpoint_id),
@@ -243,7 +260,7 @@ export class SqliteQueue implements Queue {
 
   async settle(settlements: Settlement[]): Promise<number> {
     if (settlements.length === 0) return 0;
-    const held = this.db.transaction(this.settleTx).immediate(settlements);
+    const held = this.guard("settle", () => this.db.transaction(this.settleTx).immediate(settlements));
     if (settlements.some((s) => s.settle.kind !== "done")) this.wake();
     return held;
   }
@@ -270,23 +287,23 @@ export class SqliteQueue implements Queue {
   }
 
   async unhold(destinationId: string): Promise<number> {
-    const released = this.stmt.unhold.run(Date.now(), destinationId).changes;
+    const released = this.guard("unhold", () => this.stmt.unhold.run(Date.now(), destinationId).changes);
     if (released > 0) this.wake();
     return released;
   }
 
   async heldDestinations(): Promise<string[]> {
-    return this.stmt.heldDestinations.all() as string[];
+    return this.guard("list held destinations", () => this.stmt.heldDestinations.all() as string[]);
   }
 
   async reschedule(postbackId: string, at: number): Promise<boolean> {
-    const changed = this.stmt.reschedule.run(at, postbackId, Date.now()).changes > 0;
+    const changed = this.guard("reschedule", () => this.stmt.reschedule.run(at, postbackId, Date.now()).changes > 0);
     if (changed) this.wake();
     return changed;
   }
 
   async find(postbackId: string): Promise<QueuedPostback | undefined> {
-    const row = this.stmt.find.get(postbackId) as EntryRow | undefined;
+    const row = this.guard("find", () => this.stmt.find.get(postbackId) as EntryRow | undefined);
     if (!row) return undefined;
     return {
       postbackId: row.postback_id,
@@ -300,19 +317,37 @@ export class SqliteQueue implements Queue {
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
-    const ready = this.stmt.ready.get(now) as number;
-    const waiting = this.stmt.waiting.get(now) as number;
-    return { ready, waiting };
+    return this.guard("count entries", () => ({ ready: this.stmt.ready.get(now) as number, waiting: this.stmt.waiting.get(now) as number }));
   }
 
   async ping(): Promise<void> {
-    if (!this.db.open) throw new Error("the SQLite database is closed");
-    this.db.prepare("SELECT 1").get();
+    this.guard("ping", () => this.db.prepare("SELECT 1").get());
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.wake();
+  }
+
+  /** Runs a call on the database, its failures as the port's errors (see `failure`). */
+  private guard<T>(what: string, call: () => T): T {
+    try {
+      return call();
+    } catch (err) {
+      throw this.failure(err, what);
+    }
+  }
+
+  /**
+   * What the database threw, as the port's error: a closed database, or SQLite failing
+   * (busy past the timeout, I/O, a full disk, a file that is not a database) is the queue
+   * being unavailable; anything else (a duplicate id, a caller's mistake) stays as it is.
+   */
+  private failure(err: unknown, what: string): unknown {
+    if (err instanceof DuplicateIdError) return err;
+    const constraint = err instanceof Database.SqliteError && err.code.startsWith("SQLITE_CONSTRAINT");
+    if (!this.db.open || (err instanceof Database.SqliteError && !constraint)) return asUnavailable("queue", err, `the SQLite queue could not ${what}`);
+    return err;
   }
 
   private wake(): void {
@@ -347,4 +382,8 @@ function holdFor(r: Reservation): string {
   const id = r.endpoint.destinationId;
   if (!id) throw new Error(`postback ${r.postbackId} cannot be held: its endpoint has no destination`);
   return id;
+}
+
+function duplicate(id: string): DuplicateIdError {
+  return new DuplicateIdError("queue", id, `postback ${id} is already queued or repeats in the batch; nothing was queued`);
 }

@@ -11,6 +11,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Endpoint } from "../../src/core/types.js";
 import type { EnqueueBatch, NewPostback, Queue, Reservation, Settle } from "../../src/queue/port.js";
+import { DuplicateIdError, QueueUnavailableError } from "../../src/core/port-errors.js";
 
 export interface OpenedQueue {
   queue: Queue;
@@ -19,6 +20,11 @@ export interface OpenedQueue {
    * `ferry worker`) would. Tests that need it are skipped without it. Closed by `close`.
    */
   peer?(): Promise<Queue>;
+  /**
+   * Optional: makes the queue's backend unreachable, as an outage or a shutdown would (the
+   * SQLite file closed, the Redis connection gone). Tests that need it are skipped without it.
+   */
+  cutOff?(): Promise<void>;
   /** Closes the queue (and any peers) and removes its data. */
   close(): Promise<void>;
 }
@@ -69,6 +75,26 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The postback ids of reservations, or of postbacks as enqueued. */
 function ids(rs: ({ postbackId: string } | NewPostback)[]): string[] {
   return rs.map((r) => ("postbackId" in r ? r.postbackId : r.id));
+}
+
+/** An assert.rejects check: the port's DuplicateIdError for the queue, naming `id`. */
+function duplicateOf(id: string) {
+  return (err: unknown) => {
+    assert.ok(err instanceof DuplicateIdError, `expected DuplicateIdError, got ${String(err)}`);
+    assert.equal(err.backend, "queue");
+    assert.equal(err.id, id);
+    return true;
+  };
+}
+
+/** An assert.rejects check: the port's QueueUnavailableError, keeping what the driver threw. */
+function unavailable(what: string) {
+  return (err: unknown) => {
+    assert.ok(err instanceof QueueUnavailableError, `${what}: expected QueueUnavailableError, got ${String(err)}`);
+    assert.equal(err.backend, "queue");
+    assert.ok(err.cause !== undefined, `${what}: the driver's error is its cause`);
+    return true;
+  };
 }
 
 function sorted(xs: string[]): string[] {
@@ -419,7 +445,7 @@ export function queueConformance(
         withQueue(async (queue) => {
           const pbs = postbacks(3);
           const dup: EnqueueBatch = { endpoint: endpoint(), postbacks: [...pbs, { id: pbs[1]!.id, data: "{}" }], createdAt: T0 };
-          await assert.rejects(queue.enqueue(dup));
+          await assert.rejects(queue.enqueue(dup), duplicateOf(pbs[1]!.id));
           for (const p of pbs) assert.equal(await queue.find(p.id), undefined);
           assert.deepEqual(await queue.stats(T0), { ready: 0, waiting: 0 });
           assert.deepEqual(await queue.reserve(10, LEASE, T0), []);
@@ -435,11 +461,60 @@ export function queueConformance(
           const first = batch(2);
           await queue.enqueue(first);
           const second: EnqueueBatch = { endpoint: endpoint(), postbacks: [...postbacks(2), first.postbacks[0]!], createdAt: T0 };
-          await assert.rejects(queue.enqueue(second));
+          await assert.rejects(queue.enqueue(second), duplicateOf(first.postbacks[0]!.id));
           for (const p of second.postbacks.slice(0, 2)) assert.equal(await queue.find(p.id), undefined);
           const got = await queue.reserve(10, LEASE, T0);
           assert.deepEqual(ids(got), first.postbacks.map((p) => p.id));
           assert.ok(got.every((r) => r.endpoint.id === first.endpoint.id), "the queued entry keeps its own endpoint");
+        }));
+
+      test("several batches in one call go in together, each delivering with its endpoint and createdAt", () =>
+        withQueue(async (queue) => {
+          const shared = endpoint({ url: "http://shared.example/{n}" });
+          const batches = [batch(2, T0 + 20, shared), batch(3, T0 + 10, destinationEndpoint()), batch(1, T0 + 30, shared)];
+          await queue.enqueue(batches);
+          assert.deepEqual(await queue.stats(T0 + 30), { ready: 6, waiting: 0 });
+          const got = await queue.reserve(10, LEASE, T0 + 30);
+          assert.deepEqual(ids(got), ids([...batches[1]!.postbacks, ...batches[0]!.postbacks, ...batches[2]!.postbacks]), "in due order");
+          for (const b of batches) {
+            for (const p of b.postbacks) {
+              const r = got.find((x) => x.postbackId === p.id)!;
+              assert.deepEqual(r.endpoint, b.endpoint);
+              assert.equal(r.createdAt, b.createdAt);
+              assert.equal(r.data, p.data);
+              assert.equal(r.attempt, 1);
+            }
+          }
+          assert.equal(await settleAll(queue, got, { kind: "done" }), 6);
+          assert.deepEqual(await queue.stats(T0 + 30), { ready: 0, waiting: 0 });
+        }));
+
+      test("a call of several batches with an id repeated across them, or already queued, fails whole: nothing queued", () =>
+        withQueue(async (queue) => {
+          const queued = batch(1);
+          await queue.enqueue(queued);
+          const a = batch(2);
+          const b = batch(2, T0, destinationEndpoint());
+          const repeated: EnqueueBatch = { ...batch(1), postbacks: [{ id: a.postbacks[1]!.id, data: "{}" }] };
+          const already: EnqueueBatch = { ...batch(1), postbacks: [...postbacks(1), queued.postbacks[0]!] };
+          await assert.rejects(queue.enqueue([a, b, repeated]), duplicateOf(a.postbacks[1]!.id));
+          await assert.rejects(queue.enqueue([a, b, already]), duplicateOf(queued.postbacks[0]!.id));
+          for (const p of [...a.postbacks, ...b.postbacks, already.postbacks[0]!]) assert.equal(await queue.find(p.id), undefined, `${p.id} not queued`);
+          assert.deepEqual(await queue.stats(T0), { ready: 1, waiting: 0 }, "only the entry queued before");
+          // Nothing was left behind: the same batches, without the bad one, go in cleanly.
+          await queue.enqueue([a, b]);
+          const got = await queue.reserve(10, LEASE, T0);
+          assert.deepEqual(sorted(ids(got)), sorted(ids([...queued.postbacks, ...a.postbacks, ...b.postbacks])));
+          for (const r of got) assert.equal(r.attempt, 1);
+          assert.equal(await settleAll(queue, got, { kind: "done" }), 5);
+        }));
+
+      test("an empty list, or empty batches in a list, queue nothing and do not fail", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue([]);
+          const b = batch(2);
+          await queue.enqueue([{ ...batch(0), postbacks: [] }, b]);
+          assert.deepEqual(ids(await queue.reserve(10, LEASE, T0)), ids(b.postbacks));
         }));
 
       test("many batches, with their own endpoints or sharing one, each deliver with theirs", () =>
@@ -952,6 +1027,27 @@ export function queueConformance(
       test("ping resolves on an open queue", () =>
         withQueue(async (queue) => {
           await queue.ping();
+        }));
+
+      test("an unreachable queue rejects every call with QueueUnavailableError, wrapping the driver's error", (t) =>
+        withQueue(async (queue, opened) => {
+          if (!opened.cutOff) {
+            t.skip("the adapter cannot cut its backend off");
+            return;
+          }
+          const b = batch(2, T0, destinationEndpoint());
+          await queue.enqueue(b);
+          const rs = await queue.reserve(1, LEASE, T0);
+          await opened.cutOff();
+          await assert.rejects(queue.enqueue(batch(1)), unavailable("enqueue"));
+          await assert.rejects(queue.reserve(10, LEASE, T0), unavailable("reserve"));
+          await assert.rejects(settleAll(queue, rs, { kind: "done" }), unavailable("settle"));
+          await assert.rejects(queue.find(b.postbacks[0]!.id), unavailable("find"));
+          await assert.rejects(queue.stats(T0), unavailable("stats"));
+          await assert.rejects(queue.unhold(b.endpoint.destinationId!), unavailable("unhold"));
+          await assert.rejects(queue.heldDestinations(), unavailable("heldDestinations"));
+          await assert.rejects(queue.reschedule(b.postbacks[1]!.id, T0), unavailable("reschedule"));
+          await assert.rejects(queue.ping(), unavailable("ping"));
         }));
     });
 

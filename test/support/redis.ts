@@ -4,6 +4,7 @@
  * Redis on another port with authentication, so the tests run that way too.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import type { Redis } from "ioredis";
 import { randomBytes } from "node:crypto";
 import { tempDir } from "./harness.js";
 import { freePort } from "./processes.js";
@@ -100,4 +101,11 @@ async function answersPing(port: number, password: string): Promise<boolean> {
       else if (data.includes("-")) done(false);
     });
   });
+}
+
+/** Bytes the server has read and written on all connections since it started (INFO stats). */
+export async function networkBytes(redis: Redis): Promise<{ input: number; output: number }> {
+  const info = await redis.info("stats");
+  const read = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? NaN);
+  return { input: read("total_net_input_bytes"), output: read("total_net_output_bytes") };
 }

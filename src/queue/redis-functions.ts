@@ -1,0 +1,51 @@
+/**
+ * The Redis queue's Lua, as one Redis function library assembled from the files in
+ * src/queue/redis/ (one per function, each headed by its KEYS/ARGV and reply; helpers.lua
+ * holds the local functions they share). The build copies them beside the compiled module,
+ * so they are read from `./redis/` next to this file, in src/ and in dist/ alike.
+ *
+ * One library rather than loose scripts: FUNCTION LOAD once per connection, then each call
+ * names its function in a few bytes (FCALL) instead of a 40-byte script sha.
+ */
+import { readFile } from "node:fs/promises";
+
+/**
+ * Version the names: processes of two Ferry versions on one Redis each call their own code.
+ * v2: holds, reschedule, attempts carried over by resends, odd leases while reserved.
+ * v3: enqueue takes several batches in one call (all or none). Keys and their contents are
+ * v2's, so a queue written by v2 is read as is, and v2 and v3 processes can share one.
+ */
+export const LIBRARY_NAME = "ferry_v3";
+
+/** Every function of the library, by its file name (without .lua); each is `<LIBRARY_NAME>_<name>`. */
+export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule"] as const;
+export type FunctionName = (typeof FUNCTIONS)[number];
+
+const DIR = new URL("./redis/", import.meta.url);
+
+/** The name FCALL takes. */
+export function functionName(name: FunctionName): string {
+  return `${LIBRARY_NAME}_${name}`;
+}
+
+/** The library's source, for FUNCTION LOAD REPLACE. Read once per process. */
+export function librarySource(): Promise<string> {
+  library ??= assemble().catch((err: unknown) => {
+    library = undefined; // a later connect may find the files (a deploy still copying them)
+    throw err;
+  });
+  return library;
+}
+let library: Promise<string> | undefined;
+
+async function assemble(): Promise<string> {
+  const read = (name: string) => readFile(new URL(`${name}.lua`, DIR), "utf8");
+  const [helpers, ...bodies] = await Promise.all([read("helpers"), ...FUNCTIONS.map(read)]);
+  return [
+    `#!lua name=${LIBRARY_NAME}`,
+    helpers,
+    // FCALL hands keys and arguments to the callback; every key is built from ARGV[1] (the
+    // prefix), so the functions take ARGV under the name the scripts always used.
+    ...FUNCTIONS.map((name, i) => `redis.register_function("${functionName(name)}", function(_, ARGV)\n${bodies[i]}\nend)`),
+  ].join("\n");
+}

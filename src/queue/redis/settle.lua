@@ -1,0 +1,65 @@
+--[[ Settle reserved entries: done, retry, release or hold, in one call.
+     Input:  no KEYS (key names are built from the prefix, ARGV[1]);
+             ARGV[1] prefix; ARGV[2..] up to four groups, each a kind ("d" done, "r" retry,
+             "l" release, "h" hold) followed by its entries joined by ";": "member,lease"
+             (done), "member,lease,at" (retry, release) or "member,lease,destinationId" (hold).
+     Output: how many entries still held their lease. A settle whose lease is no longer the
+             entry's changes nothing. Retry, release and hold end the lease; release and hold
+             give the attempt back; hold moves the member from P:q to P:h:<destinationId>.
+             Done removes the entry, its batch record with its last entry, and lets an unused
+             endpoint expire after a day. ]]
+local p = ARGV[1]
+local held = 0
+local function settle(kind, m, lease, at)
+  local meta = redis.call("HGET", p .. ":m", m)
+  if not meta then return end
+  local a1 = string.find(meta, ",", 1, true)
+  local a2 = string.find(meta, ",", a1 + 1, true)
+  if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
+  held = held + 1
+  if kind ~= "d" then
+    if kind == "h" then
+      -- Parked out of P:q (never due) until unhold names the destination (here in "at").
+      redis.call("ZREM", p .. ":q", m)
+      redis.call("SADD", p .. ":h:" .. at, m)
+      redis.call("SADD", p .. ":hd", at)
+    else
+      redis.call("ZADD", p .. ":q", at, m)
+    end
+    local attempts = tonumber(string.sub(meta, 1, a1 - 1))
+    if kind ~= "r" then attempts = attempts - 1 end
+    -- The lease ends here (the next even number): a second settle of the same reservation
+    -- finds it stale.
+    local l = tonumber(lease)
+    redis.call("HSET", p .. ":m", m, attempts .. "," .. (l + 2 - l % 2) .. string.sub(meta, a2))
+    return
+  end
+  redis.call("ZREM", p .. ":q", m)
+  redis.call("HDEL", p .. ":d", m)
+  redis.call("HDEL", p .. ":m", m)
+  redis.call("HDEL", p .. ":i", string.sub(meta, a2 + 1))
+  local batch = batchOf(m)
+  if redis.call("HINCRBY", p .. ":r", batch, -1) > 0 then return end
+  local record = redis.call("HGET", p .. ":b", batch)
+  redis.call("HDEL", p .. ":r", batch)
+  redis.call("HDEL", p .. ":b", batch)
+  if not record then return end
+  local e1 = string.find(record, "\n", 1, true)
+  local e2 = string.find(record, "\n", e1 + 1, true)
+  local ep = p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1)
+  -- Unused endpoints linger a day, so the API can keep leaving their JSON out.
+  if redis.call("HINCRBY", ep, "n", -1) <= 0 then redis.call("EXPIRE", ep, 86400) end
+end
+for i = 2, #ARGV do
+  local kind = string.sub(ARGV[i], 1, 1)
+  for item in string.gmatch(string.sub(ARGV[i], 2), "[^;]+") do
+    local c1 = string.find(item, ",", 1, true)
+    local c2 = string.find(item, ",", c1 + 1, true)
+    if c2 then
+      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1, c2 - 1), string.sub(item, c2 + 1))
+    else
+      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1), nil)
+    end
+  end
+end
+return held
