@@ -198,7 +198,7 @@ export function fanoutSuite(name: string, backend: () => Partial<Config> | Promi
       const pushMarker = ok(await push(p, acct.auth, { a: "marker" }), 202, "marker push").postbacks[0].id as string;
       const ingestMarker = await p.ingest({ ...body, data: [{ x: "marker" }] });
       assert.equal(ingestMarker.status, 202);
-      const ids = (path: string) => arrived(path).map((r) => r.headers["webhook-id"] as string).sort();
+      const ids = (where: string) => arrived(where).map((r) => r.headers["webhook-id"] as string).sort();
       await eventually(
         () => ids(path).includes(pushMarker) && ids(`${path}-ingest`).includes(ingestMarker.body.ids[0]),
         10_000,
