@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { HOUR, MINUTE, SECOND } from "./core/time.js";
-import { parseAllowlist } from "./core/addresses.js";
+import { parseAllowlist, type Allowlist } from "./core/addresses.js";
 
 type Spec =
   | { kind: "int"; default: number; min: number; max: number; doc: string }
@@ -57,7 +57,19 @@ type ValueOf<S> = S extends { kind: "int" } ? number
   : S extends { kind: "optional" } ? string | undefined
   : string;
 
-export type Config = { -readonly [K in keyof Settings]: ValueOf<Settings[K]> };
+/**
+ * What loadConfig works out from the settings, once, at start-up, so that no other module parses
+ * a setting again (and a bad value stops start-up rather than the first delivery). Not settings
+ * themselves: no variable or file key sets them, and an override of one is ignored; they always
+ * follow the setting they come from.
+ */
+export interface Parsed {
+  /** FERRY_DESTINATION_ALLOWLIST parsed; undefined when it is unset. Structured-clonable (a Set
+   * and a node:net BlockList), so it reaches the delivery thread with the rest of the config. */
+  allowlist: Allowlist | undefined;
+}
+
+export type Config = { -readonly [K in keyof Settings]: ValueOf<Settings[K]> } & Parsed;
 export type SettingName = keyof Settings;
 
 export function envName(name: string): string {
@@ -128,13 +140,14 @@ export function loadConfig(
     }
   }
   if (errors.length) throw new ConfigError(errors.join("\n"));
-  const out = config as Config;
+  // The Parsed fields are worked out below from the settings they follow, never taken from overrides.
+  const out = { ...config, allowlist: undefined } as unknown as Config;
   if (out.proxy_url !== undefined && !/^http:\/\/[^/]+/i.test(out.proxy_url)) {
     throw new ConfigError(`FERRY_PROXY_URL: must be an http:// URL such as http://proxy:3128, got ${JSON.stringify(out.proxy_url)}`);
   }
   if (out.destination_allowlist !== undefined) {
     try {
-      parseAllowlist(out.destination_allowlist);
+      out.allowlist = parseAllowlist(out.destination_allowlist);
     } catch (err) {
       throw new ConfigError(`FERRY_DESTINATION_ALLOWLIST: ${(err as Error).message}; give host names, IPs or CIDR ranges separated by commas`);
     }

@@ -1,35 +1,65 @@
 /**
- * src/core stays pure: its modules import only each other, node: builtins and `ulid`. No
- * adapter, no fastify, undici, pino or SQLite, so the rules can be tested and reused alone.
+ * The layers, guarded by scanning every import of every source file.
+ *
+ * - src/core stays pure: its modules import only each other, node: builtins and `ulid`. No
+ *   adapter, no fastify, undici, pino or SQLite, so the rules can be tested and reused alone.
+ * - src/api and src/delivery (the edges) reach storage only through the ports, and the rest of
+ *   Ferry only through src/core and src/app (the use cases); see `edgeRule`.
+ * - The adapters (src/queue, src/store, but their port.ts) never reach up into the API, the use
+ *   cases, the worker or the CLI; see `adapterRule`.
+ * - src/app (the use cases) knows src/core and the ports only; see `appRule`.
+ *
+ * Each rule has a self-test proving it can fail, and breaches known today are listed, exactly,
+ * in KNOWN_VIOLATIONS.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { repoPath } from "./support/paths.js";
 
 const CORE = repoPath("src", "core");
 const ALLOWED_PACKAGES = new Set(["ulid"]);
 
-/** Every module specifier a TypeScript source names: import/export from, import "x", import(), require(). */
-function specifiers(source: string): string[] {
+interface Import {
+  spec: string;
+  /**
+   * Written `import type ... from` or `export type ... from`: erased by the compiler, so it adds
+   * no load-time dependency. `import { type X }` and `import("m")` count as value imports (the
+   * scanner cannot tell they vanish, so it assumes they do not).
+   */
+  typeOnly: boolean;
+}
+
+/** Every module a TypeScript source imports: import/export from, import "x", import(), require(). */
+function imports(source: string): Import[] {
   // Comments could hide or fake an import: drop them (keeping strings intact is enough here).
   const code = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:"'`])\/\/.*$/gm, "$1");
-  const found: string[] = [];
+  const found: Import[] = [];
+  // import x from "m", export * from "m", multi-line lists; group 1 is "type " when type-only
+  for (const m of code.matchAll(/\b(?:import|export)\s+(type\s+)?[^;"'`]*?\bfrom\s*["']([^"']+)["']/g)) {
+    found.push({ spec: m[2]!, typeOnly: m[1] !== undefined });
+  }
   const patterns = [
-    /\b(?:import|export)\s+(?:type\s+)?[^;"'`]*?\bfrom\s*["']([^"']+)["']/g, // import x from "m", export * from "m", multi-line lists
     /\bimport\s*["']([^"']+)["']/g, // import "m"
     /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g, // import("m"), import type in a type position
     /\brequire\s*\(\s*["']([^"']+)["']\s*\)/g, // require("m")
   ];
-  for (const pattern of patterns) for (const m of code.matchAll(pattern)) found.push(m[1]!);
+  for (const pattern of patterns) for (const m of code.matchAll(pattern)) found.push({ spec: m[1]!, typeOnly: false });
   return found;
 }
 
-function coreFiles(dir: string): string[] {
+/** Every module specifier a TypeScript source names. */
+function specifiers(source: string): string[] {
+  return imports(source).map((i) => i.spec);
+}
+
+/** The .ts files under `dir`, recursively; none when it does not exist (src/app may not yet). */
+function tsFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) return coreFiles(path);
+    if (entry.isDirectory()) return tsFiles(path);
     return entry.name.endsWith(".ts") ? [path] : [];
   });
 }
@@ -81,7 +111,7 @@ test("the import scanner finds every form of import (so the rule below can fail)
 });
 
 test("src/core imports nothing outside src/core but node: builtins and ulid", () => {
-  const files = coreFiles(CORE);
+  const files = tsFiles(CORE);
   const names = files.map((f) => relative(CORE, f));
   for (const expected of ["template.ts", "retry.ts", "errors.ts", "ids.ts", "types.ts"]) {
     assert.ok(names.includes(expected), `src/core/${expected} was scanned`);
@@ -97,4 +127,222 @@ test("src/core imports nothing outside src/core but node: builtins and ulid", ()
   }
   assert.ok(imports > 0, "the scanner found no import in src/core at all");
   assert.deepEqual(problems, [], "src/core must stay pure:\n" + problems.join("\n"));
+});
+
+// ---------------------------------------------------------------------------------------------
+// The layers around src/core. Paths below are repo-relative with forward slashes; an imported
+// module is named by its source file (`../resend.js` is src/resend.ts) or its package.
+
+/** The two ports: the only part of src/queue and src/store the layers above may know. */
+const PORTS = new Set(["src/queue/port.ts", "src/store/port.ts"]);
+/** Files that read settings, make loggers, name the version and open the backends. */
+const WIRING_FILES = new Set(["src/config.ts", "src/log.ts", "src/version.ts", "src/backends.ts"]);
+/**
+ * Modules that build their layer from the settings and the backends, and so may import any
+ * wiring file: the worker's factory and its thread's entry point. Every other module of
+ * src/api and src/delivery gets what it needs passed in; it may import only the Config *type*
+ * (`import type { Config } from "../config.js"`), which is erased at build and loads nothing.
+ */
+const WIRING_MODULES = new Set(["src/delivery/create-worker.ts", "src/delivery/thread.ts"]);
+/**
+ * What an adapter must never import: the API, the use cases, the worker, the CLI, and the
+ * modules that run them (src/service.ts) or are use cases not yet moved (src/resend.ts).
+ */
+const ABOVE_ADAPTERS = ["src/api/", "src/app/", "src/delivery/", "src/cli/", "src/service.ts", "src/resend.ts"];
+/** The packages Ferry ships with: a src/api or src/delivery module may import these. */
+const DEPENDENCIES = new Set(Object.keys((JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies));
+
+type Target = { kind: "builtin"; name: string } | { kind: "package"; name: string } | { kind: "file"; name: string };
+
+/** What `spec`, imported by the repo-relative `from`, names. */
+function target(from: string, spec: string): Target {
+  if (spec.startsWith("node:")) return { kind: "builtin", name: spec };
+  if (spec.startsWith(".")) {
+    const path = relative(repoPath(), resolve(dirname(repoPath(from)), spec)).split(sep).join("/");
+    return { kind: "file", name: path.replace(/\.js$/, ".ts") };
+  }
+  return { kind: "package", name: spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]! };
+}
+
+const inside = (path: string, dir: string) => path.startsWith(dir + "/");
+/** src/api or src/delivery for a file in it (or deeper). */
+const folderOf = (path: string) => path.split("/").slice(0, 2).join("/");
+
+type Rule = (from: string, imported: Import) => string | undefined;
+
+/**
+ * (a) src/api and src/delivery import only: src/core, src/app, the two ports, their own folder
+ * (api from api, delivery from delivery; not each other), node: builtins and the packages in
+ * package.json's dependencies. Wiring files only from WIRING_MODULES, except that any of them
+ * may `import type` from src/config.ts.
+ */
+const edgeRule: Rule = (from, imported) => {
+  const t = target(from, imported.spec);
+  if (t.kind === "builtin") return undefined;
+  if (t.kind === "package") {
+    return DEPENDENCIES.has(t.name) ? undefined : `imports "${t.name}", which is no dependency in package.json (builtins are spelled node:)`;
+  }
+  const own = folderOf(from);
+  if (inside(t.name, "src/core") || inside(t.name, "src/app") || PORTS.has(t.name) || inside(t.name, own)) return undefined;
+  if (WIRING_FILES.has(t.name)) {
+    if (WIRING_MODULES.has(from)) return undefined;
+    if (t.name === "src/config.ts" && imported.typeOnly) return undefined;
+    return t.name === "src/config.ts"
+      ? "imports src/config.ts for a value; outside the wiring modules only `import type` is allowed"
+      : `imports the wiring file ${t.name}, which only the wiring modules may`;
+  }
+  return `imports ${t.name}: ${own} may import only src/core, src/app, the ports and ${own}`;
+};
+
+/** (b) An adapter (src/queue/*, src/store/*, but port.ts) imports nothing from ABOVE_ADAPTERS. */
+const adapterRule: Rule = (from, imported) => {
+  const t = target(from, imported.spec);
+  if (t.kind !== "file") return undefined;
+  const above = ABOVE_ADAPTERS.find((p) => (p.endsWith("/") ? t.name.startsWith(p) : t.name === p));
+  return above ? `imports ${t.name}: an adapter must not depend on ${above}` : undefined;
+};
+
+/** (c) src/app imports only src/core, the two ports, src/app itself and node: builtins; no package. */
+const appRule: Rule = (from, imported) => {
+  const t = target(from, imported.spec);
+  if (t.kind === "builtin") return undefined;
+  if (t.kind === "package") return `imports the package "${t.name}": use cases use src/core and the ports only`;
+  if (inside(t.name, "src/core") || inside(t.name, "src/app") || PORTS.has(t.name)) return undefined;
+  return `imports ${t.name}: src/app may import only src/core, the ports and src/app`;
+};
+
+/** Which files each rule covers. */
+const LAYERS: { name: string; dirs: string[]; except?: Set<string>; rule: Rule }[] = [
+  { name: "api and delivery", dirs: ["src/api", "src/delivery"], rule: edgeRule },
+  { name: "adapters", dirs: ["src/queue", "src/store"], except: PORTS, rule: adapterRule },
+  { name: "use cases", dirs: ["src/app"], rule: appRule },
+];
+
+/**
+ * Breaches of the rules above that exist today, as `importer -> imported`. Every entry is debt
+ * being removed by the use-case work in flight (the move of use cases into src/app); the lead
+ * empties this list at merge. The test fails on a breach that is not listed, and on a listed
+ * one that no longer occurs, so the list cannot go stale or hide a new breach.
+ */
+const KNOWN_VIOLATIONS: readonly string[] = [
+  // The resend use case, moving to src/app/resend.ts.
+  "src/api/resend.ts -> src/resend.ts",
+];
+
+interface Breach {
+  key: string;
+  why: string;
+}
+
+function breaches(): { found: Breach[]; scanned: Map<string, number> } {
+  const found: Breach[] = [];
+  const scanned = new Map<string, number>();
+  for (const layer of LAYERS) {
+    for (const dir of layer.dirs) {
+      for (const file of tsFiles(repoPath(dir))) {
+        const from = relative(repoPath(), file).split(sep).join("/");
+        if (layer.except?.has(from)) continue;
+        const list = imports(readFileSync(file, "utf8"));
+        scanned.set(from, list.length);
+        for (const imported of list) {
+          const why = layer.rule(from, imported);
+          if (why) found.push({ key: `${from} -> ${target(from, imported.spec).name}`, why: `${layer.name}: ${why}` });
+        }
+      }
+    }
+  }
+  return { found, scanned };
+}
+
+/** Breaches not in the known list, and known entries that no longer occur. */
+function compare(found: Breach[], known: readonly string[]): { unlisted: string[]; stale: string[] } {
+  const keys = new Set(found.map((b) => b.key));
+  return {
+    unlisted: found.filter((b) => !known.includes(b.key)).map((b) => `${b.key} (${b.why})`),
+    stale: known.filter((k) => !keys.has(k)),
+  };
+}
+
+test("the scanner tells type-only imports from value imports", () => {
+  const sample = [
+    'import type { Config } from "../config.js";',
+    'import { type Config as C } from "../config.js";',
+    'import { loadConfig } from "../config.js";',
+    'export type { Queue } from "../queue/port.js";',
+    'import typeish from "./typeish.js";',
+    'type Q = import("../config.js").Config;',
+  ].join("\n");
+  assert.deepEqual(
+    imports(sample).map((i) => `${i.spec} ${i.typeOnly ? "type" : "value"}`).sort(),
+    ["../config.js type", "../config.js value", "../config.js value", "../queue/port.js type", "./typeish.js value", "../config.js value"].sort(),
+  );
+});
+
+test("each layer rule can fail (so the scan below means something)", () => {
+  const value = (spec: string): Import => ({ spec, typeOnly: false });
+  const type = (spec: string): Import => ({ spec, typeOnly: true });
+  // (a) src/api and src/delivery
+  const api = "src/api/push.ts";
+  for (const ok of ["../core/errors.js", "../app/push.js", "../queue/port.js", "../store/port.js", "./common.js", "node:crypto", "fastify", "pino"]) {
+    assert.equal(edgeRule(api, value(ok)), undefined, `api may import ${ok}`);
+  }
+  assert.equal(edgeRule(api, type("../config.js")), undefined, "api may import the Config type");
+  assert.match(edgeRule(api, value("../config.js")) ?? "", /src\/config\.ts for a value/);
+  assert.match(edgeRule(api, value("../resend.js")) ?? "", /imports src\/resend\.ts/);
+  assert.match(edgeRule(api, value("../queue/sqlite.js")) ?? "", /imports src\/queue\/sqlite\.ts/);
+  assert.match(edgeRule(api, type("../store/postgres.js")) ?? "", /imports src\/store\/postgres\.ts/, "a type-only import of an adapter is a breach too");
+  assert.match(edgeRule(api, value("../delivery/worker.js")) ?? "", /src\/api may import only/, "api does not import delivery");
+  assert.match(edgeRule("src/delivery/worker.ts", value("../api/common.js")) ?? "", /src\/delivery may import only/, "delivery does not import api");
+  assert.match(edgeRule(api, value("../backends.js")) ?? "", /wiring file src\/backends\.ts/);
+  assert.match(edgeRule(api, type("../log.js")) ?? "", /wiring file src\/log\.ts/, "only config's type is free");
+  assert.match(edgeRule(api, value("better-sqlite3-evil")) ?? "", /no dependency/);
+  assert.match(edgeRule(api, value("fs")) ?? "", /no dependency/, "bare builtins must be spelled node:");
+  assert.match(edgeRule(api, value("standardwebhooks")) ?? "", /no dependency/, "a devDependency does not ship");
+  for (const wiring of ["../backends.js", "../config.js", "../log.js", "../version.js"]) {
+    assert.equal(edgeRule("src/delivery/thread.ts", value(wiring)), undefined, `a wiring module may import ${wiring}`);
+  }
+  assert.match(edgeRule("src/delivery/worker.ts", value("../version.js")) ?? "", /wiring file src\/version\.ts/);
+  // (b) adapters
+  const adapter = "src/store/sqlite.ts";
+  for (const ok of ["../core/types.js", "./port.js", "./rows.js", "../sqlite.js", "../backend-error.js", "../config.js", "pg", "node:fs"]) {
+    assert.equal(adapterRule(adapter, value(ok)), undefined, `an adapter may import ${ok}`);
+  }
+  for (const [spec, what] of [["../api/common.js", "src/api/"], ["../app/push.js", "src/app/"], ["../delivery/worker.js", "src/delivery/"], ["../cli/main.js", "src/cli/"], ["../service.js", "src/service.ts"], ["../resend.js", "src/resend.ts"]] as const) {
+    assert.match(adapterRule("src/queue/redis.ts", type(spec)) ?? "", new RegExp(`must not depend on ${what.replace(/\./g, "\\.")}`), spec);
+  }
+  // (c) src/app
+  const app = "src/app/push.ts";
+  for (const ok of ["../core/ids.js", "../queue/port.js", "../store/port.js", "./ports.js", "node:crypto"]) {
+    assert.equal(appRule(app, value(ok)), undefined, `src/app may import ${ok}`);
+  }
+  assert.match(appRule(app, value("../store/sqlite.js")) ?? "", /src\/app may import only/);
+  assert.match(appRule(app, type("../config.js")) ?? "", /src\/app may import only/);
+  assert.match(appRule(app, value("../api/common.js")) ?? "", /src\/app may import only/);
+  assert.match(appRule(app, value("../delivery/worker.js")) ?? "", /src\/app may import only/);
+  assert.match(appRule(app, value("fastify")) ?? "", /the package "fastify"/);
+  // The known list works both ways: an unlisted breach and a stale entry are both reported.
+  const found = [{ key: "src/api/a.ts -> src/x.ts", why: "w" }, { key: "src/api/b.ts -> src/y.ts", why: "w" }];
+  assert.deepEqual(compare(found, ["src/api/a.ts -> src/x.ts", "src/api/gone.ts -> src/z.ts"]), {
+    unlisted: ["src/api/b.ts -> src/y.ts (w)"],
+    stale: ["src/api/gone.ts -> src/z.ts"],
+  });
+  assert.deepEqual(compare(found, found.map((b) => b.key)), { unlisted: [], stale: [] });
+});
+
+test("src/api, src/delivery, the adapters and src/app import only what their layer may; KNOWN_VIOLATIONS is exact", () => {
+  const { found, scanned } = breaches();
+  // The scan must have seen the layers, or it proves nothing.
+  for (const expected of ["src/api/app.ts", "src/api/push.ts", "src/delivery/worker.ts", "src/delivery/thread.ts", "src/queue/redis.ts", "src/queue/sqlite.ts", "src/store/sqlite.ts", "src/store/postgres.ts"]) {
+    assert.ok((scanned.get(expected) ?? 0) > 0, `${expected} was scanned and has imports`);
+  }
+  assert.ok(!scanned.has("src/queue/port.ts") && !scanned.has("src/store/port.ts"), "the ports are not adapters");
+  const { unlisted, stale } = compare(found, KNOWN_VIOLATIONS);
+  assert.deepEqual(
+    { unlisted, stale },
+    { unlisted: [], stale: [] },
+    [
+      ...(unlisted.length ? ["imports that break the layering (fix them; do not add them to KNOWN_VIOLATIONS):", ...unlisted] : []),
+      ...(stale.length ? ["KNOWN_VIOLATIONS entries that no longer occur (remove them from the list):", ...stale] : []),
+    ].join("\n"),
+  );
 });

@@ -233,3 +233,49 @@ test("FERRY_PROXY_URL must be an http:// URL", () => {
   assert.match(err.message, /FERRY_PROXY_URL/);
   assert.match(err.message, /http:\/\//);
 });
+
+// FERRY_DESTINATION_ALLOWLIST is parsed once, here; the delivery worker uses config.allowlist
+// and never parses the text again.
+
+test("FERRY_DESTINATION_ALLOWLIST is parsed once at load: config.allowlist holds its hosts and ranges", () => {
+  assert.equal(loadConfig({}).allowlist, undefined, "unset: no allow-list");
+  const config = loadConfig({ FERRY_DESTINATION_ALLOWLIST: " Receiver.Internal, 10.1.0.0/16 ,fd00::1" });
+  assert.equal(config.destination_allowlist, " Receiver.Internal, 10.1.0.0/16 ,fd00::1", "the setting keeps its text");
+  const list = config.allowlist;
+  assert.ok(list, "parsed");
+  assert.deepEqual([...list.hosts], ["receiver.internal"]);
+  assert.equal(list.nets.check("10.1.200.3", "ipv4"), true);
+  assert.equal(list.nets.check("10.2.0.1", "ipv4"), false);
+  assert.equal(list.nets.check("fd00::1", "ipv6"), true);
+});
+
+test("the allow-list in the FERRY_CONFIG file is parsed too", (t) => {
+  const path = configFile(t, JSON.stringify({ destination_allowlist: "192.168.7.0/24" }));
+  assert.equal(loadConfig({ FERRY_CONFIG: path }).allowlist?.nets.check("192.168.7.9", "ipv4"), true);
+});
+
+test("config.allowlist always follows destination_allowlist: an override of the parsed form is ignored", () => {
+  const fake = loadConfig({ FERRY_DESTINATION_ALLOWLIST: "10.0.0.0/8" }).allowlist;
+  assert.equal(loadConfig({}, { allowlist: fake }).allowlist, undefined);
+  const config = loadConfig({ FERRY_DESTINATION_ALLOWLIST: "10.0.0.0/8" }, { destination_allowlist: "receiver.internal" });
+  assert.deepEqual([...config.allowlist!.hosts], ["receiver.internal"]);
+  assert.equal(config.allowlist!.nets.check("10.0.0.1", "ipv4"), false, "the overridden variable is not parsed");
+});
+
+test("a bad allow-list stops loading with a ConfigError naming FERRY_DESTINATION_ALLOWLIST and the entry", (t) => {
+  const err = configError({ FERRY_DESTINATION_ALLOWLIST: "receiver.internal, 10.0.0.0/40" });
+  assert.match(err.message, /^FERRY_DESTINATION_ALLOWLIST: "10\.0\.0\.0\/40" is not an IP address or CIDR range/);
+  const path = configFile(t, JSON.stringify({ destination_allowlist: "http://x" }));
+  assert.match(configError({ FERRY_CONFIG: path }).message, /FERRY_DESTINATION_ALLOWLIST: "http:\/\/x" is not/);
+  assert.match(configError({}, { destination_allowlist: "a b" }).message, /FERRY_DESTINATION_ALLOWLIST: "a b" is not/);
+});
+
+test("the parsed allow-list survives the copy that carries the config to the delivery thread", () => {
+  // `ferry start` hands the config to the worker thread as workerData, a structured clone.
+  const copy = structuredClone(loadConfig({ FERRY_DESTINATION_ALLOWLIST: "receiver.internal,10.1.0.0/16" }));
+  const list = copy.allowlist;
+  assert.ok(list, "still there");
+  assert.ok(list.hosts.has("receiver.internal"));
+  assert.equal(list.nets.check("10.1.2.3", "ipv4"), true);
+  assert.equal(list.nets.check("10.9.2.3", "ipv4"), false);
+});

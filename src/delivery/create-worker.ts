@@ -5,7 +5,6 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Backends } from "../backends.js";
-import { parseAllowlist } from "../core/addresses.js";
 import { VERSION } from "../version.js";
 import { Sender } from "./sender.js";
 import { Worker } from "./worker.js";
@@ -16,7 +15,7 @@ export function createWorker(config: Config, backends: Backends, logger: Logger)
     responseBodyBytes: config.response_body_bytes,
     proxyUrl: config.proxy_url,
     allowPrivate: config.allow_private_destinations,
-    allowlist: config.destination_allowlist === undefined ? undefined : parseAllowlist(config.destination_allowlist),
+    allowlist: config.allowlist,
   });
   return new Worker({
     queue: backends.queue,

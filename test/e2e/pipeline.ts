@@ -97,7 +97,44 @@ async function withPipeline(
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits until the queue holds nothing that could still be sent: every entry queued so far was
+ * reserved, sent and settled (an entry in flight is leased, so it counts as waiting; held ones
+ * are parked and not counted). Settling follows the answer, and the receiver records a request
+ * before answering, so whatever the worker was going to send has arrived by now.
+ */
+async function drained(p: Pipeline): Promise<void> {
+  await eventually(
+    async () => {
+      const { ready, waiting } = await p.backends.queue.stats();
+      return ready === 0 && waiting === 0;
+    },
+    10_000,
+    "the queue to hold nothing ready or waiting",
+  );
+}
+
+/**
+ * The positive signal a negative check waits for. Queues a marker postback to `r` (one attempt,
+ * whatever the receiver answers), waits until it has arrived and is settled, then until the
+ * queue is drained. The marker was queued after everything the test is asserting about, and the
+ * queue hands out the oldest due entries first, so by then the worker has certainly dealt with
+ * those: a check that nothing more arrived cannot pass merely because the worker was slow.
+ * Returns the marker's path, for the caller to leave it out of its counts.
+ */
+async function marker(p: Pipeline, r: Receiver): Promise<string> {
+  const path = "/marker";
+  const [id] = await ingest(p, { endpoint: { url: `${r.url}${path}`, max_attempts: 1 }, data: [{}] });
+  await eventually(() => r.requests.some((q) => q.headers["webhook-id"] === id), 10_000, "the marker postback to arrive");
+  await settled(p, id!);
+  await drained(p);
+  return path;
+}
+
+/** Requests `r` got, the marker left out. */
+function besides(r: Receiver, markerPath: string) {
+  return r.requests.filter((q) => new URL(q.url).pathname !== markerPath);
+}
 
 /** Registers every end-to-end test against the backend `settings` selects. */
 export function pipelineSuite(name: string, settings: typeof backend): void {
@@ -176,11 +213,12 @@ export function pipelineSuite(name: string, settings: typeof backend): void {
           assert.equal(v.state, "delivered");
           assert.equal(v.attempts.length, 1);
         }
-        // Nothing more arrives once everything is delivered.
-        await sleep(300);
-        assert.equal(r.count(), 200);
+        // Nothing more arrives once everything is delivered: checked once a later postback has
+        // arrived and the queue is empty, not after a fixed pause.
+        const markerPath = await marker(p, r);
+        assert.equal(r.count(), 201, "the 200 postbacks and the marker, nothing else");
         const perId = new Map<string, string[]>();
-        for (const req of r.requests) {
+        for (const req of besides(r, markerPath)) {
           const id = req.headers["webhook-id"] as string;
           perId.set(id, [...(perId.get(id) ?? []), req.url]);
         }
@@ -248,8 +286,9 @@ export function pipelineSuite(name: string, settings: typeof backend): void {
         assert.deepEqual(v.attempts.map((a) => a.status_code), [503, 503, 503]);
         assert.deepEqual(v.attempts.map((a) => a.response_body), ["no 0", "no 1", "no 2"]);
         assert.equal(v.next_attempt_at, null, "a dead postback is no longer queued");
-        await sleep(300);
-        assert.equal(r.count(), 3, "no attempt after the last");
+        const markerPath = await marker(p, r);
+        assert.equal(besides(r, markerPath).length, 3, "no attempt after the last");
+        assert.equal(r.count(), 4, "the three attempts and the marker");
       });
     });
 
@@ -262,8 +301,9 @@ export function pipelineSuite(name: string, settings: typeof backend): void {
           assert.match(v.reason ?? "", new RegExp(String(status)));
           assert.deepEqual(v.attempts.map((a) => a.status_code), [status]);
           assert.deepEqual(v.attempts.map((a) => a.response_body), [`said ${status}`]);
-          await sleep(200);
-          assert.equal(r.count(), 1, `status ${status}: one request only`);
+          const markerPath = await marker(p, r);
+          assert.equal(besides(r, markerPath).length, 1, `status ${status}: one request only`);
+          assert.equal(r.count(), 2, `status ${status}: the one request and the marker`);
         });
       }
     });
