@@ -3,12 +3,11 @@
  * listings, and who may see an account's resources.
  */
 import type { FastifyRequest } from "fastify";
-import type { Logger } from "pino";
-import type { Queue } from "../queue/port.js";
 import type { AccountStore, Page } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { DuplicateIdError, QueueUnavailableError, StoreUnavailableError } from "../core/port-errors.js";
 import type { Account } from "../core/types.js";
+import { accountNotFound } from "../app/accounts.js";
 
 export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -96,9 +95,7 @@ export function queryString(query: unknown, name: string): string | undefined {
   return value;
 }
 
-export function accountNotFound(id: string): ApiError {
-  return new ApiError("account_not_found", `No account ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/accounts answered (acct_...).`);
-}
+export { accountNotFound };
 
 /**
  * The account a caller may act on: the admin any account that exists; an account token only
@@ -107,20 +104,7 @@ export function accountNotFound(id: string): ApiError {
 export async function accessibleAccount(request: FastifyRequest, store: AccountStore, accountId: string): Promise<Account> {
   const caller = request.caller;
   if (caller.kind === "account" && caller.accountId !== accountId) throw accountNotFound(accountId);
-  const account = await stored(store.getAccount(accountId));
+  const account = await store.getAccount(accountId);
   if (!account) throw accountNotFound(accountId);
   return account;
-}
-
-/**
- * Makes the destination's held postbacks due (it was enabled again, or deleted). The store is
- * already changed; should the queue be unreachable, the worker's sweep of held destinations
- * releases them later, so this never fails the request.
- */
-export async function unholdQuietly(queue: Queue, log: Logger | FastifyRequest["log"], destinationId: string): Promise<void> {
-  try {
-    await queue.unhold(destinationId);
-  } catch (err) {
-    log.warn({ err, destinationId }, "could not release the destination's held postbacks now; the worker's sweep will");
-  }
 }
