@@ -48,8 +48,8 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
 
-  // JSON sent as +json, as text/plain, or with no content type at all (seed 000's clients
-  // post "raw post data") is read as JSON. /ingest.php also takes the form content type that
+  // JSON sent as +json, as text/plain, or with no content type at all (the PHP ingest script's
+  // clients post "raw post data") is read as JSON. /ingest.php also takes the form content type that
   // `curl -d` sets, as PHP's php://input did; anything else is 415.
   const parseJson = app.getDefaultJsonParser("error", "error");
   // fastify's own text/plain parser would hand the route a string, never JSON.

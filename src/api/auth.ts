@@ -1,6 +1,6 @@
 /**
  * Who is calling. A request carries one token, as `Authorization: Bearer <token>` or as
- * `CL-X-TOKEN: <token>` (seed 002's clients send that): either the admin token, or an account
+ * `CL-X-TOKEN: <token>` (Data Pusher's clients send that): either the admin token, or an account
  * token made with POST /v1/accounts/{id}/tokens.
  *
  * Tokens are kept only as SHA-256 hashes; neither a token nor its hash is ever logged. (A plain

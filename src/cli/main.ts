@@ -22,7 +22,7 @@ Commands:
   api        the HTTP API only: ingest, health, postback lookups
   worker     the delivery worker only
   migrate    apply the Postgres schema (FERRY_DATABASE_URL); SQLite needs none
-  replay     send failed postbacks again (seed 004's resend; runs from cron too)
+  replay     send failed postbacks again (runs from cron too)
              --destination ID --since TIME [--until TIME]   every failed or dead
                  postback of the destination created in the range
              --postback ID                                  one postback
