@@ -15,6 +15,7 @@ import {
 import { findPostback, postbackState } from "../src/app/postbacks.js";
 import { enqueueAll, push, pushTargets } from "../src/app/push.js";
 import { ingest } from "../src/app/ingest.js";
+import { ACCOUNT_TOKEN_PREFIX, createToken, hashToken, listTokens, revokeToken } from "../src/app/tokens.js";
 import { replayDestination, resendPostback } from "../src/app/resend.js";
 import { endpointId, newPostbackId } from "../src/core/ids.js";
 import { tempDir, testConfig } from "./support/harness.js";
@@ -192,4 +193,16 @@ test("the destination policy: timeout_ms within half the lease; failure_threshol
     err instanceof ApiError && err.code === "timeout_too_long" && err.field === "timeout_ms" && /30000/.test(err.message) && /FERRY_LEASE_MS/.test(err.message));
   assert.throws(() => checkDestinationPolicy({ failureThreshold: 0 }, { admin: false, maxTimeoutMs }), (err: unknown) =>
     err instanceof ApiError && err.code === "admin_only" && err.field === "failure_threshold" && /admin/.test(err.message));
+});
+
+test("tokens: made with a secret shown once and kept by its hash, listed, revoked; another's is token_not_found", async () => {
+  const account = await createAccount(ports, { name: "Tokens" });
+  const { token, secret } = await createToken(ports, account.id, "ci");
+  assert.ok(secret.startsWith(ACCOUNT_TOKEN_PREFIX));
+  assert.equal((await ports.stores.accounts.findToken(hashToken(secret)))?.id, token.id);
+  assert.deepEqual((await listTokens(ports, account.id)).map((t) => t.name), ["ci"]);
+  const other = await createAccount(ports, { name: "Other" });
+  await assert.rejects(revokeToken(ports, other.id, token.id), rejectsWith("token_not_found"));
+  await revokeToken(ports, account.id, token.id);
+  assert.notEqual((await listTokens(ports, account.id))[0]!.revokedAt, null);
 });
