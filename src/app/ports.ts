@@ -17,8 +17,9 @@ export interface Ports {
 /** A view of `port` whose async methods reject with a typed error of `backend`. */
 function attributed<T extends object>(port: T, backend: Backend, name: string): T {
   return new Proxy(port, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
+    get(target, prop) {
+      // Read from the adapter itself, so a getter over its private fields still works.
+      const value: unknown = Reflect.get(target, prop);
       if (typeof value !== "function") return value;
       return (...args: unknown[]) => {
         const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
