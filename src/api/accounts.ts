@@ -5,16 +5,16 @@
  *   GET    /v1/accounts/{id}     the admin, or the account's own token
  *   PATCH  /v1/accounts/{id}     any of the fields above
  *   DELETE /v1/accounts/{id}     with its tokens and destinations → 204
- * Seed 002's `account_name` is taken as another name for `name`.
+ * `account_name`, which Data Pusher's clients send, is taken as another name for `name`.
  */
 import type { FastifyInstance } from "fastify";
-import type { Queue } from "../queue/port.js";
-import type { AccountPatch, Stores } from "../store/port.js";
+import type { AccountPatch } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
-import { newAccountId } from "../core/ids.js";
 import type { Account } from "../core/types.js";
+import type { Ports } from "../app/ports.js";
+import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js";
 import { requireAdmin, type TokenCache } from "./auth.js";
-import { accessibleAccount, accountNotFound, iso, listPage, parsePage, stored, unholdQuietly } from "./common.js";
+import { accessibleAccount, accountNotFound, iso, listPage, parsePage } from "./common.js";
 import { checkObjectBody, intField, shown, stringField } from "./validate.js";
 
 const FIELDS = ["name", "account_name", "email", "website", "metadata", "dedupe_window_ms"] as const;
@@ -78,24 +78,13 @@ export function parseAccountFields(body: unknown, creating: boolean): AccountPat
   return patch;
 }
 
-export function accountRoutes(app: FastifyInstance, deps: { stores: Stores; queue: Queue; tokenCache: TokenCache }): void {
+export function accountRoutes(app: FastifyInstance, deps: Ports & { tokenCache: TokenCache }): void {
   const store = deps.stores.accounts;
 
   app.post("/v1/accounts", async (request, reply) => {
     requireAdmin(request, "create accounts");
     const fields = parseAccountFields(request.body, true);
-    const now = Date.now();
-    const account: Account = {
-      id: newAccountId(now),
-      name: fields.name!,
-      email: fields.email ?? null,
-      website: fields.website ?? null,
-      metadata: fields.metadata ?? {},
-      dedupeWindowMs: fields.dedupeWindowMs ?? 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    await stored(store.createAccount(account));
+    const account = await createAccount(deps, { ...fields, name: fields.name! });
     reply.code(201);
     return accountView(account);
   });
@@ -114,21 +103,15 @@ export function accountRoutes(app: FastifyInstance, deps: { stores: Stores; queu
     // Another account's id is 404, never 403: nothing tells an account which ids exist.
     if (request.caller.kind === "account" && request.caller.accountId !== id) throw accountNotFound(id);
     requireAdmin(request, "change an account");
-    const patch = parseAccountFields(request.body, false);
-    const account = await stored(Object.keys(patch).length ? store.updateAccount(id, patch, Date.now()) : store.getAccount(id));
-    if (!account) throw accountNotFound(id);
-    return accountView(account);
+    return accountView(await updateAccount(deps, id, parseAccountFields(request.body, false)));
   });
 
   app.delete<{ Params: { id: string } }>("/v1/accounts/:id", async (request, reply) => {
     const { id } = request.params;
     if (request.caller.kind === "account" && request.caller.accountId !== id) throw accountNotFound(id);
     requireAdmin(request, "delete an account");
-    const destinations = await stored(store.deleteAccount(id));
-    if (!destinations) throw accountNotFound(id);
+    await deleteAccount(deps, request.log, id);
     deps.tokenCache.forgetAccount(id);
-    // Their held postbacks become due, so the worker finds them and cancels them.
-    for (const destinationId of destinations) await unholdQuietly(deps.queue, request.log, destinationId);
     return reply.code(204).send();
   });
 }

@@ -17,6 +17,8 @@ import { tokenRoutes } from "./tokens.js";
 import { pushRoutes } from "./push.js";
 import { resendRoutes } from "./resend.js";
 import { idempotency } from "./idempotency.js";
+import { attributeFailures } from "../app/ports.js";
+import { portProblem } from "./common.js";
 
 export interface AppDeps {
   config: Config;
@@ -32,7 +34,10 @@ export interface AppDeps {
 /** Content types read as JSON besides application/json. */
 const JSON_LIKE = /^(?:application\/(?:[\w.+-]+\+)?json|text\/plain)\s*(?:;|$)/i;
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
+  // Every failure of a port call names its backend, so the error handler below answers
+  // queue_unavailable for the queue and store_unavailable for the store.
+  const deps: AppDeps = { ...given, ...attributeFailures(given) };
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One line per attempt is logged by the worker; a line per ingest request would drown it.
@@ -43,8 +48,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
 
-  // JSON sent as +json, as text/plain, or with no content type at all (seed 000's clients
-  // post "raw post data") is read as JSON. /ingest.php also takes the form content type that
+  // JSON sent as +json, as text/plain, or with no content type at all (the PHP ingest script's
+  // clients post "raw post data") is read as JSON. /ingest.php also takes the form content type that
   // `curl -d` sets, as PHP's php://input did; anything else is 415.
   const parseJson = app.getDefaultJsonParser("error", "error");
   // fastify's own text/plain parser would hand the route a string, never JSON.
@@ -60,7 +65,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done(new ApiError("unsupported_media_type", `Content-Type ${JSON.stringify(type)} is not taken; send JSON with Content-Type: application/json.`), undefined);
   });
 
-  app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | ApiError, request, reply) => {
+    // A queue or store failure that no route turned into an answer of its own.
+    const err = portProblem(thrown) ?? thrown;
     if (err instanceof ApiError) {
       if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
       return sendProblem(reply, err.code, err.message, err.field, err.headers);
@@ -80,8 +87,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async () => {
     const failures: string[] = [];
-    await deps.stores.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
-    await deps.queue.ping().catch((err: Error) => failures.push(`queue: ${err.message}`));
+    // The ports as given: their own messages, already said to be the store's or the queue's.
+    await given.stores.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
+    await given.queue.ping().catch((err: Error) => failures.push(`queue: ${err.message}`));
     if (failures.length) throw new ApiError("not_ready", failures.join("; "));
     return { status: "ready" };
   });

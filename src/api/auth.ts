@@ -1,6 +1,6 @@
 /**
  * Who is calling. A request carries one token, as `Authorization: Bearer <token>` or as
- * `CL-X-TOKEN: <token>` (seed 002's clients send that): either the admin token, or an account
+ * `CL-X-TOKEN: <token>` (Data Pusher's clients send that): either the admin token, or an account
  * token made with POST /v1/accounts/{id}/tokens.
  *
  * Tokens are kept only as SHA-256 hashes; neither a token nor its hash is ever logged. (A plain
@@ -12,11 +12,15 @@
  * Account-token lookups are cached for at most TOKEN_CACHE_MS, so a token revoked (or an account
  * deleted) by another process stops working within that time; in this process, at once.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../core/errors.js";
 import type { Token } from "../core/types.js";
 import type { Stores } from "../store/port.js";
+import { ACCOUNT_TOKEN_PREFIX, hashToken } from "../app/tokens.js";
+
+// How tokens are made and hashed is src/app/tokens.ts; these names stay importable from here.
+export { ACCOUNT_TOKEN_PREFIX, hashToken, newAccountToken } from "../app/tokens.js";
 
 /** Who sent a request: the admin, or an account through one of its tokens. */
 export type Caller = { kind: "admin" } | { kind: "account"; accountId: string; tokenId: string };
@@ -28,21 +32,9 @@ declare module "fastify" {
   }
 }
 
-export function hashToken(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
-}
-
 /** A new admin token: a prefix a secret scanner can spot, then 256 random bits. */
 export function newAdminToken(): string {
   return "ferry_admin_" + randomBytes(32).toString("base64url");
-}
-
-/** What every account token begins with: a secret scanner can spot it, and a person tell it apart. */
-export const ACCOUNT_TOKEN_PREFIX = "ferry_live_";
-
-/** A new account token: the prefix, then 256 random bits in base64url. */
-export function newAccountToken(): string {
-  return ACCOUNT_TOKEN_PREFIX + randomBytes(32).toString("base64url");
 }
 
 export function tokenMatches(token: string, hash: Buffer): boolean {

@@ -1,25 +1,54 @@
 /**
- * What the account, token and destination routes share: store calls that fail as 503, times as
- * ISO strings, paged listings, and who may see an account's resources.
+ * What the routes share: a failed queue or store call as its 503, times as ISO strings, paged
+ * listings, and who may see an account's resources.
  */
 import type { FastifyRequest } from "fastify";
-import type { Logger } from "pino";
-import type { Queue } from "../queue/port.js";
 import type { AccountStore, Page } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
+import { DuplicateIdError, QueueUnavailableError, StoreUnavailableError } from "../core/port-errors.js";
 import type { Account } from "../core/types.js";
+import { accountNotFound } from "../app/accounts.js";
 
 export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** Runs a store call; its failure is the store's, not the caller's: 503 store_unavailable. */
+/** The account whose resources the caller may touch; undefined for the admin (all of them). */
+export const ownAccount = (request: FastifyRequest): string | undefined =>
+  request.caller.kind === "account" ? request.caller.accountId : undefined;
+
+export function queueUnavailable(cause: unknown, detail = "The queue cannot be reached now, so the request was not carried out. Send it again shortly."): ApiError {
+  return new ApiError("queue_unavailable", detail, { headers: { "retry-after": "1" }, cause });
+}
+
+export function storeUnavailable(cause: unknown): ApiError {
+  return new ApiError("store_unavailable", "The store cannot be reached now, so the request was not carried out. Send it again shortly.", {
+    headers: { "retry-after": "5" },
+    cause,
+  });
+}
+
+/**
+ * A port's typed failure as the API answers it, naming the backend at fault; undefined for any
+ * other error. A duplicate id is Ferry's bug, not the caller's (Ferry makes every id), so it is
+ * a 500 whose cause is logged.
+ */
+export function portProblem(err: unknown): ApiError | undefined {
+  if (err instanceof QueueUnavailableError) return queueUnavailable(err);
+  if (err instanceof StoreUnavailableError) return storeUnavailable(err);
+  if (err instanceof DuplicateIdError) {
+    return new ApiError("internal_error", "Something went wrong on Ferry's side; it has been logged.", { cause: err });
+  }
+  return undefined;
+}
+
+/**
+ * Runs a store call outside the use cases (idempotency keys). A typed failure answers as
+ * portProblem says; any other is the store's, not the caller's: 503 store_unavailable.
+ */
 export async function stored<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    throw new ApiError("store_unavailable", "The store cannot be reached now, so the request was not carried out. Send it again shortly.", {
-      headers: { "retry-after": "5" },
-      cause: err,
-    });
+    throw portProblem(err) ?? storeUnavailable(err);
   }
 }
 
@@ -50,7 +79,7 @@ export async function listPage<T extends { id: string }, V>(
   list: (page: Page) => Promise<T[]>,
   view: (item: T) => V,
 ): Promise<{ data: V[]; next_after: string | null }> {
-  const items = await stored(list({ after: page.after, limit: page.limit + 1 }));
+  const items = await list({ after: page.after, limit: page.limit + 1 });
   const more = items.length > page.limit;
   const shownItems = more ? items.slice(0, page.limit) : items;
   return { data: shownItems.map(view), next_after: more ? shownItems[shownItems.length - 1]!.id : null };
@@ -66,9 +95,7 @@ export function queryString(query: unknown, name: string): string | undefined {
   return value;
 }
 
-export function accountNotFound(id: string): ApiError {
-  return new ApiError("account_not_found", `No account ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/accounts answered (acct_...).`);
-}
+export { accountNotFound };
 
 /**
  * The account a caller may act on: the admin any account that exists; an account token only
@@ -77,20 +104,7 @@ export function accountNotFound(id: string): ApiError {
 export async function accessibleAccount(request: FastifyRequest, store: AccountStore, accountId: string): Promise<Account> {
   const caller = request.caller;
   if (caller.kind === "account" && caller.accountId !== accountId) throw accountNotFound(accountId);
-  const account = await stored(store.getAccount(accountId));
+  const account = await store.getAccount(accountId);
   if (!account) throw accountNotFound(accountId);
   return account;
-}
-
-/**
- * Makes the destination's held postbacks due (it was enabled again, or deleted). The store is
- * already changed; should the queue be unreachable, the worker's sweep of held destinations
- * releases them later, so this never fails the request.
- */
-export async function unholdQuietly(queue: Queue, log: Logger | FastifyRequest["log"], destinationId: string): Promise<void> {
-  try {
-    await queue.unhold(destinationId);
-  } catch (err) {
-    log.warn({ err, destinationId }, "could not release the destination's held postbacks now; the worker's sweep will");
-  }
 }

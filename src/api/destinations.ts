@@ -4,7 +4,8 @@
  * list) and may act on any.
  *   POST   /v1/destinations                    → 201 with its signing secret; the same method and
  *                                                URL as one the account has → that one, re-enabled
- *                                                and updated, 200 (re-registering, seed 003)
+ *                                                and updated, 200 (re-registering: a partner that
+ *                                                signs up again gets its old destination back)
  *   GET    /v1/destinations                    ?account_id=&limit=&after= → {"data","next_after"}
  *   GET    /v1/destinations/{id}               (never the secret)
  *   PATCH  /v1/destinations/{id}               any field; enabled:true releases its held postbacks
@@ -13,14 +14,16 @@
  *   POST   /v1/destinations/{id}/rotate-secret → 200 with the new secret
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Queue } from "../queue/port.js";
-import type { DestinationPatch, Stores } from "../store/port.js";
+import type { Config } from "../config.js";
+import type { DestinationPatch } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
-import { newDestinationId } from "../core/ids.js";
-import { newSigningSecret } from "../core/signing.js";
 import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
-import { DISABLED_BY_OWNER, type Destination, type HttpMethod } from "../core/types.js";
-import { accessibleAccount, accountNotFound, iso, listPage, parsePage, queryString, stored, unholdQuietly } from "./common.js";
+import type { Destination } from "../core/types.js";
+import type { Ports } from "../app/ports.js";
+import {
+  checkDestinationPolicy, deleteDestination, findDestination, maxTimeoutFor, registerDestination, rotateSecret, updateDestination,
+} from "../app/destinations.js";
+import { accessibleAccount, accountNotFound, iso, listPage, ownAccount, parsePage, queryString } from "./common.js";
 import { boolField, checkObjectBody, checkUrlTemplate, intField, parseMethod, positiveNumberField, shown, stringField } from "./validate.js";
 
 const FIELDS = [
@@ -174,19 +177,15 @@ export function parseDestinationFields(body: unknown, creating: boolean): Destin
   return out;
 }
 
-export function destinationRoutes(app: FastifyInstance, deps: { stores: Stores; queue: Queue }): void {
+export function destinationRoutes(app: FastifyInstance, deps: Ports & { config: Pick<Config, "lease_ms"> }): void {
   const store = deps.stores.accounts;
-  const { queue } = deps;
+  const maxTimeoutMs = maxTimeoutFor(deps.config.lease_ms);
 
-  const notFound = (id: string) =>
-    new ApiError("destination_not_found", `No destination ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/destinations answered (dst_...); GET /v1/destinations lists them.`);
-
-  /** The destination, when the caller may see it; another account's is 404, as an unknown one is. */
-  async function destinationOf(request: FastifyRequest, id: string): Promise<Destination> {
-    const destination = await stored(store.getDestination(id));
-    const caller = request.caller;
-    if (!destination || (caller.kind === "account" && caller.accountId !== destination.accountId)) throw notFound(id);
-    return destination;
+  /** The fields of a body, checked, and within what the caller may set. */
+  function fieldsOf(request: FastifyRequest, creating: boolean): DestinationFields {
+    const fields = parseDestinationFields(request.body, creating);
+    checkDestinationPolicy(fields, { admin: request.caller.kind === "admin", maxTimeoutMs });
+    return fields;
   }
 
   /** The account a create or list names: the caller's own, or for the admin `account_id`. */
@@ -202,72 +201,14 @@ export function destinationRoutes(app: FastifyInstance, deps: { stores: Stores; 
     return (await accessibleAccount(request, store, accountId)).id;
   }
 
-  /** Applies a patch; enabling releases the postbacks held while it was disabled. */
-  async function update(request: FastifyRequest, current: Destination, fields: DestinationPatch): Promise<Destination> {
-    const patch: DestinationPatch = { ...fields };
-    if (patch.enabled === false) {
-      // Already disabled (by endpoint health, say): keep its reason and time.
-      if (!current.enabled) delete patch.enabled;
-      else patch.disabledReason = DISABLED_BY_OWNER;
-    }
-    const updated = await stored(store.updateDestination(current.id, patch, Date.now()));
-    if (!updated) throw notFound(current.id);
-    if (patch.enabled === true && !current.enabled) await unholdQuietly(queue, request.log, current.id);
-    return updated;
-  }
-
-  /** Another destination of the account with this method and URL makes a change 409. */
-  async function refuseDuplicate(d: Destination, method: HttpMethod, url: string): Promise<void> {
-    if (method === d.method && url === d.url) return;
-    const other = await stored(store.findDestination(d.accountId, method, url));
-    if (other && other.id !== d.id) {
-      throw new ApiError("destination_exists", `The account already has destination ${other.id} with ${method} ${url.slice(0, 200)}; change or delete that one instead.`, { field: "url" });
-    }
-  }
+  /** The destination, when the caller may see it. */
+  const destinationOf = (request: FastifyRequest, id: string) => findDestination(deps, id, ownAccount(request));
 
   app.post("/v1/destinations", async (request, reply) => {
-    const { accountId: named, ...fields } = parseDestinationFields(request.body, true);
+    const { accountId: named, ...fields } = fieldsOf(request, true);
     const accountId = await accountFor(request, named, "in the body");
-    const method = fields.method!;
-    const url = fields.url!;
-    const reRegister = async (existing: Destination) => {
-      const updated = await update(request, existing, { enabled: true, ...fields });
-      reply.code(200);
-      return destinationView(updated, true);
-    };
-    const existing = await stored(store.findDestination(accountId, method, url));
-    if (existing) return reRegister(existing);
-    const now = Date.now();
-    const destination: Destination = {
-      id: newDestinationId(now),
-      accountId,
-      url,
-      method,
-      headers: fields.headers ?? {},
-      eventTypes: fields.eventTypes ?? [],
-      enabled: fields.enabled ?? true,
-      disabledReason: fields.enabled === false ? DISABLED_BY_OWNER : null,
-      disabledAt: fields.enabled === false ? now : null,
-      timeoutMs: fields.timeoutMs ?? null,
-      maxAttempts: fields.maxAttempts ?? null,
-      defaultValue: fields.defaultValue ?? null,
-      rateLimit: fields.rateLimit ?? null,
-      concurrency: fields.concurrency ?? null,
-      failureThreshold: fields.failureThreshold ?? null,
-      failureWindowMs: fields.failureWindowMs ?? null,
-      secret: newSigningSecret(),
-      createdAt: now,
-      updatedAt: now,
-    };
-    try {
-      await store.createDestination(destination);
-    } catch (err) {
-      // Two registrations of one URL at once: the other one won, and this is a re-registration.
-      const raced = await stored(store.findDestination(accountId, method, url));
-      if (raced) return reRegister(raced);
-      await stored(Promise.reject(err));
-    }
-    reply.code(201);
+    const { destination, created } = await registerDestination(deps, request.log, accountId, { ...fields, method: fields.method!, url: fields.url! });
+    reply.code(created ? 201 : 200);
     return destinationView(destination, true);
   });
 
@@ -282,16 +223,11 @@ export function destinationRoutes(app: FastifyInstance, deps: { stores: Stores; 
 
   app.patch<{ Params: { id: string } }>("/v1/destinations/:id", async (request) => {
     const current = await destinationOf(request, request.params.id);
-    const fields = parseDestinationFields(request.body, false);
-    await refuseDuplicate(current, fields.method ?? current.method, fields.url ?? current.url);
-    return destinationView(await update(request, current, fields));
+    return destinationView(await updateDestination(deps, request.log, current, fieldsOf(request, false)));
   });
 
   app.delete<{ Params: { id: string } }>("/v1/destinations/:id", async (request, reply) => {
-    const current = await destinationOf(request, request.params.id);
-    if (!(await stored(store.deleteDestination(current.id)))) throw notFound(current.id);
-    // Its held postbacks become due, so the worker finds them and cancels them.
-    await unholdQuietly(queue, request.log, current.id);
+    await deleteDestination(deps, request.log, await destinationOf(request, request.params.id));
     return reply.code(204).send();
   });
 
@@ -300,9 +236,6 @@ export function destinationRoutes(app: FastifyInstance, deps: { stores: Stores; 
   });
 
   app.post<{ Params: { id: string } }>("/v1/destinations/:id/rotate-secret", async (request) => {
-    const current = await destinationOf(request, request.params.id);
-    const updated = await stored(store.updateDestination(current.id, { secret: newSigningSecret() }, Date.now()));
-    if (!updated) throw notFound(current.id);
-    return destinationView(updated, true);
+    return destinationView(await rotateSecret(deps, await destinationOf(request, request.params.id)), true);
   });
 }

@@ -1,14 +1,19 @@
 /**
- * POST /ingest (and /ingest.php, seed 000's address): one postback per data object.
+ * POST /ingest (and /ingest.php, where the PHP ingest script Ferry replaces took them): one
+ * postback per data object.
  * The answer, 202 {"ids":[...]}, is sent only once every postback is durably queued.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
-import type { EnqueueBatch, Queue } from "../queue/port.js";
+import type { EnqueueBatch } from "../queue/port.js";
 import { ApiError } from "../core/errors.js";
+import { QueueUnavailableError } from "../core/port-errors.js";
+import type { Ports } from "../app/ports.js";
+import { ingest } from "../app/ingest.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
 import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
 import type { Endpoint } from "../core/types.js";
+import { queueUnavailable } from "./common.js";
 import { checkUrlTemplate, parseMethod } from "./validate.js";
 
 type Limits = Pick<Config, "max_batch" | "default_value" | "max_attempts">;
@@ -74,21 +79,20 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
   };
 }
 
-export function ingestRoutes(app: FastifyInstance, deps: { queue: Queue; config: Config; onEnqueued?: () => void }): void {
+export function ingestRoutes(app: FastifyInstance, deps: Pick<Ports, "queue"> & { config: Config; onEnqueued?: (() => void) | undefined }): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = request.caller;
     const batch = parseIngest(request.body, deps.config, Date.now(), caller.kind === "account" ? caller.accountId : undefined);
+    let ids: string[];
     try {
-      await deps.queue.enqueue(batch);
+      ids = await ingest(deps, batch);
     } catch (err) {
-      throw new ApiError("queue_unavailable", "The queue could not store the postbacks; nothing was queued. Send the request again shortly.", {
-        headers: { "retry-after": "1" },
-        cause: err,
-      });
+      if (!(err instanceof QueueUnavailableError)) throw err;
+      throw queueUnavailable(err, "The queue could not store the postbacks; nothing was queued. Send the request again shortly.");
     }
     deps.onEnqueued?.();
     reply.code(202);
-    return { ids: batch.postbacks.map((p) => p.id) };
+    return { ids };
   };
   app.post("/ingest", handler);
   app.post("/ingest.php", handler);

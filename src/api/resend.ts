@@ -1,18 +1,14 @@
 /**
  * POST /v1/postbacks/{id}/retry sends one dead or failed postback again;
  * POST /v1/destinations/{id}/replay sends again every failed one of a destination in a time
- * range. The work itself is in src/resend.ts, shared with `ferry replay`.
+ * range. The work itself is in src/app/resend.ts, shared with `ferry replay`.
  */
-import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Queue } from "../queue/port.js";
-import type { Stores } from "../store/port.js";
+import type { FastifyInstance } from "fastify";
 import { ApiError } from "../core/errors.js";
-import { replayDestination, resendPostback } from "../resend.js";
-import { stored } from "./common.js";
+import type { Ports } from "../app/ports.js";
+import { replayDestination, resendPostback } from "../app/resend.js";
+import { ownAccount } from "./common.js";
 import { checkObjectBody } from "./validate.js";
-
-/** The account whose postbacks the caller may touch; undefined for the admin (all of them). */
-const ownAccount = (request: FastifyRequest): string | undefined => (request.caller.kind === "account" ? request.caller.accountId : undefined);
 
 /** A time given as an ISO 8601 string or ms since the epoch; throws 422 naming the field. */
 export function parseTime(value: unknown, field: string): number {
@@ -23,10 +19,10 @@ export function parseTime(value: unknown, field: string): number {
   return ms;
 }
 
-export function resendRoutes(app: FastifyInstance, deps: { queue: Queue; stores: Stores; onEnqueued?: () => void }): void {
+export function resendRoutes(app: FastifyInstance, deps: Ports & { onEnqueued?: (() => void) | undefined }): void {
   app.post<{ Params: { id: string } }>("/v1/postbacks/:id/retry", async (request, reply) => {
     const { id } = request.params;
-    const outcome = await stored(resendPostback(deps, id, ownAccount(request)));
+    const outcome = await resendPostback(deps, id, ownAccount(request));
     switch (outcome) {
       case "not_found":
         throw new ApiError("postback_not_found", `No postback ${JSON.stringify(id)}. Ids are those the ingest or push answer listed.`);
@@ -54,12 +50,8 @@ export function resendRoutes(app: FastifyInstance, deps: { queue: Queue; stores:
     const from = parseTime(body["since"], "since");
     const to = body["until"] === undefined ? Date.now() + 1 : parseTime(body["until"], "until");
     if (to <= from) throw new ApiError("invalid_time", "until must be later than since.", { field: "until" });
-    const accountId = ownAccount(request);
-    const destination = await stored(deps.stores.accounts.getDestination(id));
-    if (!destination || (accountId !== undefined && destination.accountId !== accountId)) {
-      throw new ApiError("destination_not_found", `No destination ${JSON.stringify(id.slice(0, 100))}.`);
-    }
-    const result = await stored(replayDestination(deps, id, { from, to }));
+    const result = await replayDestination(deps, id, { from, to }, { accountId: ownAccount(request) });
+    if (result === "not_found") throw new ApiError("destination_not_found", `No destination ${JSON.stringify(id.slice(0, 100))}.`);
     if (result.replayed) deps.onEnqueued?.();
     reply.code(202);
     return { destination_id: id, since: new Date(from).toISOString(), until: new Date(to).toISOString(), ...result };

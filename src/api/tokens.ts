@@ -7,19 +7,18 @@
  *                                               within TOKEN_CACHE_MS in other processes
  */
 import type { FastifyInstance } from "fastify";
-import type { Stores } from "../store/port.js";
-import { ApiError } from "../core/errors.js";
-import { newTokenId } from "../core/ids.js";
 import type { Token } from "../core/types.js";
-import { hashToken, newAccountToken, type TokenCache } from "./auth.js";
-import { accessibleAccount, iso, stored } from "./common.js";
+import type { Ports } from "../app/ports.js";
+import { createToken, listTokens, revokeToken } from "../app/tokens.js";
+import type { TokenCache } from "./auth.js";
+import { accessibleAccount, iso } from "./common.js";
 import { checkObjectBody, stringField } from "./validate.js";
 
 export function tokenView(t: Token): Record<string, unknown> {
   return { id: t.id, name: t.name, created_at: iso(t.createdAt), revoked_at: iso(t.revokedAt) };
 }
 
-export function tokenRoutes(app: FastifyInstance, deps: { stores: Stores; tokenCache: TokenCache }): void {
+export function tokenRoutes(app: FastifyInstance, deps: Ports & { tokenCache: TokenCache }): void {
   const store = deps.stores.accounts;
 
   app.post<{ Params: { id: string } }>("/v1/accounts/:id/tokens", async (request, reply) => {
@@ -27,27 +26,20 @@ export function tokenRoutes(app: FastifyInstance, deps: { stores: Stores; tokenC
     // No body at all is fine: a token needs no name.
     const body = request.body === undefined || request.body === null ? {} : checkObjectBody(request.body, ["name"], '{"name":"production"}');
     const name = body["name"] === undefined ? null : stringField(body["name"], "name", 200, true);
-    const now = Date.now();
-    const secret = newAccountToken();
-    const token: Token = { id: newTokenId(now), accountId: account.id, name, createdAt: now, revokedAt: null };
-    await stored(store.createToken(token, hashToken(secret)));
+    const { token, secret } = await createToken(deps, account.id, name);
     reply.code(201);
     return { id: token.id, token: secret, name: token.name, created_at: iso(token.createdAt) };
   });
 
   app.get<{ Params: { id: string } }>("/v1/accounts/:id/tokens", async (request) => {
     const account = await accessibleAccount(request, store, request.params.id);
-    const tokens = await stored(store.listTokens(account.id));
-    return { data: tokens.map(tokenView) };
+    return { data: (await listTokens(deps, account.id)).map(tokenView) };
   });
 
   app.delete<{ Params: { id: string; token_id: string } }>("/v1/accounts/:id/tokens/:token_id", async (request, reply) => {
     const account = await accessibleAccount(request, store, request.params.id);
     const tokenId = request.params.token_id;
-    const revoked = await stored(store.revokeToken(account.id, tokenId, Date.now()));
-    if (!revoked) {
-      throw new ApiError("token_not_found", `Account ${account.id} has no token ${JSON.stringify(tokenId.slice(0, 100))}; GET /v1/accounts/${account.id}/tokens lists them.`);
-    }
+    await revokeToken(deps, account.id, tokenId);
     deps.tokenCache.forgetToken(tokenId);
     return reply.code(204).send();
   });

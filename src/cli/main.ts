@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "../config.js";
 import { BackendError, redact } from "../backend-error.js";
 import { openBackends, sqlitePath } from "../backends.js";
-import { replayDestination, resendPostback } from "../resend.js";
+import { replayDestination, resendPostback } from "../app/resend.js";
 import { migratePostgres } from "../store/postgres-migrations.js";
 import { runRole, type Role } from "../service.js";
 import { startReceiver } from "../receiver.js";
@@ -22,7 +22,7 @@ Commands:
   api        the HTTP API only: ingest, health, postback lookups
   worker     the delivery worker only
   migrate    apply the Postgres schema (FERRY_DATABASE_URL); SQLite needs none
-  replay     send failed postbacks again (seed 004's resend; runs from cron too)
+  replay     send failed postbacks again (runs from cron too)
              --destination ID --since TIME [--until TIME]   every failed or dead
                  postback of the destination created in the range
              --postback ID                                  one postback
@@ -202,11 +202,11 @@ async function replay(args: string[]): Promise<number> {
       return ok ? 0 : 1;
     }
     const destinationId = values.destination!;
-    if (!(await backends.stores.accounts.getDestination(destinationId))) {
+    const result = await replayDestination(backends, destinationId, { from, to }, { now });
+    if (result === "not_found") {
       process.stderr.write(`ferry replay: no destination ${destinationId}\n`);
       return 1;
     }
-    const result = await replayDestination(backends, destinationId, { from, to }, now);
     process.stdout.write(
       `ferry replay: ${destinationId}: ${result.replayed} postback${result.replayed === 1 ? "" : "s"} sent again, ` +
         `${result.skipped} skipped (queued or held), created ${new Date(from).toISOString()} to ${new Date(to).toISOString()}\n`,

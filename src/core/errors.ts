@@ -31,6 +31,7 @@ export const API_ERRORS = {
   invalid_name: { status: 422, title: "name is missing or not a string" },
   invalid_metadata: { status: 422, title: "metadata must be a JSON object" },
   invalid_number: { status: 422, title: "A number is out of range" },
+  timeout_too_long: { status: 422, title: "timeout_ms is longer than the lease allows" },
   invalid_headers: { status: 422, title: "headers are not allowed" },
   invalid_event_types: { status: 422, title: "event_types is not a list of event-type patterns" },
   missing_account_id: { status: 422, title: "account_id is missing" },

@@ -139,7 +139,7 @@ export function fanoutSuite(name: string, backend: () => Partial<Config> | Promi
       const p = await start();
       const acct = await account(p);
       const path = `/retry-${Date.now()}`;
-      const d = await destination(p, acct.auth, { url: `${receiver.url}${path}`, failure_threshold: 0 });
+      const d = await destination(p, acct.auth, { url: `${receiver.url}${path}`, failure_threshold: 1000 });
       script = (pathname) => (pathname === path && arrived(path).length <= 1 ? { status: 503 } : undefined);
       const [pb] = ok(await push(p, acct.auth, { n: 1 }), 202, "push").postbacks;
       await eventually(async () => (await postback(p, pb.id, acct.auth)).state === "delivered", 10_000, "delivered after a retry");
@@ -227,7 +227,7 @@ export function fanoutSuite(name: string, backend: () => Partial<Config> | Promi
       const path = `/resend-${Date.now()}`;
       let healthy = false;
       script = (pathname) => (pathname === path && !healthy ? { status: 500 } : undefined);
-      const d = await destination(p, acct.auth, { url: `${receiver.url}${path}`, max_attempts: 1, failure_threshold: 0 });
+      const d = await destination(p, acct.auth, { url: `${receiver.url}${path}`, max_attempts: 1, failure_threshold: 1000 });
       const ids = ok(await push(p, acct.auth, [{ n: 1 }, { n: 2 }]), 202, "push").postbacks.map((x: any) => x.id);
       for (const id of ids) await eventually(async () => (await postback(p, id, acct.auth)).state === "dead", 10_000, "dead");
       assert.equal((await call(p, "POST", `/v1/postbacks/${ids[0]}/retry`, undefined, acct.auth)).status, 202);

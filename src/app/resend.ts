@@ -1,0 +1,100 @@
+/**
+ * Sending failed postbacks again: one by id (POST /v1/postbacks/{id}/retry, `ferry replay
+ * --postback`), or every failed one of a destination in a time range (POST
+ * /v1/destinations/{id}/replay and `ferry replay --destination`, which can run from cron). A postback sent again keeps its id — receivers see
+ * the same `webhook-id` and can drop a duplicate — and its history: attempt numbers go on from
+ * where they stopped, with a fresh allowance of max_attempts.
+ */
+import type { Queue } from "../queue/port.js";
+import type { ResendCandidate } from "../store/port.js";
+import { endpointId } from "../core/ids.js";
+import { findPostback } from "./postbacks.js";
+import type { Ports } from "./ports.js";
+
+export type ResendOutcome =
+  /** Queued again after it was dead. */
+  | "queued"
+  /** It waited for a retry; now it is due at once. */
+  | "rescheduled"
+  /** Not sent again: it is queued or being attempted right now. */
+  | "pending"
+  /** Not sent again: its destination is disabled; enable it and the postback goes. */
+  | "held"
+  | "delivered"
+  | "cancelled"
+  | "not_found";
+
+/** Puts a settled postback back in the queue, due now. */
+async function requeue(queue: Queue, p: Omit<ResendCandidate, "state">): Promise<void> {
+  const { id: _old, ...rest } = p.endpoint;
+  const endpoint = { ...rest, maxAttempts: p.attempts + p.endpoint.maxAttempts };
+  await queue.enqueue({
+    endpoint: { id: endpointId(endpoint), ...endpoint },
+    postbacks: [{ id: p.id, data: p.data, attempts: p.attempts }],
+    createdAt: p.createdAt,
+  });
+}
+
+/**
+ * Sends one postback again if it is dead or failed. `accountId` limits it to that account's
+ * postbacks (others are not_found, so their existence does not leak).
+ */
+export async function resendPostback(ports: Ports, id: string, accountId: string | undefined, now = Date.now()): Promise<ResendOutcome> {
+  const found = await findPostback(ports, id, accountId);
+  if (!found) return "not_found";
+  const { record, queued } = found;
+  if (queued) {
+    if (queued.held) return "held";
+    if (record?.state === "failed" && (await ports.queue.reschedule(id, now))) return "rescheduled";
+    return "pending";
+  }
+  if (record!.state === "delivered" || record!.state === "cancelled") return record!.state;
+  const attempts = record!.attempts.reduce((n, a) => Math.max(n, a.attempt), 0);
+  await requeue(ports.queue, { id, endpoint: record!.endpoint, data: record!.data, createdAt: record!.createdAt, attempts });
+  return "queued";
+}
+
+export interface ReplayResult {
+  /** Queued again or made due now. */
+  replayed: number;
+  /** Failed in the range but queued or held right now, so not sent again. */
+  skipped: number;
+}
+
+const REPLAY_PAGE = 500;
+
+/**
+ * Sends again every failed or dead postback of the destination created within [from, to).
+ * "not_found" when there is no such destination, or (with `accountId`) it is another account's.
+ */
+export async function replayDestination(
+  ports: Ports,
+  destinationId: string,
+  range: { from: number; to: number },
+  options: { accountId?: string | undefined; now?: number } = {},
+): Promise<ReplayResult | "not_found"> {
+  const destination = await ports.stores.accounts.getDestination(destinationId);
+  if (!destination || (options.accountId !== undefined && destination.accountId !== options.accountId)) return "not_found";
+  const now = options.now ?? Date.now();
+  const result: ReplayResult = { replayed: 0, skipped: 0 };
+  let after: string | undefined;
+  for (;;) {
+    const page = await ports.stores.postbacks.listFailedPostbacks(destinationId, range, { after, limit: REPLAY_PAGE });
+    for (const p of page) {
+      if (await replayOne(ports.queue, p, now)) result.replayed++;
+      else result.skipped++;
+    }
+    if (page.length < REPLAY_PAGE) return result;
+    after = page[page.length - 1]!.id;
+  }
+}
+
+/** Queues one failed postback again, or makes its retry due now; false when it is queued or held. */
+async function replayOne(queue: Queue, p: ResendCandidate, now: number): Promise<boolean> {
+  const queued = await queue.find(p.id);
+  if (!queued) {
+    await requeue(queue, p);
+    return true;
+  }
+  return !queued.held && p.state === "failed" && (await queue.reschedule(p.id, now));
+}
