@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { openBackends, type Backends } from "../src/backends.js";
 import { QueueUnavailableError } from "../src/core/port-errors.js";
-import { attributeFailures, type Ports } from "../src/app/ports.js";
+import type { Ports } from "../src/app/ports.js";
 import { createAccount } from "../src/app/accounts.js";
 import { registerDestination } from "../src/app/destinations.js";
 import { findPostback } from "../src/app/postbacks.js";
@@ -25,7 +25,7 @@ const log = { warn: () => {} };
 before(async () => {
   redis = await startRedis();
   backends = await openBackends(testConfig({ data_dir: dir.path, redis_url: redis.url }));
-  ports = attributeFailures(backends);
+  ports = backends;
 });
 
 after(async () => {

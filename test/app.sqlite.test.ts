@@ -7,13 +7,14 @@ import assert from "node:assert/strict";
 import { openBackends, type Backends } from "../src/backends.js";
 import { ApiError } from "../src/core/errors.js";
 import { DISABLED_BY_OWNER } from "../src/core/types.js";
-import { attributeFailures, type Ports } from "../src/app/ports.js";
+import type { Ports } from "../src/app/ports.js";
+import type { Queue } from "../src/queue/port.js";
 import { createAccount, deleteAccount, updateAccount } from "../src/app/accounts.js";
 import {
   checkDestinationPolicy, deleteDestination, findDestination, maxTimeoutFor, registerDestination, rotateSecret, updateDestination,
 } from "../src/app/destinations.js";
 import { findPostback, postbackState } from "../src/app/postbacks.js";
-import { enqueueAll, push, pushTargets } from "../src/app/push.js";
+import { push, pushTargets } from "../src/app/push.js";
 import { ingest } from "../src/app/ingest.js";
 import { ACCOUNT_TOKEN_PREFIX, createToken, hashToken, listTokens, revokeToken } from "../src/app/tokens.js";
 import { replayDestination, resendPostback } from "../src/app/resend.js";
@@ -29,7 +30,7 @@ const log = { warn: (_obj: object, msg: string) => void warnings.push(msg) };
 
 before(async () => {
   backends = await openBackends(testConfig({ data_dir: dir.path }));
-  ports = attributeFailures(backends);
+  ports = backends;
 });
 
 after(async () => {
@@ -92,15 +93,25 @@ test("push drops an object seen within the account's window, per type", async ()
   assert.deepEqual(otherType.duplicates, [], "another type is another event");
 });
 
-test("enqueueAll queues nothing for no batch, and every batch given", async () => {
-  await enqueueAll(ports.queue, []);
-  const batch = (n: number) => {
-    const endpoint = { method: "POST" as const, url: `https://partner.example/batch${n}`, defaultValue: "", maxAttempts: 1 };
-    return { endpoint: { id: endpointId(endpoint), ...endpoint }, postbacks: [{ id: newPostbackId(), data: "{}" }], createdAt: Date.now() };
-  };
-  const batches = [batch(1), batch(2)];
-  await enqueueAll(ports.queue, batches);
-  for (const b of batches) assert.ok(await ports.queue.find(b.postbacks[0]!.id));
+test("a push to several destinations reaches the queue in one call, so it is queued all or none", async () => {
+  const account = await createAccount(ports, { name: "Atomic" });
+  await registerDestination(ports, log, account.id, { method: "POST", url: "https://partner.example/one" });
+  await registerDestination(ports, log, account.id, { method: "POST", url: "https://partner.example/two" });
+  const calls: unknown[] = [];
+  // The real queue, with its enqueue calls counted: the queue's conformance suite proves that
+  // one call is atomic, so one call here is what makes the push atomic.
+  const queue = new Proxy(ports.queue, {
+    get(target, prop) {
+      if (prop === "enqueue") return (batches: Parameters<Queue["enqueue"]>[0]) => (calls.push(batches), target.enqueue(batches));
+      const value: unknown = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const result = await push({ ...ports, queue }, DEFAULTS, { accountId: account.id, type: undefined, objects: [{ n: 1 }, { n: 2 }] });
+  assert.equal(result.postbacks.length, 4);
+  assert.equal(calls.length, 1, "one enqueue for both destinations");
+  assert.ok(Array.isArray(calls[0]) && calls[0].length === 2, "with one batch per destination");
+  for (const p of result.postbacks) assert.ok(await ports.queue.find(p.id));
 });
 
 test("ingest queues the batch and returns its ids; findPostback keeps another account's postback unknown", async () => {

@@ -17,7 +17,6 @@ import { tokenRoutes } from "./tokens.js";
 import { pushRoutes } from "./push.js";
 import { resendRoutes } from "./resend.js";
 import { idempotency } from "./idempotency.js";
-import { attributeFailures } from "../app/ports.js";
 import { portProblem } from "./common.js";
 
 export interface AppDeps {
@@ -34,10 +33,9 @@ export interface AppDeps {
 /** Content types read as JSON besides application/json. */
 const JSON_LIKE = /^(?:application\/(?:[\w.+-]+\+)?json|text\/plain)\s*(?:;|$)/i;
 
-export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every failure of a port call names its backend, so the error handler below answers
   // queue_unavailable for the queue and store_unavailable for the store.
-  const deps: AppDeps = { ...given, ...attributeFailures(given) };
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One line per attempt is logged by the worker; a line per ingest request would drown it.
@@ -87,9 +85,9 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async () => {
     const failures: string[] = [];
-    // The ports as given: their own messages, already said to be the store's or the queue's.
-    await given.stores.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
-    await given.queue.ping().catch((err: Error) => failures.push(`queue: ${err.message}`));
+    // Each backend's own message, prefixed with which one failed.
+    await deps.stores.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
+    await deps.queue.ping().catch((err: Error) => failures.push(`queue: ${err.message}`));
     if (failures.length) throw new ApiError("not_ready", failures.join("; "));
     return { status: "ready" };
   });

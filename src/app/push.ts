@@ -4,7 +4,7 @@
  * account's duplicate window are dropped. Returns only once every postback is durably queued.
  */
 import { createHash } from "node:crypto";
-import type { EnqueueBatch, Queue } from "../queue/port.js";
+import type { EnqueueBatch } from "../queue/port.js";
 import { ApiError } from "../core/errors.js";
 import { matchesEventType } from "../core/event-types.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
@@ -70,7 +70,9 @@ export async function push(ports: Ports, defaults: PushDefaults, req: PushReques
     return batch;
   });
   try {
-    await enqueueAll(ports.queue, batches.filter((b) => b.postbacks.length > 0));
+    // One call for every destination: all are queued or none, so a 503 never leaves some
+    // destinations queued that the client's retry would then send a second time.
+    await ports.queue.enqueue(batches.filter((b) => b.postbacks.length > 0));
   } catch (err) {
     // Not queued, so not seen: the push sent again must not count as a duplicate.
     const fresh = hashes.filter((_, i) => !duplicate[i]);
@@ -92,14 +94,3 @@ function destinationBatch(d: Destination, defaults: PushDefaults, accountId: str
   return { endpoint: { id: endpointId(endpoint), ...endpoint }, postbacks: [], createdAt: now };
 }
 
-/**
- * Queues every batch of one push: the only place a push reaches the queue. The queue port takes
- * one batch per call today, so a failure part-way may leave some destinations' postbacks queued
- * while the push answers 503; sent again, those destinations get the objects a second time,
- * under new ids. Once the port takes several batches atomically a push is all or nothing.
- */
-export async function enqueueAll(queue: Queue, batches: EnqueueBatch[]): Promise<void> {
-  if (batches.length === 0) return;
-  // One call once the queue takes several batches atomically
-  await Promise.all(batches.map((b) => queue.enqueue(b)));
-}
