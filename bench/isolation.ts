@@ -1,5 +1,5 @@
 /**
- * The isolation scenario (issue 4, part 10): one destination that never answers, or answers
+ * The isolation scenario: one destination that never answers, or answers
  * slowly, must not slow the others. On the embedded default (one `ferry start`), 10
  * destinations (10 ports of the receiver, so 10 origins to Ferry's worker), the seed's inline
  * postbacks through POST /ingest, the destinations' requests interleaved evenly.

@@ -1,6 +1,6 @@
 /**
- * `npm run bench:queue`: Ferry's Redis queue against BullMQ on the same seed-shaped workload
- * (issue 3). Each variant runs on a redis-server of its own, started afresh for each
+ * `npm run bench:queue`: Ferry's Redis queue against BullMQ on the same seed-shaped workload,
+ * the measurement the choice of queue rests on. Each variant runs on a redis-server of its own, started afresh for each
  * measurement (test/support/redis.ts: a password, AOF with appendfsync always), so its INFO
  * counters count that measurement alone:
  *

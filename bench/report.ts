@@ -1,6 +1,6 @@
 /**
- * The bench's results: their JSON shape, the targets of issue 3 (and issue 4's isolation
- * target) checked against them, and the Markdown report printed to stdout and written beside
+ * The bench's results: their JSON shape, the throughput and wire-size targets (and the
+ * isolation target) checked against them, and the Markdown report printed to stdout and written beside
  * the JSON.
  */
 import type { Machine } from "./machine.js";

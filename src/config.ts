@@ -39,7 +39,7 @@ export const SETTINGS = {
   shutdown_grace_ms: { kind: "int", default: 10 * SECOND, min: 0, max: 10 * MINUTE, doc: "On SIGTERM, how long in-flight deliveries may finish before they go back to the queue." },
   log_level: { kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], doc: "Log level. Each attempt is one line at info." },
   failure_threshold: { kind: "int", default: 3, min: 0, max: 10_000, doc: "Endpoint health: failed attempts to a destination within `failure_window_ms` that disable it (its postbacks are held until it is enabled again); 0 = never. Per destination: `failure_threshold`." },
-  failure_window_ms: { kind: "int", default: HOUR, min: 0, max: 30 * 24 * HOUR, doc: "Endpoint health: how long a failed attempt counts; 0 = forever (with a threshold of 3, seed 003's rule). Per destination: `failure_window_ms`." },
+  failure_window_ms: { kind: "int", default: HOUR, min: 0, max: 30 * 24 * HOUR, doc: "Endpoint health: how long a failed attempt counts; 0 = forever (with a threshold of 3: disabled after 3 failures in all, as the ADS webhook service did). Per destination: `failure_window_ms`." },
   idempotency_ttl_ms: { kind: "int", default: 24 * HOUR, min: MINUTE, max: 30 * 24 * HOUR, doc: "How long an `Idempotency-Key` is remembered: a repeat within it gets the first answer and queues nothing." },
   allow_private_destinations: { kind: "bool", default: false, doc: "Deliver to loopback, private, link-local and cloud-metadata addresses too. Off: such postbacks are refused (`destination_refused`)." },
   destination_allowlist: { kind: "optional", doc: "Comma-separated host names, IPs and CIDR ranges delivered to although private, e.g. `receiver.internal,10.1.0.0/16`." },

@@ -75,7 +75,7 @@ function encodeValue(value: unknown, defaultValue: string): string {
 
 /**
  * A URL with the data object's top-level fields appended as query parameters, encoded as
- * template values are: what a GET destination without placeholders receives (seed 002).
+ * template values are: what a GET destination without placeholders receives (Data Pusher's partners read the pushed fields from the query string).
  */
 export function appendQuery(url: string, data: Record<string, unknown>, defaultValue: string): string {
   const pairs: string[] = [];

@@ -95,7 +95,7 @@ export interface Destination {
   concurrency: number | null;
   /** Failed attempts within `failureWindowMs` that disable it; 0 = never. */
   failureThreshold: number | null;
-  /** 0 = failures count forever (seed 003). */
+  /** 0 = failures count forever (the ADS webhook service's rule: 3 failures in all disable it). */
   failureWindowMs: number | null;
   /** Standard Webhooks signing secret, `whsec_` + base64. */
   secret: string;

@@ -3,7 +3,7 @@
  * (src/queue/redis/*.lua state the same formats from the Lua side). Pure: no Redis here, so
  * test/redis-codec.test.ts checks every format on its own.
  *
- * The formats are shaped for few bytes on the wire (issue 3): a batch's ids travel as their
+ * The formats are shaped for few bytes on the wire (at most 3× the data object per postback): a batch's ids travel as their
  * common prefix and short suffixes, an endpoint's JSON only when Redis may lack it, an entry
  * is named by its short member. A reply that does not have the promised shape is refused with
  * MalformedReplyError rather than read as something else.

@@ -4,7 +4,7 @@
  * each in src/queue/redis/ headed by its arguments and replies, loaded as one library by
  * redis-functions.ts; redis-codec.ts packs their arguments and reads their replies.
  * docs/architecture.md ("The Redis queue") lists them too. Shaped for few bytes on the wire
- * (issue 3: at most 3× the data object's size per delivered postback):
+ * (the goal: at most 3× the data object's size per delivered postback):
  *
  * - An ingest request is one batch (a fan-out several, sent in one call). Its endpoint and its
  *   postback ids travel once, as the ids' common prefix and each id's short suffix; each data

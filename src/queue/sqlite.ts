@@ -35,7 +35,7 @@ const MIGRATIONS = [
      created_at INTEGER NOT NULL
    );
    CREATE INDEX queue_entries_due ON queue_entries (due_at, seq);`,
-  // Owners and destinations (issue 4): the endpoint keeps them, so a reservation names them;
+  // Owners and destinations (accounts pushing to their registered destinations): the endpoint keeps them, so a reservation names them;
   // an entry held for a disabled destination names it in held_for (due_at is HELD_DUE then).
   `ALTER TABLE queue_endpoints ADD COLUMN account_id TEXT;
    ALTER TABLE queue_endpoints ADD COLUMN destination_id TEXT;

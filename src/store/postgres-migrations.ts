@@ -48,7 +48,7 @@ export const STORE_MIGRATIONS: readonly string[] = [
      response_body text,
      PRIMARY KEY (postback_id, attempt)
    );`,
-  // Accounts, tokens and destinations (issue 4); mirrors SQLite's migration 2. An endpoint names
+  // Accounts, tokens and destinations; mirrors SQLite's migration 2. An endpoint names
   // its owner and destination; a replay lists a destination's failed and dead postbacks through
   // postbacks_failed. JSON stays text (it reads back as written, and JSON text escapes U+0000,
   // which jsonb refuses). New ids sort bytewise (COLLATE "C"), as ULIDs do and SQLite does, so a

@@ -45,7 +45,7 @@ export const MIGRATIONS: readonly string[] = [
      response_body TEXT,
      PRIMARY KEY (postback_id, attempt)
    ) WITHOUT ROWID;`,
-  // Accounts, tokens and destinations (issue 4). An endpoint names its owner and destination;
+  // Accounts, tokens and destinations (added after postbacks, hence migration 2). An endpoint names its owner and destination;
   // a replay lists a destination's failed and dead postbacks through postbacks_failed.
   // JSON as text; booleans as 0/1; a destination's counted failures as a JSON array of times.
   `ALTER TABLE endpoints ADD COLUMN account_id TEXT;
