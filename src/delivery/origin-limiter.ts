@@ -5,31 +5,34 @@
  * when waiting would not pay off:
  *
  * - Its lease: a postback must start early enough that its attempt ends before its lease does,
- *   or another worker may reserve and send it too. So it may only join a line it can get
- *   through in time even if every request ahead takes the full timeout, and it leaves the line
- *   at its deadline.
- * - Struggling origins: one whose last request timed out, or that has requests out and has not
- *   answered for `stallMs`, keeps no line, and all struggling origins together hold at most
- *   `STRUGGLING_SHARE` of the worker's slots, so healthy origins always keep the rest however
- *   many partners hang.
+ *   or another worker may reserve and send it too. So it only joins a line it would get through
+ *   in time even if every request ahead took the full timeout, and leaves the line at its deadline.
+ * - Health. An origin is `unproven` until it first answers: it gets one request at a time (a
+ *   probe), and all probes together at most `PROBE_SHARE` of the slots. It is `struggling` when
+ *   its last request timed out, or when it has requests out and has not answered for `stallMs`:
+ *   it keeps no line, and all struggling origins together hold at most `STRUGGLING_SHARE` of the
+ *   slots. So however many partners hang, healthy origins keep the rest of the slots, and a new
+ *   origin still gets its first request through.
  */
 import { BoundedMap } from "../core/bounded-map.js";
 import { SECOND } from "../core/time.js";
 
 /** Of the worker's slots, the most all struggling origins together may hold. */
-export const STRUGGLING_SHARE = 0.5;
+export const STRUGGLING_SHARE = 0.25;
+/** Of the worker's slots, the most all probes (first requests to unproven origins) may hold. */
+export const PROBE_SHARE = 0.25;
 /** Turned away because the line is full or too long for the lease: back to the queue for this long. */
 export const BUSY_ORIGIN_DELAY = 1 * SECOND;
-/** How many origins whose last request timed out are remembered once idle (and for how long). */
+/** Idle origins remembered (answered, or timed out last), and for how long. */
 const REMEMBERED = 10_000;
 const REMEMBER_MS = 10 * 60 * SECOND;
 
 export interface OriginLimiterOptions {
-  /** Requests in flight to one origin. */
+  /** Requests in flight to one healthy origin. */
   perOrigin: number;
   /** The worker's slots (postbacks it has at once). */
   slots: number;
-  /** An origin with requests out and no answer for this long is struggling. */
+  /** A proven origin with requests out and no answer for this long is struggling. */
   stallMs: number;
 }
 
@@ -39,31 +42,37 @@ export type Admission = number;
 /** How a request ended, for the origin's health. */
 export type Ended = "answered" | "timeout" | "aborted";
 
+export type Health = "healthy" | "unproven" | "struggling";
+
 interface Waiter {
   admit: (admission: Admission) => void;
   /** Latest time the postback may start. */
   deadline: number;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface Origin {
   active: number;
   line: Waiter[];
-  /** When it last answered, or went from idle to busy. */
-  progressAt: number;
+  /** It has answered (since it was last forgotten). */
+  answered: boolean;
   /** Its last request timed out, and none answered since. */
   timedOut: boolean;
+  /** When it last answered, or went from idle to busy. */
+  progressAt: number;
 }
 
 export class OriginLimiter {
   /** Origins with requests in flight or waiting: at most one per slot. */
   private readonly origins = new Map<string, Origin>();
-  /** Idle origins whose last request timed out: they are struggling when they come back. */
-  private readonly timedOut = new BoundedMap<string, true>(REMEMBERED, REMEMBER_MS);
+  /** What is known of idle origins. */
+  private readonly known = new BoundedMap<string, "answered" | "timedOut">(REMEMBERED, REMEMBER_MS);
   private readonly strugglingCap: number;
+  private readonly probeCap: number;
 
   constructor(private readonly o: OriginLimiterOptions) {
     this.strugglingCap = Math.max(1, Math.floor(o.slots * STRUGGLING_SHARE));
+    this.probeCap = Math.max(1, Math.floor(o.slots * PROBE_SHARE));
   }
 
   /** Origins with requests in flight or waiting. */
@@ -76,116 +85,146 @@ export class OriginLimiter {
    * `timeoutMs`. Synchronous unless it waits in the line.
    */
   acquire(origin: string, deadline: number, timeoutMs: number, now: number = Date.now()): Admission | Promise<Admission> {
-    let state = this.origins.get(origin);
-    if (!state) {
-      state = { active: 0, line: [], progressAt: now, timedOut: this.timedOut.has(origin, now) };
-      this.origins.set(origin, state);
-    }
+    const state = this.origins.get(origin) ?? this.create(origin, now);
     if (now > deadline) return this.refuse(origin, state, BUSY_ORIGIN_DELAY);
-    if (this.struggling(state, now)) {
+    const health = this.health(state, now);
+    if (health === "struggling") {
       // Come back once the requests out there have likely ended.
-      if (state.active >= this.o.perOrigin || this.strugglingHeld(now) >= this.strugglingCap) return this.refuse(origin, state, timeoutMs);
-      state.active++;
-      return 0;
+      if (state.active >= this.o.perOrigin || this.heldBy("struggling", now) >= this.strugglingCap) return this.refuse(origin, state, timeoutMs);
+    } else if (health === "unproven" && state.active === 0) {
+      if (this.heldBy("unproven", now) >= this.probeCap) return this.refuse(origin, state, BUSY_ORIGIN_DELAY);
+    } else if (state.active >= this.limit(health)) {
+      return this.fitsInLine(state, deadline, timeoutMs, now) ? this.wait(state, deadline, now) : BUSY_ORIGIN_DELAY;
     }
-    if (state.active < this.o.perOrigin) {
-      state.active++;
-      return 0;
-    }
-    if (!this.fitsInLine(state, deadline, timeoutMs, now)) return BUSY_ORIGIN_DELAY;
-    return this.wait(state, deadline, now);
+    state.active++;
+    return 0;
   }
 
-  /** Gives the slot back; the next in line that can still start in time gets it. */
+  /** Gives the slot back; those next in line that can still start in time get the free slots. */
   release(origin: string, ended: Ended, now: number = Date.now()): void {
     const state = this.origins.get(origin);
     if (!state) return;
     if (ended === "answered") {
-      state.progressAt = now;
+      state.answered = true;
       state.timedOut = false;
+      state.progressAt = now;
     } else if (ended === "timeout") {
       state.timedOut = true;
     }
-    // A struggling origin keeps no line: those waiting would most likely time out as well.
-    if (this.struggling(state, now)) this.turnAway(state, BUSY_ORIGIN_DELAY);
-    for (let next = state.line.shift(); next; next = state.line.shift()) {
-      clearTimeout(next.timer);
-      if (now <= next.deadline) {
-        next.admit(0); // the slot passes straight to the next in line
-        return;
-      }
-      next.admit(BUSY_ORIGIN_DELAY);
-    }
     state.active--;
-    if (state.active === 0) this.forget(origin, state, now);
+    const health = this.health(state, now);
+    // A struggling origin keeps no line: those waiting would most likely time out as well.
+    if (health === "struggling") this.turnAway(state);
+    const limit = this.limit(health);
+    while (state.active < limit && state.line.length > 0) {
+      const next = state.line.shift()!;
+      clearTimeout(next.timer);
+      if (now > next.deadline) {
+        next.admit(BUSY_ORIGIN_DELAY);
+        continue;
+      }
+      state.active++;
+      next.admit(0);
+    }
+    if (state.active === 0 && state.line.length === 0) this.forget(origin, state, now);
   }
 
   /** Turns every waiter away (shutdown). */
   rejectWaiting(): void {
-    for (const state of this.origins.values()) this.turnAway(state, BUSY_ORIGIN_DELAY);
+    for (const state of this.origins.values()) this.turnAway(state);
   }
 
-  /** Whether postbacks to this origin now count against the struggling origins' share. */
-  isStruggling(origin: string, now: number = Date.now()): boolean {
+  /** The origin's health as the limiter sees it now. */
+  healthOf(origin: string, now: number = Date.now()): Health {
     const state = this.origins.get(origin);
-    return state ? this.struggling(state, now) : this.timedOut.has(origin, now);
+    if (state) return this.health(state, now);
+    const known = this.known.get(origin, now);
+    return known === "timedOut" ? "struggling" : known === "answered" ? "healthy" : "unproven";
   }
 
-  private struggling(state: Origin, now: number): boolean {
-    return state.timedOut || (state.active > 0 && now - state.progressAt > this.o.stallMs);
+  private create(origin: string, now: number): Origin {
+    const known = this.known.get(origin, now);
+    const state: Origin = { active: 0, line: [], answered: known === "answered", timedOut: known === "timedOut", progressAt: now };
+    this.origins.set(origin, state);
+    return state;
   }
 
-  /** In flight and waiting, all struggling origins together. At most one origin per slot. */
-  private strugglingHeld(now: number): number {
+  private health(state: Origin, now: number): Health {
+    if (state.timedOut) return "struggling";
+    if (!state.answered) return "unproven";
+    return state.active > 0 && now - state.progressAt > this.o.stallMs ? "struggling" : "healthy";
+  }
+
+  /** Requests in flight to one origin of this health. */
+  private limit(health: Health): number {
+    return health === "healthy" ? this.o.perOrigin : health === "unproven" ? 1 : 0;
+  }
+
+  /** Slots held (in flight and waiting) by all origins of this health. At most one origin per slot. */
+  private heldBy(health: Health, now: number): number {
     let held = 0;
-    for (const state of this.origins.values()) if (this.struggling(state, now)) held += state.active + state.line.length;
+    for (const state of this.origins.values()) if (this.health(state, now) === health) held += state.active + state.line.length;
     return held;
   }
 
   /**
    * Whether a postback joining the line would still start by its deadline if every request
-   * ahead took the full timeout, and the line is within the origin's fair share of slots (at
-   * least two rounds of its own concurrency: one busy partner alone can use them all).
+   * ahead took the full timeout, and the line is within the origin's fair share of the slots
+   * struggling origins leave (at least two rounds of its own concurrency: one busy partner
+   * alone can use them all).
    */
   private fitsInLine(state: Origin, deadline: number, timeoutMs: number, now: number): boolean {
     const perOrigin = this.o.perOrigin;
-    const share = Math.floor(this.o.slots / Math.max(1, this.origins.size));
-    if (state.line.length >= Math.max(perOrigin, share - perOrigin)) return false;
     const rounds = Math.ceil((state.line.length + 1) / perOrigin);
-    return now + rounds * timeoutMs <= deadline;
+    if (now + rounds * timeoutMs > deadline) return false;
+    if (state.line.length < perOrigin) return true;
+    let others = 0;
+    for (const s of this.origins.values()) if (this.health(s, now) !== "struggling") others++;
+    const share = Math.floor(this.o.slots / Math.max(1, others));
+    return state.line.length < share - perOrigin;
   }
 
   private wait(state: Origin, deadline: number, now: number): Promise<Admission> {
     return new Promise((admit) => {
-      const waiter: Waiter = {
-        admit,
-        deadline,
-        // Leave the line at the deadline, so the postback goes back while its lease still holds.
-        timer: setTimeout(() => {
-          const i = state.line.indexOf(waiter);
-          if (i !== -1) state.line.splice(i, 1);
-          admit(BUSY_ORIGIN_DELAY);
-        }, deadline - now),
-      };
+      const waiter: Waiter = { admit, deadline, timer: undefined };
       state.line.push(waiter);
+      this.watch(state, waiter, now);
     });
   }
 
+  /**
+   * Checks on a waiter at its deadline, or sooner (every `stallMs`) in case its origin stops
+   * answering: it leaves the line then, while its lease still holds, rather than keep a slot.
+   */
+  private watch(state: Origin, waiter: Waiter, now: number): void {
+    waiter.timer = setTimeout(() => {
+      const at = Date.now();
+      // No answer for stallMs while the waiter's origin has requests out: it is struggling.
+      if (at < waiter.deadline && at - state.progressAt <= this.o.stallMs) {
+        this.watch(state, waiter, at);
+        return;
+      }
+      const i = state.line.indexOf(waiter);
+      if (i !== -1) state.line.splice(i, 1);
+      waiter.admit(BUSY_ORIGIN_DELAY);
+    }, Math.max(0, Math.min(waiter.deadline - now, this.o.stallMs)));
+  }
+
   private refuse(origin: string, state: Origin, delay: number): Admission {
-    if (state.active === 0 && state.line.length === 0) this.origins.delete(origin);
+    if (state.active === 0 && state.line.length === 0) this.forget(origin, state);
     return delay;
   }
 
-  private turnAway(state: Origin, delay: number): void {
+  private turnAway(state: Origin): void {
     for (const waiter of state.line.splice(0)) {
       clearTimeout(waiter.timer);
-      waiter.admit(delay);
+      waiter.admit(BUSY_ORIGIN_DELAY);
     }
   }
 
-  private forget(origin: string, state: Origin, now: number): void {
+  private forget(origin: string, state: Origin, now: number = Date.now()): void {
     this.origins.delete(origin);
-    if (state.timedOut) this.timedOut.set(origin, true, now);
-    else this.timedOut.delete(origin);
+    if (state.timedOut) this.known.set(origin, "timedOut", now);
+    else if (state.answered) this.known.set(origin, "answered", now);
   }
 }
