@@ -1,7 +1,7 @@
 /**
  * Per-destination limits a destination's owner sets: requests in flight (`concurrency`) and
  * requests per second (`rate_limit`, a token bucket holding one second's worth). Limits are
- * per worker process. A postback over the limit waits here, holding its worker slot, but only
+ * per worker process. A postback over the limit waits here, in its worker slot, but only
  * up to `MAX_WAITING` per destination: the rest go back to the queue for about as long as the
  * line ahead of them takes, so a slow destination cannot take the slots the others need. Nor
  * does a postback wait past its deadline (the latest start that ends its attempt within its

@@ -1,5 +1,5 @@
 /**
- * Bounds the requests in flight to one origin, so a slow or dead partner holds at most its own
+ * Bounds the requests in flight to one origin, so a slow or dead partner takes at most its own
  * share of a worker's slots. A postback that finds its origin full waits in that origin's line.
  * The limiter turns a postback away (the caller gives it back to the queue, not an attempt)
  * when waiting would not pay off:
@@ -10,16 +10,16 @@
  * - Health. An origin is `unproven` until it first answers: it gets one request at a time (a
  *   probe), and all probes together at most `PROBE_SHARE` of the slots. It is `struggling` when
  *   its last request timed out, or when it has requests out and has not answered for `stallMs`:
- *   it keeps no line, and all struggling origins together hold at most `STRUGGLING_SHARE` of the
+ *   it keeps no line, and all struggling origins together take at most `STRUGGLING_SHARE` of the
  *   slots. So however many partners hang, healthy origins keep the rest of the slots, and a new
  *   origin still gets its first request through.
  */
 import { BoundedMap } from "../core/bounded-map.js";
 import { SECOND } from "../core/time.js";
 
-/** Of the worker's slots, the most all struggling origins together may hold. */
+/** Of the worker's slots, the most all struggling origins together may take. */
 export const STRUGGLING_SHARE = 0.25;
-/** Of the worker's slots, the most all probes (first requests to unproven origins) may hold. */
+/** Of the worker's slots, the most all probes (first requests to unproven origins) may take. */
 export const PROBE_SHARE = 0.25;
 /** Turned away because the line is full or too long for the lease: back to the queue for this long. */
 export const BUSY_ORIGIN_DELAY = 1 * SECOND;
@@ -90,9 +90,9 @@ export class OriginLimiter {
     const health = this.health(state, now);
     if (health === "struggling") {
       // Come back once the requests out there have likely ended.
-      if (state.active >= this.o.perOrigin || this.heldBy("struggling", now) >= this.strugglingCap) return this.refuse(origin, state, timeoutMs);
+      if (state.active >= this.o.perOrigin || this.occupiedBy("struggling", now) >= this.strugglingCap) return this.refuse(origin, state, timeoutMs);
     } else if (health === "unproven" && state.active === 0) {
-      if (this.heldBy("unproven", now) >= this.probeCap) return this.refuse(origin, state, BUSY_ORIGIN_DELAY);
+      if (this.occupiedBy("unproven", now) >= this.probeCap) return this.refuse(origin, state, BUSY_ORIGIN_DELAY);
     } else if (state.active >= this.limit(health)) {
       return this.fitsInLine(state, deadline, timeoutMs, now) ? this.wait(state, deadline, now) : BUSY_ORIGIN_DELAY;
     }
@@ -160,11 +160,11 @@ export class OriginLimiter {
     return health === "healthy" ? this.o.perOrigin : health === "unproven" ? 1 : 0;
   }
 
-  /** Slots held (in flight and waiting) by all origins of this health. At most one origin per slot. */
-  private heldBy(health: Health, now: number): number {
-    let held = 0;
-    for (const state of this.origins.values()) if (this.health(state, now) === health) held += state.active + state.line.length;
-    return held;
+  /** Slots taken (in flight and waiting) by all origins of this health. At most one origin per slot. */
+  private occupiedBy(health: Health, now: number): number {
+    let taken = 0;
+    for (const state of this.origins.values()) if (this.health(state, now) === health) taken += state.active + state.line.length;
+    return taken;
   }
 
   /**

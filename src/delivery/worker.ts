@@ -475,7 +475,7 @@ export class Worker {
             this.free(items.length);
             continue;
           }
-          // Keep them, holding their slots, and try again: if the store or queue is back within
+          // Keep them, in their slots, and try again: if the store or queue is back within
           // the lease, nothing is delivered twice. Meanwhile the loop reserves nothing.
           const delay = Math.min(5 * SECOND, 100 * 2 ** this.writeFailures);
           this.o.logger.error({ err, postbacks: items.length, retry_in_ms: delay }, "could not record attempts; backing off");
