@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BUSY_ORIGIN_DELAY, OriginLimiter } from "../src/delivery/origin-limiter.js";
+import { BUSY_ORIGIN_DELAY, OriginLimiter, UNPROVEN_DELAY } from "../src/delivery/origin-limiter.js";
 
 const T = 1_000_000; // a fixed "now"
 const TIMEOUT = 1000;
@@ -59,28 +59,20 @@ test("a waiter leaves the line at its deadline, and a release skips waiters past
   assert.equal(await next, 0);
 });
 
-test("an unproven origin gets one probe at a time; once it answers, its full concurrency", async () => {
-  const l = new OriginLimiter({ perOrigin: 3, slots: 16, stallMs: 500 });
+test("unproven origins together take at most a quarter of the slots; proven ones are not held back", async () => {
+  const l = withHealthy({ perOrigin: 2, slots: 8, stallMs: 500 }, "h");
   assert.equal(l.healthOf("new", T), "unproven");
   assert.equal(l.acquire("new", FAR, TIMEOUT, T), 0);
-  const second = l.acquire("new", FAR, TIMEOUT, T);
-  const third = l.acquire("new", FAR, TIMEOUT, T);
-  assert.ok(second instanceof Promise && third instanceof Promise, "the others wait for the probe");
+  assert.equal(l.acquire("other", FAR, TIMEOUT, T), 0);
+  // The cap (2 of 8) is reached: another new origin comes back later.
+  assert.equal(l.acquire("third", FAR, TIMEOUT, T), UNPROVEN_DELAY);
+  assert.equal(l.acquire("new", FAR, TIMEOUT, T), UNPROVEN_DELAY);
+  assert.equal(l.acquire("h", FAR, TIMEOUT, T), 0);
+  assert.equal(l.acquire("h", FAR, TIMEOUT, T), 0);
+  // Once it answers, it is healthy and no longer counted against the cap.
   l.release("new", "answered", T + 5);
-  assert.deepEqual(await Promise.all([second, third]), [0, 0]);
   assert.equal(l.healthOf("new", T + 5), "healthy");
-});
-
-test("probes together hold at most a quarter of the slots", () => {
-  const l = new OriginLimiter({ perOrigin: 2, slots: 8, stallMs: 500 });
-  assert.equal(l.acquire("p1", FAR, TIMEOUT, T), 0);
-  assert.equal(l.acquire("p2", FAR, TIMEOUT, T), 0);
-  assert.equal(l.acquire("p3", FAR, TIMEOUT, T), BUSY_ORIGIN_DELAY);
-  // A proven origin is not held back by them.
-  const l2 = withHealthy({ perOrigin: 2, slots: 8, stallMs: 500 }, "h");
-  l2.acquire("p1", FAR, TIMEOUT, T);
-  l2.acquire("p2", FAR, TIMEOUT, T);
-  assert.equal(l2.acquire("h", FAR, TIMEOUT, T), 0);
+  assert.equal(l.acquire("third", FAR, TIMEOUT, T + 5), 0);
 });
 
 test("struggling origins together hold at most a quarter of the slots; healthy ones keep the rest", () => {

@@ -19,10 +19,15 @@ import { SECOND } from "../core/time.js";
 
 /** Of the worker's slots, the most all struggling origins together may take. */
 export const STRUGGLING_SHARE = 0.25;
-/** Of the worker's slots, the most all probes (first requests to unproven origins) may take. */
-export const PROBE_SHARE = 0.25;
+/** Of the worker's slots, the most all unproven origins (none has answered yet) together may take. */
+export const UNPROVEN_SHARE = 0.25;
 /** Turned away because the line is full or too long for the lease: back to the queue for this long. */
 export const BUSY_ORIGIN_DELAY = 1 * SECOND;
+/**
+ * A postback to a new origin over the unproven share comes back this soon: a healthy origin
+ * answers its first requests within milliseconds, a hung one is known to hang after one timeout.
+ */
+export const UNPROVEN_DELAY = 250;
 /** Idle origins remembered (answered, or timed out last), and for how long. */
 const REMEMBERED = 10_000;
 const REMEMBER_MS = 10 * 60 * SECOND;
@@ -68,11 +73,11 @@ export class OriginLimiter {
   /** What is known of idle origins. */
   private readonly known = new BoundedMap<string, "answered" | "timedOut">(REMEMBERED, REMEMBER_MS);
   private readonly strugglingCap: number;
-  private readonly probeCap: number;
+  private readonly unprovenCap: number;
 
   constructor(private readonly o: OriginLimiterOptions) {
     this.strugglingCap = Math.max(1, Math.floor(o.slots * STRUGGLING_SHARE));
-    this.probeCap = Math.max(1, Math.floor(o.slots * PROBE_SHARE));
+    this.unprovenCap = Math.max(1, Math.floor(o.slots * UNPROVEN_SHARE));
   }
 
   /** Origins with requests in flight or waiting. */
@@ -91,10 +96,9 @@ export class OriginLimiter {
     if (health === "struggling") {
       // Come back once the requests out there have likely ended.
       if (state.active >= this.o.perOrigin || this.occupiedBy("struggling", now) >= this.strugglingCap) return this.refuse(origin, state, timeoutMs);
-    } else if (health === "unproven" && state.active === 0) {
-      if (this.occupiedBy("unproven", now) >= this.probeCap) return this.refuse(origin, state, BUSY_ORIGIN_DELAY);
-    } else if (state.active >= this.limit(health)) {
-      return this.fitsInLine(state, deadline, timeoutMs, now) ? this.wait(state, deadline, now) : BUSY_ORIGIN_DELAY;
+    } else {
+      if (health === "unproven" && this.occupiedBy("unproven", now) >= this.unprovenCap) return this.refuse(origin, state, UNPROVEN_DELAY);
+      if (state.active >= this.o.perOrigin) return this.fitsInLine(state, deadline, timeoutMs, now) ? this.wait(state, deadline, now) : BUSY_ORIGIN_DELAY;
     }
     state.active++;
     return 0;
@@ -115,7 +119,7 @@ export class OriginLimiter {
     const health = this.health(state, now);
     // A struggling origin keeps no line: those waiting would most likely time out as well.
     if (health === "struggling") this.turnAway(state);
-    const limit = this.limit(health);
+    const limit = health === "struggling" ? 0 : this.o.perOrigin;
     while (state.active < limit && state.line.length > 0) {
       const next = state.line.shift()!;
       clearTimeout(next.timer);
@@ -153,11 +157,6 @@ export class OriginLimiter {
     if (state.timedOut) return "struggling";
     if (!state.answered) return "unproven";
     return state.active > 0 && now - state.progressAt > this.o.stallMs ? "struggling" : "healthy";
-  }
-
-  /** Requests in flight to one origin of this health. */
-  private limit(health: Health): number {
-    return health === "healthy" ? this.o.perOrigin : health === "unproven" ? 1 : 0;
   }
 
   /** Slots taken (in flight and waiting) by all origins of this health. At most one origin per slot. */

@@ -6,7 +6,7 @@
  * between, the lease runs out and the postback is delivered again: at least once, never lost.
  */
 import type { Logger } from "pino";
-import type { Queue, Reservation, Settle, Settlement } from "../queue/port.js";
+import type { Queue, Reservation, Settlement } from "../queue/port.js";
 import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "../store/port.js";
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
@@ -53,6 +53,8 @@ const RESERVE_BATCH = 128;
 const FLUSH_DELAY_MS = 5;
 /** On stop, failed writes after which finished work is left to lease expiry. */
 const GIVE_UP_WRITES_ON_STOP = 3;
+/** How often held postbacks are checked against their destination (a missed unhold heals here). */
+const HOLD_SWEEP_MS = 5 * SECOND;
 /** Compiled URL templates kept. */
 const TEMPLATES = 1000;
 /** An origin with requests out and no answer for this long (at most) is struggling. */
@@ -77,8 +79,6 @@ interface Request {
   /** Set when it cannot be sent at all (its URL could not be rendered): recorded as the attempt. */
   unsendable: SendResult | undefined;
 }
-/** How often held postbacks are checked against their destination (a missed unhold heals here). */
-const HOLD_SWEEP_MS = 5 * SECOND;
 
 export class Worker {
   private readonly o: WorkerOptions;
