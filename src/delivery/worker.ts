@@ -76,6 +76,8 @@ interface Request {
   deadline: number;
   startedAt: number;
   durationMs: number;
+  /** How its request ended, once sent: for its origin's health. */
+  ended: Ended;
   /** Set when it cannot be sent at all (its URL could not be rendered): recorded as the attempt. */
   unsendable: SendResult | undefined;
 }
@@ -284,6 +286,7 @@ export class Worker {
       deadline: leaseEnd - timeoutMs - this.leaseMargin,
       startedAt: Date.now(),
       durationMs: 0,
+      ended: "answered",
       unsendable: undefined,
     };
     try {
@@ -327,10 +330,10 @@ export class Worker {
       this.giveBack(r, admission);
       return undefined;
     }
-    const { sent, ended } = await this.send(r, q);
-    this.limiter.release(origin, ended);
+    const sent = await this.send(r, q);
+    this.limiter.release(origin, q.ended);
     if (limited) this.destinationLimiter.release(d.id);
-    if (ended === "aborted" && sent.result.kind === "error") {
+    if (q.ended === "aborted" && sent.result.kind === "error") {
       // Shutdown cut it short before an answer: not an attempt to blame the destination for.
       this.giveBack(r, 0);
       return undefined;
@@ -338,7 +341,8 @@ export class Worker {
     return sent;
   }
 
-  private async send(r: Reservation, q: Request): Promise<{ sent: SendResult; ended: Ended }> {
+  /** Sends the request within its timeout; sets its duration and how it ended. */
+  private async send(r: Reservation, q: Request): Promise<SendResult> {
     const controller = new AbortController();
     this.inFlight.add(controller);
     let timedOut = false;
@@ -352,8 +356,8 @@ export class Worker {
     q.durationMs = Math.round((performance.now() - t0) * 100) / 100;
     clearTimeout(timer);
     this.inFlight.delete(controller);
-    const ended: Ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : "answered";
-    return { sent, ended };
+    q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : "answered";
+    return sent;
   }
 
   private headers(r: Reservation, q: Request): Record<string, string> {
@@ -450,41 +454,50 @@ export class Worker {
         const items = this.done;
         this.done = [];
         try {
-          const records: AttemptRecord[] = [];
-          const cancels: CancelRecord[] = [];
-          const failures: DestinationFailure[] = [];
-          for (const item of items) {
-            if (item.record) records.push(item.record);
-            if (item.cancel) cancels.push(item.cancel);
-            if (item.failure && item.failure.threshold > 0) failures.push(item.failure);
-          }
-          await this.o.stores.postbacks.recordAttempts(records);
-          if (cancels.length) await this.o.stores.postbacks.recordCancelled(cancels);
-          // Counted once the attempts are recorded; a retried flush may count a failure twice,
-          // which only disables a failing destination a little sooner.
-          if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
-          await this.o.queue.settle(items.map((i) => i.settlement));
+          await this.write(items);
           if (this.writeFailures > 0) this.o.logger.info({ postbacks: items.length }, "recording attempts again; resuming");
           this.writeFailures = 0;
           this.free(items.length);
         } catch (err) {
-          this.writeFailures++;
-          if (this.stopping && this.writeFailures >= GIVE_UP_WRITES_ON_STOP) {
-            // Not settled: their leases run out and they are delivered again by another worker.
-            this.o.logger.error({ err, postbacks: items.length }, "could not record attempts before stopping; they will be delivered again when their lease ends");
-            this.free(items.length);
-            continue;
-          }
-          // Keep them, in their slots, and try again: if the store or queue is back within
-          // the lease, nothing is delivered twice. Meanwhile the loop reserves nothing.
-          const delay = Math.min(5 * SECOND, 100 * 2 ** this.writeFailures);
-          this.o.logger.error({ err, postbacks: items.length, retry_in_ms: delay }, "could not record attempts; backing off");
-          this.done = items.concat(this.done);
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await this.writeFailed(items, err);
         }
       }
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  /** Records the attempts, cancels and failures of finished work, then settles it. */
+  private async write(items: Done[]): Promise<void> {
+    const records: AttemptRecord[] = [];
+    const cancels: CancelRecord[] = [];
+    const failures: DestinationFailure[] = [];
+    for (const item of items) {
+      if (item.record) records.push(item.record);
+      if (item.cancel) cancels.push(item.cancel);
+      if (item.failure && item.failure.threshold > 0) failures.push(item.failure);
+    }
+    await this.o.stores.postbacks.recordAttempts(records);
+    if (cancels.length) await this.o.stores.postbacks.recordCancelled(cancels);
+    // Counted once the attempts are recorded; a retried flush may count a failure twice,
+    // which only disables a failing destination a little sooner.
+    if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
+    await this.o.queue.settle(items.map((i) => i.settlement));
+  }
+
+  private async writeFailed(items: Done[], err: unknown): Promise<void> {
+    this.writeFailures++;
+    if (this.stopping && this.writeFailures >= GIVE_UP_WRITES_ON_STOP) {
+      // Not settled: their leases run out and they are delivered again by another worker.
+      this.o.logger.error({ err, postbacks: items.length }, "could not record attempts before stopping; they will be delivered again when their lease ends");
+      this.free(items.length);
+      return;
+    }
+    // Keep them, in their slots, and try again: if the store or queue is back within
+    // the lease, nothing is delivered twice. Meanwhile the loop reserves nothing.
+    const delay = Math.min(5 * SECOND, 100 * 2 ** this.writeFailures);
+    this.o.logger.error({ err, postbacks: items.length, retry_in_ms: delay }, "could not record attempts; backing off");
+    this.done = items.concat(this.done);
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
