@@ -57,8 +57,6 @@ const GIVE_UP_WRITES_ON_STOP = 3;
 const HOLD_SWEEP_MS = 5 * SECOND;
 /** Compiled URL templates kept. */
 const TEMPLATES = 1000;
-/** An origin with requests out and no answer for this long (at most) is struggling. */
-const MAX_STALL_MS = 2 * SECOND;
 /** scheme://host:port of a URL. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 /** A postback without a destination or account to look up is sent as queued. */
@@ -111,7 +109,8 @@ export class Worker {
     this.limiter = new OriginLimiter({
       perOrigin: options.originConcurrency,
       slots: options.concurrency,
-      stallMs: Math.min(MAX_STALL_MS, Math.floor(options.timeoutMs / 2)),
+      // Half the timeout: an origin slower than that is close to timing out, one merely slow is not.
+      stallMs: Math.floor(options.timeoutMs / 2),
     });
     this.leaseMargin = Math.min(5 * SECOND, Math.floor(options.leaseMs / 10));
     this.destinations = new DestinationCache(options.stores.accounts);
