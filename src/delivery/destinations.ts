@@ -8,9 +8,12 @@
 import type { AccountStore } from "../store/port.js";
 import type { Destination, Endpoint } from "../core/types.js";
 import { signingKey } from "../core/signing.js";
+import { BoundedMap } from "../core/bounded-map.js";
 
 /** How long a looked-up destination or account is trusted. */
 const TTL_MS = 1000;
+/** Destinations, accounts and signing keys kept. */
+const MAX_ENTRIES = 10_000;
 
 export type Route =
   /** Send it: with this destination's settings when it has one. */
@@ -20,15 +23,10 @@ export type Route =
   /** Its destination or account is gone: record it cancelled. */
   | { kind: "cancel"; reason: string };
 
-interface Entry<T> {
-  at: number;
-  value: Promise<T | undefined>;
-}
-
 export class DestinationCache {
-  private readonly destinations = new Map<string, Entry<Destination>>();
-  private readonly accounts = new Map<string, Entry<boolean>>();
-  private readonly keys = new Map<string, Buffer>();
+  private readonly destinations = new BoundedMap<string, Promise<Destination | undefined>>(MAX_ENTRIES, TTL_MS);
+  private readonly accounts = new BoundedMap<string, Promise<boolean | undefined>>(MAX_ENTRIES, TTL_MS);
+  private readonly keys = new BoundedMap<string, Buffer>(MAX_ENTRIES);
 
   constructor(private readonly store: Pick<AccountStore, "getDestination" | "getAccount">) {}
 
@@ -68,7 +66,6 @@ export class DestinationCache {
   private key(secret: string): Buffer {
     let key = this.keys.get(secret);
     if (!key) {
-      if (this.keys.size >= 10_000) this.keys.clear();
       key = signingKey(secret);
       this.keys.set(secret, key);
     }
@@ -77,15 +74,13 @@ export class DestinationCache {
 }
 
 /** One lookup in flight per id, shared by the postbacks that need it; failures are not kept. */
-function cached<T>(map: Map<string, Entry<T>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
-  const now = Date.now();
+function cached<T>(map: BoundedMap<string, Promise<T | undefined>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
   const hit = map.get(id);
-  if (hit && now - hit.at < TTL_MS) return hit.value;
-  if (map.size >= 10_000) map.clear();
+  if (hit) return hit;
   const value = load();
-  map.set(id, { at: now, value });
+  map.set(id, value);
   value.catch(() => {
-    if (map.get(id)?.value === value) map.delete(id);
+    if (map.get(id) === value) map.delete(id);
   });
   return value;
 }

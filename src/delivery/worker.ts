@@ -6,16 +6,18 @@
  * between, the lease runs out and the postback is delivered again: at least once, never lost.
  */
 import type { Logger } from "pino";
-import type { Queue, Reservation, Settle, Settlement } from "../queue/port.js";
+import type { Queue, Reservation, Settlement } from "../queue/port.js";
 import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "../store/port.js";
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
-import { decide, type RetryPolicy } from "../core/retry.js";
-import { sendsBody } from "../core/types.js";
+import type { RetryPolicy } from "../core/retry.js";
+import { sendsBody, type Destination, type HttpMethod } from "../core/types.js";
 import { SECOND } from "../core/time.js";
-import { OriginLimiter } from "./origin-limiter.js";
+import { BoundedMap } from "../core/bounded-map.js";
+import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.js";
 import { DestinationCache, type Route } from "./destinations.js";
 import { DestinationLimiter } from "./destination-limiter.js";
+import { outcome } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
 
 export interface WorkerOptions {
@@ -23,7 +25,7 @@ export interface WorkerOptions {
   stores: Pick<Stores, "postbacks" | "accounts">;
   sender: Sender;
   logger: Logger;
-  /** Postbacks held at once, all origins together. */
+  /** Postbacks a worker has at once (reserved, not yet settled), all origins together. */
   concurrency: number;
   /** Requests in flight to one origin. */
   originConcurrency: number;
@@ -51,10 +53,32 @@ const RESERVE_BATCH = 128;
 const FLUSH_DELAY_MS = 5;
 /** On stop, failed writes after which finished work is left to lease expiry. */
 const GIVE_UP_WRITES_ON_STOP = 3;
-/** A postback whose origin is full and whose line is full goes back to the queue for this long. */
-const BUSY_ORIGIN_DELAY = 1 * SECOND;
 /** How often held postbacks are checked against their destination (a missed unhold heals here). */
 const HOLD_SWEEP_MS = 5 * SECOND;
+/** Compiled URL templates kept. */
+const TEMPLATES = 1000;
+/** scheme://host:port of a URL. */
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+/** A postback without a destination or account to look up is sent as queued. */
+const SEND: Route = { kind: "send" };
+
+/** One postback on its way out. */
+interface Request {
+  destination: Destination | undefined;
+  key: Buffer | undefined;
+  method: HttpMethod;
+  withBody: boolean;
+  url: string;
+  timeoutMs: number;
+  /** The latest time it may be sent: later, its lease could end before its attempt does. */
+  deadline: number;
+  startedAt: number;
+  durationMs: number;
+  /** How its request ended, once sent: for its origin's health. */
+  ended: Ended;
+  /** Set when it cannot be sent at all (its URL could not be rendered): recorded as the attempt. */
+  unsendable: SendResult | undefined;
+}
 
 export class Worker {
   private readonly o: WorkerOptions;
@@ -62,9 +86,12 @@ export class Worker {
   private readonly destinations: DestinationCache;
   private readonly destinationLimiter = new DestinationLimiter();
   private sweeper: NodeJS.Timeout | undefined;
-  private readonly templates = new Map<string, CompiledTemplate>();
+  private readonly templates = new BoundedMap<string, CompiledTemplate>(TEMPLATES);
   private readonly inFlight = new Set<AbortController>();
-  private held = 0;
+  /** Slots in use: postbacks reserved and not yet settled. */
+  private busy = 0;
+  /** Time kept between an attempt's end and its lease's end, to record and settle it. */
+  private readonly leaseMargin: number;
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
@@ -79,7 +106,13 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.o = options;
-    this.limiter = new OriginLimiter(options.originConcurrency);
+    this.limiter = new OriginLimiter({
+      perOrigin: options.originConcurrency,
+      slots: options.concurrency,
+      // Half the timeout: an origin slower than that is close to timing out, one merely slow is not.
+      stallMs: Math.floor(options.timeoutMs / 2),
+    });
+    this.leaseMargin = Math.min(5 * SECOND, Math.floor(options.leaseMs / 10));
     this.destinations = new DestinationCache(options.stores.accounts);
   }
 
@@ -124,7 +157,7 @@ export class Worker {
     this.wakeLoop?.();
     await this.loop;
     this.limiter.rejectWaiting();
-    if (this.held > 0) {
+    if (this.busy > 0) {
       const allDone = new Promise<void>((resolve) => (this.idle = resolve));
       const timer = setTimeout(() => {
         for (const controller of this.inFlight) controller.abort(new Error("shutdown"));
@@ -139,13 +172,15 @@ export class Worker {
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      const room = this.o.concurrency - this.held;
+      const room = this.o.concurrency - this.busy;
       // While finished work cannot be written, take no more: it would only be delivered again.
       if (room <= 0 || this.writeFailures > 0) {
         await this.sleep(this.o.pollIntervalMs);
         continue;
       }
       let batch: Reservation[];
+      // Taken before reserving: the leases end no sooner than this plus leaseMs.
+      const leaseEnd = Date.now() + this.o.leaseMs;
       try {
         batch = await this.o.queue.reserve(Math.min(room, RESERVE_BATCH), this.o.leaseMs);
         failures = 0;
@@ -156,8 +191,8 @@ export class Worker {
         continue;
       }
       for (const reservation of batch) {
-        this.held++;
-        void this.deliver(reservation);
+        this.busy++;
+        void this.deliver(reservation, leaseEnd);
       }
       if (batch.length === 0) {
         await Promise.race([this.o.queue.waitForWork(this.o.pollIntervalMs), this.sleep(this.o.pollIntervalMs)]);
@@ -185,167 +220,191 @@ export class Worker {
   private template(url: string): CompiledTemplate {
     let t = this.templates.get(url);
     if (!t) {
-      if (this.templates.size >= 1000) this.templates.clear();
       t = compileTemplate(url);
       this.templates.set(url, t);
     }
     return t;
   }
 
-  private async deliver(r: Reservation): Promise<void> {
-    let route: Route = { kind: "send" };
-    if (r.endpoint.destinationId !== undefined || r.endpoint.accountId !== undefined) {
-      try {
-        route = await this.destinations.route(r.endpoint);
-      } catch (err) {
-        this.o.logger.error({ err, postback_id: r.postbackId }, "could not read the postback's destination; trying again later");
-        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + BUSY_ORIGIN_DELAY } } });
-        return;
-      }
+  /** One postback, step by step: route, render, acquire limits, send, decide, record and log. */
+  private async deliver(r: Reservation, leaseEnd: number): Promise<void> {
+    const route = r.endpoint.destinationId !== undefined || r.endpoint.accountId !== undefined ? await this.route(r) : SEND;
+    if (route === undefined) return;
+    if (route.kind === "hold") return this.park(r);
+    if (route.kind === "cancel") return this.cancel(r, route.reason);
+    const request = this.prepare(r, route, leaseEnd);
+    const sent = request.unsendable ?? (await this.sendWithinLimits(r, request));
+    if (sent !== undefined) this.record(r, request, sent);
+  }
+
+  /** The postback's destination and account as they are now; undefined when given back. */
+  private async route(r: Reservation): Promise<Route | undefined> {
+    try {
+      return await this.destinations.route(r.endpoint);
+    } catch (err) {
+      this.o.logger.error({ err, postback_id: r.postbackId }, "could not read the postback's destination; trying again later");
+      this.giveBack(r, BUSY_ORIGIN_DELAY);
+      return undefined;
     }
-    if (route.kind === "hold") {
-      this.counts.held++;
-      this.finish({ settlement: { reservation: r, settle: { kind: "hold" } } });
-      return;
-    }
-    if (route.kind === "cancel") {
-      this.counts.cancelled++;
-      this.o.logger.info({ postback_id: r.postbackId, reason: route.reason }, "postback cancelled");
-      const cancel: CancelRecord = { postbackId: r.postbackId, endpoint: r.endpoint, data: r.data, createdAt: r.createdAt, at: Date.now(), reason: route.reason };
-      this.finish({ settlement: { reservation: r, settle: { kind: "done" } }, cancel });
-      return;
-    }
+  }
+
+  /** Its destination is disabled: parked until it is enabled again. */
+  private park(r: Reservation): void {
+    this.counts.held++;
+    this.finish({ settlement: { reservation: r, settle: { kind: "hold" } } });
+  }
+
+  private cancel(r: Reservation, reason: string): void {
+    this.counts.cancelled++;
+    this.o.logger.info({ postback_id: r.postbackId, reason }, "postback cancelled");
+    const cancel: CancelRecord = { postbackId: r.postbackId, endpoint: r.endpoint, data: r.data, createdAt: r.createdAt, at: Date.now(), reason };
+    this.finish({ settlement: { reservation: r, settle: { kind: "done" } }, cancel });
+  }
+
+  /** Not attempted: back to the queue in `delayMs`, the attempt not counted. */
+  private giveBack(r: Reservation, delayMs: number): void {
+    this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + delayMs } } });
+  }
+
+  /** The request to send: the destination's current settings, the URL rendered, the timeout and deadline. */
+  private prepare(r: Reservation, route: Route & { kind: "send" }, leaseEnd: number): Request {
     const destination = route.destination;
     // A destination's current settings win; the endpoint keeps what was current at push time.
     const method = destination?.method ?? r.endpoint.method;
-    const defaultValue = destination?.defaultValue ?? r.endpoint.defaultValue;
     const urlTemplate = destination?.url ?? r.endpoint.url;
     // The lease must outlast an attempt, or a slow one could be delivered twice meanwhile.
     const timeoutMs = Math.min(destination?.timeoutMs ?? this.o.timeoutMs, Math.floor(this.o.leaseMs / 2));
-    const template = this.template(urlTemplate);
-    const withBody = sendsBody(method);
-    let url = urlTemplate;
-    let sent: SendResult | undefined;
+    const request: Request = {
+      destination,
+      key: route.key,
+      method,
+      withBody: sendsBody(method),
+      url: urlTemplate,
+      timeoutMs,
+      // The latest start whose attempt still ends (and is recorded) within the lease.
+      deadline: leaseEnd - timeoutMs - this.leaseMargin,
+      startedAt: Date.now(),
+      durationMs: 0,
+      ended: "answered",
+      unsendable: undefined,
+    };
     try {
-      const data = template.keys.length > 0 || (destination && !withBody) ? (JSON.parse(r.data) as Record<string, unknown>) : {};
-      url = renderTemplate(template, data, defaultValue);
-      // A GET destination without placeholders gets the object's fields as query parameters.
-      if (destination && !withBody && template.keys.length === 0) url = appendQuery(url, data, defaultValue);
+      request.url = this.render(r, urlTemplate, destination, request.withBody);
     } catch (err) {
       // Ingest checked the data, so this should not happen; if it does, record it, never guess a URL.
       const message = `could not render the URL template: ${(err as Error).message}`;
-      sent = { result: { kind: "error", code: "invalid_url", message }, responseBody: null, errorMessage: message };
+      request.unsendable = { result: { kind: "error", code: "invalid_url", message }, responseBody: null, errorMessage: message };
     }
-    const startedAt = Date.now();
-    let durationMs = 0;
-    let limited = false;
-    if (!sent && destination) {
-      const wait = await this.destinationLimiter.acquire(destination.id, destination);
+    return request;
+  }
+
+  private render(r: Reservation, urlTemplate: string, destination: Destination | undefined, withBody: boolean): string {
+    const template = this.template(urlTemplate);
+    const defaultValue = destination?.defaultValue ?? r.endpoint.defaultValue;
+    const data = template.keys.length > 0 || (destination && !withBody) ? (JSON.parse(r.data) as Record<string, unknown>) : {};
+    const url = renderTemplate(template, data, defaultValue);
+    // A GET destination without placeholders gets the object's fields as query parameters.
+    return destination && !withBody && template.keys.length === 0 ? appendQuery(url, data, defaultValue) : url;
+  }
+
+  /**
+   * Takes the destination's and the origin's limits, then sends. Undefined when the postback
+   * was given back to the queue instead (limits full, its deadline passed, or shutdown).
+   */
+  private async sendWithinLimits(r: Reservation, q: Request): Promise<SendResult | undefined> {
+    const d = q.destination;
+    const limited = d !== undefined && (d.concurrency !== null || d.rateLimit !== null);
+    if (limited) {
+      const wait = await this.destinationLimiter.acquire(d.id, d, q.deadline);
       if (wait > 0) {
-        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + wait } } });
-        return;
-      }
-      limited = destination.concurrency !== null || destination.rateLimit !== null;
-    }
-    if (!sent) {
-      const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0] ?? url;
-      // Each origin may hold a fair share of the worker's slots (at least two rounds of its own
-      // concurrency): one busy partner alone can use them all, a hung one among others cannot.
-      const share = Math.floor(this.o.concurrency / Math.max(1, this.limiter.size));
-      const maxWaiting = Math.max(this.o.originConcurrency, share - this.o.originConcurrency);
-      const slot = this.limiter.acquire(origin, maxWaiting);
-      const got = slot === true || slot === false ? slot : await slot;
-      if (!got) {
-        if (limited) this.destinationLimiter.release(destination!.id);
-        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + BUSY_ORIGIN_DELAY } } });
-        return;
-      }
-      const controller = new AbortController();
-      this.inFlight.add(controller);
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, timeoutMs);
-      // The destination's own headers first: Ferry's signature headers must not be overridden.
-      const headers: Record<string, string> = {
-        ...destination?.headers,
-        "user-agent": this.o.userAgent ?? "Ferry",
-        "webhook-id": r.postbackId,
-      };
-      if (withBody) headers["content-type"] = "application/json";
-      if (route.key) Object.assign(headers, signatureHeaders(route.key, r.postbackId, withBody ? r.data : ""));
-      const t0 = performance.now();
-      sent = await this.o.sender.send({ method, url, headers, body: withBody ? r.data : undefined, timeoutMs }, controller.signal);
-      durationMs = Math.round((performance.now() - t0) * 100) / 100;
-      clearTimeout(timer);
-      this.inFlight.delete(controller);
-      this.limiter.release(origin);
-      if (limited) this.destinationLimiter.release(destination!.id);
-      if (controller.signal.aborted && !timedOut && sent.result.kind === "error") {
-        // Shutdown cut it short before an answer: not an attempt to blame the destination for.
-        this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() } } });
-        return;
+        this.giveBack(r, wait);
+        return undefined;
       }
     }
+    const origin = ORIGIN.exec(q.url)?.[0] ?? q.url;
+    const slot = this.limiter.acquire(origin, q.deadline, q.timeoutMs);
+    const admission = typeof slot === "number" ? slot : await slot;
+    if (admission > 0) {
+      if (limited) this.destinationLimiter.release(d.id);
+      this.giveBack(r, admission);
+      return undefined;
+    }
+    const sent = await this.send(r, q);
+    this.limiter.release(origin, q.ended);
+    if (limited) this.destinationLimiter.release(d.id);
+    if (q.ended === "aborted" && sent.result.kind === "error") {
+      // Shutdown cut it short before an answer: not an attempt to blame the destination for.
+      this.giveBack(r, 0);
+      return undefined;
+    }
+    return sent;
+  }
+
+  /** Sends the request within its timeout; sets its duration and how it ended. */
+  private async send(r: Reservation, q: Request): Promise<SendResult> {
+    const controller = new AbortController();
+    this.inFlight.add(controller);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, q.timeoutMs);
+    const body = q.withBody ? r.data : undefined;
+    const t0 = performance.now();
+    const sent = await this.o.sender.send({ method: q.method, url: q.url, headers: this.headers(r, q), body, timeoutMs: q.timeoutMs }, controller.signal);
+    q.durationMs = Math.round((performance.now() - t0) * 100) / 100;
+    clearTimeout(timer);
+    this.inFlight.delete(controller);
+    q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : "answered";
+    return sent;
+  }
+
+  private headers(r: Reservation, q: Request): Record<string, string> {
+    // The destination's own headers first: Ferry's signature headers must not be overridden.
+    const headers: Record<string, string> = {
+      ...q.destination?.headers,
+      "user-agent": this.o.userAgent ?? "Ferry",
+      "webhook-id": r.postbackId,
+    };
+    if (q.withBody) headers["content-type"] = "application/json";
+    if (q.key) Object.assign(headers, signatureHeaders(q.key, r.postbackId, q.withBody ? r.data : ""));
+    return headers;
+  }
+
+  /** Decides what the attempt means, counts and logs it, and queues it to be recorded and settled. */
+  private record(r: Reservation, q: Request, sent: SendResult): void {
     const policy: RetryPolicy = {
       // Fixed when the data was queued (a resend widens it), not read from the destination.
       maxAttempts: r.endpoint.maxAttempts,
       baseDelayMs: this.o.retryBaseMs,
       maxDelayMs: this.o.retryMaxDelayMs,
     };
-    const now = Date.now();
-    const decision = decide(sent.result, r.attempt, policy, now);
-    const statusCode = sent.result.kind === "response" ? sent.result.status : null;
-    const error = sent.result.kind === "error" ? sent.result.code : null;
-    const state = decision.kind === "delivered" ? "delivered" : decision.kind === "retry" ? "failed" : "dead";
-    const settle: Settle = decision.kind === "retry" ? { kind: "retry", at: decision.at } : { kind: "done" };
-    const record: AttemptRecord = {
-      postbackId: r.postbackId,
-      endpoint: r.endpoint,
-      data: r.data,
-      createdAt: r.createdAt,
-      attempt: r.attempt,
-      startedAt,
-      durationMs,
-      url,
-      statusCode,
-      error,
-      errorMessage: sent.errorMessage,
-      responseBody: sent.responseBody,
-      state,
-      nextAttemptAt: decision.kind === "retry" ? decision.at : null,
-      reason: decision.kind === "delivered" ? null : decision.reason,
-    };
-    let failure: DestinationFailure | undefined;
-    if (destination && state !== "delivered") {
-      failure = {
-        destinationId: destination.id,
-        at: now,
-        threshold: destination.failureThreshold ?? this.o.failureThreshold,
-        windowMs: destination.failureWindowMs ?? this.o.failureWindowMs,
-      };
-    }
+    const attempt = { reservation: r, url: q.url, sent, startedAt: q.startedAt, durationMs: q.durationMs, destination: q.destination };
+    const { record, settle, failure, counter } = outcome(attempt, policy, this.o, Date.now());
     this.counts.attempts++;
-    this.counts[state === "delivered" ? "delivered" : state === "failed" ? "retried" : "dead"]++;
-    // The one log line per attempt the seed asks for: time, method, URL, code, latency, body.
+    this.counts[counter]++;
+    this.log(q, record);
+    this.finish({ settlement: { reservation: r, settle }, record, failure });
+  }
+
+  /** The one log line per attempt the seed asks for: time, method, URL, code, latency, body. */
+  private log(q: Request, record: AttemptRecord): void {
     this.o.logger.info(
       {
-        postback_id: r.postbackId,
-        attempt: r.attempt,
-        method,
-        url,
-        destination_id: destination?.id,
-        status_code: statusCode,
-        duration_ms: durationMs,
-        response_body: sent.responseBody,
-        error,
-        state,
+        postback_id: record.postbackId,
+        attempt: record.attempt,
+        method: q.method,
+        url: record.url,
+        destination_id: q.destination?.id,
+        status_code: record.statusCode,
+        duration_ms: record.durationMs,
+        response_body: record.responseBody,
+        error: record.error,
+        state: record.state,
         next_attempt_at: record.nextAttemptAt === null ? undefined : new Date(record.nextAttemptAt).toISOString(),
       },
       "attempt",
     );
-    this.finish({ settlement: { reservation: r, settle }, record, failure });
   }
 
   private disabled(ids: string[]): void {
@@ -367,9 +426,9 @@ export class Worker {
    * crash would deliver it again, so a killed worker duplicates at most `concurrency` postbacks.
    */
   private free(count: number): void {
-    this.held -= count;
+    this.busy -= count;
     this.wakeLoop?.();
-    if (this.held === 0 && this.idle) {
+    if (this.busy === 0 && this.idle) {
       const idle = this.idle;
       this.idle = undefined;
       idle();
@@ -394,41 +453,50 @@ export class Worker {
         const items = this.done;
         this.done = [];
         try {
-          const records: AttemptRecord[] = [];
-          const cancels: CancelRecord[] = [];
-          const failures: DestinationFailure[] = [];
-          for (const item of items) {
-            if (item.record) records.push(item.record);
-            if (item.cancel) cancels.push(item.cancel);
-            if (item.failure && item.failure.threshold > 0) failures.push(item.failure);
-          }
-          await this.o.stores.postbacks.recordAttempts(records);
-          if (cancels.length) await this.o.stores.postbacks.recordCancelled(cancels);
-          // Counted once the attempts are recorded; a retried flush may count a failure twice,
-          // which only disables a failing destination a little sooner.
-          if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
-          await this.o.queue.settle(items.map((i) => i.settlement));
+          await this.write(items);
           if (this.writeFailures > 0) this.o.logger.info({ postbacks: items.length }, "recording attempts again; resuming");
           this.writeFailures = 0;
           this.free(items.length);
         } catch (err) {
-          this.writeFailures++;
-          if (this.stopping && this.writeFailures >= GIVE_UP_WRITES_ON_STOP) {
-            // Not settled: their leases run out and they are delivered again by another worker.
-            this.o.logger.error({ err, postbacks: items.length }, "could not record attempts before stopping; they will be delivered again when their lease ends");
-            this.free(items.length);
-            continue;
-          }
-          // Keep them, holding their slots, and try again: if the store or queue is back within
-          // the lease, nothing is delivered twice. Meanwhile the loop reserves nothing.
-          const delay = Math.min(5 * SECOND, 100 * 2 ** this.writeFailures);
-          this.o.logger.error({ err, postbacks: items.length, retry_in_ms: delay }, "could not record attempts; backing off");
-          this.done = items.concat(this.done);
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await this.writeFailed(items, err);
         }
       }
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  /** Records the attempts, cancels and failures of finished work, then settles it. */
+  private async write(items: Done[]): Promise<void> {
+    const records: AttemptRecord[] = [];
+    const cancels: CancelRecord[] = [];
+    const failures: DestinationFailure[] = [];
+    for (const item of items) {
+      if (item.record) records.push(item.record);
+      if (item.cancel) cancels.push(item.cancel);
+      if (item.failure && item.failure.threshold > 0) failures.push(item.failure);
+    }
+    await this.o.stores.postbacks.recordAttempts(records);
+    if (cancels.length) await this.o.stores.postbacks.recordCancelled(cancels);
+    // Counted once the attempts are recorded; a retried flush may count a failure twice,
+    // which only disables a failing destination a little sooner.
+    if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
+    await this.o.queue.settle(items.map((i) => i.settlement));
+  }
+
+  private async writeFailed(items: Done[], err: unknown): Promise<void> {
+    this.writeFailures++;
+    if (this.stopping && this.writeFailures >= GIVE_UP_WRITES_ON_STOP) {
+      // Not settled: their leases run out and they are delivered again by another worker.
+      this.o.logger.error({ err, postbacks: items.length }, "could not record attempts before stopping; they will be delivered again when their lease ends");
+      this.free(items.length);
+      return;
+    }
+    // Keep them, in their slots, and try again: if the store or queue is back within
+    // the lease, nothing is delivered twice. Meanwhile the loop reserves nothing.
+    const delay = Math.min(5 * SECOND, 100 * 2 ** this.writeFailures);
+    this.o.logger.error({ err, postbacks: items.length, retry_in_ms: delay }, "could not record attempts; backing off");
+    this.done = items.concat(this.done);
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
