@@ -15,6 +15,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../core/errors.js";
+import { BoundedMap } from "../core/bounded-map.js";
 import type { Token } from "../core/types.js";
 import type { Stores } from "../store/port.js";
 import { ACCOUNT_TOKEN_PREFIX, hashToken } from "../app/tokens.js";
@@ -69,37 +70,28 @@ const TOKEN_CACHE_SIZE = 10_000;
 
 /** Account tokens found recently, by the hex of their hash. Only tokens that exist are kept. */
 export class TokenCache {
-  private readonly entries = new Map<string, { token: Token; expires: number }>();
+  private readonly entries: BoundedMap<string, Token>;
 
-  constructor(private readonly ttlMs: number = TOKEN_CACHE_MS) {}
+  constructor(ttlMs: number = TOKEN_CACHE_MS) {
+    this.entries = new BoundedMap(TOKEN_CACHE_SIZE, ttlMs);
+  }
 
   get(key: string, now: number): Token | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expires <= now) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.token;
+    return this.entries.get(key, now);
   }
 
   set(key: string, token: Token, now: number): void {
-    this.entries.delete(key);
-    if (this.entries.size >= TOKEN_CACHE_SIZE) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(key, { token, expires: now + this.ttlMs });
+    this.entries.set(key, token, now);
   }
 
   /** Forgets a token (it was revoked here). */
   forgetToken(tokenId: string): void {
-    for (const [key, entry] of this.entries) if (entry.token.id === tokenId) this.entries.delete(key);
+    this.entries.deleteWhere((token) => token.id === tokenId);
   }
 
   /** Forgets every token of an account (it was deleted here). */
   forgetAccount(accountId: string): void {
-    for (const [key, entry] of this.entries) if (entry.token.accountId === accountId) this.entries.delete(key);
+    this.entries.deleteWhere((token) => token.accountId === accountId);
   }
 }
 

@@ -97,7 +97,7 @@ export interface Queue {
   enqueue(batches: EnqueueBatch | readonly EnqueueBatch[]): Promise<void>;
   /** Reserves up to `max` entries due at `now`, leased until `now + leaseMs`, oldest due first. */
   reserve(max: number, leaseMs: number, now?: number): Promise<Reservation[]>;
-  /** Settles reserved entries in one step. Returns how many still held their lease. */
+  /** Settles reserved entries in one step. Returns how many still had a current lease (a stale settle changes nothing). */
   settle(settlements: Settlement[]): Promise<number>;
   /**
    * Resolves when work may be ready: at once if some is due, when another enqueue in this

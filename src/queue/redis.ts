@@ -35,6 +35,7 @@ import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
 import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
+import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
 import { decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
@@ -60,10 +61,10 @@ export class RedisQueue implements Queue {
   private readonly redis: Redis;
   private readonly prefix: string;
   private subscriber: Redis | undefined;
-  private readonly batches = new Map<string, BatchInfo>();
-  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly batches = new BoundedMap<string, BatchInfo>(CACHE_LIMIT);
+  private readonly endpoints = new BoundedMap<string, Endpoint>(CACHE_LIMIT);
   /** Endpoints this process has sent to Redis: later enqueues leave their JSON out. */
-  private readonly sentEndpoints = new Set<string>();
+  private readonly sentEndpoints = new BoundedMap<string, true>(CACHE_LIMIT);
   private readonly waiters = new Set<() => void>();
   private closed = false;
 
@@ -142,7 +143,7 @@ export class RedisQueue implements Queue {
     if (reply.kind === "endpoint-missing") reply = await send(() => true);
     if (reply.kind === "duplicate") throw new DuplicateIdError("queue", reply.id, `postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
     if (reply.kind === "endpoint-missing") throw new Error("Redis refused the batches' endpoints though their JSON was sent");
-    for (const b of batches) if (!this.sentEndpoints.has(b.endpoint.id)) rememberKey(this.sentEndpoints, b.endpoint.id);
+    for (const b of batches) if (!this.sentEndpoints.has(b.endpoint.id)) this.sentEndpoints.set(b.endpoint.id, true);
   }
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
@@ -188,7 +189,7 @@ export class RedisQueue implements Queue {
         if (err || typeof json !== "string") throw new Error(`the queue lost endpoint ${id}`);
         const endpoint = decodeEndpoint(id, json);
         fetched.set(id, endpoint);
-        remember(this.endpoints, id, endpoint);
+        this.endpoints.set(id, endpoint);
       });
     }
     missing.forEach((batch, i) => {
@@ -196,7 +197,7 @@ export class RedisQueue implements Queue {
       const endpoint = fetched.get(endpointId) ?? this.endpoints.get(endpointId)!;
       const info = { createdAt, endpoint, ids };
       out.set(batch, info);
-      remember(this.batches, batch, info);
+      this.batches.set(batch, info);
     });
     return out;
   }
@@ -336,16 +337,6 @@ function connectionOptions(options: RedisQueueOptions): RedisOptions {
     connectTimeout: 5_000,
     enableReadyCheck: true,
   };
-}
-
-function rememberKey(set: Set<string>, key: string): void {
-  if (set.size >= CACHE_LIMIT) set.delete(set.values().next().value!);
-  set.add(key);
-}
-
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  if (map.size >= CACHE_LIMIT) map.delete(map.keys().next().value!);
-  map.set(key, value);
 }
 
 /** Turns what ioredis says into what the operator should check. */

@@ -13,6 +13,7 @@ import type { SqliteDatabase } from "../sqlite.js";
 import { migrate } from "../sqlite.js";
 import type { Endpoint, HttpMethod } from "../core/types.js";
 import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
+import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 
 const MIGRATIONS = [
@@ -80,7 +81,9 @@ interface EndpointRow {
 
 export class SqliteQueue implements Queue {
   private readonly db: SqliteDatabase;
-  private readonly endpoints = new Map<string, Endpoint>();
+  // Endpoints leave when their last entry settles here; entries settled by another process
+  // leave theirs behind, hence the bound.
+  private readonly endpoints = new BoundedMap<string, Endpoint>(10_000);
   private readonly waiters = new Set<() => void>();
   private readonly stmt;
   private closed = false;
@@ -368,9 +371,6 @@ export class SqliteQueue implements Queue {
       };
       if (row.account_id !== null) endpoint.accountId = row.account_id;
       if (row.destination_id !== null) endpoint.destinationId = row.destination_id;
-      // Endpoints leave the cache when their last entry settles here; entries settled by
-      // another process leave theirs behind, so bound it.
-      if (this.endpoints.size >= 10_000) this.endpoints.clear();
       this.endpoints.set(id, endpoint);
     }
     return endpoint;

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "standardwebhooks";
-import { AUTH, eventually, startPipeline, type Pipeline } from "../support/harness.js";
+import { AUTH, drained, eventually, startPipeline, type Pipeline } from "../support/harness.js";
 import { startReceiver, type Receiver, type Reply } from "../../src/receiver.js";
 import type { Config } from "../../src/config.js";
 
@@ -49,25 +49,6 @@ async function push(p: Pipeline, auth: Record<string, string>, body: unknown, qu
 
 async function postback(p: Pipeline, id: string, auth: Record<string, string> = AUTH): Promise<any> {
   return ok(await call(p, "GET", `/v1/postbacks/${id}`, undefined, auth), 200, `GET postback ${id}`);
-}
-
-/**
- * Waits until the pipeline's queue holds nothing that could still be sent: every entry queued so
- * far was reserved, sent and settled (one in flight is leased, so it counts as waiting; held ones
- * are parked and not counted). Settling follows the answer, and the receiver records a request
- * before answering, so whatever the worker was going to send has arrived by now. A check that
- * something did not arrive is made after this, never after a fixed pause that a loaded machine
- * could outlast.
- */
-async function drained(p: Pipeline): Promise<void> {
-  await eventually(
-    async () => {
-      const { ready, waiting } = await p.backends.queue.stats();
-      return ready === 0 && waiting === 0;
-    },
-    10_000,
-    "the queue to hold nothing ready or waiting",
-  );
 }
 
 export function fanoutSuite(name: string, backend: () => Partial<Config> | Promise<Partial<Config>>): void {

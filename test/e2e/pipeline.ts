@@ -6,7 +6,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, startPipeline as startWith, type Pipeline } from "../support/harness.js";
+import { drained, eventually, startPipeline as startWith, type Pipeline } from "../support/harness.js";
 import { startReceiver, type Receiver, type ReceiverOptions } from "../../src/receiver.js";
 import type { Config } from "../../src/config.js";
 
@@ -95,23 +95,6 @@ async function withPipeline(
     await p?.stop();
     await receiver.close();
   }
-}
-
-/**
- * Waits until the queue holds nothing that could still be sent: every entry queued so far was
- * reserved, sent and settled (an entry in flight is leased, so it counts as waiting; held ones
- * are parked and not counted). Settling follows the answer, and the receiver records a request
- * before answering, so whatever the worker was going to send has arrived by now.
- */
-async function drained(p: Pipeline): Promise<void> {
-  await eventually(
-    async () => {
-      const { ready, waiting } = await p.backends.queue.stats();
-      return ready === 0 && waiting === 0;
-    },
-    10_000,
-    "the queue to hold nothing ready or waiting",
-  );
 }
 
 /**

@@ -102,3 +102,22 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Waits until the pipeline's queue holds nothing that could still be sent: every entry queued so
+ * far was reserved, sent and settled (an entry in flight is leased, so it counts as waiting; held
+ * ones are parked and not counted). Settling follows the answer, and the receiver records a
+ * request before answering, so whatever the worker was going to send has arrived by now. A check
+ * that something did not arrive is made after this, never after a fixed pause that a loaded
+ * machine could outlast.
+ */
+export async function drained(p: Pipeline): Promise<void> {
+  await eventually(
+    async () => {
+      const { ready, waiting } = await p.backends.queue.stats();
+      return ready === 0 && waiting === 0;
+    },
+    10_000,
+    "the queue to hold nothing ready or waiting",
+  );
+}

@@ -3,7 +3,7 @@
              ARGV[1] prefix; ARGV[2..] up to four groups, each a kind ("d" done, "r" retry,
              "l" release, "h" hold) followed by its entries joined by ";": "member,lease"
              (done), "member,lease,at" (retry, release) or "member,lease,destinationId" (hold).
-     Output: how many entries still held their lease. A settle whose lease is no longer the
+     Output: how many entries still had their lease (their lease was current). A settle whose lease is no longer the
              entry's changes nothing. Retry, release and hold end the lease; release and hold
              give the attempt back; hold moves the member from P:q to P:h:<destinationId>.
              Done removes the entry, its batch record with its last entry, and lets an unused
