@@ -29,7 +29,7 @@ test("a healthy origin gets perOrigin slots, then a line; a release passes the s
   assert.equal(await third, 0);
 });
 
-test("a postback only joins a line it gets through before its deadline, even if all ahead time out", () => {
+test("a postback only joins a line it gets through before its deadline: all ahead counted at the timeout until the origin's answer time is known", () => {
   const l = withHealthy();
   l.acquire("a", FAR, TIMEOUT, T);
   l.acquire("a", FAR, TIMEOUT, T);
@@ -40,6 +40,22 @@ test("a postback only joins a line it gets through before its deadline, even if 
   assert.equal(l.acquire("a", T + 1500, TIMEOUT, T), BUSY_ORIGIN_DELAY);
   // Past its deadline already: given back at once.
   assert.equal(l.acquire("a", T - 1, TIMEOUT, T), BUSY_ORIGIN_DELAY);
+  l.rejectWaiting();
+});
+
+test("an origin that answers fast gets a line as long as its recent answer time allows", () => {
+  const l = new OriginLimiter({ perOrigin: 2, slots: 64, stallMs: 500 });
+  assert.equal(l.acquire("a", FAR, TIMEOUT, T), 0);
+  l.release("a", "answered", T, 10); // answered in 10 ms
+  l.acquire("a", FAR, TIMEOUT, T);
+  l.acquire("a", FAR, TIMEOUT, T);
+  // Rounds counted at 2 × 10 ms, not the 1000 ms timeout: ten waiters (five rounds, 100 ms) fit
+  // before a deadline at T + 100, where counting the timeout would have let none join.
+  for (let i = 0; i < 10; i++) assert.ok(l.acquire("a", T + 100, TIMEOUT, T) instanceof Promise, `waiter ${i} joins`);
+  assert.equal(l.acquire("a", T + 100, TIMEOUT, T), BUSY_ORIGIN_DELAY, "a sixth round (120 ms) would not start in time");
+  // A slow answer raises the estimate at once (a waiter takes the freed slot).
+  l.release("a", "answered", T, 900);
+  assert.equal(l.acquire("a", T + 1500, TIMEOUT, T), BUSY_ORIGIN_DELAY, "rounds now count 1000 ms (the timeout)");
   l.rejectWaiting();
 });
 

@@ -5,8 +5,12 @@
  * when waiting would not pay off:
  *
  * - Its lease: a postback must start early enough that its attempt ends before its lease does,
- *   or another worker may reserve and send it too. So it only joins a line it would get through
- *   in time even if every request ahead took the full timeout, and leaves the line at its deadline.
+ *   or another worker may reserve and send it too. So it leaves the line at its deadline (that
+ *   alone keeps it from being sent twice), and it only joins a line it would likely get through
+ *   in time: each request ahead counted at twice the origin's recent answer time (the full
+ *   timeout until it has answered). Counting the full timeout for a partner that answers in
+ *   milliseconds turned away most of a busy worker's line, and the churn of giving postbacks
+ *   back and reserving them again cost a third of the throughput.
  * - Health. An origin is `unproven` until it first answers: it gets one request at a time (a
  *   probe), and all probes together at most `PROBE_SHARE` of the slots. It is `struggling` when
  *   its last request timed out, or when it has requests out and has not answered for `stallMs`:
@@ -65,13 +69,15 @@ interface Origin {
   timedOut: boolean;
   /** When it last answered, or went from idle to busy. */
   progressAt: number;
+  /** Its recent answer time in ms (rises at once, falls slowly); undefined until it answers. */
+  answerMs: number | undefined;
 }
 
 export class OriginLimiter {
   /** Origins with requests in flight or waiting: at most one per slot. */
   private readonly origins = new Map<string, Origin>();
   /** What is known of idle origins. */
-  private readonly known = new BoundedMap<string, "answered" | "timedOut">(REMEMBERED, REMEMBER_MS);
+  private readonly known = new BoundedMap<string, { last: "answered" | "timedOut"; answerMs: number | undefined }>(REMEMBERED, REMEMBER_MS);
   private readonly strugglingCap: number;
   private readonly unprovenCap: number;
 
@@ -104,14 +110,21 @@ export class OriginLimiter {
     return 0;
   }
 
-  /** Gives the slot back; those next in line that can still start in time get the free slots. */
-  release(origin: string, ended: Ended, now: number = Date.now()): void {
+  /**
+   * Gives the slot back; those next in line that can still start in time get the free slots.
+   * `durationMs`: how long the request took, when it was answered.
+   */
+  release(origin: string, ended: Ended, now: number = Date.now(), durationMs?: number): void {
     const state = this.origins.get(origin);
     if (!state) return;
     if (ended === "answered") {
       state.answered = true;
       state.timedOut = false;
       state.progressAt = now;
+      if (durationMs !== undefined) {
+        const was = state.answerMs;
+        state.answerMs = was === undefined || durationMs > was ? durationMs : was * 0.9 + durationMs * 0.1;
+      }
     } else if (ended === "timeout") {
       state.timedOut = true;
     }
@@ -142,13 +155,20 @@ export class OriginLimiter {
   healthOf(origin: string, now: number = Date.now()): Health {
     const state = this.origins.get(origin);
     if (state) return this.health(state, now);
-    const known = this.known.get(origin, now);
+    const known = this.known.get(origin, now)?.last;
     return known === "timedOut" ? "struggling" : known === "answered" ? "healthy" : "unproven";
   }
 
   private create(origin: string, now: number): Origin {
     const known = this.known.get(origin, now);
-    const state: Origin = { active: 0, line: [], answered: known === "answered", timedOut: known === "timedOut", progressAt: now };
+    const state: Origin = {
+      active: 0,
+      line: [],
+      answered: known?.last === "answered",
+      timedOut: known?.last === "timedOut",
+      progressAt: now,
+      answerMs: known?.answerMs,
+    };
     this.origins.set(origin, state);
     return state;
   }
@@ -167,15 +187,17 @@ export class OriginLimiter {
   }
 
   /**
-   * Whether a postback joining the line would still start by its deadline if every request
-   * ahead took the full timeout, and the line is within the origin's fair share of the slots
+   * Whether a postback joining the line would likely still start by its deadline (each round of
+   * requests ahead counted at twice the origin's recent answer time, at most the timeout), and
+   * the line is within the origin's fair share of the slots
    * struggling origins leave (at least two rounds of its own concurrency: one busy partner
    * alone can use them all).
    */
   private fitsInLine(state: Origin, deadline: number, timeoutMs: number, now: number): boolean {
     const perOrigin = this.o.perOrigin;
     const rounds = Math.ceil((state.line.length + 1) / perOrigin);
-    if (now + rounds * timeoutMs > deadline) return false;
+    const roundMs = state.answerMs === undefined ? timeoutMs : Math.min(timeoutMs, 2 * state.answerMs);
+    if (now + rounds * roundMs > deadline) return false;
     if (state.line.length < perOrigin) return true;
     let others = 0;
     for (const s of this.origins.values()) if (this.health(s, now) !== "struggling") others++;
@@ -223,7 +245,7 @@ export class OriginLimiter {
 
   private forget(origin: string, state: Origin, now: number = Date.now()): void {
     this.origins.delete(origin);
-    if (state.timedOut) this.known.set(origin, "timedOut", now);
-    else if (state.answered) this.known.set(origin, "answered", now);
+    if (state.timedOut) this.known.set(origin, { last: "timedOut", answerMs: state.answerMs }, now);
+    else if (state.answered) this.known.set(origin, { last: "answered", answerMs: state.answerMs }, now);
   }
 }

@@ -330,7 +330,7 @@ export class Worker {
       return undefined;
     }
     const sent = await this.send(r, q);
-    this.limiter.release(origin, q.ended);
+    this.limiter.release(origin, q.ended, Date.now(), q.durationMs);
     if (limited) this.destinationLimiter.release(d.id);
     if (q.ended === "aborted" && sent.result.kind === "error") {
       // Shutdown cut it short before an answer: not an attempt to blame the destination for.
