@@ -110,4 +110,32 @@ describe("hardening, SQLite", () => {
       assertProblem(shallow, 400, "invalid_json");
     });
   });
+
+  describe("a repeated (or empty) query parameter is 422 invalid_query naming it, on every route that reads the query", () => {
+    const routes: { name: string; method: string; url: () => string; param: string; token?: () => string; body?: unknown }[] = [
+      { name: "POST /v1/push ?account_id twice", method: "POST", url: () => `/v1/push?account_id=${accountId}&account_id=acct_other`, param: "account_id", body: { a: 1 } },
+      { name: "POST /v1/push ?type twice", method: "POST", url: () => `/v1/push?account_id=${accountId}&type=a&type=b`, param: "type", body: { a: 1 } },
+      { name: "POST /v1/push ?type twice, with an account token", method: "POST", url: () => "/v1/push?type=a&type=b", param: "type", token: () => accountToken, body: { a: 1 } },
+      { name: "POST /v1/push ?account_id empty", method: "POST", url: () => "/v1/push?account_id=", param: "account_id", body: { a: 1 } },
+      { name: "POST /v1/push ?type empty", method: "POST", url: () => `/v1/push?account_id=${accountId}&type=`, param: "type", body: { a: 1 } },
+      { name: "POST /server/incoming_data ?account_id twice", method: "POST", url: () => `/server/incoming_data?account_id=${accountId}&account_id=${accountId}`, param: "account_id", body: { a: 1 } },
+      { name: "POST /server/incoming_data ?type twice", method: "POST", url: () => `/server/incoming_data?account_id=${accountId}&type=a&type=a`, param: "type", body: { a: 1 } },
+      { name: "GET /v1/accounts ?limit twice", method: "GET", url: () => "/v1/accounts?limit=1&limit=2", param: "limit" },
+      { name: "GET /v1/accounts ?after twice", method: "GET", url: () => "/v1/accounts?after=a&after=b", param: "after" },
+      { name: "GET /v1/destinations ?account_id twice", method: "GET", url: () => `/v1/destinations?account_id=${accountId}&account_id=acct_other`, param: "account_id" },
+      { name: "GET /v1/destinations ?limit twice", method: "GET", url: () => `/v1/destinations?account_id=${accountId}&limit=1&limit=2`, param: "limit" },
+      { name: "GET /v1/destinations ?after twice", method: "GET", url: () => `/v1/destinations?account_id=${accountId}&after=a&after=b`, param: "after" },
+    ];
+    for (const route of routes) {
+      test(route.name, async () => {
+        const a = await call(p, route.method, route.url(), route.token?.() ?? ADMIN_TOKEN, route.body);
+        assertProblem(a, 422, "invalid_query", route.param, new RegExp(route.param));
+      });
+    }
+
+    test("nothing was queued from a refused push", async () => {
+      const { ready, waiting } = await p.backends.queue.stats();
+      assert.equal(ready + waiting, 0);
+    });
+  });
 });
