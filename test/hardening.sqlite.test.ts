@@ -138,4 +138,45 @@ describe("hardening, SQLite", () => {
       assert.equal(ready + waiting, 0);
     });
   });
+
+  describe("destination headers that could never be sent are 422 invalid_headers naming the header", () => {
+    const bad: { name: string; headers: Record<string, string>; field: string }[] = [
+      { name: "an emoji value", headers: { "X-A": "😀" }, field: "headers.X-A" },
+      { name: "a value beyond Latin-1", headers: { "X-A": "ĀB" }, field: "headers.X-A" },
+      { name: "a CR", headers: { "X-A": "a\rb" }, field: "headers.X-A" },
+      { name: "an LF", headers: { "X-A": "a\nb" }, field: "headers.X-A" },
+      { name: "a NUL", headers: { "X-A": "a\u0000b" }, field: "headers.X-A" },
+      { name: "a DEL", headers: { "X-A": "a\u007fb" }, field: "headers.X-A" },
+      { name: "a name with a space", headers: { "X A": "v" }, field: "headers.X A" },
+      { name: "a name with a colon", headers: { "X-A:": "v" }, field: "headers.X-A:" },
+      { name: "a name beyond ASCII", headers: { "X-Ä": "v" }, field: "headers.X-Ä" },
+      { name: "an empty name", headers: { "": "v" }, field: "headers." },
+    ];
+    let n = 0;
+    const url = () => `https://partner.example/headers/${++n}?id={id}`;
+    for (const c of bad) {
+      test(`POST /v1/destinations: ${c.name}`, async () => {
+        const a = await call(p, "POST", "/v1/destinations", accountToken, { url: url(), headers: c.headers });
+        assertProblem(a, 422, "invalid_headers", c.field);
+      });
+    }
+
+    test("PATCH /v1/destinations/{id} refuses them too, and the destination keeps its headers", async () => {
+      const created = await call(p, "POST", "/v1/destinations", accountToken, { url: url(), headers: { "X-A": "ok" } });
+      assert.equal(created.status, 201, created.res.body);
+      for (const c of bad) {
+        const a = await call(p, "PATCH", `/v1/destinations/${created.body.id}`, accountToken, { headers: c.headers });
+        assertProblem(a, 422, "invalid_headers", c.field);
+      }
+      const read = await call(p, "GET", `/v1/destinations/${created.body.id}`, accountToken);
+      assert.deepEqual(read.body.headers, { "X-A": "ok" });
+    });
+
+    test("a tab, Latin-1 letters and visible ASCII are taken as they are", async () => {
+      const headers = { "X-A": "a\tb", "X-Latin": "café ÿ", "X-Ascii": "!~ \"quoted\" {x}" };
+      const a = await call(p, "POST", "/v1/destinations", accountToken, { url: url(), headers });
+      assert.equal(a.status, 201, a.res.body);
+      assert.deepEqual(a.body.headers, headers);
+    });
+  });
 });
