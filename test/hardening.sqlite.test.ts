@@ -6,7 +6,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { LightMyRequestResponse } from "fastify";
-import { ADMIN_TOKEN, startPipeline, type Pipeline } from "./support/harness.js";
+import { ADMIN_TOKEN, eventually, startPipeline, type Pipeline } from "./support/harness.js";
+import { startReceiver } from "../src/receiver.js";
 import { API_ERRORS, type ApiErrorCode } from "../src/core/errors.js";
 import { MAX_JSON_DEPTH } from "../src/api/json-depth.js";
 
@@ -172,11 +173,24 @@ describe("hardening, SQLite", () => {
       assert.deepEqual(read.body.headers, { "X-A": "ok" });
     });
 
-    test("a tab, Latin-1 letters and visible ASCII are taken as they are", async () => {
-      const headers = { "X-A": "a\tb", "X-Latin": "café ÿ", "X-Ascii": "!~ \"quoted\" {x}" };
-      const a = await call(p, "POST", "/v1/destinations", accountToken, { url: url(), headers });
-      assert.equal(a.status, 201, a.res.body);
-      assert.deepEqual(a.body.headers, headers);
+    test("a tab, Latin-1 letters and visible ASCII are taken as they are, and delivered", async () => {
+      const receiver = await startReceiver();
+      try {
+        const headers = { "X-A": "a\tb", "X-Latin": "café ÿ", "X-Ascii": "!~ \"quoted\" {x}" };
+        const a = await call(p, "POST", "/v1/destinations", accountToken, { url: `${receiver.url}/latin?id={id}`, headers });
+        assert.equal(a.status, 201, a.res.body);
+        assert.deepEqual(a.body.headers, headers);
+        const pushed = await call(p, "POST", "/v1/push", accountToken, { id: 1 });
+        assert.equal(pushed.status, 202, pushed.res.body);
+        p.startWorker();
+        const got = (await eventually(() => receiver.requests.find((r) => new URL(r.url).pathname === "/latin"), 10_000, "the delivery"))!;
+        // Node's HTTP server reads header bytes as Latin-1, as undici wrote them.
+        assert.equal(got.headers["x-a"], "a\tb");
+        assert.equal(got.headers["x-latin"], "café ÿ");
+        assert.equal(got.headers["x-ascii"], headers["X-Ascii"]);
+      } finally {
+        await receiver.close();
+      }
     });
   });
 });
