@@ -18,6 +18,7 @@ import { pushRoutes } from "./push.js";
 import { resendRoutes } from "./resend.js";
 import { idempotency } from "./idempotency.js";
 import { portProblem } from "./common.js";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-depth.js";
 
 export interface AppDeps {
   config: Config;
@@ -49,9 +50,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // JSON sent as +json, as text/plain, or with no content type at all (the PHP ingest script's
   // clients post "raw post data") is read as JSON. /ingest.php also takes the form content type that
   // `curl -d` sets, as PHP's php://input did; anything else is 415.
-  const parseJson = app.getDefaultJsonParser("error", "error");
-  // fastify's own text/plain parser would hand the route a string, never JSON.
-  app.removeContentTypeParser("text/plain");
+  const defaultJsonParser = app.getDefaultJsonParser("error", "error");
+  // Deep nesting is refused before anything recurses over the parsed value (see json-depth.ts).
+  const parseJson: typeof defaultJsonParser = (request, body, done) => {
+    if (nestsDeeperThan(body as string, MAX_JSON_DEPTH)) {
+      done(new ApiError("too_deep", `The JSON body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; flatten the data to at most ${MAX_JSON_DEPTH} levels.`), undefined);
+      return;
+    }
+    defaultJsonParser(request, body, done);
+  };
+  // fastify's own text/plain parser would hand the route a string, never JSON; its own
+  // application/json parser would skip the depth check: the parser below reads both.
+  app.removeContentTypeParser(["text/plain", "application/json"]);
   app.addContentTypeParser("*", { parseAs: "string" }, (request, body, done) => {
     const type = request.headers["content-type"];
     const formOnPhp =

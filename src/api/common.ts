@@ -57,18 +57,17 @@ export const MAX_PAGE = 100;
 
 /** `?limit=&after=` of a listing, checked. */
 export function parsePage(query: unknown): Page {
-  const q = (query ?? {}) as Record<string, unknown>;
-  const limitRaw = q["limit"];
+  const limitRaw = queryString(query, "limit");
   let limit = DEFAULT_PAGE;
   if (limitRaw !== undefined) {
-    if (typeof limitRaw !== "string" || !/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > MAX_PAGE) {
+    if (!/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > MAX_PAGE) {
       throw new ApiError("invalid_query", `limit must be a whole number from 1 to ${MAX_PAGE}; got ${JSON.stringify(limitRaw)}.`, { field: "limit" });
     }
     limit = Number(limitRaw);
   }
-  const after = q["after"];
-  if (after !== undefined && (typeof after !== "string" || after === "" || after.length > 100)) {
-    throw new ApiError("invalid_query", `after must be one id, the next_after of the previous page; got ${JSON.stringify(after)}.`, { field: "after" });
+  const after = queryString(query, "after");
+  if (after !== undefined && after.length > 100) {
+    throw new ApiError("invalid_query", `after must be one id, the next_after of the previous page; got ${shownQuery(after)}.`, { field: "after" });
   }
   return { limit, after };
 }
@@ -85,14 +84,27 @@ export async function listPage<T extends { id: string }, V>(
   return { data: shownItems.map(view), next_after: more ? shownItems[shownItems.length - 1]!.id : null };
 }
 
-/** A single query parameter, or undefined; repeated → 422 naming it. */
+/**
+ * A single query parameter, or undefined. Given twice the query parser makes it an array, which
+ * no route means to take (a store would be handed a list where it expects an id): 422 naming it,
+ * as is an empty value.
+ */
 export function queryString(query: unknown, name: string): string | undefined {
   const value = ((query ?? {}) as Record<string, unknown>)[name];
   if (value === undefined) return undefined;
+  if (Array.isArray(value)) {
+    throw new ApiError("invalid_query", `${name} is given ${value.length} times; give it once, with one value (got ${shownQuery(value)}).`, { field: name });
+  }
   if (typeof value !== "string" || value === "") {
-    throw new ApiError("invalid_query", `${name} must be given once, as one value; got ${JSON.stringify(value)}.`, { field: name });
+    throw new ApiError("invalid_query", `${name} must be given once, with a value; got ${shownQuery(value)}. Give it a value or leave it out.`, { field: name });
   }
   return value;
+}
+
+/** A query value as a message quotes it, cut short. */
+function shownQuery(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 100 ? text.slice(0, 100) + "…" : text;
 }
 
 export { accountNotFound };

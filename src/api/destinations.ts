@@ -49,6 +49,13 @@ const RESERVED_HEADERS = new Set([
 ]);
 /** RFC 9110 token characters. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/**
+ * What undici sends in a header value: tab, visible ASCII and space, and bytes 0x80-0xFF
+ * (a string's characters are sent as Latin-1). Anything else makes every delivery fail with
+ * "invalid header", so it is refused when the destination is set: CR and LF would split the
+ * message, other control characters and characters beyond U+00FF (emoji) cannot be sent.
+ */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 export function destinationView(d: Destination, withSecret = false): Record<string, unknown> {
   return {
@@ -88,19 +95,20 @@ export function parseHeaders(value: unknown): Record<string, string> {
   const seen = new Set<string>();
   for (const [name, v] of entries) {
     const lower = name.toLowerCase();
+    // The field names the header at fault, so a client can point at it.
+    const field = `headers.${name.slice(0, 100)}`;
     if (!HEADER_NAME.test(name) || name.length > 256) {
-      throw new ApiError("invalid_headers", `headers has the name ${shown(name)}, which is not an HTTP header name (letters, digits and !#$%&'*+.^_\`|~- only).`, { field: "headers" });
+      throw new ApiError("invalid_headers", `headers has the name ${shown(name)}, which is not an HTTP header name (1 to 256 ASCII letters, digits and !#$%&'*+.^_\`|~- only).`, { field });
     }
     if (RESERVED_HEADERS.has(lower) || lower.startsWith("webhook-")) {
-      throw new ApiError("invalid_headers", `headers may not set ${JSON.stringify(name)}: Ferry sets it itself${lower.startsWith("webhook-") ? " (webhook-* headers carry the signature)" : ""}. Leave it out.`, { field: "headers" });
+      throw new ApiError("invalid_headers", `headers may not set ${JSON.stringify(name)}: Ferry sets it itself${lower.startsWith("webhook-") ? " (webhook-* headers carry the signature)" : ""}. Leave it out.`, { field });
     }
     if (seen.has(lower)) {
-      throw new ApiError("invalid_headers", `headers names ${JSON.stringify(name)} twice (header names ignore case); keep one.`, { field: "headers" });
+      throw new ApiError("invalid_headers", `headers names ${JSON.stringify(name)} twice (header names ignore case); keep one.`, { field });
     }
     seen.add(lower);
-    // Tab is the only control character a header value may hold; CR and LF would split the message.
-    if (typeof v !== "string" || v.length > MAX_HEADER_VALUE || /[\x00-\x08\x0a-\x1f\x7f]/.test(v)) {
-      throw new ApiError("invalid_headers", `headers[${JSON.stringify(name)}] must be a string of at most ${MAX_HEADER_VALUE} characters without line breaks or control characters; got ${shown(v)}.`, { field: "headers" });
+    if (typeof v !== "string" || v.length > MAX_HEADER_VALUE || !HEADER_VALUE.test(v)) {
+      throw new ApiError("invalid_headers", `headers[${JSON.stringify(name)}] must be a string of at most ${MAX_HEADER_VALUE} characters, each a tab, a printable ASCII character or one from U+0080 to U+00FF (Latin-1): no line breaks, control characters or emoji; got ${shown(v)}.`, { field });
     }
     out[name] = v;
   }

@@ -9,7 +9,7 @@ import { ApiError } from "../core/errors.js";
 import { QueueUnavailableError } from "../core/port-errors.js";
 import type { Ports } from "../app/ports.js";
 import { push } from "../app/push.js";
-import { queueUnavailable } from "./common.js";
+import { queryString, queueUnavailable } from "./common.js";
 
 export interface PushDeps extends Ports {
   config: Config;
@@ -36,14 +36,16 @@ export function parsePushBody(body: unknown, maxBatch: number): Record<string, u
 }
 
 export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
-  const handler = async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply: FastifyReply) => {
-    // An account token pushes to its own account; the admin names one.
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    // An account token pushes to its own account; the admin names one. Either way a repeated
+    // parameter is refused: which of its values was meant cannot be told.
     const caller = request.caller;
-    const accountId = caller.kind === "account" ? caller.accountId : request.query["account_id"];
-    if (accountId === undefined || accountId === "") {
+    const named = queryString(request.query, "account_id");
+    const accountId = caller.kind === "account" ? caller.accountId : named;
+    if (accountId === undefined) {
       throw new ApiError("missing_account_id", "The admin token must name the account to push to: add ?account_id=acct_... (an account token pushes to its own).", { field: "account_id" });
     }
-    const type = request.query["type"];
+    const type = queryString(request.query, "type");
     if (type !== undefined && !TYPE.test(type)) {
       throw new ApiError("invalid_type", `type must be 1 to 200 letters, digits and _ . : - (e.g. order.created); got ${JSON.stringify(type.slice(0, 100))}.`, { field: "type" });
     }

@@ -18,6 +18,7 @@ export const API_ERRORS = {
   body_too_large: { status: 413, title: "The body is too large" },
   too_many_items: { status: 413, title: "Too many data objects in one request" },
   unsupported_media_type: { status: 415, title: "The body must be JSON" },
+  too_deep: { status: 422, title: "The JSON body nests too deeply" },
   invalid_body: { status: 422, title: "The body must be a JSON object" },
   missing_endpoint: { status: 422, title: "endpoint is missing" },
   missing_url: { status: 422, title: "endpoint.url is missing" },
