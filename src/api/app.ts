@@ -74,6 +74,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!request.raw.complete) reply.header("connection", "close");
   });
 
+  // While closing, requests still arriving on open connections are refused with a code and a
+  // hint to retry, rather than fastify's own 503 body.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (!closing) return;
+    return sendProblem(reply, "shutting_down", "Ferry is shutting down; send the request again shortly (another instance or after the restart).", undefined, {
+      "retry-after": "1",
+      connection: "close",
+    });
+  });
+
+  // Methods some route takes; any other gets 405 rather than 404, whatever the path.
+  const routed = new Set<string>();
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) routed.add(method);
+  });
+  // Node hands CONNECT to this event, not to fastify, and with no listener drops the socket
+  // unanswered. Ferry is no proxy.
+  app.server.on("connect", (_request: unknown, socket: Socket) => {
+    writeProblem(socket, "method_not_allowed", "Ferry is not a proxy: CONNECT is not taken; use GET, POST, PATCH or DELETE as the README says.", {
+      allow: [...routed].join(", "),
+    });
+  });
+
   // JSON sent as +json, as text/plain, or with no content type at all (the PHP ingest script's
   // clients post "raw post data") is read as JSON. /ingest.php also takes the form content type that
   // `curl -d` sets, as PHP's php://input did; anything else is 415.
@@ -105,9 +132,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendProblem(reply, "internal_error", "Something went wrong on Ferry's side; it has been logged.");
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, "not_found", `No route ${request.method} ${request.url.split("?")[0]}. See the README for the API.`),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    if (!routed.has(request.method)) {
+      reply.header("allow", [...routed].join(", "));
+      return sendProblem(reply, "method_not_allowed", `No route takes ${request.method}; use GET, POST, PATCH or DELETE as the README says.`);
+    }
+    return sendProblem(reply, "not_found", `No route ${request.method} ${request.url.split("?")[0]}. See the README for the API.`);
+  });
 
   app.get("/", async () => ({ name: "ferry", version: deps.version ?? "dev", docs: "See README.md" }));
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -163,18 +194,21 @@ function answerClientError(this: FastifyInstance, err: Error & { code?: string }
   this.log.debug({ err }, "client error");
   // Nothing can be written once an answer has begun on this socket.
   const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-  if (socket.writable && !busy) {
-    const body = JSON.stringify(problemBody(code, detail));
-    const status = API_ERRORS[code].status;
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    // A client that never reads its answer must not hold the socket either.
-    setTimeout(() => socket.destroy(), 1_000).unref();
-    return;
-  }
+  if (socket.writable && !busy) return writeProblem(socket, code, detail);
   socket.destroy();
+}
+
+/** Answers on a raw socket, outside fastify, and closes it. */
+function writeProblem(socket: Socket, code: ApiErrorCode, detail: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(problemBody(code, detail));
+  const status = API_ERRORS[code].status;
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  );
+  // A client that never reads its answer must not hold the socket either.
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
 function clientErrorProblem(code: string | undefined): [ApiErrorCode, string] {
