@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
+import { ConfigError, loadConfig } from "../src/config.js";
 import { ADMIN_TOKEN, startPipeline, type Pipeline } from "./support/harness.js";
 
 interface Exchange {
@@ -127,10 +128,17 @@ test("an answer given before the body was read closes the connection", async () 
 });
 
 test("an idle keep-alive connection is closed after the keep-alive timeout", async () => {
-  const res = await exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 5000);
-  assert.equal(parse(res.text).status, 200);
+  // A body read whole leaves the connection open for the next request, until it idles out.
+  const res = await exchange(
+    port,
+    `POST /ingest HTTP/1.1\r\nHost: x\r\n${AUTH_LINE}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    5000,
+  );
+  const parsed = parse(res.text);
+  assert.equal(parsed.status, 422);
+  assert.notEqual(parsed.headers["connection"], "close");
   assert.ok(res.closed, "the server closed the idle socket");
-  assert.ok(res.ms < 3000, `closed after ${res.ms} ms`);
+  assert.ok(res.ms >= 300 && res.ms < 3000, `closed after ${res.ms} ms`);
 });
 
 test("/healthz stays fast while hundreds of slow clients hold sockets, and they are all freed", async () => {
@@ -197,4 +205,17 @@ test("connections over the cap are refused; those under it are served", async ()
   } finally {
     await capped.stop();
   }
+});
+
+test("the connection settings default to bounded values, and headers may not outlast the request", () => {
+  const config = loadConfig({});
+  assert.equal(config.request_timeout_ms, 60_000);
+  assert.equal(config.headers_timeout_ms, 10_000);
+  assert.equal(config.keep_alive_timeout_ms, 5_000);
+  assert.equal(config.max_connections, 10_000);
+  assert.throws(
+    () => loadConfig({ FERRY_REQUEST_TIMEOUT_MS: "5000", FERRY_HEADERS_TIMEOUT_MS: "6000" }),
+    (err: unknown) => err instanceof ConfigError && /FERRY_HEADERS_TIMEOUT_MS.*FERRY_REQUEST_TIMEOUT_MS/.test(err.message),
+  );
+  assert.throws(() => loadConfig({ FERRY_REQUEST_TIMEOUT_MS: "0" }), ConfigError, "0 (no timeout at all) is refused");
 });
