@@ -37,6 +37,10 @@ export const SETTINGS = {
   lease_ms: { kind: "int", default: MINUTE, min: SECOND, max: HOUR, doc: "How long a reserved postback stays a worker's; after a crash it is delivered again once this ends." },
   poll_interval_ms: { kind: "int", default: 50, min: 1, max: MINUTE, doc: "How often an idle worker looks for work another process queued." },
   shutdown_grace_ms: { kind: "int", default: 10 * SECOND, min: 0, max: 10 * MINUTE, doc: "On SIGTERM, how long in-flight deliveries may finish before they go back to the queue." },
+  request_timeout_ms: { kind: "int", default: MINUTE, min: 100, max: 10 * MINUTE, doc: "Time a client has to send a whole request, body included; slower gets 408 `request_timeout` and the connection is closed." },
+  headers_timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 10 * MINUTE, doc: "Time a client has to send a request's headers; slower gets 408 `request_timeout` and the connection is closed. At most `request_timeout_ms`." },
+  keep_alive_timeout_ms: { kind: "int", default: 5 * SECOND, min: 100, max: 10 * MINUTE, doc: "How long an idle keep-alive connection is kept open for the client's next request." },
+  max_connections: { kind: "int", default: 10_000, min: 1, max: 1_000_000, doc: "Most connections the API holds open at once; more are closed as they arrive. Keep it under the process's open-file limit." },
   log_level: { kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], doc: "Log level. Each attempt is one line at info." },
   failure_threshold: { kind: "int", default: 3, min: 0, max: 10_000, doc: "Endpoint health: failed attempts to a destination within `failure_window_ms` that disable it (its postbacks are held until it is enabled again); 0 = never. Per destination: `failure_threshold`." },
   failure_window_ms: { kind: "int", default: HOUR, min: 0, max: 30 * 24 * HOUR, doc: "Endpoint health: how long a failed attempt counts; 0 = forever (with a threshold of 3: disabled after 3 failures in all, as the ADS webhook service did). Per destination: `failure_window_ms`." },
@@ -157,6 +161,12 @@ export function loadConfig(
   }
   if (out.database_url !== undefined && !/^postgres(ql)?:\/\/[^/]/i.test(out.database_url)) {
     throw new ConfigError("FERRY_DATABASE_URL: must be a postgres:// URL such as postgres://ferry:password@127.0.0.1:5432/ferry");
+  }
+  if (out.headers_timeout_ms > out.request_timeout_ms) {
+    // Node refuses to start a server whose headers may take longer than the whole request.
+    throw new ConfigError(
+      `FERRY_HEADERS_TIMEOUT_MS (${out.headers_timeout_ms}) must not exceed FERRY_REQUEST_TIMEOUT_MS (${out.request_timeout_ms})`,
+    );
   }
   if (out.lease_ms < 2 * out.timeout_ms) {
     throw new ConfigError(

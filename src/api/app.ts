@@ -4,10 +4,12 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { Config } from "../config.js";
 import type { Queue } from "../queue/port.js";
 import type { Stores } from "../store/port.js";
-import { ApiError, problemBody, type ApiErrorCode } from "../core/errors.js";
+import { API_ERRORS, ApiError, problemBody, type ApiErrorCode } from "../core/errors.js";
 import { authenticate, TokenCache } from "./auth.js";
 import { accountRoutes } from "./accounts.js";
 import { destinationRoutes } from "./destinations.js";
@@ -44,7 +46,60 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.config.max_body_bytes,
     // Ids and codes are ours; fastify's request ids only clutter the logs.
     genReqId: () => "",
-    return503OnClosing: true,
+    // Slow clients must not hold sockets forever: a request has request_timeout_ms to arrive
+    // whole and its headers have headers_timeout_ms (Node answers 408 through clientErrorHandler
+    // below and closes the socket); an idle keep-alive connection is closed after
+    // keep_alive_timeout_ms.
+    requestTimeout: deps.config.request_timeout_ms,
+    keepAliveTimeout: deps.config.keep_alive_timeout_ms,
+    http: {
+      headersTimeout: deps.config.headers_timeout_ms,
+      // Node looks for timed-out requests only this often (30 s by default, which would let a
+      // slow client hold a socket half a minute past its timeout).
+      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(deps.config.headers_timeout_ms / 4))),
+    },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (err, _request, reply) => {
+      const mapped = mapFastifyError(err);
+      return mapped ? sendProblem(reply, mapped.code, mapped.detail) : sendProblem(reply, "bad_request", err.message);
+    },
+    // The 503 during shutdown is answered by the onRequest hook below, as problem+json.
+    return503OnClosing: false,
+  });
+  app.server.maxConnections = deps.config.max_connections;
+
+  // An answer sent before the body was read whole (a 401 before the body, a route that reads
+  // none) leaves the rest of the body on the socket; keeping it open would let the client trickle
+  // it for as long as it likes. Close the connection after such an answer.
+  app.addHook("onSend", async (request, reply) => {
+    if (!request.raw.complete) reply.header("connection", "close");
+  });
+
+  // While closing, requests still arriving on open connections are refused with a code and a
+  // hint to retry, rather than fastify's own 503 body.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (!closing) return;
+    return sendProblem(reply, "shutting_down", "Ferry is shutting down; send the request again shortly (another instance or after the restart).", undefined, {
+      "retry-after": "1",
+      connection: "close",
+    });
+  });
+
+  // Methods some route takes; any other gets 405 rather than 404, whatever the path.
+  const routed = new Set<string>();
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) routed.add(method);
+  });
+  // Node hands CONNECT to this event, not to fastify, and with no listener drops the socket
+  // unanswered. Ferry is no proxy.
+  app.server.on("connect", (_request: unknown, socket: Socket) => {
+    writeProblem(socket, "method_not_allowed", "Ferry is not a proxy: CONNECT is not taken; use GET, POST, PATCH or DELETE as the README says.", {
+      allow: [...routed].join(", "),
+    });
   });
 
   // JSON sent as +json, as text/plain, or with no content type at all (the PHP ingest script's
@@ -87,9 +142,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendProblem(reply, "internal_error", "Something went wrong on Ferry's side; it has been logged.");
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, "not_found", `No route ${request.method} ${request.url.split("?")[0]}. See the README for the API.`),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    if (!routed.has(request.method)) {
+      reply.header("allow", [...routed].join(", "));
+      return sendProblem(reply, "method_not_allowed", `No route takes ${request.method}; use GET, POST, PATCH or DELETE as the README says.`);
+    }
+    return sendProblem(reply, "not_found", `No route ${request.method} ${request.url.split("?")[0]}. See the README for the API.`);
+  });
 
   app.get("/", async () => ({ name: "ferry", version: deps.version ?? "dev", docs: "See README.md" }));
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -134,6 +193,54 @@ function sendProblem(
   return reply.code(body["status"] as number).type("application/problem+json").send(body);
 }
 
+/**
+ * Errors Node meets before there is a request to route (a malformed request line or header, a
+ * timeout, headers too large): answered on the raw socket as problem+json, then the socket is
+ * closed, since what follows on it cannot be trusted.
+ */
+function answerClientError(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const [code, detail] = clientErrorProblem(err.code);
+  this.log.debug({ err }, "client error");
+  // Nothing can be written once an answer has begun on this socket.
+  const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (socket.writable && !busy) return writeProblem(socket, code, detail);
+  socket.destroy();
+}
+
+/** Answers on a raw socket, outside fastify, and closes it. */
+function writeProblem(socket: Socket, code: ApiErrorCode, detail: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(problemBody(code, detail));
+  const status = API_ERRORS[code].status;
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  );
+  // A client that never reads its answer must not hold the socket either.
+  setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
+function clientErrorProblem(code: string | undefined): [ApiErrorCode, string] {
+  switch (code) {
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return ["request_timeout", "The request did not arrive whole in time (FERRY_HEADERS_TIMEOUT_MS for the headers, FERRY_REQUEST_TIMEOUT_MS for all of it); the connection is closed."];
+    case "HPE_HEADER_OVERFLOW":
+      return ["headers_too_large", "The request's headers are larger than 16 KiB; send fewer or shorter headers."];
+    case "HPE_INVALID_METHOD":
+      return ["bad_request", "The request line is malformed or its method is unknown; use GET, POST, PATCH or DELETE as the README says."];
+    case "HPE_UNEXPECTED_CONTENT_LENGTH":
+      return ["bad_request", "The request has both Content-Length and Transfer-Encoding; send one."];
+    case "HPE_INVALID_CONTENT_LENGTH":
+      return ["bad_request", "Content-Length is not a non-negative whole number."];
+    case "HPE_INVALID_HEADER_TOKEN":
+    case "HPE_LF_EXPECTED":
+    case "HPE_CR_EXPECTED":
+      return ["bad_request", "A header name or value holds a character HTTP does not allow (CR, LF, NUL or another control character)."];
+  }
+  return ["bad_request", `The HTTP request is malformed (${code ?? "unknown parse error"}).`];
+}
+
 /** fastify's own client errors, given Ferry's codes. */
 function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: string } | undefined {
   switch (err.code) {
@@ -148,6 +255,10 @@ function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: strin
       return { code: "invalid_json", detail: 'The body is not valid JSON; check its quotes, commas and brackets (a "__proto__" key, or a "constructor" key holding "prototype", is refused too).' };
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return { code: "bad_request", detail: "Content-Length does not match the body sent." };
+    case "FST_ERR_BAD_URL":
+      return { code: "bad_request", detail: "The path holds a malformed percent-escape (such as %ZZ); encode % as %25." };
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return { code: "url_too_long", detail: "A part of the path is longer than 100 characters; no id Ferry makes is that long." };
   }
   if (err instanceof SyntaxError || err.statusCode === 400 && /JSON/i.test(err.message)) {
     return { code: "invalid_json", detail: `The body is not valid JSON: ${err.message}` };
