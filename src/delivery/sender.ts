@@ -10,6 +10,7 @@ import { allowsAddress, classifyAddress, type Allowlist } from "../core/addresse
 import type { AttemptResult } from "../core/retry.js";
 import type { AttemptErrorCode } from "../core/errors.js";
 import type { HttpMethod } from "../core/types.js";
+import { checkHttpUrl } from "../core/template.js";
 
 export interface SenderOptions {
   /** Connections kept per origin: the most requests in flight to one origin. */
@@ -64,6 +65,14 @@ export class Sender {
 
   /** Sends the request; `signal` aborts it (timeout or shutdown, told apart by the caller). */
   async send(out: Outgoing, signal: AbortSignal): Promise<SendResult> {
+    // Ingest and the destination API refuse such URLs; checked again here because a template
+    // whose host comes from push data, or a postback queued before those checks, can still
+    // render one, and WHATWG parsing would send "http:///127.0.0.1:9999/x" to 127.0.0.1:9999.
+    const problem = checkHttpUrl(out.url);
+    if (problem) {
+      const message = `the URL "${out.url.slice(0, 200)}" ${problem}; nothing was sent`;
+      return { result: { kind: "error", code: "invalid_url", message }, responseBody: null, errorMessage: message };
+    }
     try {
       const res = await request(out.url, {
         method: out.method,
