@@ -52,6 +52,7 @@ export const SETTINGS = {
   redis_prefix: { kind: "string", default: "ferry", doc: "Prefix of every Redis key Ferry uses, so several Ferry installations can share one Redis." },
   database_url: { kind: "optional", secret: true, doc: "Keep postbacks and attempts in Postgres (`postgres://user:pass@host:port/db`) instead of the SQLite file." },
   migrate_on_start: { kind: "bool", default: false, doc: "Apply Postgres migrations on start-up, as `ferry migrate` does. Off: start-up refuses an unmigrated database." },
+  test_only_local_dns: { kind: "bool", default: false, doc: "For Ferry's own tests: resolve no host name but `localhost`; any other makes the process fail, so a test can never reach outside this machine. Never set it in production." },
   sqlite_synchronous: { kind: "enum", default: "normal", values: ["normal", "full"], doc: "SQLite durability: normal survives any process crash; full also survives power loss, at a cost per ingest." },
 } as const satisfies Record<string, Spec>;
 

@@ -110,6 +110,22 @@ const CASES: Case[] = [
     request: ingest({ endpoint: { url: "http://{host}" }, data: [{}] }),
     status: 422, code: "invalid_url", field: "data[0]", detail: /data\[0\]/,
   },
+  // WHATWG URL parsing reads "http:///127.0.0.1:9999/hook" as host 127.0.0.1:9999: a missing
+  // value must not move the postback to a host written in the path.
+  {
+    name: "a host from data missing, leaving a host-like path",
+    request: ingest({ endpoint: { url: "http://{partner_host}/127.0.0.1:9999/hook" }, data: [{ partner_host: "ok.example" }, {}] }),
+    status: 422, code: "invalid_url", field: "data[1]", detail: /data\[1\].*"http:\/\/\/127\.0\.0\.1:9999\/hook".*no host/,
+  },
+  { name: "a URL with an empty host", request: ingest(withEndpoint({ url: "http:///x" })), status: 422, code: "invalid_url", field: "endpoint.url", detail: /no host/ },
+  { name: "a URL with one slash", request: ingest(withEndpoint({ url: "http:/partner.example/x" })), status: 422, code: "invalid_url", field: "endpoint.url", detail: /no host/ },
+  { name: "a URL with an empty host and a userinfo", request: ingest(withEndpoint({ url: "http://@/partner.example/" })), status: 422, code: "invalid_url", field: "endpoint.url" },
+  { name: "a URL whose host changes when parsed", request: ingest(withEndpoint({ url: "http://0x7f.1/hook" })), status: 422, code: "invalid_url", field: "endpoint.url", detail: /"0x7f\.1".*"127\.0\.0\.1"/ },
+  {
+    name: "a host from data that changes when parsed",
+    request: ingest({ endpoint: { url: "http://{h}/hook" }, data: [{ h: "ok.example" }, { h: "2130706433" }] }),
+    status: 422, code: "invalid_url", field: "data[1]",
+  },
   {
     name: "a whole URL from data that is not http(s)",
     request: ingest({ endpoint: { url: "{target}" }, data: [{ target: "http://ok.example/" }, { target: "ftp://x/" }] }),
@@ -280,6 +296,13 @@ describe("accepted requests", () => {
     assert.equal(res.statusCode, 202, res.body);
     const got = await p.app.inject({ method: "GET", url: `/v1/postbacks/${res.json().ids[0]}`, headers: AUTH });
     assert.equal(got.json().endpoint.method, "GET");
+  });
+
+  test("a host only normalised by parsing is taken: case, a default port, IPv6, user info, IDN", async () => {
+    for (const url of ["HTTP://Partner.Example:80/x", "https://partner.example:443/x", "http://partner.example:8080/x", "http://[::1]:9/x", "http://[0:0:0:0:0:0:0:1]/x", "http://u:p@partner.example/x", "http://bücher.example/x", "http://{h}/x"]) {
+      const res = await p.app.inject(ingest({ endpoint: { url }, data: [{ h: "Partner.Example" }] }));
+      assert.equal(res.statusCode, 202, `${url}: ${res.body}`);
+    }
   });
 
   test("a number default and max_attempts at the bounds are taken", async () => {

@@ -189,6 +189,35 @@ test("checkHttpUrl says why other URLs are refused", () => {
   assert.match(checkHttpUrl("") ?? "", /not a valid absolute URL/);
 });
 
+test("checkHttpUrl refuses a URL whose host is not the one its text names", () => {
+  // WHATWG URL parsing reads each of these with a host the raw text does not have there.
+  for (const [url, why] of [
+    ["http:///127.0.0.1:9999/hook", /no host/],
+    ["http:///x", /no host/],
+    ["https:///x?y", /no host/],
+    ["http:/x/y", /no host/],
+    ["http:x", /no host/],
+    ["http:\\\\x/y", /no host/],
+    ["http://@/x", /no host|not a valid/],
+    ["http://u@:80/x", /no host|not a valid/],
+    ["http://2130706433/", /"2130706433".*"127\.0\.0\.1"/],
+    ["http://0x7f.1/", /"0x7f\.1".*"127\.0\.0\.1"/],
+    ["http://127.1:9999/", /"127\.1:9999".*"127\.0\.0\.1:9999"/],
+    ["http://partner%2eexample/", /changes|is parsed/],
+    ["http://part\tner.example/", /changes|is parsed/],
+    ["http://partner.example./", undefined],
+  ] as [string, RegExp | undefined][]) {
+    if (why === undefined) assert.equal(checkHttpUrl(url), undefined, url);
+    else assert.match(checkHttpUrl(url) ?? "(accepted)", why, url);
+  }
+});
+
+test("checkHttpUrl takes a host that parsing only normalises", () => {
+  for (const url of ["HTTP://PARTNER.example/", "http://partner.example:80/", "https://partner.example:443/", "http://partner.example:/x", "http://partner.example:0080/x", "https://partner.example:8443/", "http://[::FFFF:127.0.0.1]/", "http://[0:0:0:0:0:0:0:1]:8080/", "http://user:pa%40ss@partner.example/", "http://a@b@partner.example/", "http://bücher.example/", "http://xn--bcher-kva.example/", "http://partner.example?x", "http://partner.example#x", "http://partner.example\\x"]) {
+    assert.equal(checkHttpUrl(url), undefined, url);
+  }
+});
+
 test("a rendered value cannot move a fixed-origin template to another host", () => {
   const t = compileTemplate("http://partner.example/{p}?q={q}");
   const url = new URL(renderTemplate(t, { p: "@evil.example/", q: "//evil.example" }, ""));

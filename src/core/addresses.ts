@@ -31,8 +31,19 @@ const RANGES: [AddressClass, string, number, "ipv4" | "ipv6"][] = [
   ["loopback", "::1", 128, "ipv6"],
   ["private", "fc00::", 7, "ipv6"],
   ["link_local", "fe80::", 10, "ipv6"],
+  ["private", "fec0::", 10, "ipv6"], // site-local: deprecated (RFC 3879), still routed inward by some networks
   ["multicast", "ff00::", 8, "ipv6"],
-  ["reserved", "2001:db8::", 32, "ipv6"], // documentation
+  // The rest per the IANA IPv6 Special-Purpose Address Registry: none is a partner's address.
+  ["reserved", "100::", 64, "ipv6"], // discard (RFC 6666)
+  ["private", "64:ff9b:1::", 48, "ipv6"], // local-use NAT64 (RFC 8215): translates to whatever the site chose
+  // Teredo (RFC 4380) carries the client's IPv4 address XOR'd, and the server's in the clear:
+  // too many ways to reach inward to judge; no partner is served over it.
+  ["reserved", "2001::", 32, "ipv6"],
+  ["reserved", "2001:2::", 48, "ipv6"], // benchmarking (RFC 5180)
+  ["reserved", "2001:20::", 28, "ipv6"], // ORCHIDv2 (RFC 7343): identifiers, not locators
+  ["reserved", "2001:db8::", 32, "ipv6"], // documentation (RFC 3849)
+  ["reserved", "3fff::", 20, "ipv6"], // documentation (RFC 9637)
+  ["reserved", "5f00::", 16, "ipv6"], // SRv6 segment identifiers (RFC 9602)
 ];
 
 const LISTS = RANGES.map(([cls, net, prefix, family]) => {
@@ -44,8 +55,8 @@ const LISTS = RANGES.map(([cls, net, prefix, family]) => {
 /** The class of a non-public address, or undefined for a public one (or not an address). */
 export function classifyAddress(address: string): AddressClass | undefined {
   let ip = address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
-  // IPv4 inside IPv6 (::ffff:127.0.0.1, ::ffff:7f00:1 as URLs write it, or NAT64's
-  // 64:ff9b::7f00:1) reaches the IPv4 address: judge that.
+  // An IPv6 address that carries an IPv4 address is delivered to that IPv4 address (by the
+  // host's own stack, a NAT64 gateway or a 6to4 relay): judge that.
   if (isIP(ip) === 6) ip = embeddedIPv4(ip) ?? ip;
   const version = isIP(ip);
   if (version === 0) return undefined;
@@ -54,14 +65,27 @@ export function classifyAddress(address: string): AddressClass | undefined {
   return undefined;
 }
 
-/** The IPv4 address an IPv4-mapped (::ffff:0:0/96) or NAT64 (64:ff9b::/96) address carries. */
+/**
+ * The IPv4 address an IPv6 address carries, where it carries one in the clear:
+ * - IPv4-mapped ::ffff:0:0/96 (RFC 4291), as URLs write ::ffff:127.0.0.1 (::ffff:7f00:1);
+ * - IPv4-translated ::ffff:0:0:0/96 (RFC 2765);
+ * - IPv4-compatible ::/96 (RFC 4291 deprecates it; stacks that take it send to the IPv4
+ *   address), all but :: and ::1, which are IPv6's own unspecified and loopback;
+ * - NAT64's well-known prefix 64:ff9b::/96 (RFC 6052), the last 32 bits;
+ * - 6to4 2002::/16 (RFC 3056), bits 16 to 47.
+ */
 function embeddedIPv4(ip: string): string | undefined {
-  const groups = expandIPv6(ip);
-  if (!groups) return undefined;
-  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
-  const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0);
-  if (!mapped && !nat64) return undefined;
-  return [groups[6]! >> 8, groups[6]! & 255, groups[7]! >> 8, groups[7]! & 255].join(".");
+  const g = expandIPv6(ip);
+  if (!g || g.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffff)) return undefined;
+  const zero = (from: number, to: number) => g.slice(from, to).every((n) => n === 0);
+  const quad = (hi: number, lo: number) => [hi >> 8, hi & 255, lo >> 8, lo & 255].join(".");
+  const mapped = zero(0, 5) && g[5] === 0xffff;
+  const translated = zero(0, 4) && g[4] === 0xffff && g[5] === 0;
+  const compatible = zero(0, 6) && !(g[6] === 0 && (g[7] === 0 || g[7] === 1));
+  const nat64 = g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6);
+  if (mapped || translated || compatible || nat64) return quad(g[6]!, g[7]!);
+  if (g[0] === 0x2002) return quad(g[1]!, g[2]!);
+  return undefined;
 }
 
 /** The eight 16-bit groups of an IPv6 address ("::" expanded, a trailing dotted quad read). */

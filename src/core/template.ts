@@ -12,6 +12,7 @@
  * - Numbers and booleans become their JSON text; objects and arrays their JSON text, encoded.
  * - null and missing keys become the default value, encoded the same way.
  */
+import { domainToASCII } from "node:url";
 
 type Part = string | { key: string };
 
@@ -108,7 +109,14 @@ export function hasFixedOrigin(template: CompiledTemplate): boolean {
   return /^https?:\/\/[^/?#{}]+[/?#]/i.test(template.prefix);
 }
 
-/** An absolute http(s) URL with a host, or undefined with the reason it is not. */
+/**
+ * An absolute http(s) URL whose host is the one its text names, or undefined with the reason
+ * it is not. WHATWG URL parsing (which undici uses) forgives a lot: it reads "http:///x",
+ * "http:/x" and "http:\\x" as host x, so a template "http://{host}/127.0.0.1:9999/hook"
+ * rendered without `host` would go to 127.0.0.1:9999; it reads "http://2130706433/" as
+ * 127.0.0.1. So the host between "//" and the next "/", "\\", "?" or "#" must be there, and
+ * parsing may change it only by case, a default or empty port, IPv6 notation or IDNA.
+ */
 export function checkHttpUrl(url: string): string | undefined {
   let parsed: URL;
   try {
@@ -119,6 +127,23 @@ export function checkHttpUrl(url: string): string | undefined {
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     return `has scheme "${parsed.protocol.slice(0, -1)}"; only http and https are delivered`;
   }
-  if (!parsed.hostname) return "has no host";
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/\\?#]*)/i.exec(url)?.[1];
+  // After the last "@" (user info may hold more, as WHATWG reads it): host and port.
+  const hostPort = authority?.slice(authority.lastIndexOf("@") + 1);
+  if (!hostPort || !parsed.hostname) return `has no host between "//" and the next "/", "?" or "#"`;
+  const raw = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostPort);
+  const rawHost = raw?.[1] ?? hostPort;
+  if (!rawHost) return `has no host between "//" and the next "/", "?" or "#"`;
+  const defaultPort = parsed.protocol === "https:" ? 443 : 80;
+  const rawPort = raw?.[2] ? Number(raw[2]) : defaultPort;
+  const sameHost =
+    rawHost.toLowerCase() === parsed.hostname ||
+    // An IPv6 literal is written many ways; parsing only picks the shortest (RFC 5952).
+    (rawHost.startsWith("[") && parsed.hostname.startsWith("[")) ||
+    // A name in Unicode is sent as its IDNA A-label; anything percent-encoded is not a name.
+    (/[^\x00-\x7f]/.test(rawHost) && !rawHost.includes("%") && domainToASCII(rawHost) === parsed.hostname);
+  if (!sameHost || raw === null || rawPort !== (parsed.port === "" ? defaultPort : Number(parsed.port))) {
+    return `names the host "${hostPort.slice(0, 100)}" but is parsed as host "${parsed.host}"`;
+  }
   return undefined;
 }

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Backends } from "../backends.js";
 import { VERSION } from "../version.js";
-import { Sender } from "./sender.js";
+import { Sender, localOnlyLookup } from "./sender.js";
 import { Worker } from "./worker.js";
 
 export function createWorker(config: Config, backends: Backends, logger: Logger): Worker {
@@ -16,6 +16,9 @@ export function createWorker(config: Config, backends: Backends, logger: Logger)
     proxyUrl: config.proxy_url,
     allowPrivate: config.allow_private_destinations,
     allowlist: config.allowlist,
+    // Thrown where no caller can catch it, so the process (or thread) fails loudly: a test
+    // that resolves an outside name must fail even if it expected the delivery to fail.
+    lookup: config.test_only_local_dns ? localOnlyLookup((err) => setImmediate(() => { throw err; })) : undefined,
   });
   return new Worker({
     queue: backends.queue,

@@ -10,6 +10,7 @@ import { allowsAddress, classifyAddress, type Allowlist } from "../core/addresse
 import type { AttemptResult } from "../core/retry.js";
 import type { AttemptErrorCode } from "../core/errors.js";
 import type { HttpMethod } from "../core/types.js";
+import { checkHttpUrl } from "../core/template.js";
 
 export interface SenderOptions {
   /** Connections kept per origin: the most requests in flight to one origin. */
@@ -21,6 +22,8 @@ export interface SenderOptions {
   allowPrivate?: boolean;
   /** Private destinations delivered to all the same (FERRY_DESTINATION_ALLOWLIST). */
   allowlist?: Allowlist | undefined;
+  /** Resolves host names; dns.lookup by default. Tests install `localOnlyLookup`. */
+  lookup?: LookupFunction | undefined;
 }
 
 export interface Outgoing {
@@ -58,12 +61,25 @@ export class Sender {
     // proxy's own address, which the operator chose. Give the proxy its own egress rules.
     this.dispatcher = options.proxyUrl
       ? new ProxyAgent({ uri: options.proxyUrl, proxyTunnel: false, ...pool })
-      : new Agent({ ...pool, connect: options.allowPrivate ? undefined : guardedConnector(options.allowlist) });
+      : new Agent({
+          ...pool,
+          connect: options.allowPrivate
+            ? options.lookup && ({ lookup: options.lookup } as buildConnector.BuildOptions)
+            : guardedConnector(options.allowlist, options.lookup ?? dnsLookup),
+        });
     this.responseBodyBytes = options.responseBodyBytes;
   }
 
   /** Sends the request; `signal` aborts it (timeout or shutdown, told apart by the caller). */
   async send(out: Outgoing, signal: AbortSignal): Promise<SendResult> {
+    // Ingest and the destination API refuse such URLs; checked again here because a template
+    // whose host comes from push data, or a postback queued before those checks, can still
+    // render one, and WHATWG parsing would send "http:///127.0.0.1:9999/x" to 127.0.0.1:9999.
+    const problem = checkHttpUrl(out.url);
+    if (problem) {
+      const message = `the URL "${out.url.slice(0, 200)}" ${problem}; nothing was sent`;
+      return { result: { kind: "error", code: "invalid_url", message }, responseBody: null, errorMessage: message };
+    }
     try {
       const res = await request(out.url, {
         method: out.method,
@@ -140,12 +156,13 @@ function refusal(host: string, address: string, cls: string): Error {
  * rebound to, is refused too). Redirects are never followed (undici's default), so a public
  * address cannot bounce a postback inward either.
  */
-function guardedConnector(allowlist: Allowlist | undefined): buildConnector.connector {
+function guardedConnector(allowlist: Allowlist | undefined, resolve: LookupFunction): buildConnector.connector {
   const allowed = (host: string, address: string): boolean =>
     allowlist !== undefined && (allowlist.hosts.has(host.toLowerCase()) || allowsAddress(allowlist, address));
   const lookup: LookupFunction = (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    resolve(hostname, { ...options, all: true }, (err, result) => {
       if (err) return callback(err, "", 0);
+      const addresses = result as unknown as LookupAddress[];
       for (const { address } of addresses) {
         const cls = classifyAddress(address);
         if (cls && !allowed(hostname, address)) return callback(refusal(hostname, address, cls), "", 0);
@@ -166,13 +183,33 @@ function guardedConnector(allowlist: Allowlist | undefined): buildConnector.conn
   };
 }
 
+/** Carried by the error of a name `localOnlyLookup` refused to resolve. */
+const NOT_LOCAL = "EFERRY_TEST_ONLY_LOCAL_DNS";
+
+/**
+ * A lookup for tests (FERRY_TEST_ONLY_LOCAL_DNS): resolves `localhost` only. Tests must never
+ * depend on outside DNS, nor send a postback anywhere but this machine; any other name is
+ * refused (no query is made) and handed to `onRefused`, which makes the test run fail.
+ */
+export function localOnlyLookup(onRefused: (err: Error) => void): LookupFunction {
+  return (hostname, options, callback) => {
+    if (hostname.toLowerCase() === "localhost") return dnsLookup(hostname, options, callback);
+    const err = Object.assign(
+      new Error(`FERRY_TEST_ONLY_LOCAL_DNS is set: tests may resolve only localhost, and "${hostname}" was to be resolved`),
+      { code: NOT_LOCAL },
+    );
+    callback(err, "", 0);
+    onRefused(err);
+  };
+}
+
 export function classifyError(err: unknown): AttemptErrorCode {
   const code = errorCode(err);
   if (code === REFUSED) return "destination_refused";
   const name = (err as Error)?.name;
   if (name === "TimeoutError" || code.endsWith("_TIMEOUT") || code === "ETIMEDOUT") return "timeout";
   if (code === "ECONNREFUSED") return "connection_refused";
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NODATA") return "dns_failure";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NODATA" || code === NOT_LOCAL) return "dns_failure";
   if (code === "ECONNRESET" || code === "EPIPE" || code === "UND_ERR_SOCKET" || code === "UND_ERR_CLOSED") return "connection_reset";
   if (code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL") || code.includes("CERT") || code === "DEPTH_ZERO_SELF_SIGNED_CERT") return "tls_failure";
   if (code === "UND_ERR_INVALID_ARG" || code === "ERR_INVALID_URL") return "invalid_url";

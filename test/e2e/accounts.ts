@@ -665,6 +665,10 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         ["a relative url", { url: "/hook/{id}" }, "invalid_url", "url"],
         ["a url without its scheme", { url: "partner.example/hook" }, "invalid_url", "url"],
         ["a url with a space in its host", { url: "http://partner example/hook" }, "invalid_url", "url"],
+        // WHATWG URL parsing reads "http:///127.0.0.1:9999/hook" as host 127.0.0.1:9999.
+        ["a url with an empty host", { url: "http:///127.0.0.1:9999/hook" }, "invalid_url", "url"],
+        ["a url with no host at all", { url: "http:///x" }, "invalid_url", "url"],
+        ["a url whose host changes when parsed", { url: "http://2130706433/hook" }, "invalid_url", "url"],
         ["a url longer than 8 KiB", { url: "https://partner.example/?" + "x".repeat(8200) }, "invalid_url", "url"],
         ["an unknown method", { method: "FETCH" }, "invalid_method", "method"],
         ["HEAD", { method: "HEAD" }, "invalid_method", "method"],

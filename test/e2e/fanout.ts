@@ -131,6 +131,24 @@ export function fanoutSuite(name: string, backend: () => Partial<Config> | Promi
       for (const r of got) new Webhook(d.secret).verify(r.body, r.headers as Record<string, string>);
     });
 
+    test("a destination whose host comes from push data, rendered without it, is dead with invalid_url and nothing is sent", async () => {
+      const p = await start();
+      const acct = await account(p);
+      const path = `/empty-host-${Date.now()}`;
+      // Rendered without partner_host: "http:///127.0.0.1:PORT/...", which URL parsing would
+      // read as host 127.0.0.1:PORT, the receiver.
+      await destination(p, acct.auth, { url: `http://{partner_host}/${new URL(receiver.url).host}${path}`, method: "POST", failure_threshold: 1000 });
+      const [pb] = ok(await push(p, acct.auth, { n: 1 }), 202, "push").postbacks;
+      const view = await eventually(async () => {
+        const v = await postback(p, pb.id, acct.auth);
+        return v.state === "dead" || v.state === "delivered" ? v : undefined;
+      }, 10_000, "settled");
+      assert.equal(view.state, "dead");
+      assert.equal(view.reason, "invalid_url");
+      assert.equal(view.attempts.length, 1, "not retried");
+      assert.equal(arrived(path).length, 0);
+    });
+
     test("seed 003: three failed attempts disable a destination; its postbacks are held, then sent when it is enabled", async () => {
       const p = await start();
       const acct = await account(p);

@@ -25,10 +25,11 @@ export function tempDir(prefix = "ferry-test-"): { path: string; cleanup(): void
 
 /**
  * A config as the service would load it, with no environment but these settings. Private
- * destinations are allowed: the tests' receivers listen on 127.0.0.1.
+ * destinations are allowed: the tests' receivers listen on 127.0.0.1. No name but localhost
+ * is resolved: a test that would reach outside this machine fails instead.
  */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return loadConfig({}, { admin_token: ADMIN_TOKEN, log_level: "silent", allow_private_destinations: true, ...overrides });
+  return loadConfig({}, { admin_token: ADMIN_TOKEN, log_level: "silent", allow_private_destinations: true, test_only_local_dns: true, ...overrides });
 }
 
 export function silentLogger(): Logger {

@@ -51,9 +51,10 @@ export async function killAll(): Promise<void> {
 /**
  * The environment without any FERRY_* variable of the caller, plus `env`. Private
  * destinations are allowed unless `env` says otherwise: the tests' receivers are on 127.0.0.1.
+ * No name but localhost is resolved: a test that would reach outside this machine fails.
  */
 export function ferryEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { FERRY_ALLOW_PRIVATE_DESTINATIONS: "true" };
+  const out: NodeJS.ProcessEnv = { FERRY_ALLOW_PRIVATE_DESTINATIONS: "true", FERRY_TEST_ONLY_LOCAL_DNS: "true" };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("FERRY_")) out[k] = v;
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   return out;
