@@ -175,20 +175,25 @@ describe("hardening, SQLite", () => {
 
     test("a tab, Latin-1 letters and visible ASCII are taken as they are, and delivered", async () => {
       const receiver = await startReceiver();
+      // A pipeline of its own with a worker: the shared one queued postbacks to partner.example
+      // (names the tests may not resolve), which a worker there would try to send.
+      const own = await startPipeline();
       try {
+        const account = await call(own, "POST", "/v1/accounts", ADMIN_TOKEN, { name: "Latin" });
+        const token = (await call(own, "POST", `/v1/accounts/${account.body.id}/tokens`, ADMIN_TOKEN)).body.token as string;
         const headers = { "X-A": "a\tb", "X-Latin": "café ÿ", "X-Ascii": "!~ \"quoted\" {x}" };
-        const a = await call(p, "POST", "/v1/destinations", accountToken, { url: `${receiver.url}/latin?id={id}`, headers });
+        const a = await call(own, "POST", "/v1/destinations", token, { url: `${receiver.url}/latin?id={id}`, headers });
         assert.equal(a.status, 201, a.res.body);
         assert.deepEqual(a.body.headers, headers);
-        const pushed = await call(p, "POST", "/v1/push", accountToken, { id: 1 });
+        const pushed = await call(own, "POST", "/v1/push", token, { id: 1 });
         assert.equal(pushed.status, 202, pushed.res.body);
-        p.startWorker();
         const got = (await eventually(() => receiver.requests.find((r) => new URL(r.url).pathname === "/latin"), 10_000, "the delivery"))!;
         // Node's HTTP server reads header bytes as Latin-1, as undici wrote them.
         assert.equal(got.headers["x-a"], "a\tb");
         assert.equal(got.headers["x-latin"], "café ÿ");
         assert.equal(got.headers["x-ascii"], headers["X-Ascii"]);
       } finally {
+        await own.stop();
         await receiver.close();
       }
     });
