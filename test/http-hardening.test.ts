@@ -6,78 +6,11 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "node:net";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { ADMIN_TOKEN, startPipeline, type Pipeline } from "./support/harness.js";
+import { assertProblem, exchange, firstResponse as parse, type Exchange } from "./support/raw-http.js";
 
-interface Exchange {
-  /** Everything the server sent. */
-  text: string;
-  /** Whether the server closed the socket before `waitMs` ran out. */
-  closed: boolean;
-  ms: number;
-}
-
-/**
- * Opens a socket, writes `data`, and collects what comes back until the server closes the socket
- * or `waitMs` passes (then the test closes it).
- */
-function exchange(port: number, data: string | Buffer, waitMs: number): Promise<Exchange> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const socket = connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ text: Buffer.concat(chunks).toString("latin1"), closed, ms: Date.now() - started });
-    };
-    const timer = setTimeout(() => finish(false), waitMs);
-    socket.on("data", (chunk) => chunks.push(chunk));
-    socket.on("error", () => finish(true));
-    socket.on("close", () => finish(true));
-    socket.write(data);
-  });
-}
-
-interface Parsed {
-  status: number;
-  headers: Record<string, string>;
-  body: any;
-}
-
-/** The first response in `text`; its body parsed as JSON. */
-function parse(text: string): Parsed {
-  const end = text.indexOf("\r\n\r\n");
-  assert.ok(end > 0, `no response: ${JSON.stringify(text)}`);
-  const [statusLine, ...lines] = text.slice(0, end).split("\r\n");
-  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]);
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  const length = Number(headers["content-length"] ?? 0);
-  const raw = text.slice(end + 4, end + 4 + length);
-  let body: unknown;
-  try {
-    body = JSON.parse(raw);
-  } catch {
-    body = raw;
-  }
-  return { status, headers, body };
-}
-
-function assertProblem(res: Parsed, status: number, code: string, what: string): void {
-  assert.equal(res.status, status, `${what}: status (body ${JSON.stringify(res.body)})`);
-  assert.match(res.headers["content-type"] ?? "", /^application\/problem\+json/, `${what}: content type`);
-  assert.equal(res.body?.code, code, `${what}: code`);
-  assert.equal(res.body?.status, status, `${what}: status in the body`);
-}
 
 let pipeline: Pipeline;
 let port: number;
@@ -98,7 +31,7 @@ test("a body that never arrives whole is answered 408 request_timeout and the so
   const res = await exchange(
     port,
     `POST /ingest HTTP/1.1\r\nHost: x\r\n${AUTH_LINE}Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`,
-    5000,
+    { waitMs: 5000 },
   );
   assert.ok(res.closed, "the server closed the socket");
   assert.ok(res.ms < 3000, `closed after ${res.ms} ms`);
@@ -106,7 +39,7 @@ test("a body that never arrives whole is answered 408 request_timeout and the so
 });
 
 test("headers that never end are answered 408 request_timeout and the socket closed", async () => {
-  const res = await exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 5000);
+  const res = await exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n", { waitMs: 5000 });
   assert.ok(res.closed, "the server closed the socket");
   assert.ok(res.ms < 3000, `closed after ${res.ms} ms`);
   assertProblem(parse(res.text), 408, "request_timeout", "slow headers");
@@ -114,14 +47,14 @@ test("headers that never end are answered 408 request_timeout and the socket clo
 
 test("an answer given before the body was read closes the connection", async () => {
   // No token: 401 at once; the rest of the body would otherwise hold the socket open.
-  const res = await exchange(port, "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{", 5000);
+  const res = await exchange(port, "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{", { waitMs: 5000 });
   assert.ok(res.closed, "the server closed the socket");
   const parsed = parse(res.text);
   assertProblem(parsed, 401, "missing_token", "early 401");
   assert.equal(parsed.headers["connection"], "close");
   assert.ok(res.ms < 500, `closed after ${res.ms} ms, not at the request timeout`);
   // The same on a route that reads no body at all.
-  const get = await exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{", 5000);
+  const get = await exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{", { waitMs: 5000 });
   assert.ok(get.closed, "the server closed the /healthz socket");
   assert.equal(parse(get.text).status, 200);
   assert.ok(get.ms < 500, `closed after ${get.ms} ms`);
@@ -132,7 +65,7 @@ test("an idle keep-alive connection is closed after the keep-alive timeout", asy
   const res = await exchange(
     port,
     `POST /ingest HTTP/1.1\r\nHost: x\r\n${AUTH_LINE}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
-    5000,
+    { waitMs: 5000 },
   );
   const parsed = parse(res.text);
   assert.equal(parsed.status, 422);
@@ -164,7 +97,7 @@ test("/healthz stays fast while hundreds of slow clients hold sockets, and they 
           i % 2
             ? "GET /healthz HTTP/1.1\r\nHost: x\r\n"
             : `POST /ingest HTTP/1.1\r\nHost: x\r\n${AUTH_LINE}Content-Length: 100000\r\n\r\n{`,
-          8000,
+          { waitMs: 8000 },
         ),
       );
       if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20));
@@ -196,11 +129,11 @@ test("connections over the cap are refused; those under it are served", async ()
     const holders = Array.from({ length: 3 }, () => connect(cappedPort, "127.0.0.1"));
     await Promise.all(holders.map((s) => new Promise((r) => s.once("connect", r))));
     await new Promise((r) => setTimeout(r, 50));
-    const res = await exchange(cappedPort, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 2000);
+    const res = await exchange(cappedPort, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", { waitMs: 2000 });
     assert.ok(res.closed && res.text === "", `the fourth connection was not refused: ${JSON.stringify(res.text)}`);
     for (const s of holders) s.destroy();
     await new Promise((r) => setTimeout(r, 50));
-    const again = await exchange(cappedPort, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 2000);
+    const again = await exchange(cappedPort, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { waitMs: 2000 });
     assert.equal(parse(again.text).status, 200);
   } finally {
     await capped.stop();

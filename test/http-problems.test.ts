@@ -6,79 +6,9 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { ADMIN_TOKEN, startPipeline, type Pipeline } from "./support/harness.js";
-
-interface Response {
-  status: number;
-  headers: Record<string, string>;
-  body: any;
-}
-
-/** The responses in `text`, in order; bodies parsed as JSON where they are. */
-function parseAll(text: string): Response[] {
-  const out: Response[] = [];
-  let rest = text;
-  while (rest.length) {
-    const end = rest.indexOf("\r\n\r\n");
-    if (end < 0) break;
-    const [statusLine, ...lines] = rest.slice(0, end).split("\r\n");
-    const headers: Record<string, string> = {};
-    for (const line of lines) {
-      const colon = line.indexOf(":");
-      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    const length = Number(headers["content-length"] ?? 0);
-    const raw = rest.slice(end + 4, end + 4 + length);
-    let body: unknown = raw;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      // not JSON: kept as text, and the assertions say so
-    }
-    out.push({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]), headers, body });
-    rest = rest.slice(end + 4 + length);
-  }
-  return out;
-}
-
-/** Writes each part in turn (`pauseMs` apart) and reads until the server closes, or 2 s pass. */
-function exchange(port: number, parts: (string | Buffer)[], pauseMs = 0, between?: () => void): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ text: Buffer.concat(chunks).toString("latin1"), closed });
-    };
-    const timer = setTimeout(() => finish(false), 2000);
-    socket.on("data", (chunk) => chunks.push(chunk));
-    socket.on("error", () => finish(true));
-    socket.on("close", () => finish(true));
-    void (async () => {
-      for (const [i, part] of parts.entries()) {
-        if (i > 0) {
-          await new Promise((r) => setTimeout(r, pauseMs));
-          if (i === 1) between?.();
-          await new Promise((r) => setTimeout(r, pauseMs));
-        }
-        if (!socket.destroyed) socket.write(part);
-      }
-    })();
-  });
-}
-
-function assertProblem(res: Response | undefined, status: number, code: string, what: string): void {
-  assert.ok(res, `${what}: no answer at all`);
-  assert.equal(res.status, status, `${what}: status (body ${JSON.stringify(res.body)})`);
-  assert.match(res.headers["content-type"] ?? "", /^application\/problem\+json/, `${what}: content type (body ${JSON.stringify(res.body)})`);
-  assert.equal(res.body?.code, code, `${what}: code`);
-  assert.equal(res.body?.status, status, `${what}: status in the body`);
-}
+import { assertProblem, exchange, parseResponses } from "./support/raw-http.js";
 
 let pipeline: Pipeline;
 let port: number;
@@ -116,7 +46,7 @@ const CASES: { what: string; request: string; status: number; code: string }[] =
 for (const c of CASES) {
   test(`${c.what} is answered ${c.status} ${c.code} as problem+json`, async () => {
     const res = await exchange(port, [c.request]);
-    assertProblem(parseAll(res.text)[0], c.status, c.code, c.what);
+    assertProblem(parseResponses(res.text)[0], c.status, c.code, c.what);
   });
 }
 
@@ -133,11 +63,10 @@ test("a request that arrives while Ferry shuts down is answered 503 shutting_dow
       `POST /ingest HTTP/1.1\r\nHost: x\r\n${AUTH_LINE}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{`,
       "}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
     ],
-    100,
-    () => (closed = closing.stop()),
+    { pauseMs: 100, between: () => (closed = closing.stop()) },
   );
   await closed;
-  const [first, second] = parseAll(res.text);
+  const [first, second] = parseResponses(res.text);
   assert.ok(first, "the request under way was answered");
   assertProblem(second, 503, "shutting_down", "during shutdown");
   assert.equal(second!.headers["retry-after"], "1");
