@@ -1,13 +1,12 @@
 /**
  * How the API answers a port's failure: the queue's as queue_unavailable, the store's as
- * store_unavailable, a duplicate id as Ferry's own bug (500, cause kept for the log); an untyped
- * failure of a store call outside the use cases stays store_unavailable, as before typed errors.
+ * store_unavailable, a duplicate id as Ferry's own bug (500, cause kept for the log); any other error is not a port's
+ * outage, so it is left to the generic 500.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ApiError } from "../src/core/errors.js";
 import { DuplicateIdError, QueueUnavailableError, StoreUnavailableError } from "../src/core/port-errors.js";
-import { portProblem, stored } from "../src/api/common.js";
+import { portProblem } from "../src/api/common.js";
 
 test("typed port errors map to the code of their backend", () => {
   const queue = portProblem(new QueueUnavailableError("redis down"));
@@ -22,9 +21,4 @@ test("typed port errors map to the code of their backend", () => {
   assert.equal(bug?.status, 500);
   assert.equal(bug?.cause, duplicate, "the cause goes to the log");
   assert.equal(portProblem(new Error("a bug")), undefined, "anything else is not a port's failure");
-});
-
-test("stored: an untyped failure is store_unavailable; a typed one keeps its backend", async () => {
-  await assert.rejects(stored(Promise.reject(new Error("SQLITE_CANTOPEN"))), (err: unknown) => err instanceof ApiError && err.code === "store_unavailable");
-  await assert.rejects(stored(Promise.reject(new QueueUnavailableError("x"))), (err: unknown) => err instanceof ApiError && err.code === "queue_unavailable");
 });

@@ -40,18 +40,6 @@ export function portProblem(err: unknown): ApiError | undefined {
   return undefined;
 }
 
-/**
- * Runs a store call outside the use cases (idempotency keys). A typed failure answers as
- * portProblem says; any other is the store's, not the caller's: 503 store_unavailable.
- */
-export async function stored<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (err) {
-    throw portProblem(err) ?? storeUnavailable(err);
-  }
-}
-
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 100;
 

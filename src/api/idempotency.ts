@@ -10,7 +10,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Stores } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { MINUTE } from "../core/time.js";
-import { stored } from "./common.js";
 
 /** A claim not answered within this long belongs to a process that died: it may be taken over. */
 const STALE_MS = 1 * MINUTE;
@@ -35,7 +34,8 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; ttlMs:
       .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
       .digest("base64url");
     const now = Date.now();
-    const claim = await stored(deps.stores.dedupe.claimIdempotencyKey(scope, key, fingerprint, now, deps.ttlMs, STALE_MS));
+    // A store outage is a StoreUnavailableError, answered 503 store_unavailable by the error handler.
+    const claim = await deps.stores.dedupe.claimIdempotencyKey(scope, key, fingerprint, now, deps.ttlMs, STALE_MS);
     switch (claim.kind) {
       case "claimed":
         request.idempotency = { scope, key };
