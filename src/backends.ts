@@ -34,7 +34,7 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
   const opened: { close(): Promise<void> }[] = [];
   try {
     const queue: Queue = config.redis_url
-      ? await RedisQueue.connect(config.redis_url, { prefix: config.redis_prefix, ...(logger ? { logger } : {}) })
+      ? await RedisQueue.connect(config.redis_url, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms, ...(logger ? { logger } : {}) })
       : new SqliteQueue(sqlite());
     opened.push(queue);
     const stores: Stores = config.database_url

@@ -50,6 +50,7 @@ export const SETTINGS = {
   proxy_url: { kind: "optional", doc: "Send every postback through this HTTP proxy (plain-http targets in absolute form, https ones tunnelled)." },
   redis_url: { kind: "optional", secret: true, doc: "Queue postbacks in Redis (`redis://[user:pass@]host:port/db`, `rediss://` for TLS) instead of the SQLite file." },
   redis_prefix: { kind: "string", default: "ferry", doc: "Prefix of every Redis key Ferry uses, so several Ferry installations can share one Redis." },
+  redis_command_timeout_ms: { kind: "int", default: 10_000, min: 100, max: 10 * MINUTE, doc: "How long a Redis command may take before it fails. An enqueue that times out answers 503 `queue_unavailable` saying the postbacks *may* have been queued; a retry with the same `Idempotency-Key` finds out and never queues them twice." },
   database_url: { kind: "optional", secret: true, doc: "Keep postbacks and attempts in Postgres (`postgres://user:pass@host:port/db`) instead of the SQLite file." },
   migrate_on_start: { kind: "bool", default: false, doc: "Apply Postgres migrations on start-up, as `ferry migrate` does. Off: start-up refuses an unmigrated database." },
   test_only_local_dns: { kind: "bool", default: false, doc: "For Ferry's own tests: resolve no host name but `localhost`; any other makes the process fail, so a test can never reach outside this machine. Never set it in production." },

@@ -31,6 +31,7 @@ test("a claim not answered is in progress until it is stale, then it is taken ov
   assert.equal(judge(claimed(NOW - STALE - 1)), "take");
 });
 
-test("an answer stored without status or body reads as 200 and an empty body", () => {
-  assert.deepEqual(judge({ ...answered(NOW), status: null, body: null }), { kind: "answered", status: 200, body: "" });
+test("an entry marked answered without a status is unresolved, holding its body, until it expires", () => {
+  assert.deepEqual(judge({ ...answered(NOW), status: null, body: '{"first":"pb_1"}' }), { kind: "unresolved", pending: '{"first":"pb_1"}' });
+  assert.deepEqual(judge({ ...answered(NOW), status: null, body: null }), { kind: "unresolved", pending: "" });
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisQueue } from "../src/queue/redis.js";
 import { BackendError } from "../src/backend-error.js";
-import { QueueUnavailableError } from "../src/core/port-errors.js";
+import { DuplicateIdError, QueueUnavailableError } from "../src/core/port-errors.js";
 import type { Queue } from "../src/queue/port.js";
 import { freePort, networkBytes, startRedis, type TestRedis } from "./support/redis.js";
 import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
@@ -143,7 +143,11 @@ describe("Redis queue: when Redis goes away", () => {
       await own.stop(true);
       const t0 = performance.now();
       const unavailable = (err: unknown) => err instanceof QueueUnavailableError && err.cause instanceof Error;
-      await assert.rejects(queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }), unavailable);
+      await assert.rejects(
+        queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }),
+        (err) => unavailable(err) && (err as QueueUnavailableError).maybeApplied === false,
+        "refused before it was sent: known not to have run",
+      );
       await assert.rejects(queue.reserve(10, 1000, T0), unavailable);
       await assert.rejects(queue.stats(T0), unavailable);
       await assert.rejects(queue.ping(), unavailable);
@@ -162,6 +166,43 @@ describe("Redis queue: when Redis goes away", () => {
       }
       const rs = await queue.reserve(10, 1000, T0);
       assert.deepEqual(rs.map((r) => r.postbackId).sort(), b.postbacks.map((p) => p.id).sort());
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
+describe("Redis queue: an enqueue whose answer is lost", () => {
+  test("a call Redis runs after the command timeout fails as maybe applied, and withdraw then finds it queued", async () => {
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix: newPrefix(), commandTimeoutMs: 200 });
+    try {
+      const b = { endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 };
+      await admin.call("CLIENT", "PAUSE", "800", "WRITE");
+      await assert.rejects(queue.enqueue(b), (err) => err instanceof QueueUnavailableError && err.maybeApplied);
+      await admin.call("CLIENT", "UNPAUSE");
+      assert.equal(await queue.withdraw(b.postbacks[0]!.id, 60_000), "queued", "the call ran after all, before the withdraw");
+      assert.ok(await queue.find(b.postbacks[1]!.id));
+    } finally {
+      await admin.call("CLIENT", "UNPAUSE");
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("a withdrawn call that reaches Redis late is refused whole, and only for the withdrawal's time", async () => {
+    const queue = await RedisQueue.connect(server.url, { prefix: newPrefix() });
+    try {
+      const late = { endpoint: endpoint(), postbacks: postbacks(3), createdAt: T0 };
+      assert.equal(await queue.withdraw(late.postbacks[0]!.id, 300), "withdrawn");
+      await assert.rejects(queue.enqueue(late), (err) => err instanceof DuplicateIdError && err.id === late.postbacks[0]!.id);
+      for (const pb of late.postbacks) assert.equal(await queue.find(pb.id), undefined, "nothing of it queued");
+      const other = { endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 };
+      await queue.enqueue(other);
+      assert.ok(await queue.find(other.postbacks[0]!.id), "other calls go on");
+      await new Promise((r) => setTimeout(r, 400));
+      await queue.enqueue(late);
+      assert.ok(await queue.find(late.postbacks[0]!.id), "the mark expired");
     } finally {
       await queue.close();
     }

@@ -168,7 +168,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, stores: deps.stores, tokenCache }));
     // The ways data comes in take an Idempotency-Key.
     await authed.register(async (ingest) => {
-      idempotency(ingest, { stores: deps.stores, ttlMs: deps.config.idempotency_ttl_ms });
+      idempotency(ingest, { stores: deps.stores, queue: deps.queue, ttlMs: deps.config.idempotency_ttl_ms });
       ingestRoutes(ingest, deps);
       pushRoutes(ingest, deps);
     });

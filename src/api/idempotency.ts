@@ -4,12 +4,22 @@
  * again (with `Idempotent-Replayed: true`) and queues nothing new. Keys are scoped to the
  * caller (the account, or the admin), and bound to the request: the same key with another
  * body is refused. Answers below 500 are kept; a 5xx frees the key so the retry can succeed.
+ *
+ * Except one 5xx: when the queue lost its answer to an enqueue (MaybeQueuedError), the
+ * postbacks may have been queued. The key is then left unresolved, holding the answer the
+ * request would have had and its first postback id. Its retry first settles what happened
+ * (Queue.withdraw, then the store): queued → the first answer, 202 with the same ids; never
+ * queued (and now never will be) → the key is claimed again and the request runs anew. So a
+ * retry with the key never queues the postbacks twice.
  */
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Stores } from "../store/port.js";
+import type { Queue } from "../queue/port.js";
 import { ApiError } from "../core/errors.js";
 import { MINUTE } from "../core/time.js";
+import type { MaybeQueuedError } from "../app/maybe-queued.js";
+import { queueUnavailable } from "./common.js";
 
 /** A claim not answered within this long belongs to a process that died: it may be taken over. */
 const STALE_MS = 1 * MINUTE;
@@ -18,10 +28,35 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
 declare module "fastify" {
   interface FastifyRequest {
     idempotency?: { scope: string; key: string };
+    /** Set by a route whose enqueue may have taken effect unconfirmed: the key's Unresolved. */
+    unresolved?: Unresolved;
   }
 }
 
-export function idempotency(app: FastifyInstance, deps: { stores: Stores; ttlMs: number }): void {
+/** What an unresolved key holds: the answer had the enqueue been confirmed, and how to check. */
+interface Unresolved {
+  status: number;
+  body: string;
+  firstPostbackId: string;
+}
+
+/**
+ * The 503 for an enqueue that may have taken effect; the onSend hook below leaves the
+ * request's key unresolved with `status` and `view` as the answer a retry may get.
+ */
+export function maybeQueued(request: FastifyRequest, err: MaybeQueuedError<unknown>, status: number, view: unknown): ApiError {
+  const keyed = request.idempotency !== undefined;
+  if (keyed) request.unresolved = { status, body: JSON.stringify(view), firstPostbackId: err.firstPostbackId };
+  return queueUnavailable(
+    err,
+    "The queue lost its answer before confirming it stored the postbacks: they may have been queued. " +
+      (keyed
+        ? "Send the request again with the same Idempotency-Key: Ferry then finds out, and answers 202 with the same ids if they were queued, or queues them now if they were not."
+        : "Sending the request again may deliver them twice; send an Idempotency-Key with requests to make such retries safe."),
+  );
+}
+
+export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue: Queue; ttlMs: number }): void {
   app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers["idempotency-key"];
     if (header === undefined) return;
@@ -41,7 +76,24 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; ttlMs:
         request.idempotency = { scope, key };
         return;
       case "answered":
-        return reply.code(claim.status).header("idempotent-replayed", "true").type(claim.status >= 400 ? "application/problem+json" : "application/json").send(claim.body);
+        return replay(reply, claim.status, claim.body);
+      case "unresolved": {
+        const pending = JSON.parse(claim.pending) as Unresolved;
+        // Withdraw first, then ask the store: a call queued and already finished by a worker
+        // is recorded there before it leaves the queue, so no outcome slips between the two.
+        const queued =
+          (await deps.queue.withdraw(pending.firstPostbackId, deps.ttlMs)) === "queued" ||
+          (await deps.stores.postbacks.getPostback(pending.firstPostbackId)) !== undefined;
+        if (queued) {
+          await deps.stores.dedupe.answerIdempotencyKey(scope, key, pending.status, pending.body, Date.now());
+          return replay(reply, pending.status, pending.body);
+        }
+        if (await deps.stores.dedupe.retakeIdempotencyKey(scope, key, Date.now())) {
+          request.idempotency = { scope, key };
+          return;
+        }
+        throw new ApiError("idempotency_key_in_use", "A request with this Idempotency-Key is being handled right now; send it again once that one is answered.", { headers: { "retry-after": "1" } });
+      }
       case "in_progress":
         throw new ApiError("idempotency_key_in_use", "A request with this Idempotency-Key is being handled right now; send it again once that one is answered.", { headers: { "retry-after": "1" } });
       case "mismatch":
@@ -54,7 +106,9 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; ttlMs:
     if (!claimed) return payload;
     request.idempotency = undefined;
     try {
-      if (reply.statusCode >= 500) await deps.stores.dedupe.releaseIdempotencyKey(claimed.scope, claimed.key);
+      const unresolved = request.unresolved;
+      if (reply.statusCode >= 500 && unresolved) await deps.stores.dedupe.leaveIdempotencyKeyUnresolved(claimed.scope, claimed.key, JSON.stringify(unresolved), Date.now());
+      else if (reply.statusCode >= 500) await deps.stores.dedupe.releaseIdempotencyKey(claimed.scope, claimed.key);
       else await deps.stores.dedupe.answerIdempotencyKey(claimed.scope, claimed.key, reply.statusCode, String(payload), Date.now());
     } catch (err) {
       // The work is done and answered; a retry with this key will wait out the stale claim.
@@ -62,4 +116,8 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; ttlMs:
     }
     return payload;
   });
+}
+
+function replay(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.code(status).header("idempotent-replayed", "true").type(status >= 400 ? "application/problem+json" : "application/json").send(body);
 }

@@ -10,6 +10,8 @@ import { ApiError } from "../core/errors.js";
 import { QueueUnavailableError } from "../core/port-errors.js";
 import type { Ports } from "../app/ports.js";
 import { ingest } from "../app/ingest.js";
+import { MaybeQueuedError } from "../app/maybe-queued.js";
+import { maybeQueued } from "./idempotency.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
 import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
 import type { Endpoint } from "../core/types.js";
@@ -87,6 +89,7 @@ export function ingestRoutes(app: FastifyInstance, deps: Pick<Ports, "queue"> & 
     try {
       ids = await ingest(deps, batch);
     } catch (err) {
+      if (err instanceof MaybeQueuedError) throw maybeQueued(request, err, 202, { ids: err.result });
       if (!(err instanceof QueueUnavailableError)) throw err;
       throw queueUnavailable(err, "The queue could not store the postbacks; nothing was queued. Send the request again shortly.");
     }

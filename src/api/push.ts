@@ -9,6 +9,8 @@ import { ApiError } from "../core/errors.js";
 import { QueueUnavailableError } from "../core/port-errors.js";
 import type { Ports } from "../app/ports.js";
 import { push } from "../app/push.js";
+import { MaybeQueuedError } from "../app/maybe-queued.js";
+import { maybeQueued } from "./idempotency.js";
 import { queryString, queueUnavailable } from "./common.js";
 
 export interface PushDeps extends Ports {
@@ -54,8 +56,9 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
     try {
       result = await push(deps, deps.config, { accountId, type, objects });
     } catch (err) {
+      if (err instanceof MaybeQueuedError) throw maybeQueued(request, err, 202, err.result);
       if (!(err instanceof QueueUnavailableError)) throw err;
-      throw queueUnavailable(err, "The queue could not store the postbacks. Send the push again shortly (with the same Idempotency-Key, if you gave one).");
+      throw queueUnavailable(err, "The queue could not store the postbacks; nothing was queued. Send the push again shortly (with the same Idempotency-Key, if you gave one).");
     }
     if (result.postbacks.length) deps.onEnqueued?.();
     reply.code(202);

@@ -5,12 +5,19 @@
  */
 import type { EnqueueBatch } from "../queue/port.js";
 import type { Ports } from "./ports.js";
+import { whenMaybeQueued } from "./maybe-queued.js";
 
 /**
  * Queues the batch atomically and returns the postbacks' ids; once it resolves every one is
- * durably stored. A queue failure propagates (the queue's typed error): nothing was queued.
+ * durably stored. A queue failure propagates as the queue's typed error (nothing was queued),
+ * or as MaybeQueuedError when the queue may have stored the batch without confirming it.
  */
 export async function ingest(ports: Pick<Ports, "queue">, batch: EnqueueBatch): Promise<string[]> {
-  await ports.queue.enqueue(batch);
-  return batch.postbacks.map((p) => p.id);
+  const ids = batch.postbacks.map((p) => p.id);
+  try {
+    await ports.queue.enqueue(batch);
+  } catch (err) {
+    throw whenMaybeQueued(err, ids, ids[0]);
+  }
+  return ids;
 }

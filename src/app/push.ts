@@ -10,6 +10,7 @@ import { matchesEventType } from "../core/event-types.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
 import { DISABLED_BY_OWNER, type Destination } from "../core/types.js";
 import type { Ports } from "./ports.js";
+import { whenMaybeQueued } from "./maybe-queued.js";
 
 export interface PushRequest {
   accountId: string;
@@ -69,17 +70,21 @@ export async function push(ports: Ports, defaults: PushDefaults, req: PushReques
     });
     return batch;
   });
+  const result = { postbacks, duplicates: duplicate.flatMap((d, i) => (d ? [i] : [])) };
+  const queued = batches.filter((b) => b.postbacks.length > 0);
   try {
     // One call for every destination: all are queued or none, so a 503 never leaves some
     // destinations queued that the client's retry would then send a second time.
-    await ports.queue.enqueue(batches.filter((b) => b.postbacks.length > 0));
+    await ports.queue.enqueue(queued);
   } catch (err) {
-    // Not queued, so not seen: the push sent again must not count as a duplicate.
+    // Not queued (or not known to be), so not seen: the push sent again must not be dropped as
+    // a duplicate. When it was queued after all, a retry with its Idempotency-Key finds that
+    // out; one without may deliver twice, which beats losing it.
     const fresh = hashes.filter((_, i) => !duplicate[i]);
     if (fresh.length) await ports.stores.dedupe.unmarkSeen(accountId, fresh).catch(() => undefined);
-    throw err;
+    throw whenMaybeQueued(err, result, queued[0]?.postbacks[0]?.id);
   }
-  return { postbacks, duplicates: duplicate.flatMap((d, i) => (d ? [i] : [])) };
+  return result;
 }
 
 function contentHash(type: string | undefined, text: string): string {

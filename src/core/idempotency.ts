@@ -10,6 +10,13 @@ export type IdempotencyClaim =
   | { kind: "claimed" }
   /** A request with this key was answered: send the same answer again. */
   | { kind: "answered"; status: number; body: string }
+  /**
+   * A request with this key was answered 503 because the queue did not confirm whether it
+   * stored the postbacks (a lost connection or a timeout after the call was sent). `pending` is
+   * what was recorded to find out (src/api/idempotency.ts): a retry must learn whether they were
+   * queued before queuing anything, or it could queue them twice.
+   */
+  | { kind: "unresolved"; pending: string }
   /** A request with this key is being handled right now. */
   | { kind: "in_progress" }
   /** The key was used with a different request body. */
@@ -21,7 +28,9 @@ export interface IdempotencyEntry {
   claimedAt: number;
   /** null while claimed and not answered. */
   answeredAt: number | null;
+  /** The answer's status; null with answeredAt set when the outcome is unresolved. */
   status: number | null;
+  /** The answer's body, or what an unresolved entry recorded to find out. */
   body: string | null;
 }
 
@@ -39,6 +48,8 @@ export function judgeClaim(
 ): Exclude<IdempotencyClaim, { kind: "claimed" }> | "take" {
   if (!entry || (entry.answeredAt ?? entry.claimedAt) < now - ttlMs) return "take";
   if (entry.fingerprint !== fingerprint) return { kind: "mismatch" };
-  if (entry.answeredAt !== null) return { kind: "answered", status: entry.status ?? 200, body: entry.body ?? "" };
+  if (entry.answeredAt !== null) {
+    return entry.status === null ? { kind: "unresolved", pending: entry.body ?? "" } : { kind: "answered", status: entry.status, body: entry.body ?? "" };
+  }
   return entry.claimedAt < now - staleMs ? "take" : { kind: "in_progress" };
 }

@@ -16,9 +16,16 @@ export abstract class UnavailableError extends Error {
 
 export class QueueUnavailableError extends UnavailableError {
   readonly backend = "queue" as const;
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * True when the call may have taken effect all the same: it reached the queue, and the
+   * connection was lost or timed out before the answer came. An enqueue that fails so may
+   * have queued its postbacks; one with this false queued nothing.
+   */
+  readonly maybeApplied: boolean;
+  constructor(message: string, options?: { cause?: unknown; maybeApplied?: boolean }) {
     super(message, options);
     this.name = "QueueUnavailableError";
+    this.maybeApplied = options?.maybeApplied ?? false;
   }
 }
 
@@ -42,9 +49,12 @@ export class DuplicateIdError extends Error {
   }
 }
 
-/** The error as the backend's outage, unless it is already one of the typed errors above. */
-export function asUnavailable(backend: Backend, err: unknown, what: string): Error {
+/**
+ * The error as the backend's outage, unless it is already one of the typed errors above.
+ * `maybeApplied`: the call may have reached the queue before it failed (see QueueUnavailableError).
+ */
+export function asUnavailable(backend: Backend, err: unknown, what: string, maybeApplied = false): Error {
   if (err instanceof UnavailableError || err instanceof DuplicateIdError) return err;
   const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
-  return backend === "queue" ? new QueueUnavailableError(message, { cause: err }) : new StoreUnavailableError(message, { cause: err });
+  return backend === "queue" ? new QueueUnavailableError(message, { cause: err, maybeApplied }) : new StoreUnavailableError(message, { cause: err });
 }

@@ -123,6 +123,14 @@ export interface Queue {
   reschedule(postbackId: string, at: number): Promise<boolean>;
   /** The queued entry for a postback, if it is still queued. */
   find(postbackId: string): Promise<QueuedPostback | undefined>;
+  /**
+   * Settles the fate of an enqueue call that failed with `maybeApplied` (its answer was lost),
+   * named by its first postback id: "queued" when that postback is queued now (so the whole
+   * call took effect); otherwise "withdrawn", and from then on (for `ttlMs`) that call can
+   * never take effect, however late it reaches the queue. "withdrawn" does not mean the call
+   * had no effect: its postbacks may have been queued and finished since (ask the store).
+   */
+  withdraw(firstPostbackId: string, ttlMs: number): Promise<"queued" | "withdrawn">;
   stats(now?: number): Promise<QueueStats>;
   /** Rejects when the queue cannot be reached. */
   ping(): Promise<void>;

@@ -14,11 +14,13 @@ import { readFile } from "node:fs/promises";
  * v2: holds, reschedule, attempts carried over by resends, odd leases while reserved.
  * v3: enqueue takes several batches in one call (all or none). Keys and their contents are
  * v2's, so a queue written by v2 is read as is, and v2 and v3 processes can share one.
+ * v4: withdraw, and enqueue refuses a withdrawn call. Keys as v3's plus `P:w:<id>` marks; a v3
+ * process still enqueues into a v4 queue, but without honouring withdrawals.
  */
-export const LIBRARY_NAME = "ferry_v3";
+export const LIBRARY_NAME = "ferry_v4";
 
 /** Every function of the library, by its file name (without .lua); each is `<LIBRARY_NAME>_<name>`. */
-export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule"] as const;
+export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule", "withdraw"] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 const DIR = new URL("./redis/", import.meta.url);

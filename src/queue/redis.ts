@@ -25,12 +25,13 @@
  *   P:r   hash  batch → entries of the batch not yet done
  *   P:e:<endpointId>  hash  j → endpoint JSON, n → batches using it (expires a day after n is 0)
  *   P:seq string  the last batch number
+ *   P:w:<postbackId>  string  an enqueue call withdrawn after its answer was lost (expires)
  *   P:wake channel  published when an enqueue, unhold or reschedule makes work due sooner
  *
  * Key names are built inside the functions from the prefix, so this runs on a single Redis
  * (with replicas or Sentinel), not on Redis Cluster.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
@@ -272,6 +273,10 @@ export class RedisQueue implements Queue {
     return parseFindReply(postbackId, await this.fcall("find", this.prefix, postbackId));
   }
 
+  async withdraw(firstPostbackId: string, ttlMs: number): Promise<"queued" | "withdrawn"> {
+    return (await this.fcall("withdraw", this.prefix, firstPostbackId, Math.max(1, Math.round(ttlMs)))) === 1 ? "queued" : "withdrawn";
+  }
+
   async stats(now: number = Date.now()): Promise<QueueStats> {
     const counts = await this.command("count entries", () =>
       this.redis.multi().zcount(`${this.prefix}:q`, "-inf", String(now)).zcard(`${this.prefix}:q`).exec(),
@@ -306,7 +311,7 @@ export class RedisQueue implements Queue {
     try {
       return await send();
     } catch (err) {
-      throw asUnavailable("queue", err, `the Redis queue could not ${what}`);
+      throw asUnavailable("queue", err, `the Redis queue could not ${what}`, mayHaveReachedRedis(err));
     }
   }
 
@@ -325,6 +330,17 @@ export class RedisQueue implements Queue {
   private wake(): void {
     for (const waiter of [...this.waiters]) waiter();
   }
+}
+
+/**
+ * Whether a failed command may have run on the server all the same. Only two failures say for
+ * sure that it did not: an error reply (Redis refused it: READONLY, LOADING, NOSCRIPT, …;
+ * Ferry's functions check before they write) and ioredis refusing to write it while
+ * disconnected. A timeout, or a connection lost with the command sent, leaves it unknown.
+ */
+function mayHaveReachedRedis(err: unknown): boolean {
+  if (err instanceof ReplyError) return false;
+  return !(err instanceof Error && err.message.startsWith("Stream isn't writeable"));
 }
 
 function connectionOptions(options: RedisQueueOptions): RedisOptions {

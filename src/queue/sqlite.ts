@@ -305,6 +305,13 @@ export class SqliteQueue implements Queue {
     return changed;
   }
 
+  async withdraw(firstPostbackId: string): Promise<"queued" | "withdrawn"> {
+    // An enqueue here is one transaction in this process: when it fails it has rolled back,
+    // and nothing of it can arrive later. So there is nothing to withdraw, only to look up.
+    const queued = this.guard("find", () => this.stmt.find.get(firstPostbackId) !== undefined);
+    return queued ? "queued" : "withdrawn";
+  }
+
   async find(postbackId: string): Promise<QueuedPostback | undefined> {
     const row = this.guard("find", () => this.stmt.find.get(postbackId) as EntryRow | undefined);
     if (!row) return undefined;

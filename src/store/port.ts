@@ -161,6 +161,18 @@ export interface DedupeStore {
   /** Gives up a claim (the request failed), so that the key can be used again. */
   releaseIdempotencyKey(scope: string, key: string): Promise<void>;
   /**
+   * Marks a claimed key unresolved at `now`: the request's outcome is unknown, and `pending`
+   * says how to find it out. Claims then get { kind: "unresolved", pending } until the key
+   * is answered (answerIdempotencyKey), retaken, or expires with the ttl.
+   */
+  leaveIdempotencyKeyUnresolved(scope: string, key: string, pending: string, now: number): Promise<void>;
+  /**
+   * Claims an unresolved key again, at `now`, for a retry that found the first request had no
+   * effect. True when this call owns the key; false when it is not unresolved any more (a
+   * concurrent retry took or answered it first).
+   */
+  retakeIdempotencyKey(scope: string, key: string, now: number): Promise<boolean>;
+  /**
    * Content-hash duplicate detection: marks each hash seen by the account at `now` and says,
    * per hash in order, whether it was already seen within `windowMs` (true = a duplicate).
    * A hash repeated within one call is a duplicate from its second occurrence.

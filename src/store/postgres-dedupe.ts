@@ -70,6 +70,18 @@ export class PostgresDedupeStore implements DedupeStore {
     await this.db.query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND answered_at IS NULL", [scope, key]);
   }
 
+  async leaveIdempotencyKeyUnresolved(scope: string, key: string, pending: string, now: number): Promise<void> {
+    await this.db.query("UPDATE idempotency_keys SET answered_at = $3, status = NULL, body = $4 WHERE scope = $1 AND key = $2", [scope, key, now, text(pending)]);
+  }
+
+  async retakeIdempotencyKey(scope: string, key: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      "UPDATE idempotency_keys SET claimed_at = $3, answered_at = NULL, body = NULL WHERE scope = $1 AND key = $2 AND answered_at IS NOT NULL AND status IS NULL",
+      [scope, key, now],
+    );
+    return rowCount === 1;
+  }
+
   async markSeen(accountId: string, hashes: string[], now: number, windowMs: number): Promise<boolean[]> {
     if (hashes.length === 0) return [];
     // Each hash once per statement (ON CONFLICT updates a row at most once), in sorted order so

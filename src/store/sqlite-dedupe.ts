@@ -30,6 +30,10 @@ export class SqliteDedupeStore implements DedupeStore {
       ),
       answerKey: db.prepare("UPDATE idempotency_keys SET answered_at = ?, status = ?, body = ? WHERE scope = ? AND key = ?"),
       releaseKey: db.prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND answered_at IS NULL"),
+      leaveUnresolved: db.prepare("UPDATE idempotency_keys SET answered_at = ?, status = NULL, body = ? WHERE scope = ? AND key = ?"),
+      retakeKey: db.prepare(
+        "UPDATE idempotency_keys SET claimed_at = ?, answered_at = NULL, body = NULL WHERE scope = ? AND key = ? AND answered_at IS NOT NULL AND status IS NULL",
+      ),
       seenAt: db.prepare("SELECT seen_at FROM content_hashes WHERE account_id = ? AND hash = ?").pluck(),
       markSeen: db.prepare(
         `INSERT INTO content_hashes (account_id, hash, seen_at) VALUES (?, ?, ?)
@@ -73,6 +77,14 @@ export class SqliteDedupeStore implements DedupeStore {
 
   async releaseIdempotencyKey(scope: string, key: string): Promise<void> {
     this.run(() => this.stmt.releaseKey.run(scope, key));
+  }
+
+  async leaveIdempotencyKeyUnresolved(scope: string, key: string, pending: string, now: number): Promise<void> {
+    this.run(() => this.stmt.leaveUnresolved.run(now, pending, scope, key));
+  }
+
+  async retakeIdempotencyKey(scope: string, key: string, now: number): Promise<boolean> {
+    return this.run(() => this.stmt.retakeKey.run(now, scope, key).changes === 1);
   }
 
   async markSeen(accountId: string, hashes: string[], now: number, windowMs: number): Promise<boolean[]> {

@@ -80,6 +80,41 @@ export function dedupeStoreConformance(name: string, open: OpenStores): void {
           assert.deepEqual(await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0, TTL, STALE), { kind: "answered", status: 202, body: "a" });
         }));
 
+      test("an unresolved key says so with what it holds, until it is answered or retaken", () =>
+        withStore(async (store) => {
+          await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0, TTL, STALE);
+          await store.leaveIdempotencyKeyUnresolved("acct_A", "key-1", '{"first":"pb_1"}', T0 + 5);
+          const unresolved = { kind: "unresolved", pending: '{"first":"pb_1"}' };
+          assert.deepEqual(await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0 + 10 * STALE, TTL, STALE), unresolved, "never stale");
+          assert.deepEqual(await store.claimIdempotencyKey("acct_A", "key-1", "fp-2", T0 + 6, TTL, STALE), { kind: "mismatch" });
+          assert.equal(await store.retakeIdempotencyKey("acct_A", "key-1", T0 + 7), true);
+          assert.equal(await store.retakeIdempotencyKey("acct_A", "key-1", T0 + 8), false, "retaken once only");
+          assert.deepEqual(await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0 + 9, TTL, STALE), { kind: "in_progress" });
+          await store.answerIdempotencyKey("acct_A", "key-1", 202, "ok", T0 + 10);
+          assert.equal(await store.retakeIdempotencyKey("acct_A", "key-1", T0 + 11), false, "an answered key is not retaken");
+          assert.deepEqual(await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0 + 12, TTL, STALE), { kind: "answered", status: 202, body: "ok" });
+          assert.equal(await store.retakeIdempotencyKey("acct_A", "no-such-key", T0 + 13), false);
+        }));
+
+      test("an unresolved key can be resolved by its answer, and expires with the ttl", () =>
+        withStore(async (store) => {
+          await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0, TTL, STALE);
+          await store.leaveIdempotencyKeyUnresolved("acct_A", "key-1", "p", T0 + 1);
+          await store.answerIdempotencyKey("acct_A", "key-1", 202, "ids", T0 + 2);
+          assert.deepEqual(await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0 + 3, TTL, STALE), { kind: "answered", status: 202, body: "ids" });
+          await store.claimIdempotencyKey("acct_A", "key-2", "fp-1", T0, TTL, STALE);
+          await store.leaveIdempotencyKeyUnresolved("acct_A", "key-2", "p", T0 + 1);
+          assert.deepEqual(await store.claimIdempotencyKey("acct_A", "key-2", "fp-9", T0 + 2 + TTL, TTL, STALE), { kind: "claimed" });
+        }));
+
+      test("retakes of one unresolved key at the same time: exactly one wins", () =>
+        withStore(async (store) => {
+          await store.claimIdempotencyKey("acct_A", "key-1", "fp-1", T0, TTL, STALE);
+          await store.leaveIdempotencyKeyUnresolved("acct_A", "key-1", "p", T0 + 1);
+          const won = await Promise.all(Array.from({ length: 10 }, () => store.retakeIdempotencyKey("acct_A", "key-1", T0 + 2)));
+          assert.equal(won.filter(Boolean).length, 1);
+        }));
+
       test("claims of one key at the same time: exactly one is claimed", () =>
         withStore(async (store) => {
           const results = await Promise.all(

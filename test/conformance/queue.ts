@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { Endpoint } from "../../src/core/types.js";
 import type { EnqueueBatch, NewPostback, Queue, Reservation, Settle } from "../../src/queue/port.js";
 import { DuplicateIdError, QueueUnavailableError } from "../../src/core/port-errors.js";
+import { MINUTE } from "../../src/core/time.js";
 
 export interface OpenedQueue {
   queue: Queue;
@@ -437,6 +438,22 @@ export function queueConformance(
               [0, T0 + 200],
             ],
           );
+        }));
+    });
+
+    describe("withdraw", () => {
+      test("withdraw says queued for a call's first postback while it is queued, withdrawn once it is done or never was", () =>
+        withQueue(async (queue) => {
+          const b = batch(3);
+          await queue.enqueue(b);
+          const first = b.postbacks[0]!.id;
+          assert.equal(await queue.withdraw(first, MINUTE), "queued");
+          assert.ok(await queue.find(first), "withdrawing a queued call leaves it queued");
+          const reserved = await queue.reserve(3, LEASE, T0);
+          assert.equal(await queue.withdraw(first, MINUTE), "queued", "a leased entry is still queued");
+          await queue.settle(reserved.map((r) => ({ reservation: r, settle: { kind: "done" as const } })));
+          assert.equal(await queue.withdraw(first, MINUTE), "withdrawn", "done and gone: the store knows the rest");
+          assert.equal(await queue.withdraw(postbacks(1)[0]!.id, MINUTE), "withdrawn", "never queued");
         }));
     });
 

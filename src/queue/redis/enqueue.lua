@@ -10,8 +10,8 @@
                the n data objects, one per id.
              One batch is exactly ferry_v2's enqueue arguments.
      Output: the number of entries queued; {-1, id} when an id repeats within or across the
-             batches or is already queued; {-2} when an endpoint JSON was left out and Redis
-             does not have it. Nothing is queued on a negative reply. Publishes P:wake when a
+             batches or is already queued, or the call was withdrawn (withdraw.lua: its first
+             id is marked); {-2} when an endpoint JSON was left out and Redis does not have it. Nothing is queued on a negative reply. Publishes P:wake when a
              batch is due sooner than anything queued. ]]
 local p = ARGV[1]
 -- Read and check every batch before writing anything: the call is all or none.
@@ -42,6 +42,9 @@ while i <= #ARGV do
   i = i + 5 + n
 end
 if #batches == 0 then return 0 end
+-- A call withdrawn after its caller lost the answer must not take effect now.
+local firstId = batches[1].ids[1]
+if redis.call("EXISTS", p .. ":w:" .. firstId) == 1 then return {-1, firstId} end
 for _, b in ipairs(batches) do
   local endpointId = ARGV[b.at + 1]
   if not carried[endpointId] and redis.call("EXISTS", p .. ":e:" .. endpointId) == 0 then return {-2} end
