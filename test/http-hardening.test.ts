@@ -74,10 +74,10 @@ test("an idle keep-alive connection is closed after the keep-alive timeout", asy
   assert.ok(res.ms >= 300 && res.ms < 3000, `closed after ${res.ms} ms`);
 });
 
-test("/healthz stays fast while hundreds of slow clients hold sockets, and they are all freed", async () => {
+test("/healthz answers within 100 ms while 1,000 slow clients hold sockets, and they are all freed", async () => {
   // Timeouts long enough that the /healthz checks fall while every slow socket is still open.
   const busy = await startPipeline(
-    { request_timeout_ms: 2000, headers_timeout_ms: 1500, keep_alive_timeout_ms: 300 },
+    { request_timeout_ms: 4000, headers_timeout_ms: 3000, keep_alive_timeout_ms: 300 },
     { worker: false },
   );
   try {
@@ -85,7 +85,7 @@ test("/healthz stays fast while hundreds of slow clients hold sockets, and they 
     const busyPort = (busy.app.server.address() as AddressInfo).port;
     // A first request, so the timings below are not the client's own connection set-up.
     await (await fetch(`http://127.0.0.1:${busyPort}/healthz`)).text();
-    const SLOW = 300;
+    const SLOW = 1000;
     const slow: Promise<Exchange>[] = [];
     const connections = () =>
       new Promise<number>((resolve, reject) => busy.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
@@ -97,12 +97,12 @@ test("/healthz stays fast while hundreds of slow clients hold sockets, and they 
           i % 2
             ? "GET /healthz HTTP/1.1\r\nHost: x\r\n"
             : `POST /ingest HTTP/1.1\r\nHost: x\r\n${AUTH_LINE}Content-Length: 100000\r\n\r\n{`,
-          { waitMs: 8000 },
+          { waitMs: 12_000 },
         ),
       );
       if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20));
     }
-    for (let i = 0; i < 50 && (await connections()) < SLOW; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && (await connections()) < SLOW; i++) await new Promise((r) => setTimeout(r, 20));
     const open = await connections();
     assert.ok(open >= SLOW, `only ${open} slow sockets are open`);
     for (let i = 0; i < 5; i++) {
