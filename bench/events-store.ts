@@ -11,6 +11,7 @@
  *
  *   npm run build --silent && node dist/bench/events-store.js
  *   BENCH_EVENTS=100000 BENCH_STORES=sqlite node dist/bench/events-store.js
+ *   BENCH_STORES=postgres BENCH_KEEP=1 node dist/bench/events-store.js   # keeps the database
  *
  * The data: one account (the worst case: every index range holds all of it), 20,000 sessions
  * of 50 events over 30 days, each session within about an hour, 20 categories, 5 application
@@ -180,7 +181,9 @@ async function postgres(): Promise<Record<string, unknown>> {
       await stores.close();
     }
   } finally {
-    await database.drop();
+    // BENCH_KEEP=1 keeps it to look at plans (EXPLAIN) after.
+    if (process.env["BENCH_KEEP"] === "1") process.stderr.write(`kept ${database.url}\n`);
+    else await database.drop();
   }
 }
 
