@@ -14,6 +14,7 @@ import type { Destination } from "../src/core/types.js";
 import { HOUR, MINUTE } from "../src/core/time.js";
 import { accountStoreConformance } from "./conformance/account-store.js";
 import { dedupeStoreConformance } from "./conformance/dedupe-store.js";
+import { eventStoreConformance } from "./conformance/event-store.js";
 import { postbackStoreConformance } from "./conformance/postback-store.js";
 import type { OpenedStores } from "./conformance/store-fixtures.js";
 import { createDatabase, type TestDatabase } from "./support/postgres.js";
@@ -55,7 +56,7 @@ async function sql<T extends pg.QueryResultRow = any>(url: string, text: string,
  */
 async function open(): Promise<OpenedStores> {
   const db = await sharedDatabase();
-  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes");
+  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes, events, event_outbox, event_sessions, event_types");
   const target = new URL(db.url);
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
   const url = new URL(db.url);
@@ -78,6 +79,7 @@ async function open(): Promise<OpenedStores> {
 postbackStoreConformance("Postgres", open);
 accountStoreConformance("Postgres", open);
 dedupeStoreConformance("Postgres", open);
+eventStoreConformance("Postgres", open);
 
 const T0 = Date.UTC(2024, 0, 1);
 

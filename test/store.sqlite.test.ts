@@ -8,6 +8,7 @@ import { StoreUnavailableError } from "../src/core/port-errors.js";
 import { tempDir } from "./support/harness.js";
 import { accountStoreConformance } from "./conformance/account-store.js";
 import { dedupeStoreConformance } from "./conformance/dedupe-store.js";
+import { eventStoreConformance } from "./conformance/event-store.js";
 import { postbackStoreConformance } from "./conformance/postback-store.js";
 import type { OpenedStores } from "./conformance/store-fixtures.js";
 
@@ -32,6 +33,7 @@ async function open(): Promise<OpenedStores> {
 postbackStoreConformance("SQLite", open);
 accountStoreConformance("SQLite", open);
 dedupeStoreConformance("SQLite", open);
+eventStoreConformance("SQLite", open);
 
 describe("SQLite store", () => {
   test("a batch that fails records nothing, and its endpoint is recorded by the next batch naming it", async () => {

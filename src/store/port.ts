@@ -8,6 +8,7 @@ import type { AttemptErrorCode } from "../core/errors.js";
 import type { AccountPatch, DestinationPatch } from "../core/patches.js";
 import type { DestinationFailure } from "../core/endpoint-health.js";
 import type { IdempotencyClaim } from "../core/idempotency.js";
+import type { EventTimeUs, EventType, StoredEvent } from "../core/events.js";
 
 // Defined with the rules in src/core that use them; part of the ports' vocabulary, so callers
 // keep importing them from here.
@@ -184,11 +185,123 @@ export interface DedupeStore {
   pruneDedupe(before: number): Promise<void>;
 }
 
-/** The three stores of one backend, opened together: what the wiring hands out. */
+/** What insertEvents did with one event of the batch, in the batch's order. */
+export interface InsertedEvent {
+  /** The id the event is stored under: its own, or the earlier event's for a repeated client id. */
+  id: string;
+  /** False when the account already had an event with this client id (or it came earlier in the batch). */
+  created: boolean;
+}
+
+export type InsertEventsResult = InsertedEvent[];
+
+/** Where an event listing resumes: after the event with this time and id. */
+export interface EventCursor {
+  timestampUs: EventTimeUs;
+  id: string;
+}
+
+/** Which of an account's events to list: every filter given must hold. */
+export interface EventFilter {
+  accountId: string;
+  sessionId?: string | undefined;
+  category?: string | undefined;
+  name?: string | undefined;
+  /** Events at or after this time. */
+  fromUs?: EventTimeUs | undefined;
+  /** Events before this time (exclusive). */
+  toUs?: EventTimeUs | undefined;
+  after?: EventCursor | undefined;
+  limit: number;
+}
+
+/** A session's events, all of them (not only those within a range): how many, first and last time. */
+export interface SessionSummary {
+  count: number;
+  firstUs: EventTimeUs;
+  lastUs: EventTimeUs;
+}
+
+export interface SessionListing extends SessionSummary {
+  sessionId: string;
+}
+
+/** Where a session listing resumes: after the session with this last time and id. */
+export interface SessionCursor {
+  lastUs: EventTimeUs;
+  sessionId: string;
+}
+
+/** Which of an account's sessions to list. */
+export interface SessionFilter {
+  accountId: string;
+  /** Sessions whose last event is at or after this time. */
+  fromUs?: EventTimeUs | undefined;
+  /** Sessions whose first event is before this time. */
+  toUs?: EventTimeUs | undefined;
+  /** Sessions with at least one event sent by this application. */
+  name?: string | undefined;
+  after?: SessionCursor | undefined;
+  limit: number;
+}
+
+/**
+ * Events (seed 001) and the JSON Schemas of their categories: written by the events API, read
+ * by its queries, drained by the fan-out job (the outbox) and pruned by the retention job.
+ */
+export interface EventStore {
+  /**
+   * Stores the events, all or none, each with its fan-out outbox entry in the same transaction.
+   * An event whose client id the account already has (or that an earlier event of the batch
+   * has) is not stored again: its result names the stored event's id, created false. A Ferry
+   * id already stored rejects with DuplicateIdError and writes nothing.
+   */
+  insertEvents(events: StoredEvent[]): Promise<InsertEventsResult>;
+  /** The account's events matching the filter, ordered by timestampUs, then id. */
+  queryEvents(filter: EventFilter): Promise<StoredEvent[]>;
+  getEvent(accountId: string, id: string): Promise<StoredEvent | undefined>;
+  /** The whole session's count and first and last times; undefined when it has no events. */
+  sessionSummary(accountId: string, sessionId: string): Promise<SessionSummary | undefined>;
+  /**
+   * Sessions active within [fromUs, toUs): their first event before toUs and their last at or
+   * after fromUs. Counts and times are the whole session's (what its own view shows), kept in a
+   * summary per session, so a listing never aggregates events. Ordered by last time, then
+   * session id: the scan starts at fromUs, so a recent range is cheap however long the history.
+   * A session that gets a later event during a listing moves further on: it may be listed
+   * twice, never missed.
+   */
+  listSessions(filter: SessionFilter): Promise<SessionListing[]>;
+
+  /** Registers the category's schema: version 1, or the current version + 1 when it replaces one. */
+  putEventType(accountId: string, category: string, schema: string, description: string | null, now: number): Promise<EventType>;
+  getEventType(accountId: string, category: string): Promise<EventType | undefined>;
+  /** The account's event types in category order, after the category `page.after`. */
+  listEventTypes(accountId: string, page: Page): Promise<EventType[]>;
+  deleteEventType(accountId: string, category: string): Promise<boolean>;
+
+  /**
+   * Events stored but not yet fanned out, oldest (by id) first. Read again until marked: a
+   * crash between queueing their postbacks and marking them queues them again (at least once).
+   */
+  pendingFanout(limit: number): Promise<StoredEvent[]>;
+  /** Takes the events off the outbox; ids not on it are ignored. */
+  markFannedOut(ids: string[]): Promise<void>;
+
+  /**
+   * Deletes, in one short transaction, at most `limit` of the account's events received before
+   * `before` (ms), oldest first, never one still pending fan-out; session summaries follow.
+   * Returns how many went: fewer than `limit` means none is left to delete now. Per account,
+   * so each account's retention can differ; the job walks the accounts.
+   */
+  deleteEventsReceivedBefore(accountId: string, before: number, limit: number): Promise<number>;
+}
+
+/** The stores of one backend, opened together: what the wiring hands out. */
 export interface Stores {
   postbacks: PostbackStore;
   accounts: AccountStore;
   dedupe: DedupeStore;
+  events: EventStore;
   /** Rejects when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -118,6 +118,49 @@ export const STORE_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (account_id, hash)
    );
    CREATE INDEX content_hashes_seen ON content_hashes (seen_at);`,
+  // Events (issue 10), their sessions' summaries, the fan-out outbox and event types; mirrors
+  // SQLite's migration 3 (see ./postgres-events.ts). Times in microseconds and ms as bigint.
+  // Every key compared or ordered on sorts bytewise (COLLATE "C"), as in SQLite, so ties in time
+  // and cursors order the same on both stores. Each index serves one query: a session's events,
+  // a category over time, the account over time, a client id's repeat, retention.
+  `CREATE TABLE events (
+     id text COLLATE "C" PRIMARY KEY,
+     account_id text COLLATE "C" NOT NULL,
+     client_id text COLLATE "C",
+     session_id text COLLATE "C" NOT NULL,
+     category text COLLATE "C" NOT NULL,
+     name text COLLATE "C" NOT NULL,
+     data text NOT NULL,
+     timestamp_us bigint NOT NULL,
+     received_at bigint NOT NULL
+   );
+   CREATE UNIQUE INDEX events_client ON events (account_id, client_id) WHERE client_id IS NOT NULL;
+   CREATE INDEX events_session ON events (account_id, session_id, timestamp_us, id);
+   CREATE INDEX events_category ON events (account_id, category, timestamp_us, id);
+   CREATE INDEX events_time ON events (account_id, timestamp_us, id);
+   CREATE INDEX events_received ON events (account_id, received_at);
+   CREATE TABLE event_outbox (
+     event_id text COLLATE "C" PRIMARY KEY
+   );
+   CREATE TABLE event_sessions (
+     account_id text COLLATE "C" NOT NULL,
+     session_id text COLLATE "C" NOT NULL,
+     count bigint NOT NULL,
+     first_us bigint NOT NULL,
+     last_us bigint NOT NULL,
+     PRIMARY KEY (account_id, session_id)
+   );
+   CREATE INDEX event_sessions_last ON event_sessions (account_id, last_us, session_id) INCLUDE (first_us, count);
+   CREATE TABLE event_types (
+     account_id text COLLATE "C" NOT NULL,
+     category text COLLATE "C" NOT NULL,
+     schema text NOT NULL,
+     description text,
+     version integer NOT NULL,
+     created_at bigint NOT NULL,
+     updated_at bigint NOT NULL,
+     PRIMARY KEY (account_id, category)
+   );`,
 ];
 
 type Queryable = Pick<pg.ClientBase, "query">;

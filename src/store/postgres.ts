@@ -14,6 +14,7 @@ import { appliedVersions, applyMigrations, connectError, pendingVersions, reason
 import { PostgresAccountStore } from "./postgres-accounts.js";
 import { PostgresDb } from "./postgres-db.js";
 import { PostgresDedupeStore } from "./postgres-dedupe.js";
+import { PostgresEventStore } from "./postgres-events.js";
 import { PostgresPostbackStore } from "./postgres-postbacks.js";
 import type { Stores } from "./port.js";
 
@@ -91,6 +92,7 @@ export async function connectPostgresStores(url: string, options: PostgresStores
     postbacks: new PostgresPostbackStore(db),
     accounts: new PostgresAccountStore(db),
     dedupe: new PostgresDedupeStore(db),
+    events: new PostgresEventStore(db),
     ping: () => ping(db),
     async close() {
       if (!pool.ending) await pool.end();

@@ -10,6 +10,7 @@ import type { Stores } from "./port.js";
 import { SqliteAccountStore } from "./sqlite-accounts.js";
 import { SqliteDedupeStore } from "./sqlite-dedupe.js";
 import { onSqlite } from "./sqlite-errors.js";
+import { SqliteEventStore } from "./sqlite-events.js";
 import { SqlitePostbackStore } from "./sqlite-postbacks.js";
 
 /** `MIGRATIONS[i]` is version i+1 of component "store"; append, never edit one that shipped. */
@@ -112,6 +113,48 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (account_id, hash)
    ) WITHOUT ROWID;
    CREATE INDEX content_hashes_seen ON content_hashes (seen_at);`,
+  // Events (issue 10), their sessions' summaries, the fan-out outbox and event types; see
+  // ./sqlite-events.ts. A rowid table, not WITHOUT ROWID: rows carry the event's data, and the
+  // indexes point at a small rowid. Each index serves one query: a session's events, a category
+  // over time, the account over time, a client id's repeat, retention by received time.
+  `CREATE TABLE events (
+     id TEXT PRIMARY KEY NOT NULL,
+     account_id TEXT NOT NULL,
+     client_id TEXT,
+     session_id TEXT NOT NULL,
+     category TEXT NOT NULL,
+     name TEXT NOT NULL,
+     data TEXT NOT NULL,
+     timestamp_us INTEGER NOT NULL,
+     received_at INTEGER NOT NULL
+   );
+   CREATE UNIQUE INDEX events_client ON events (account_id, client_id) WHERE client_id IS NOT NULL;
+   CREATE INDEX events_session ON events (account_id, session_id, timestamp_us, id);
+   CREATE INDEX events_category ON events (account_id, category, timestamp_us, id);
+   CREATE INDEX events_time ON events (account_id, timestamp_us, id);
+   CREATE INDEX events_received ON events (account_id, received_at);
+   CREATE TABLE event_outbox (
+     event_id TEXT PRIMARY KEY
+   ) WITHOUT ROWID;
+   CREATE TABLE event_sessions (
+     account_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     first_us INTEGER NOT NULL,
+     last_us INTEGER NOT NULL,
+     PRIMARY KEY (account_id, session_id)
+   ) WITHOUT ROWID;
+   CREATE INDEX event_sessions_last ON event_sessions (account_id, last_us, session_id, first_us, count);
+   CREATE TABLE event_types (
+     account_id TEXT NOT NULL,
+     category TEXT NOT NULL,
+     schema TEXT NOT NULL,
+     description TEXT,
+     version INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (account_id, category)
+   ) WITHOUT ROWID;`,
 ];
 
 /**
@@ -124,6 +167,7 @@ export function openSqliteStores(db: SqliteDatabase): Stores {
     postbacks: new SqlitePostbackStore(db),
     accounts: new SqliteAccountStore(db),
     dedupe: new SqliteDedupeStore(db),
+    events: new SqliteEventStore(db),
     async ping() {
       onSqlite(db, () => db.prepare("SELECT 1").get());
     },
