@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import {
   EVENT_ERRORS,
   EVENT_FIELDS,
+  indexedField,
   parseEvent,
   unknownCategoryError,
   type EventError,
@@ -70,6 +71,19 @@ test("an event's own id is kept as clientId", () => {
   const result = parseEvent({ ...SEED, id: "client-42:retry-safe" }, 0, OPTIONS);
   assert.ok(result.ok);
   assert.equal(result.event.clientId, "client-42:retry-safe");
+});
+
+test("id null is no id; any other non-string id is invalid_field", () => {
+  const result = parseEvent({ ...SEED, id: null }, 0, OPTIONS);
+  assert.ok(result.ok);
+  assert.equal(result.event.clientId, null);
+});
+
+test("indexedField prefixes an event error's field with the event's index", () => {
+  assert.equal(indexedField(3, "timestamp"), "[3].timestamp");
+  assert.equal(indexedField(0, "data.a[2]"), "[0].data.a[2]");
+  assert.equal(indexedField(1, 'data["a.b"]'), '[1].data["a.b"]');
+  assert.equal(indexedField(2, ""), "[2]");
 });
 
 test("fields at their limits are accepted", () => {

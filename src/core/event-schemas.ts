@@ -15,6 +15,11 @@
  * - Validation reports every error (allErrors) but lists at most MAX_SCHEMA_ERRORS.
  * - Each account's schemas are isolated: a compiled schema is removed from the shared Ajv
  *   instance at once, so its `$id`s are never seen by another schema.
+ *
+ * Not bounded here: a `pattern` written to backtrack catastrophically (`(a+)+$`) runs in
+ * JavaScript's regex engine against each event's strings. Only an account's own token can
+ * register its schemas, and the body size bounds the input; a linear-time engine (RE2, through
+ * Ajv's `code.regExp`) would close it if accounts become less trusted.
  */
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from "ajv";
 import { Ajv2020 } from "ajv/dist/2020.js";

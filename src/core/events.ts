@@ -142,7 +142,8 @@ export function parseEvent(value: unknown, index: number, options: ParseEventOpt
   const name = readString(record, "name", report, checkName);
   const data = readData(record, report);
   const timestampUs = readTimestamp(record, options, report);
-  const clientId = record["id"] === undefined ? null : readString(record, "id", report, checkClientId);
+  // `id` is optional: absent or null (as many clients write an unset optional field) is none.
+  const clientId = record["id"] === undefined || record["id"] === null ? null : readString(record, "id", report, checkClientId);
   for (const error of unknownFields(record)) errors.push(error);
   if (errors.length > 0) return { ok: false, index, errors };
   return {
@@ -150,6 +151,12 @@ export function parseEvent(value: unknown, index: number, options: ParseEventOpt
     index,
     event: { sessionId: sessionId!, category: category!, name: name!, data: data!, timestampUs: timestampUs!, clientId: clientId ?? null },
   };
+}
+
+/** An event error's field as a batch answer names it: `[3].timestamp`, or `[3]` for the event. */
+export function indexedField(index: number, field: string): string {
+  if (field === "") return `[${index}]`;
+  return field.startsWith("[") ? `[${index}]${field}` : `[${index}].${field}`;
 }
 
 /** The error for an event whose category has no schema, when the account takes only registered ones. */
