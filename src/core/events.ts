@@ -69,7 +69,8 @@ export type EventErrorCode = keyof typeof EVENT_ERRORS;
 
 /**
  * One thing wrong with one event. `field` is relative to the event (`session_id`, `data.a.b[2]`),
- * or "" for the event as a whole; the API prefixes the event's index.
+ * or "" for the event as a whole; `indexedField` prefixes the event's index where errors of
+ * several events are listed together.
  */
 export interface EventError {
   code: EventErrorCode;
