@@ -1,8 +1,9 @@
 /**
  * The layers, guarded by scanning every import of every source file.
  *
- * - src/core stays pure: its modules import only each other, node: builtins and `ulid`. No
- *   adapter, no fastify, undici, pino or SQLite, so the rules can be tested and reused alone.
+ * - src/core stays pure: its modules import only each other, node: builtins, `ulid`, and `ajv`
+ *   with `ajv-formats` (event data is checked against JSON Schemas in memory). No adapter, no
+ *   fastify, undici, pino or SQLite, so the rules can be tested and reused alone.
  * - src/api and src/delivery (the edges) reach storage only through the ports, and the rest of
  *   Ferry only through src/core and src/app (the use cases); see `edgeRule`.
  * - The adapters (src/queue, src/store, but their port.ts) never reach up into the API, the use
@@ -19,7 +20,8 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { repoPath } from "./support/paths.js";
 
 const CORE = repoPath("src", "core");
-const ALLOWED_PACKAGES = new Set(["ulid"]);
+/** Pure libraries: ulid makes ids; ajv (with ajv-formats) compiles JSON Schemas, no I/O. */
+const ALLOWED_PACKAGES = new Set(["ulid", "ajv", "ajv-formats"]);
 
 interface Import {
   spec: string;
@@ -102,6 +104,8 @@ test("the import scanner finds every form of import (so the rule below can fail)
   assert.equal(violation(file, "./errors.js"), undefined);
   assert.equal(violation(file, "node:crypto"), undefined);
   assert.equal(violation(file, "ulid"), undefined);
+  assert.equal(violation(file, "ajv/dist/2020.js"), undefined);
+  assert.match(violation(file, "ajv-evil") ?? "", /"ajv-evil"/);
   assert.match(violation(file, "../store/port.js") ?? "", /outside src\/core/);
   assert.match(violation(file, "./../api/app.js") ?? "", /outside src\/core/);
   assert.match(violation(file, "fastify") ?? "", /"fastify"/);
@@ -110,7 +114,7 @@ test("the import scanner finds every form of import (so the rule below can fail)
   assert.match(violation(file, "ulid-evil") ?? "", /"ulid-evil"/);
 });
 
-test("src/core imports nothing outside src/core but node: builtins and ulid", () => {
+test("src/core imports nothing outside src/core but node: builtins, ulid and ajv", () => {
   const files = tsFiles(CORE);
   const names = files.map((f) => relative(CORE, f));
   for (const expected of ["template.ts", "retry.ts", "errors.ts", "ids.ts", "types.ts"]) {
