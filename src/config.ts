@@ -16,7 +16,9 @@ type Spec =
   | { kind: "string"; default: string; doc: string; secret?: boolean }
   | { kind: "optional"; doc: string; secret?: boolean; minLength?: number }
   | { kind: "enum"; default: string; values: readonly string[]; doc: string }
-  | { kind: "bool"; default: boolean; doc: string };
+  | { kind: "bool"; default: boolean; doc: string }
+  /** A length of time: milliseconds, or a number with a unit (`500ms`, `45s`, `90m`, `12h`, `30d`). */
+  | { kind: "duration"; default: number; min: number; max: number; doc: string };
 
 /** Every setting: its file key is the name below, its variable FERRY_ + the name in capitals. */
 export const SETTINGS = {
@@ -54,11 +56,13 @@ export const SETTINGS = {
   database_url: { kind: "optional", secret: true, doc: "Keep postbacks and attempts in Postgres (`postgres://user:pass@host:port/db`) instead of the SQLite file." },
   migrate_on_start: { kind: "bool", default: false, doc: "Apply Postgres migrations on start-up, as `ferry migrate` does. Off: start-up refuses an unmigrated database." },
   test_only_local_dns: { kind: "bool", default: false, doc: "For Ferry's own tests: resolve no host name but `localhost`; any other makes the process fail, so a test can never reach outside this machine. Never set it in production." },
+  event_retention: { kind: "duration", default: 30 * 24 * HOUR, min: 0, max: 100 * 365 * 24 * HOUR, doc: "How long events are kept, counted from when Ferry received them (not their own timestamp); older ones are deleted in small batches in the background. `30d`, `12h` or milliseconds; 0 = forever. Per account: `event_retention_ms`." },
+  event_max_future_ms: { kind: "int", default: 5 * MINUTE, min: 0, max: 7 * 24 * HOUR, doc: "How far ahead of Ferry's clock an event's timestamp may be; further is `timestamp_in_future`." },
   sqlite_synchronous: { kind: "enum", default: "normal", values: ["normal", "full"], doc: "SQLite durability: normal survives any process crash; full also survives power loss, at a cost per ingest." },
 } as const satisfies Record<string, Spec>;
 
 type Settings = typeof SETTINGS;
-type ValueOf<S> = S extends { kind: "int" } ? number
+type ValueOf<S> = S extends { kind: "int" | "duration" } ? number
   : S extends { kind: "bool" } ? boolean
   : S extends { kind: "optional" } ? string | undefined
   : string;
@@ -188,6 +192,13 @@ function coerce(spec: Spec, raw: unknown): unknown {
       }
       return n;
     }
+    case "duration": {
+      const ms = typeof raw === "number" ? raw : typeof raw === "string" ? parseDuration(raw.trim()) : NaN;
+      if (!Number.isInteger(ms) || ms < spec.min || ms > spec.max) {
+        return { error: `must be a length of time such as 30d, 12h, 90m, 45s or a number of milliseconds, from ${spec.min} ms to ${spec.max} ms` };
+      }
+      return ms;
+    }
     case "bool": {
       if (typeof raw === "boolean") return raw;
       const s = String(raw).toLowerCase();
@@ -207,4 +218,12 @@ function coerce(spec: Spec, raw: unknown): unknown {
       if (spec.minLength && raw.length < spec.minLength) return { error: `must be at least ${spec.minLength} characters` };
       return raw;
   }
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: 24 * HOUR };
+
+/** `30d`, `12h`, `90m`, `45s`, `500ms` or a plain number of milliseconds; NaN for anything else. */
+function parseDuration(text: string): number {
+  const m = /^(\d{1,15})(ms|s|m|h|d)?$/.exec(text);
+  return m ? Number(m[1]) * DURATION_UNITS[m[2] ?? "ms"]! : NaN;
 }

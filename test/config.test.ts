@@ -279,3 +279,18 @@ test("the parsed allow-list survives the copy that carries the config to the del
   assert.equal(list.nets.check("10.1.2.3", "ipv4"), true);
   assert.equal(list.nets.check("10.9.2.3", "ipv4"), false);
 });
+
+test("a length of time takes a unit or plain milliseconds: FERRY_EVENT_RETENTION", () => {
+  const ms = (value: string) => loadConfig({ FERRY_EVENT_RETENTION: value }).event_retention;
+  assert.equal(loadConfig({}).event_retention, 30 * 24 * 3_600_000, "30 days by default");
+  assert.equal(ms("30d"), 30 * 24 * 3_600_000);
+  assert.equal(ms("12h"), 12 * 3_600_000);
+  assert.equal(ms("90m"), 90 * 60_000);
+  assert.equal(ms("45s"), 45_000);
+  assert.equal(ms("500ms"), 500);
+  assert.equal(ms("86400000"), 86_400_000);
+  assert.equal(ms("0"), 0, "0 keeps events forever");
+  for (const bad of ["30 days", "1.5h", "-1d", "d", "30D", "1y"]) {
+    assert.match(configError({ FERRY_EVENT_RETENTION: bad }).message, /^FERRY_EVENT_RETENTION: must be a length of time such as 30d/, bad);
+  }
+});

@@ -43,6 +43,11 @@ export const API_ERRORS = {
   invalid_query: { status: 422, title: "A query parameter is malformed" },
   invalid_type: { status: 422, title: "The push type is malformed" },
   invalid_time: { status: 422, title: "A time is malformed or out of order" },
+  invalid_events: { status: 422, title: "No event of the request can be stored" },
+  invalid_schema: { status: 422, title: "The JSON Schema is not one Ferry takes" },
+  event_not_found: { status: 404, title: "No such event" },
+  session_not_found: { status: 404, title: "No such session" },
+  event_type_not_found: { status: 404, title: "No schema is registered for this category" },
   invalid_idempotency_key: { status: 422, title: "The Idempotency-Key header is malformed" },
   idempotency_key_reused: { status: 422, title: "The Idempotency-Key was used with another request" },
   idempotency_key_in_use: { status: 409, title: "A request with this Idempotency-Key is in progress" },
@@ -65,11 +70,13 @@ export class ApiError extends Error {
   readonly status: number;
   readonly field: string | undefined;
   readonly headers: Record<string, string> | undefined;
+  /** More members of the problem body (RFC 9457 extensions), e.g. the per-event list of a batch. */
+  readonly extensions: Record<string, unknown> | undefined;
 
   constructor(
     code: ApiErrorCode,
     detail: string,
-    options: { field?: string; headers?: Record<string, string>; cause?: unknown } = {},
+    options: { field?: string; headers?: Record<string, string>; cause?: unknown; extensions?: Record<string, unknown> } = {},
   ) {
     super(detail, { cause: options.cause });
     this.name = "ApiError";
@@ -77,15 +84,16 @@ export class ApiError extends Error {
     this.status = API_ERRORS[code].status;
     this.field = options.field;
     this.headers = options.headers;
+    this.extensions = options.extensions;
   }
 }
 
 /** The application/problem+json body (RFC 9457) for an error. */
-export function problemBody(code: ApiErrorCode, detail: string, field?: string): Record<string, unknown> {
+export function problemBody(code: ApiErrorCode, detail: string, field?: string, extensions?: Record<string, unknown>): Record<string, unknown> {
   const { status, title } = API_ERRORS[code];
   const body: Record<string, unknown> = { type: `urn:ferry:error:${code}`, title, status, code, detail };
   if (field !== undefined) body["field"] = field;
-  return body;
+  return extensions ? { ...extensions, ...body } : body;
 }
 
 /** Codes recorded on an attempt that got no HTTP response (docs/errors.md lists them too). */

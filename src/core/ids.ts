@@ -36,3 +36,38 @@ export const newDestinationId = (now: number = Date.now()): string => "dst_" + n
 export function isPostbackId(value: string): boolean {
   return /^pb_[0-9A-HJKMNP-TV-Z]{26}$/.test(value);
 }
+
+/** A new event id, e.g. `evt_01JD3Q8Y2M5V7W9X0Z1A2B3C4D`: events received in one session sort by arrival. */
+export const newEventId = (now: number = Date.now()): string => "evt_" + next(now);
+
+/** True for a string shaped like an id made by `newEventId`. */
+export function isEventId(value: string): boolean {
+  return /^evt_[0-9A-HJKMNP-TV-Z]{26}$/.test(value);
+}
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/**
+ * The id of an event's postback to one destination: the event's time (the first 10 ULID
+ * characters), so postbacks sort by when their event came, then 16 characters of a digest of
+ * event and destination. Fanning the same event out again, after a crash between queueing and
+ * marking it done, makes the same ids, so the queue refuses the repeat, and a receiver that
+ * sees one twice can tell by its `webhook-id`.
+ */
+export function eventPostbackId(eventId: string, destinationId: string): string {
+  const digest = createHash("sha256").update(`${eventId}\n${destinationId}`).digest();
+  let tail = "";
+  // 16 characters of 5 bits: the first 80 bits of the digest.
+  let bits = 0;
+  let value = 0;
+  for (let i = 0; tail.length < 16; ) {
+    if (bits < 5) {
+      value = (value << 8) | digest[i++]!;
+      bits += 8;
+    }
+    bits -= 5;
+    tail += CROCKFORD[(value >> bits) & 31];
+    value &= (1 << bits) - 1;
+  }
+  return "pb_" + eventId.slice(4, 14) + tail;
+}
