@@ -1,6 +1,7 @@
 /**
  * Accounts (tenants), managed by the admin:
- *   POST   /v1/accounts          {name, email?, website?, metadata?, dedupe_window_ms?} → 201
+ *   POST   /v1/accounts          {name, email?, website?, metadata?, dedupe_window_ms?,
+ *                                 strict_event_types?, event_retention_ms?} → 201
  *   GET    /v1/accounts          ?limit=&after= → {"data":[...],"next_after":...}
  *   GET    /v1/accounts/{id}     the admin, or the account's own token
  *   PATCH  /v1/accounts/{id}     any of the fields above
@@ -15,15 +16,17 @@ import type { Ports } from "../app/ports.js";
 import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js";
 import { requireAdmin, type TokenCache } from "./auth.js";
 import { accessibleAccount, accountNotFound, iso, listPage, parsePage } from "./common.js";
-import { checkObjectBody, intField, shown, stringField } from "./validate.js";
+import { boolField, checkObjectBody, intField, shown, stringField } from "./validate.js";
 
-const FIELDS = ["name", "account_name", "email", "website", "metadata", "dedupe_window_ms"] as const;
+const FIELDS = ["name", "account_name", "email", "website", "metadata", "dedupe_window_ms", "strict_event_types", "event_retention_ms"] as const;
 const EXAMPLE = '{"name":"Acme","email":"ops@acme.example","website":"https://acme.example","metadata":{},"dedupe_window_ms":0}';
 
 const MAX_NAME = 200;
 const MAX_METADATA_BYTES = 16 * 1024;
 /** Longest duplicate window: 30 days. */
 const MAX_DEDUPE_WINDOW_MS = 30 * 24 * 3600 * 1000;
+/** Longest event retention an account may set: 100 years (0 keeps them forever). */
+const MAX_EVENT_RETENTION_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export function accountView(a: Account): Record<string, unknown> {
   return {
@@ -33,6 +36,8 @@ export function accountView(a: Account): Record<string, unknown> {
     website: a.website,
     metadata: a.metadata,
     dedupe_window_ms: a.dedupeWindowMs,
+    strict_event_types: a.strictEventTypes,
+    event_retention_ms: a.eventRetentionMs,
     created_at: iso(a.createdAt),
     updated_at: iso(a.updatedAt),
   };
@@ -74,6 +79,10 @@ export function parseAccountFields(body: unknown, creating: boolean): AccountPat
   }
   if (b["dedupe_window_ms"] !== undefined) {
     patch.dedupeWindowMs = intField(b["dedupe_window_ms"], "dedupe_window_ms", 0, MAX_DEDUPE_WINDOW_MS);
+  }
+  if (b["strict_event_types"] !== undefined) patch.strictEventTypes = boolField(b["strict_event_types"], "strict_event_types");
+  if (b["event_retention_ms"] !== undefined) {
+    patch.eventRetentionMs = intField(b["event_retention_ms"], "event_retention_ms", 0, MAX_EVENT_RETENTION_MS, true);
   }
   return patch;
 }

@@ -23,6 +23,8 @@ export async function createAccount(ports: Ports, fields: AccountPatch & { name:
     website: fields.website ?? null,
     metadata: fields.metadata ?? {},
     dedupeWindowMs: fields.dedupeWindowMs ?? 0,
+    strictEventTypes: fields.strictEventTypes ?? false,
+    eventRetentionMs: fields.eventRetentionMs ?? null,
     createdAt: now,
     updatedAt: now,
   };

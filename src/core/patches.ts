@@ -4,10 +4,10 @@
  */
 import type { Account, Destination } from "./types.js";
 
-export type AccountPatch = Partial<Pick<Account, "name" | "email" | "website" | "metadata" | "dedupeWindowMs">>;
+export type AccountPatch = Partial<Pick<Account, "name" | "email" | "website" | "metadata" | "dedupeWindowMs" | "strictEventTypes" | "eventRetentionMs">>;
 export type DestinationPatch = Partial<Omit<Destination, "id" | "accountId" | "createdAt" | "updatedAt">>;
 
-const ACCOUNT_FIELDS = ["name", "email", "website", "metadata", "dedupeWindowMs"] as const satisfies readonly (keyof AccountPatch)[];
+const ACCOUNT_FIELDS = ["name", "email", "website", "metadata", "dedupeWindowMs", "strictEventTypes", "eventRetentionMs"] as const satisfies readonly (keyof AccountPatch)[];
 
 const DESTINATION_FIELDS = [
   "url",

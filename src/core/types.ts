@@ -49,6 +49,10 @@ export interface Account {
   metadata: Record<string, unknown>;
   /** Content-hash duplicate detection: an object pushed again within this many ms is dropped; 0 = off. */
   dedupeWindowMs: number;
+  /** Events: only categories with a registered schema are taken (unknown_category otherwise). */
+  strictEventTypes: boolean;
+  /** How long its events are kept, from receipt; null = FERRY_EVENT_RETENTION; 0 = forever. */
+  eventRetentionMs: number | null;
   createdAt: number;
   updatedAt: number;
 }

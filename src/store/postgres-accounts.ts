@@ -23,7 +23,7 @@ import {
 import { countFailure, type HealthState } from "../core/endpoint-health.js";
 import { patchAccount, patchDestination } from "../core/patches.js";
 
-const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at";
+const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms";
 const TOKEN_COLUMNS = "id, account_id, name, created_at, revoked_at";
 const DESTINATION_PARAMS = DESTINATION_COLUMNS.split(",").map((_, i) => `$${i + 1}`).join(", ");
 /** Ids sort after "", so a first page has no `after`. */
@@ -74,7 +74,7 @@ export class PostgresAccountStore implements AccountStore {
   constructor(private readonly db: PostgresDb) {}
 
   createAccount(account: Account): Promise<void> {
-    return inserting(account.id, this.db.query(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, accountValues(account)));
+    return inserting(account.id, this.db.query(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, accountValues(account, (b) => b)));
   }
 
   async getAccount(id: string): Promise<Account | undefined> {
@@ -96,8 +96,8 @@ export class PostgresAccountStore implements AccountStore {
       if (!rows[0]) return undefined;
       const a = patchAccount(accountFromRow(rows[0]), patch, now);
       await client.query(
-        "UPDATE accounts SET name = $2, email = $3, website = $4, metadata = $5, dedupe_window_ms = $6, updated_at = $7 WHERE id = $1",
-        [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt],
+        "UPDATE accounts SET name = $2, email = $3, website = $4, metadata = $5, dedupe_window_ms = $6, updated_at = $7, strict_event_types = $8, event_retention_ms = $9 WHERE id = $1",
+        [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, a.strictEventTypes, a.eventRetentionMs],
       );
       return a;
     });

@@ -160,7 +160,9 @@ export const STORE_MIGRATIONS: readonly string[] = [
      created_at bigint NOT NULL,
      updated_at bigint NOT NULL,
      PRIMARY KEY (account_id, category)
-   );`,
+   );
+   ALTER TABLE accounts ADD COLUMN strict_event_types boolean NOT NULL DEFAULT false,
+     ADD COLUMN event_retention_ms bigint;`,
 ];
 
 type Queryable = Pick<pg.ClientBase, "query">;

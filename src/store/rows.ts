@@ -83,6 +83,9 @@ export interface AccountRow {
   dedupe_window_ms: number;
   created_at: number;
   updated_at: number;
+  /** 0/1 in SQLite, a boolean in Postgres. */
+  strict_event_types: number | boolean;
+  event_retention_ms: number | null;
 }
 
 export function accountFromRow(row: AccountRow): Account {
@@ -93,14 +96,20 @@ export function accountFromRow(row: AccountRow): Account {
     website: row.website,
     metadata: JSON.parse(row.metadata) as Record<string, unknown>,
     dedupeWindowMs: row.dedupe_window_ms,
+    strictEventTypes: Boolean(row.strict_event_types),
+    eventRetentionMs: row.event_retention_ms,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
 }
 
-/** An account's columns in schema order: id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at. */
-export function accountValues(a: Account): unknown[] {
-  return [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.createdAt, a.updatedAt];
+/**
+ * An account's columns in the order of ACCOUNT_COLUMNS: id, name, email, website, metadata,
+ * dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms. `strict` is
+ * how the store writes a boolean (0/1 in SQLite).
+ */
+export function accountValues(a: Account, strict: (value: boolean) => unknown): unknown[] {
+  return [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.createdAt, a.updatedAt, strict(a.strictEventTypes), a.eventRetentionMs];
 }
 
 export interface TokenRow {

@@ -22,7 +22,7 @@ import { countFailure, type HealthState } from "../core/endpoint-health.js";
 import { patchAccount, patchDestination } from "../core/patches.js";
 import { isDuplicateKey, onSqlite } from "./sqlite-errors.js";
 
-const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at";
+const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms";
 const bit = (b: boolean): number => (b ? 1 : 0);
 /** Ids sort after "", so a first page has no `after`. */
 const after = (page: { after?: string | undefined }): string => page.after ?? "";
@@ -34,11 +34,11 @@ export class SqliteAccountStore implements AccountStore {
   constructor(private readonly db: SqliteDatabase) {
     const destinationParams = DESTINATION_COLUMNS.split(",").map(() => "?").join(", ");
     this.stmt = {
-      createAccount: db.prepare(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      createAccount: db.prepare(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       getAccount: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`),
       listAccounts: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?`),
       updateAccount: db.prepare(
-        "UPDATE accounts SET name = ?, email = ?, website = ?, metadata = ?, dedupe_window_ms = ?, updated_at = ? WHERE id = ?",
+        "UPDATE accounts SET name = ?, email = ?, website = ?, metadata = ?, dedupe_window_ms = ?, updated_at = ?, strict_event_types = ?, event_retention_ms = ? WHERE id = ?",
       ),
       deleteAccount: db.prepare("DELETE FROM accounts WHERE id = ?"),
       deleteAccountTokens: db.prepare("DELETE FROM tokens WHERE account_id = ?"),
@@ -108,7 +108,7 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async createAccount(account: Account): Promise<void> {
-    this.insert(account.id, () => this.stmt.createAccount.run(accountValues(account)));
+    this.insert(account.id, () => this.stmt.createAccount.run(accountValues(account, (b) => (b ? 1 : 0))));
   }
 
   async getAccount(id: string): Promise<Account | undefined> {
@@ -124,7 +124,7 @@ export class SqliteAccountStore implements AccountStore {
       const current = this.readAccount(id);
       if (!current) return undefined;
       const a = patchAccount(current, patch, now);
-      this.stmt.updateAccount.run(a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, a.id);
+      this.stmt.updateAccount.run(a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, a.strictEventTypes ? 1 : 0, a.eventRetentionMs, a.id);
       return a;
     });
   }

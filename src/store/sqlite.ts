@@ -154,7 +154,9 @@ export const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL,
      updated_at INTEGER NOT NULL,
      PRIMARY KEY (account_id, category)
-   ) WITHOUT ROWID;`,
+   ) WITHOUT ROWID;
+   ALTER TABLE accounts ADD COLUMN strict_event_types INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE accounts ADD COLUMN event_retention_ms INTEGER;`,
 ];
 
 /**

@@ -59,6 +59,10 @@ export function accountStoreConformance(name: string, open: OpenStores): void {
           assert.deepEqual(updated, expected);
           assert.deepEqual(await store.getAccount(a.id), expected);
           assert.deepEqual(await store.updateAccount(a.id, { dedupeWindowMs: 0 }, T0 + 6000), { ...expected, dedupeWindowMs: 0, updatedAt: T0 + 6000 });
+          const events = { strictEventTypes: true, eventRetentionMs: 7 * 24 * 3_600_000 };
+          assert.deepEqual(await store.updateAccount(a.id, events, T0 + 7000), { ...expected, dedupeWindowMs: 0, ...events, updatedAt: T0 + 7000 });
+          assert.deepEqual(await store.getAccount(a.id), { ...expected, dedupeWindowMs: 0, ...events, updatedAt: T0 + 7000 }, "the event settings read back");
+          assert.equal((await store.updateAccount(a.id, { eventRetentionMs: null }, T0 + 8000))?.eventRetentionMs, null, "null: back to the default");
           assert.equal(await store.updateAccount("acct_none", { name: "x" }, T0), undefined);
         }));
 

@@ -126,6 +126,8 @@ export function account(overrides: Partial<Account> = {}): Account {
     website: "https://acme.example",
     metadata: { plan: "pro" },
     dedupeWindowMs: 10 * MINUTE,
+    strictEventTypes: false,
+    eventRetentionMs: null,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,

@@ -145,7 +145,9 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         });
         assert.equal(a.status, 201, a.res.body);
         assert.match(a.body.id, /^acct_[0-9A-Z]{26}$/);
-        assert.deepEqual(Object.keys(a.body).sort(), ["created_at", "dedupe_window_ms", "email", "id", "metadata", "name", "updated_at", "website"]);
+        assert.deepEqual(Object.keys(a.body).sort(), [
+          "created_at", "dedupe_window_ms", "email", "event_retention_ms", "id", "metadata", "name", "strict_event_types", "updated_at", "website",
+        ]);
         assert.equal(a.body.name, "Acme");
         assert.equal(a.body.email, "ops@acme.example");
         assert.equal(a.body.website, "https://acme.example");
@@ -158,12 +160,24 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         assert.deepEqual(got.body, a.body);
       });
 
-      test("an account needs only a name; the rest defaults to null, {} and 0", async () => {
+      test("an account needs only a name; the rest defaults to null, {}, 0 and false", async () => {
         const a = await createAccount(p, { name: "Bare" });
         assert.equal(a.email, null);
         assert.equal(a.website, null);
         assert.deepEqual(a.metadata, {});
         assert.equal(a.dedupe_window_ms, 0);
+        assert.equal(a.strict_event_types, false);
+        assert.equal(a.event_retention_ms, null, "null: FERRY_EVENT_RETENTION applies");
+      });
+
+      test("the event settings are set and cleared like the rest", async () => {
+        const a = await createAccount(p, { strict_event_types: true, event_retention_ms: 3_600_000 });
+        assert.deepEqual([a.strict_event_types, a.event_retention_ms], [true, 3_600_000]);
+        const patched = await call(p, "PATCH", `/v1/accounts/${a.id}`, ADMIN_TOKEN, { strict_event_types: false, event_retention_ms: null });
+        assert.equal(patched.status, 200, patched.res.body);
+        assert.deepEqual([patched.body.strict_event_types, patched.body.event_retention_ms], [false, null]);
+        const read = await call(p, "GET", `/v1/accounts/${a.id}`, ADMIN_TOKEN);
+        assert.deepEqual([read.body.strict_event_types, read.body.event_retention_ms], [false, null]);
       });
 
       test("seed 002's account_name is taken as the name", async () => {
@@ -756,6 +770,8 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         ["metadata over 16 KiB", { metadata: { x: "y".repeat(17_000) } }, "invalid_metadata", "metadata"],
         ["a negative dedupe_window_ms", { dedupe_window_ms: -1 }, "invalid_number", "dedupe_window_ms"],
         ["a dedupe_window_ms as a string", { dedupe_window_ms: "0" }, "invalid_number", "dedupe_window_ms"],
+        ["strict_event_types as a string", { strict_event_types: "yes" }, "invalid_field", "strict_event_types"],
+        ["a negative event_retention_ms", { event_retention_ms: -1 }, "invalid_number", "event_retention_ms"],
         ["an email without @", { email: "nope" }, "invalid_field", "email"],
         ["a website as a number", { website: 1 }, "invalid_field", "website"],
         ["a misspelt field", { emial: "a@b.c" }, "unknown_field", "emial"],
