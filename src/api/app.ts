@@ -21,6 +21,12 @@ import { resendRoutes } from "./resend.js";
 import { idempotency } from "./idempotency.js";
 import { portProblem } from "./common.js";
 import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-depth.js";
+import { eventIngestRoutes, eventRoutes, type EventRouteDeps } from "./events.js";
+import { eventTypeRoutes } from "./event-types.js";
+import { EventSchemaCache } from "../core/event-schemas.js";
+import { FanoutRunner } from "../app/fanout.js";
+import { deleteExpiredEvents } from "../app/event-retention.js";
+import { MINUTE, SECOND } from "../core/time.js";
 
 export interface AppDeps {
   config: Config;
@@ -133,7 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const err = portProblem(thrown) ?? thrown;
     if (err instanceof ApiError) {
       if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
-      return sendProblem(reply, err.code, err.message, err.field, err.headers);
+      return sendProblem(reply, err.code, err.message, err.field, err.headers, err.extensions);
     }
     const mapped = mapFastifyError(err);
     if (mapped) return sendProblem(reply, mapped.code, mapped.detail);
@@ -161,6 +167,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { status: "ready" };
   });
 
+  // Stored events fan out from here, off the request path (src/app/fanout.ts), and expire here.
+  const fanout = new FanoutRunner(deps, deps.config, {
+    batch: 500,
+    sweepMs: 1 * SECOND,
+    graceMs: 5 * SECOND,
+    onQueued: () => deps.onEnqueued?.(),
+    onError: (err) => deps.logger.warn({ err }, "could not fan out stored events; they stay on the outbox and are tried again"),
+  });
+  fanout.start();
+  const retention = startEventRetention(deps);
+  app.addHook("onClose", async () => {
+    retention.stop();
+    await fanout.stop();
+  });
+  const events: EventRouteDeps = { ...deps, schemas: new EventSchemaCache(), onEventsStored: () => fanout.kick() };
+
   // Every route below needs a token: the admin's or an account's (request.caller says which).
   const tokenCache = new TokenCache();
   app.decorateRequest("caller", null as never);
@@ -171,7 +193,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       idempotency(ingest, { stores: deps.stores, queue: deps.queue, ttlMs: deps.config.idempotency_ttl_ms });
       ingestRoutes(ingest, deps);
       pushRoutes(ingest, deps);
+      eventIngestRoutes(ingest, events);
     });
+    eventRoutes(authed, events);
+    eventTypeRoutes(authed, events);
     resendRoutes(authed, deps);
     postbackRoutes(authed, deps);
     accountRoutes(authed, { ...deps, tokenCache });
@@ -187,8 +212,9 @@ function sendProblem(
   detail: string,
   field?: string,
   headers?: Record<string, string>,
+  extensions?: Record<string, unknown>,
 ): FastifyReply {
-  const body = problemBody(code, detail, field);
+  const body = problemBody(code, detail, field, extensions);
   if (headers) reply.headers(headers);
   return reply.code(body["status"] as number).type("application/problem+json").send(body);
 }
@@ -267,4 +293,34 @@ function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: strin
     return { code: "bad_request", detail: err.message };
   }
   return undefined;
+}
+
+/**
+ * Deletes expired events every few minutes (first soon after start). One pass at a time; a
+ * pass stops between batches once the app closes.
+ */
+function startEventRetention(deps: AppDeps): { stop(): void } {
+  let stopped = false;
+  let running = false;
+  const pass = async () => {
+    if (running || stopped) return;
+    running = true;
+    try {
+      const { deleted, byAccount } = await deleteExpiredEvents(deps, { defaultRetentionMs: deps.config.event_retention, batch: 500, shouldStop: () => stopped });
+      if (deleted > 0) deps.logger.info({ deleted, accounts: Object.fromEntries(byAccount) }, `deleted ${deleted} events past their retention`);
+    } catch (err) {
+      deps.logger.warn({ err }, "could not delete expired events; trying again at the next pass");
+    } finally {
+      running = false;
+    }
+  };
+  const first = setTimeout(() => void pass(), 10 * SECOND).unref();
+  const every = setInterval(() => void pass(), 5 * MINUTE).unref();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(first);
+      clearInterval(every);
+    },
+  };
 }

@@ -92,7 +92,7 @@ function contentHash(type: string | undefined, text: string): string {
 }
 
 /** An empty batch for the destination: its endpoint as this push sees it. */
-function destinationBatch(d: Destination, defaults: PushDefaults, accountId: string, now: number): EnqueueBatch {
+export function destinationBatch(d: Destination, defaults: PushDefaults, accountId: string, now: number): EnqueueBatch {
   const maxAttempts = d.maxAttempts ?? defaults.max_attempts;
   const defaultValue = d.defaultValue ?? defaults.default_value;
   const endpoint = { method: d.method, url: d.url, defaultValue, maxAttempts, accountId, destinationId: d.id };

@@ -1,0 +1,3 @@
+import { eventsSuite } from "./e2e/events.js";
+
+eventsSuite("SQLite", () => ({}));
