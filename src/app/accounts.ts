@@ -9,6 +9,7 @@ import { newAccountId } from "../core/ids.js";
 import type { Account } from "../core/types.js";
 import { releaseHeld, type WarnLog } from "./destinations.js";
 import type { Ports } from "./ports.js";
+import { purgeAccountEvents } from "./event-retention.js";
 
 export function accountNotFound(id: string): ApiError {
   return new ApiError("account_not_found", `No account ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/accounts answered (acct_...).`);
@@ -46,4 +47,6 @@ export async function deleteAccount(ports: Ports, log: WarnLog, id: string): Pro
   if (!destinations) throw accountNotFound(id);
   // Their held postbacks become due, so the worker finds them and cancels them.
   for (const destinationId of destinations) await releaseHeld(ports.queue, log, destinationId);
+  // Its events go too, off the request path: an account may hold millions.
+  purgeAccountEvents(ports, id).catch((err: unknown) => log.warn({ err, account_id: id }, "could not delete all events of a deleted account"));
 }

@@ -327,6 +327,17 @@ export function eventsSuite(name: string, backend: () => Partial<Config> | Promi
       assert.deepEqual(await p.backends.stores.events.pendingFanout(100), [], "the outbox is empty");
     });
 
+    test("deleting an account deletes its events and event types", async () => {
+      const acct = await account(p);
+      ok(await call(p, "PUT", "/v1/event-types/party", { schema: { type: "object" } }, acct.auth), 201, "a schema");
+      ok(await call(p, "POST", "/v1/events", [event("gone", "2021-09-26T10:00:00Z"), event("gone", "2021-09-26T10:00:01Z")], acct.auth), 201, "store");
+      assert.equal((await call(p, "DELETE", `/v1/accounts/${acct.id}`)).status, 204);
+      const events = p.backends.stores.events;
+      await eventually(async () => (await events.queryEvents({ accountId: acct.id, limit: 10 })).length === 0, 10_000, "its events gone");
+      await eventually(async () => (await events.listEventTypes(acct.id, { after: undefined, limit: 10 })).length === 0, 10_000, "its event types gone");
+      assert.equal(await events.sessionSummary(acct.id, "gone"), undefined);
+    });
+
     test("retention deletes events received longer ago than the account's retention, never those still owed a fan-out", async () => {
       const keep = await account(p, { event_retention_ms: 0 });
       const short = await account(p, { event_retention_ms: 60_000 });
