@@ -285,6 +285,13 @@ function mutateValue(rng: Rng, value: unknown, depth = 0): unknown {
   const roll = rng.int(8);
   if (roll === 0) return [value];
   if (roll === 1) return { value };
+  // Near misses: a valid string with one odd character in it, a valid number nudged. These get
+  // past the type checks and into the range checks and the stores behind them.
+  if (roll <= 4 && typeof value === "string") {
+    const at = rng.int(value.length + 1);
+    return value.slice(0, at) + rng.pick(UNICODE) + value.slice(at);
+  }
+  if (roll <= 4 && typeof value === "number") return rng.pick([value + 1, value - 1, value + 0.5, -value, value * 1e6, value * 1e300]);
   return randomValue(rng);
 }
 
@@ -588,7 +595,7 @@ export function formatReport(backend: string, r: FuzzReport): string {
 /** Cases per backend: FERRY_FUZZ_CASES, or enough to cover every route many times over in well under a minute. */
 export function fuzzCount(): number {
   const raw = process.env["FERRY_FUZZ_CASES"];
-  return raw ? Number(raw) : 2500;
+  return raw ? Number(raw) : 4000;
 }
 
 /**
