@@ -480,13 +480,17 @@ async function sendUndici(agent: Agent, port: number, c: FuzzCase): Promise<Outc
       ...(c.body !== undefined ? { body: c.body } : {}),
       headersTimeout: HANG_MS,
       bodyTimeout: HANG_MS,
+      // undici times the answer, not the upload: a server that stopped reading the body would
+      // hold the case (and the run) forever. This bounds the whole exchange.
+      signal: AbortSignal.timeout(HANG_MS + 1_000),
     });
     const body = await res.body.text();
     const type = res.headers["content-type"];
     return { answer: { status: res.statusCode, contentType: Array.isArray(type) ? type.join(",") : type ?? "", body } };
   } catch (err) {
     const code = (err as { code?: string }).code ?? "";
-    if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") return { hang: true };
+    const name = (err as Error).name;
+    if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || name === "TimeoutError" || name === "AbortError") return { hang: true };
     return { error: `${code} ${(err as Error).message}` };
   }
 }
