@@ -230,7 +230,7 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     { method: "DELETE", path: "/v1/destinations/:spareDestination", auth: "either" },
     { method: "GET", path: "/v1/destinations/:destination/secret", auth: "either" },
     { method: "POST", path: "/v1/destinations/:destination/rotate-secret", auth: "either" },
-    { method: "POST", path: "/v1/destinations/:destination/replay", body: () => ({ since: "2026-01-01T00:00:00Z", until: Date.now() + 60_000 }), auth: "either" },
+    { method: "POST", path: "/v1/destinations/:destination/replay", body: () => ({ since: "2026-01-01T00:00:00Z", until: 1_900_000_000_000 }), auth: "either" },
     { method: "GET", path: "/v1/postbacks/:postback", auth: "either" },
     { method: "POST", path: "/v1/postbacks/:postback/retry", auth: "either" },
   ];
