@@ -16,7 +16,7 @@ import type { Ports } from "../app/ports.js";
 import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js";
 import { requireAdmin, type TokenCache } from "./auth.js";
 import { accessibleAccount, accountNotFound, iso, listPage, parsePage } from "./common.js";
-import { boolField, checkObjectBody, intField, shown, stringField } from "./validate.js";
+import { boolField, checkObjectBody, intField, NUL, shown, stringField } from "./validate.js";
 
 const FIELDS = ["name", "account_name", "email", "website", "metadata", "dedupe_window_ms", "strict_event_types", "event_retention_ms"] as const;
 const EXAMPLE = '{"name":"Acme","email":"ops@acme.example","website":"https://acme.example","metadata":{},"dedupe_window_ms":0}';
@@ -53,8 +53,9 @@ export function parseAccountFields(body: unknown, creating: boolean): AccountPat
   const nameField = b["name"] === undefined && b["account_name"] !== undefined ? "account_name" : "name";
   const name = b[nameField];
   if (name !== undefined || creating) {
-    if (typeof name !== "string" || name.trim() === "" || name.length > MAX_NAME) {
-      throw new ApiError("invalid_name", `${nameField} must be a non-empty string of at most ${MAX_NAME} characters; got ${shown(name)}.`, { field: nameField });
+    // A NUL cannot be stored in Postgres (see NUL in validate.ts).
+    if (typeof name !== "string" || name.trim() === "" || name.length > MAX_NAME || name.includes(NUL)) {
+      throw new ApiError("invalid_name", `${nameField} must be a non-empty string of at most ${MAX_NAME} characters, without NUL; got ${shown(name)}.`, { field: nameField });
     }
     patch.name = name.trim();
   }

@@ -16,7 +16,7 @@ import { endpointId, newPostbackId } from "../core/ids.js";
 import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
 import type { Endpoint } from "../core/types.js";
 import { queueUnavailable } from "./common.js";
-import { checkUrlTemplate, parseMethod } from "./validate.js";
+import { checkUrlTemplate, NUL, parseMethod } from "./validate.js";
 
 type Limits = Pick<Config, "max_batch" | "default_value" | "max_attempts">;
 
@@ -38,6 +38,10 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
   let defaultValue = limits.default_value;
   const rawDefault = e["default"];
   if (rawDefault !== undefined && rawDefault !== null) {
+    // A NUL cannot be stored in Postgres (see NUL in validate.ts).
+    if (typeof rawDefault === "string" && rawDefault.includes(NUL)) {
+      throw new ApiError("invalid_default", "endpoint.default holds a NUL character (\\u0000); leave it out.", { field: "endpoint.default" });
+    }
     if (typeof rawDefault === "string") defaultValue = rawDefault;
     else if (typeof rawDefault === "number" || typeof rawDefault === "boolean") defaultValue = String(rawDefault);
     else throw new ApiError("invalid_default", "endpoint.default must be a string (or a number or boolean).", { field: "endpoint.default" });

@@ -10,11 +10,16 @@ import { replayDestination, resendPostback } from "../app/resend.js";
 import { ownAccount } from "./common.js";
 import { checkObjectBody } from "./validate.js";
 
+/** The latest time a Date can hold (year 275760). */
+const MAX_DATE_MS = 8.64e15;
+
 /** A time given as an ISO 8601 string or ms since the epoch; throws 422 naming the field. */
 export function parseTime(value: unknown, field: string): number {
   const ms = typeof value === "number" ? value : typeof value === "string" && /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : NaN;
-  if (!Number.isFinite(ms) || ms < 0) {
-    throw new ApiError("invalid_time", `${field} must be an ISO 8601 time such as "2026-11-23T00:00:00Z" or ms since the epoch; got ${JSON.stringify(value)}.`, { field });
+  // A whole number of ms within what a Date can hold: a fraction (0.5) or a huge number (1e308)
+  // cannot be stored in a Postgres bigint and answered 500 there.
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_DATE_MS) {
+    throw new ApiError("invalid_time", `${field} must be an ISO 8601 time such as "2026-11-23T00:00:00Z" or whole ms since the epoch; got ${JSON.stringify(value)}.`, { field });
   }
   return ms;
 }

@@ -7,6 +7,13 @@ import { ApiError } from "../core/errors.js";
 import { compileTemplate, type CompiledTemplate } from "../core/template.js";
 import { HTTP_METHODS, isHttpMethod, type HttpMethod } from "../core/types.js";
 
+/**
+ * U+0000. Postgres text columns cannot hold it (the statement fails, which answered 500 on the
+ * Redis + Postgres backend while SQLite stored it), so a string stored as it is (a name, a URL,
+ * a default value) is refused with it; JSON stored as text escapes it and needs no check.
+ */
+export const NUL = "\u0000";
+
 /** Longest URL template taken; longer is almost surely a mistake, and partners reject them. */
 export const MAX_URL_LENGTH = 8 * 1024;
 
@@ -32,6 +39,9 @@ export function checkUrlTemplate(value: unknown, field: string): CompiledTemplat
   }
   if (value.length > MAX_URL_LENGTH) {
     throw new ApiError("invalid_url", `${field} is ${value.length} characters; the most is ${MAX_URL_LENGTH}.`, { field });
+  }
+  if (value.includes(NUL)) {
+    throw new ApiError("invalid_url", `${field} holds a NUL character (\\u0000); no URL does.`, { field });
   }
   const template = compileTemplate(value.trim());
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(template.prefix)?.[1]?.toLowerCase();
@@ -93,6 +103,9 @@ export function stringField(value: unknown, field: string, maxLength: number, nu
   }
   if (value.length > maxLength) {
     throw new ApiError("invalid_field", `${field} is ${value.length} characters long; the most is ${maxLength}.`, { field });
+  }
+  if (value.includes(NUL)) {
+    throw new ApiError("invalid_field", `${field} holds a NUL character (\\u0000); leave it out.`, { field });
   }
   return value;
 }

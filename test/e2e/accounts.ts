@@ -718,6 +718,9 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         ["failure_threshold negative", { failure_threshold: -1 }, "invalid_number", "failure_threshold"],
         ["failure_window_ms negative", { failure_window_ms: -1 }, "invalid_number", "failure_window_ms"],
         ["default_value as an object", { default_value: {} }, "invalid_field", "default_value"],
+        // The fuzz suite found these answering 500 on Postgres, whose text columns refuse NUL.
+        ["a NUL in default_value", { default_value: "a\u0000b" }, "invalid_field", "default_value"],
+        ["a NUL in the url", { url: "http://127.0.0.1:9/a\u0000b" }, "invalid_url", "url"],
         ["a misspelt field", { event_type: ["order.*"] }, "unknown_field", "event_type"],
         ["a secret of one's own", { secret: "whsec_abc" }, "unknown_field", "secret"],
       ];
@@ -775,6 +778,9 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         ["an email without @", { email: "nope" }, "invalid_field", "email"],
         ["a website as a number", { website: 1 }, "invalid_field", "website"],
         ["a misspelt field", { emial: "a@b.c" }, "unknown_field", "emial"],
+        // The fuzz suite found these answering 500 on Postgres, whose text columns refuse NUL.
+        ["a NUL in the name", { name: "Ac\u0000me" }, "invalid_name", "name"],
+        ["a NUL in the website", { website: "http://127.0.0.1/\u0000" }, "invalid_field", "website"],
       ];
       for (const [what, fields, code, field] of accountCases) {
         test(`an account with ${what} is 422 ${code} naming ${field}`, async () => {
@@ -784,6 +790,41 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
           }
         });
       }
+
+      // Found by the fuzz suite: %00 decodes to NUL, which a Postgres text parameter refuses, so
+      // every lookup by such an id answered 500 there.
+      test("%00 in an id or a query value is 400 bad_request, on every backend", async () => {
+        const urls = [
+          "/v1/accounts/%00", `/v1/accounts/%00/tokens`, `/v1/accounts/${mine.id}/tokens/%00`, "/v1/destinations/%00", "/v1/destinations/%00/secret",
+          "/v1/postbacks/%F0%9F%92%A5%00", `/v1/destinations?account_id=${mine.id}&after=%00`, "/v1/accounts?after=a%00",
+        ];
+        for (const url of urls) {
+          for (const method of ["GET", "PATCH", "DELETE", "POST"]) {
+            const a = await call(p, method, url, ADMIN_TOKEN, method === "PATCH" || method === "POST" ? {} : undefined);
+            assert.ok(a.status < 500, `${method} ${url}: ${a.status} ${a.res.body}`);
+          }
+          assertProblem(await call(p, "GET", url, ADMIN_TOKEN), 400, "bad_request");
+        }
+        assertProblem(await call(p, "POST", "/v1/postbacks/pb_%00/retry", mine.token), 400, "bad_request");
+      });
+
+      // Found by the fuzz suite: a fraction or a huge number of ms reached a Postgres bigint
+      // and answered 500 there.
+      for (const since of [0.5, 1e308, -1, "2026-13-45T00:00:00Z"]) {
+        test(`a replay with since ${JSON.stringify(since)} is 422 invalid_time, on every backend`, async () => {
+          assertProblem(await call(p, "POST", `/v1/destinations/${dest.id}/replay`, mine.token, { since }), 422, "invalid_time", "since");
+          assertProblem(await call(p, "POST", `/v1/destinations/${dest.id}/replay`, mine.token, { since: 0, until: since }), 422, "invalid_time", "until");
+        });
+      }
+
+      test("an ingest whose endpoint.default holds a NUL is 422 invalid_default (found by the fuzz suite)", async () => {
+        const body = { endpoint: { url: "http://127.0.0.1:9/x?v={v}", default: "\u0000" }, data: [{}] };
+        assertProblem(await call(p, "POST", "/ingest", mine.token, body), 422, "invalid_default", "endpoint.default");
+      });
+
+      test("a NUL in a token name is 422 invalid_field, on every backend (found by the fuzz suite)", async () => {
+        assertProblem(await call(p, "POST", `/v1/accounts/${mine.id}/tokens`, ADMIN_TOKEN, { name: "a\u0000" }), 422, "invalid_field", "name");
+      });
 
       for (const query of ["limit=0", "limit=101", "limit=x", "limit=", "limit=1&limit=2", "after=a&after=b"]) {
         test(`a listing with ?${query} is 422 invalid_query naming the parameter`, async () => {
