@@ -34,7 +34,7 @@ test("the fuzz checker refuses every kind of bad answer and takes good ones", ()
 test("the same seed generates the same cases; another seed others", () => {
   const targets: FuzzTargets = {
     adminToken: "admin", accountToken: "ferry_live_a", accountId: "acct_a", otherAccountId: "acct_b", otherAccountToken: "ferry_live_b",
-    revokedToken: "ferry_live_r", destinationId: "dst_a", spareAccountIds: ["acct_s"], spareDestinationIds: ["dst_s"], spareTokenIds: ["tok_s"], postbackIds: ["pb_a"],
+    revokedToken: "ferry_live_r", destinationId: "dst_a", spareAccountIds: ["acct_s"], spareDestinationIds: ["dst_s"], spareTokenIds: ["tok_s"], postbackIds: ["pb_a"], eventId: "evt_a", sessionId: "s1",
   };
   const run = (seed: number) => {
     const rng = new Rng(seed);

@@ -23,7 +23,7 @@ import { eventView, receiveEvents, type EventOutcome } from "../app/events.js";
 import type { EventSchemaCache } from "../core/event-schemas.js";
 import type { EventCursor, EventFilter, SessionCursor } from "../store/port.js";
 import { accessibleAccount, queryString } from "./common.js";
-import { checkObjectBody } from "./validate.js";
+import { checkObjectBody, NUL } from "./validate.js";
 
 export const DEFAULT_EVENT_PAGE = 100;
 export const MAX_EVENT_PAGE = 1000;
@@ -94,6 +94,8 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
       if (typeof value !== "string" || value === "") {
         throw new ApiError("invalid_field", `${name} must be a non-empty string${name === "limit" ? " or a number" : ""}; got ${JSON.stringify(value).slice(0, 100)}.`, { field: name });
       }
+      // No stored value holds one, and Postgres refuses it in a query: say so rather than fail.
+      if (value.includes(NUL)) throw new ApiError("invalid_field", `${name} holds a NUL character (\\u0000); leave it out.`, { field: name });
       return value;
     };
     const accountId = await eventAccount(request, deps, field("account_id") ?? queryString(request.query, "account_id"));

@@ -244,6 +244,8 @@ export function eventsSuite(name: string, backend: () => Partial<Config> | Promi
       }
       problem(await call(p, "POST", "/v1/events/query", { from: 5 }, acct.auth), 422, "invalid_field", "from as a number");
       problem(await call(p, "POST", "/v1/events/query", { when: "today" }, acct.auth), 422, "unknown_field", "an unknown field");
+      problem(await call(p, "POST", "/v1/events/query", { session_id: "b1\u0000" }, acct.auth), 422, "invalid_field", "a NUL in a filter");
+      problem(await call(p, "GET", "/v1/events?name=App%00Name", undefined, acct.auth), 400, "bad_request", "a NUL in the query string");
       problem(await call(p, "GET", "/v1/sessions/nobody", undefined, acct.auth), 404, "session_not_found", "unknown session");
       problem(await call(p, "GET", "/v1/events/evt_nope", undefined, acct.auth), 404, "event_not_found", "unknown event");
       problem(await call(p, "GET", "/v1/events"), 422, "missing_account_id", "the admin without account_id");

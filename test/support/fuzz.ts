@@ -74,6 +74,9 @@ export interface FuzzTargets {
   spareTokenIds: string[];
   /** Postbacks that exist (queued: no worker runs). */
   postbackIds: string[];
+  /** An event of `accountId`, in session `sessionId`; the category `party` has a schema. */
+  eventId: string;
+  sessionId: string;
 }
 
 /** One request as generated: enough to send it again by hand. */
@@ -206,6 +209,12 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     account_id: t.accountId, url: rng.pick(LOCAL_URLS.slice(0, 5)), method: "POST", event_types: ["order.*"], headers: { "X-Partner": "p" },
     enabled: true, timeout_ms: 1000, max_attempts: 3, default_value: "", rate_limit: 10, concurrency: 2, failure_threshold: 5, failure_window_ms: 60_000,
   });
+  const eventObject = () => ({
+    session_id: rng.pick([t.sessionId, "fuzz-" + rng.int(5)]), category: rng.pick(["party", "click.button", "page"]), name: "AppName",
+    data: { host: "www.party.com", path: "/" + rng.int(9) }, timestamp: rng.pick(["2021-09-26 09:15:27.243860", "2021-09-26T09:15:27Z", "2021-09-26T11:15:27.5+02:00"]),
+    ...(rng.chance(0.3) ? { id: "client-" + rng.int(50) } : {}),
+  });
+  const eventFilters = () => ({ session_id: t.sessionId, category: "party", from: "2021-09-26T00:00:00Z", to: "2021-09-27 00:00:00", limit: "50" });
   const accountBody = () => ({ name: "Acme " + rng.int(1000), email: "ops@acme.example", website: "http://127.0.0.1:9/", metadata: { plan: "pro" }, dedupe_window_ms: 0 });
   return [
     { method: "GET", path: "/", auth: "none" },
@@ -231,6 +240,16 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     { method: "GET", path: "/v1/destinations/:destination/secret", auth: "either" },
     { method: "POST", path: "/v1/destinations/:destination/rotate-secret", auth: "either" },
     { method: "POST", path: "/v1/destinations/:destination/replay", body: () => ({ since: "2026-01-01T00:00:00Z", until: 1_900_000_000_000 }), auth: "either" },
+    { method: "POST", path: "/v1/events", body: () => (rng.chance(0.5) ? Array.from({ length: rng.int(4) + 1 }, eventObject) : eventObject()), auth: "either", ingest: true, query: (): Record<string, string> => (rng.chance(0.2) ? { atomic: "true", account_id: t.accountId } : { account_id: t.accountId }) },
+    { method: "GET", path: "/v1/events", auth: "either", query: () => ({ ...eventFilters(), account_id: t.accountId }) },
+    { method: "POST", path: "/v1/events/query", body: () => ({ ...eventFilters(), limit: 10, account_id: t.accountId }), auth: "either" },
+    { method: "GET", path: "/v1/events/:event", auth: "either", query: () => ({ account_id: t.accountId }) },
+    { method: "GET", path: "/v1/sessions/:session", auth: "either", query: () => ({ account_id: t.accountId, limit: "10" }) },
+    { method: "GET", path: "/v1/sessions", auth: "either", query: () => ({ account_id: t.accountId, from: "2021-09-26T00:00:00Z", name: "AppName" }) },
+    { method: "PUT", path: "/v1/event-types/:category", body: () => ({ schema: { type: "object", properties: { host: { type: "string", maxLength: 100 } } }, description: "a page" }), auth: "either", query: () => ({ account_id: t.accountId }) },
+    { method: "GET", path: "/v1/event-types/:category", auth: "either", query: () => ({ account_id: t.accountId }) },
+    { method: "GET", path: "/v1/event-types", auth: "either", query: () => ({ account_id: t.accountId, limit: "10" }) },
+    { method: "DELETE", path: "/v1/event-types/:spareCategory", auth: "either", query: () => ({ account_id: t.accountId }) },
     { method: "GET", path: "/v1/postbacks/:postback", auth: "either" },
     { method: "POST", path: "/v1/postbacks/:postback/retry", auth: "either" },
   ];
@@ -246,6 +265,10 @@ function pathParam(rng: Rng, t: FuzzTargets, name: string): string {
       case "destination": return t.destinationId;
       case "spareDestination": return rng.pick(t.spareDestinationIds);
       case "postback": return rng.pick(t.postbackIds);
+      case "event": return t.eventId;
+      case "session": return t.sessionId;
+      case "category": return "party";
+      case "spareCategory": return rng.pick(["page", "click.button", "spare"]);
     }
   }
   return rng.pick([
@@ -635,6 +658,9 @@ export async function makeTargets(app: FastifyInstance, adminToken: string): Pro
   }
   const ingested = await call("POST", "/ingest", token.token, { endpoint: { url: "http://127.0.0.1:9/cb?x={x}" }, data: [{ x: 1 }, { x: 2 }] });
   const pushed = await call("POST", "/v1/push?type=order.created", token.token, { id: 7 });
+  await call("PUT", "/v1/event-types/party", token.token, { schema: { type: "object", required: ["host"], properties: { host: { type: "string" }, path: { type: "string", pattern: "^/" } } } });
+  const sessionId = "e2085be5-9137-4e4e-80b5-f1ffddc25423";
+  const stored = await call("POST", "/v1/events", token.token, { session_id: sessionId, category: "party", name: "AppName", data: { host: "www.party.com", path: "/" }, timestamp: "2021-09-26 09:15:27.243860" });
   return {
     adminToken,
     accountToken: token.token,
@@ -647,6 +673,8 @@ export async function makeTargets(app: FastifyInstance, adminToken: string): Pro
     spareDestinationIds,
     spareTokenIds,
     postbackIds: [...ingested.ids, ...pushed.postbacks.map((p: { id: string }) => p.id)],
+    eventId: stored.events[0].id,
+    sessionId,
   };
 }
 
