@@ -146,16 +146,8 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
   });
 }
 
-/** What a listing takes from the query string or a query body. */
-interface Filters {
-  sessionId?: string | undefined;
-  category?: string | undefined;
-  name?: string | undefined;
-  fromUs?: EventTimeUs | undefined;
-  toUs?: EventTimeUs | undefined;
-  after?: EventCursor | undefined;
-  limit: number;
-}
+/** What a listing takes from the query string or a query body: the store's filter, for the account named apart. */
+type Filters = Omit<EventFilter, "accountId">;
 
 type Source = "query" | "body";
 type Read = (field: string) => string | undefined;

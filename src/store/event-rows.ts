@@ -4,6 +4,8 @@ import type { SessionListing } from "./port.js";
 
 /** An event's columns in the order EVENT_COLUMNS names them (and inserts take them). */
 export const EVENT_COLUMNS = "id, account_id, client_id, session_id, category, name, data, timestamp_us, received_at";
+/** The same columns of the events table aliased `e`, for queries that join it. */
+export const E_COLUMNS = EVENT_COLUMNS.split(", ").map((c) => `e.${c}`).join(", ");
 
 export interface EventRow {
   id: string;

@@ -18,6 +18,7 @@ import type { PostgresDb } from "./postgres-db.js";
 import { isDuplicateKey } from "./postgres-errors.js";
 import {
   EVENT_COLUMNS,
+  E_COLUMNS,
   EVENT_TYPE_COLUMNS,
   eventFromRow,
   eventTypeFromRow,
@@ -28,7 +29,6 @@ import {
   type SessionRow,
 } from "./event-rows.js";
 
-const E_COLUMNS = EVENT_COLUMNS.split(", ").map((c) => `e.${c}`).join(", ");
 
 // One statement: the batch's new events, their outbox entries and their sessions' summaries.
 // A client id the account already has (committed, or committed meanwhile by a concurrent

@@ -11,6 +11,7 @@ import { DuplicateIdError } from "../core/port-errors.js";
 import type { EventFilter, EventStore, InsertEventsResult, Page, SessionFilter, SessionListing, SessionSummary } from "./port.js";
 import {
   EVENT_COLUMNS,
+  E_COLUMNS,
   EVENT_TYPE_COLUMNS,
   eventFromRow,
   eventTypeFromRow,
@@ -22,7 +23,6 @@ import {
 } from "./event-rows.js";
 import { isDuplicateKey, onSqlite } from "./sqlite-errors.js";
 
-const E_COLUMNS = EVENT_COLUMNS.split(", ").map((c) => `e.${c}`).join(", ");
 
 export class SqliteEventStore implements EventStore {
   private readonly stmt;
