@@ -31,62 +31,22 @@ import type { EventStore, Stores } from "../src/store/port.js";
 import { tempDir } from "../test/support/harness.js";
 import { createDatabase } from "../test/support/postgres.js";
 import { summarize, type Summary } from "./stats.js";
+import { EventData, HOUR_US, QueryDraw } from "./events-data.js";
 
 const EVENTS = Number(process.env["BENCH_EVENTS"] ?? 1_000_000);
 const BATCH = Number(process.env["BENCH_BATCH"] ?? 1000);
 const QUERIES = Number(process.env["BENCH_QUERIES"] ?? 1000);
 const STORES = (process.env["BENCH_STORES"] ?? "sqlite,postgres").split(",");
-const PER_SESSION = 50;
-const SESSIONS = Math.max(1, Math.floor(EVENTS / PER_SESSION));
-const CATEGORIES = 20;
-const NAMES = 5;
 const ACCOUNT = "acct_bench";
-const HOUR_US = 3_600_000_000;
-/** 2024-01-01T00:00:00Z in µs: the 30 days of events start here. */
-const START_US = Date.UTC(2024, 0, 1) * 1000;
-const SPAN_US = 30 * 24 * HOUR_US;
+const DATA = new EventData(EVENTS);
+const SESSIONS = DATA.sessions;
 
-/** A small deterministic PRNG (mulberry32), so both stores get the same events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const sessionStart: number[] = [];
-const sessionGap: number[] = [];
-{
-  const rnd = prng(1);
-  for (let s = 0; s < SESSIONS; s++) {
-    sessionStart.push(START_US + Math.floor(rnd() * (SPAN_US - HOUR_US)));
-    sessionGap.push(Math.floor(rnd() * (HOUR_US / PER_SESSION)));
-  }
-}
-const sessionId = (s: number): string => `sess-${s.toString(16).padStart(8, "0")}-4e4e-80b5-f1ffddc25423`;
-
-/** Batch `b`: event n is session n mod SESSIONS's (n div SESSIONS)-th event. */
+/** Batch `b` of the generated events, as the events API would store them. */
 function batch(b: number, ids: () => string): StoredEvent[] {
   const out: StoredEvent[] = [];
   const now = Date.now();
   for (let n = b * BATCH; n < Math.min(EVENTS, (b + 1) * BATCH); n++) {
-    const s = n % SESSIONS;
-    const k = Math.floor(n / SESSIONS);
-    out.push({
-      id: ids(),
-      accountId: ACCOUNT,
-      clientId: null,
-      sessionId: sessionId(s),
-      category: `category-${(s * 7 + k) % CATEGORIES}`,
-      name: `App${s % NAMES}`,
-      data: JSON.stringify({ host: "www.party.com", path: `/page/${k}`, n }),
-      timestampUs: sessionStart[s]! + k * sessionGap[s]! + (n % 1000),
-      receivedAt: now,
-    });
+    out.push({ id: ids(), accountId: ACCOUNT, clientId: null, ...DATA.event(n), receivedAt: now });
   }
   return out;
 }
@@ -123,9 +83,9 @@ async function measure(stores: Stores, afterLoad: () => Promise<void> = async ()
   const store = stores.events;
   const loaded = await load(store);
   await afterLoad();
-  const rnd = prng(2);
-  const hour = () => START_US + Math.floor(rnd() * (SPAN_US - HOUR_US));
-  const session = () => sessionId(Math.floor(rnd() * SESSIONS));
+  const draw = new QueryDraw(DATA);
+  const hour = () => draw.hour();
+  const session = () => draw.session();
   return {
     load: { events: EVENTS, batch: BATCH, ...loaded },
     sessionEvents: await timed(async () => (await store.queryEvents({ accountId: ACCOUNT, sessionId: session(), limit: 1000 })).length),
@@ -136,7 +96,7 @@ async function measure(stores: Stores, afterLoad: () => Promise<void> = async ()
     }),
     categoryHour: await timed(async () => {
       const fromUs = hour();
-      const category = `category-${Math.floor(rnd() * CATEGORIES)}`;
+      const category = draw.category();
       return (await store.queryEvents({ accountId: ACCOUNT, category, fromUs, toUs: fromUs + HOUR_US, limit: 1000 })).length;
     }),
     allHour: await timed(async () => {

@@ -6,6 +6,9 @@
  *   bodies[i mod n] (the isolation scenario: its destinations interleaved evenly).
  * - `ingest`, open loop (`ratePerSecond`): request i is due at t0 + i/rate whatever the answers
  *   do; latency from the time it was due (so a stall is not hidden by sending less).
+ * - `events`: the events scenario's ingest, generated on the fly (bench/events-data.ts): batches
+ *   of events POSTed to /v1/events, closed loop; latency from send to the complete 201.
+ * - `event-queries`: the events scenario's queries, one at a time (bench/events.ts says which).
  * - `direct`: the baseline. The postbacks Ferry would deliver — the same URLs rendered by
  *   Ferry's own template code, the same method and headers — sent straight to the receiver by
  *   an undici Agent with `concurrency` connections and requests in flight.
@@ -14,8 +17,10 @@ import { Agent, request } from "undici";
 import { compileTemplate, renderTemplate } from "../src/core/template.js";
 import { newPostbackId } from "../src/core/ids.js";
 import { VERSION } from "../src/version.js";
+import { formatEventTime } from "../src/core/event-time.js";
 import { summarize } from "./stats.js";
-import type { FromLoad, LoadResult, ToLoad } from "./protocol.js";
+import { EventData, HOUR_US, QueryDraw } from "./events-data.js";
+import type { FromLoad, LoadResult, QuerySummary, ToLoad } from "./protocol.js";
 
 const send = (message: FromLoad) => process.send!(message);
 
@@ -121,8 +126,105 @@ async function direct(job: Extract<ToLoad, { type: "direct" }>): Promise<LoadRes
   return { requests: job.total, t0, t1, latencyMs: summarize(latency) };
 }
 
+async function events(job: Extract<ToLoad, { type: "events" }>): Promise<LoadResult> {
+  const data = new EventData(job.events);
+  const agent = new Agent({ connections: job.concurrency, keepAliveTimeout: 60_000 });
+  const headers = { authorization: `Bearer ${job.token}`, "content-type": "application/json" };
+  const latency = new Float64Array(job.requests);
+  const progress = reporter(job.phase);
+  let next = 0;
+  let failure: Error | undefined;
+  const t0 = Date.now();
+  try {
+    await Promise.all(
+      Array.from({ length: job.concurrency }, async () => {
+        while (next < job.requests && !failure) {
+          const i = next++;
+          // Made just before it is sent: a million events never sit in memory.
+          const body = data.body(i * job.batch, (i + 1) * job.batch);
+          const s = performance.now();
+          try {
+            const res = await request(job.url, { method: "POST", body, headers, dispatcher: agent });
+            const text = await res.body.text();
+            if (res.statusCode !== 201) throw new Error(`POST /v1/events answered ${res.statusCode}: ${text.slice(0, 500)}`);
+          } catch (err) {
+            failure ??= err as Error;
+            return;
+          }
+          latency[i] = performance.now() - s;
+          progress.tick();
+        }
+      }),
+    );
+  } finally {
+    progress.stop();
+  }
+  if (failure) throw failure;
+  const t1 = Date.now();
+  await agent.close();
+  return { requests: job.requests, t0, t1, latencyMs: summarize(latency) };
+}
+
+/** The HTTP queries of the events scenario, by kind: the path and query of one, drawn at random. */
+export function eventQueryKinds(draw: QueryDraw): Record<string, () => string> {
+  const range = () => {
+    const from = draw.hour();
+    return `from=${encodeURIComponent(formatEventTime(from))}&to=${encodeURIComponent(formatEventTime(from + HOUR_US))}`;
+  };
+  return {
+    session_view: () => `/v1/sessions/${encodeURIComponent(draw.session())}`,
+    session_events: () => `/v1/events?session_id=${encodeURIComponent(draw.session())}&limit=1000`,
+    category_hour: () => {
+      const r = range();
+      return `/v1/events?category=${draw.category()}&${r}&limit=1000`;
+    },
+    all_hour: () => `/v1/events?${range()}&limit=1000`,
+    sessions_hour: () => `/v1/sessions?${range()}&limit=100`,
+  };
+}
+
+async function eventQueries(job: Extract<ToLoad, { type: "event-queries" }>): Promise<LoadResult> {
+  const data = new EventData(job.events);
+  const kinds = eventQueryKinds(new QueryDraw(data));
+  const agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 });
+  const headers = { authorization: `Bearer ${job.token}` };
+  const progress = reporter(job.phase);
+  const rowsOf = (body: { events?: unknown[]; data?: unknown[] }) => (body.events ?? body.data ?? []).length;
+  const one = async (path: string): Promise<number> => {
+    const res = await request(job.url + path, { headers, dispatcher: agent });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET ${path} answered ${res.statusCode}: ${text.slice(0, 500)}`);
+    return rowsOf(JSON.parse(text) as { events?: unknown[]; data?: unknown[] });
+  };
+  const queries: Record<string, QuerySummary> = {};
+  const all: number[] = [];
+  const t0 = Date.now();
+  try {
+    for (const [kind, make] of Object.entries(kinds)) {
+      for (let i = 0; i < 20; i++) await one(make()); // warm-up
+      const ms = new Float64Array(job.perKind);
+      let rows = 0;
+      for (let i = 0; i < job.perKind; i++) {
+        const path = make();
+        const s = performance.now();
+        // The answer read in full and parsed: what a client waits for.
+        rows += await one(path);
+        ms[i] = performance.now() - s;
+        all.push(ms[i]!);
+        progress.tick();
+      }
+      queries[kind] = { ...summarize(ms), rows: Math.round(rows / job.perKind) };
+    }
+  } finally {
+    progress.stop();
+  }
+  const t1 = Date.now();
+  await agent.close();
+  return { requests: job.requests, t0, t1, latencyMs: summarize(all), queries };
+}
+
 process.on("message", (job: ToLoad) => {
-  const run = job.type === "ingest" ? ingest(job) : direct(job);
+  const run = job.type === "ingest" ? ingest(job) : job.type === "events" ? events(job) : job.type === "event-queries" ? eventQueries(job) : direct(job);
   run.then(
     (result) => send({ type: "result", phase: job.phase, result }),
     (err: Error) => send({ type: "error", phase: job.phase, message: err.stack ?? err.message }),

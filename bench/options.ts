@@ -13,9 +13,10 @@ export const BACKENDS: readonly BackendName[] = ["embedded", "redis-postgres"];
 /**
  * throughput: the direct baseline, then per backend warm-up, closed loop, half rate, backlog.
  * isolation: 10 destinations on the embedded default, all healthy, then one of them hanging.
+ * events: per backend, BENCH_EVENTS events through POST /v1/events, then the queries of issue 10.
  */
-export type ScenarioName = "throughput" | "isolation";
-export const SCENARIOS: readonly ScenarioName[] = ["throughput", "isolation"];
+export type ScenarioName = "throughput" | "isolation" | "events";
+export const SCENARIOS: readonly ScenarioName[] = ["throughput", "isolation", "events"];
 
 export interface Options {
   /** Ingest requests in the closed-loop and half-rate phases. */
@@ -38,6 +39,14 @@ export interface Options {
   isolationRounds: number;
   /** Isolation scenario: FERRY_TIMEOUT_MS of its Ferry process, how long the hanging destination holds each attempt. */
   isolationTimeoutMs: number;
+  /** Events scenario: events stored through POST /v1/events per backend. */
+  events: number;
+  /** Events scenario: events per POST /v1/events request (at most FERRY_MAX_BATCH). */
+  eventsBatch: number;
+  /** Events scenario: ingest requests in flight (closed loop, one connection each). */
+  eventsConcurrency: number;
+  /** Events scenario: timed queries of each kind, one at a time, after a warm-up. */
+  eventQueries: number;
   smoke: boolean;
   /** Where the JSON and Markdown reports go. */
   outDir: string;
@@ -51,9 +60,14 @@ export interface Options {
 
 export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.js [options])
 
-  --scenarios LIST    throughput, isolation, or all (BENCH_SCENARIOS, all)
+  --scenarios LIST    throughput, isolation, events, or all (BENCH_SCENARIOS, all)
                       throughput: the direct baseline and each backend's phases;
-                      isolation: 10 destinations, all healthy, then one hanging (embedded)
+                      isolation: 10 destinations, all healthy, then one hanging (embedded);
+                      events: per backend, events in through POST /v1/events, then queries
+  --events N          events stored per backend by the events scenario (BENCH_EVENTS, 1000000)
+  --events-batch N    events per POST /v1/events (BENCH_EVENTS_BATCH, 1000)
+  --events-concurrency N   POST /v1/events requests in flight (BENCH_EVENTS_CONCURRENCY, 4)
+  --event-queries N   timed queries of each kind per backend (BENCH_EVENT_QUERIES, 1000)
   --requests N        ingest requests of 10 data objects (BENCH_REQUESTS, 2000)
   --concurrency N     ingest requests in flight; postbacks in flight for the direct
                       baseline (BENCH_CONCURRENCY, 32)
@@ -100,6 +114,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       "isolation-requests": { type: "string" },
       "isolation-rounds": { type: "string" },
       "isolation-timeout-ms": { type: "string" },
+      events: { type: "string" },
+      "events-batch": { type: "string" },
+      "events-concurrency": { type: "string" },
+      "event-queries": { type: "string" },
       smoke: { type: "boolean" },
       out: { type: "string" },
       "redis-appendfsync": { type: "string" },
@@ -150,6 +168,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     isolationRounds: int("--isolation-rounds", values["isolation-rounds"], "BENCH_ISOLATION_ROUNDS", smoke ? 1 : 3, 1),
     // Ferry requires FERRY_LEASE_MS (default 60 s) ≥ 2 × FERRY_TIMEOUT_MS.
     isolationTimeoutMs: int("--isolation-timeout-ms", values["isolation-timeout-ms"], "BENCH_ISOLATION_TIMEOUT_MS", 2000, 100),
+    events: int("--events", values.events, "BENCH_EVENTS", smoke ? 2000 : 1_000_000, 1),
+    eventsBatch: int("--events-batch", values["events-batch"], "BENCH_EVENTS_BATCH", smoke ? 100 : 1000, 1),
+    eventsConcurrency: int("--events-concurrency", values["events-concurrency"], "BENCH_EVENTS_CONCURRENCY", smoke ? 2 : 4, 1),
+    eventQueries: int("--event-queries", values["event-queries"], "BENCH_EVENT_QUERIES", smoke ? 20 : 1000, 1),
     smoke,
     outDir: resolve(values.out ?? env["BENCH_OUT_DIR"] ?? join(ROOT, "bench", "results")),
     ferryNodeArgs: (env["BENCH_FERRY_NODE_ARGS"] ?? "").split(" ").filter(Boolean),

@@ -26,6 +26,8 @@ import { backend, cleanupDirs, DATA_OBJECT, direct, endpoint, type Context } fro
 import { DESTINATIONS, isolation } from "./isolation.js";
 import { startServices, unavailable, type Services } from "./services.js";
 import { ferryEnv } from "./ferry.js";
+import { EVENT_QUERY_KINDS, eventsScenario } from "./events.js";
+import { EventData } from "./events-data.js";
 
 async function main(): Promise<number> {
   let options;
@@ -42,8 +44,11 @@ async function main(): Promise<number> {
   const skipped: Record<string, string> = {};
   let backends: BackendName[];
   const throughput = options.scenarios.includes("throughput");
-  const why = throughput ? await unavailable() : undefined;
-  if (!throughput) {
+  const eventsRun = options.scenarios.includes("events");
+  // The throughput and events scenarios run on each backend; isolation on embedded alone.
+  const perBackend = throughput || eventsRun;
+  const why = perBackend ? await unavailable() : undefined;
+  if (!perBackend) {
     backends = [];
   } else if (options.backends === "auto") {
     backends = why ? ["embedded"] : ["embedded", "redis-postgres"];
@@ -90,9 +95,13 @@ async function main(): Promise<number> {
     }
     progress.note(
       `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ` +
+        `backends: ${backends.join(", ") || "—"}; ` +
         (throughput
-          ? `${options.requests} requests × ${options.perRequest}, ${options.concurrency} in flight; backends: ${backends.join(", ")}${options.backlog ? `; backlog ${options.backlog}` : ""}`
+          ? `${options.requests} requests × ${options.perRequest}, ${options.concurrency} in flight${options.backlog ? `; backlog ${options.backlog}` : ""}`
           : "throughput scenario skipped") +
+        (eventsRun
+          ? `; events: ${options.events.toLocaleString("en-US")} in batches of ${options.eventsBatch}, ${options.eventsConcurrency} in flight, ${options.eventQueries} queries of each kind`
+          : "; events scenario skipped") +
         (options.scenarios.includes("isolation")
           ? `; isolation: ${options.isolationRounds} × (A, B) of ${options.isolationRequests} requests × ${options.perRequest} to ${DESTINATIONS} destinations, FERRY_TIMEOUT_MS=${options.isolationTimeoutMs}`
           : "; isolation scenario skipped"),
@@ -100,8 +109,9 @@ async function main(): Promise<number> {
 
     const base = throughput ? await direct(ctx) : null;
     const results = [];
-    for (const name of backends) results.push(await backend(ctx, name, base!.postbacks_per_s));
+    if (throughput) for (const name of backends) results.push(await backend(ctx, name, base!.postbacks_per_s));
     const iso = options.scenarios.includes("isolation") ? await isolation(ctx) : null;
+    const events = eventsRun ? await eventsScenario(ctx, backends) : null;
 
     // The settings Ferry's processes ran with, as Ferry itself reads them.
     const ferry = loadConfig(ferryEnv({ FERRY_ADMIN_TOKEN: "x".repeat(16) }));
@@ -120,7 +130,7 @@ async function main(): Promise<number> {
         data_objects_per_request: options.perRequest,
         postbacks: options.requests * options.perRequest,
         concurrency: options.concurrency,
-        backends,
+        backends: throughput ? backends : [],
         skipped_backends: skipped,
         backlog: options.backlog,
         half_rate: options.halfRate,
@@ -145,6 +155,19 @@ async function main(): Promise<number> {
       direct: base,
       backends: results,
       isolation: iso,
+      events: events
+        ? {
+            events: options.events,
+            sessions: new EventData(options.events).sessions,
+            batch: options.eventsBatch,
+            concurrency: options.eventsConcurrency,
+            queries_per_kind: options.eventQueries,
+            data: "one account; events ÷ 50 sessions of 50 events over 30 days from 2024-01-01, each session within about an hour; 20 categories, 5 names, ~60 bytes of data (bench/events-data.ts)",
+            query_kinds: EVENT_QUERY_KINDS,
+            destinations: "none: stored events fan out to nothing (the outbox is still read and marked); no worker runs",
+            backends: events,
+          }
+        : null,
     };
     const result: BenchResult = { ...partial, targets: checkTargets(partial) };
     const md = markdown(result);

@@ -72,7 +72,36 @@ export type ToLoad =
       data: Record<string, unknown>[];
       total: number;
       concurrency: number;
+    }
+  | {
+      /**
+       * The events scenario's ingest: the generated events [0, events) (bench/events-data.ts) in
+       * `requests` POST /v1/events of `batch` events, `concurrency` in flight, each answered 201.
+       */
+      type: "events";
+      phase: string;
+      url: string;
+      token: string;
+      events: number;
+      batch: number;
+      requests: number;
+      concurrency: number;
+    }
+  | {
+      /** The events scenario's queries over HTTP: each kind `perKind` times, one at a time, after a warm-up. */
+      type: "event-queries";
+      phase: string;
+      url: string;
+      token: string;
+      /** How many events were stored (the sessions the queries draw from). */
+      events: number;
+      perKind: number;
+      /** perKind × the number of kinds: what the progress bar counts. */
+      requests: number;
     };
+
+/** One kind of query, timed: latency summary and the rows it returned on average. */
+export type QuerySummary = Summary & { rows: number };
 
 export interface LoadResult {
   requests: number;
@@ -81,6 +110,8 @@ export interface LoadResult {
   t1: number;
   /** Per request: from send (open loop: from the scheduled send time) to the complete answer. */
   latencyMs: Summary;
+  /** event-queries: per kind of query. */
+  queries?: Record<string, QuerySummary>;
 }
 
 export type FromLoad =

@@ -6,6 +6,7 @@
 import type { Machine } from "./machine.js";
 import type { BackendName, ScenarioName } from "./options.js";
 import type { Summary } from "./stats.js";
+import type { EventsBackendResult } from "./events.js";
 
 export interface EndToEnd {
   postbacks: number;
@@ -139,8 +140,24 @@ export interface IsolationResult {
   ratio: number;
 }
 
+export interface EventsResult {
+  /** Events stored per backend. */
+  events: number;
+  sessions: number;
+  /** Events per POST /v1/events. */
+  batch: number;
+  /** POST /v1/events requests in flight. */
+  concurrency: number;
+  queries_per_kind: number;
+  data: string;
+  /** What each kind of query is. */
+  query_kinds: Record<string, string>;
+  destinations: string;
+  backends: EventsBackendResult[];
+}
+
 export interface Target {
-  id: "end_to_end_ratio" | "backlog_worker_rss" | "backlog_drain_ratio" | "ingest_p99_half_rate" | "isolation_ratio";
+  id: "end_to_end_ratio" | "backlog_worker_rss" | "backlog_drain_ratio" | "ingest_p99_half_rate" | "isolation_ratio" | "events_session_p99" | "events_category_hour_p99";
   backend: BackendName;
   description: string;
   target: string;
@@ -188,6 +205,8 @@ export interface BenchResult {
   backends: BackendResult[];
   /** The isolation scenario; null when it did not run. */
   isolation: IsolationResult | null;
+  /** The events scenario (issue 10); null when it did not run. */
+  events: EventsResult | null;
   targets: Target[];
 }
 
@@ -228,6 +247,27 @@ export function checkTargets(r: Omit<BenchResult, "targets">): Target[] {
       target: "< 20 ms", measured: p99, unit: "ms",
       met: p99 === null ? null : p99 < 20, missed_by: p99 === null || p99 < 20 ? null : above(p99, 20, "ms"),
       note: p99 === null ? "not measured: the half-rate phase was skipped" : null,
+    });
+  }
+  for (const b of r.events?.backends ?? []) {
+    const small = r.events!.events < 1_000_000 ? `on ${r.events!.events.toLocaleString("en-US")} stored events, not 1,000,000` : null;
+    const viaStore = (kinds: string[]) => `store alone: ${kinds.map((k) => `${k} p99 ${b.store[k]?.p99 ?? "—"} ms`).join(", ")}`;
+    // A session's events come back two ways (its view, and a listing by session_id): the slower one counts.
+    const session = Math.max(b.api["session_view"]?.p99 ?? NaN, b.api["session_events"]?.p99 ?? NaN);
+    out.push({
+      id: "events_session_p99", backend: b.name,
+      description: "one session's events over HTTP (the slower of GET /v1/sessions/{id} and GET /v1/events?session_id=), p99",
+      target: "< 10 ms", measured: Number.isNaN(session) ? null : session, unit: "ms",
+      met: Number.isNaN(session) ? null : session < 10, missed_by: session < 10 || Number.isNaN(session) ? null : above(session, 10, "ms"),
+      note: [small, viaStore(["session_view", "session_events"])].filter(Boolean).join("; "),
+    });
+    const hour = b.api["category_hour"]?.p99 ?? null;
+    out.push({
+      id: "events_category_hour_p99", backend: b.name,
+      description: "one category over one hour over HTTP (GET /v1/events?category=&from=&to=), p99",
+      target: "< 50 ms", measured: hour, unit: "ms",
+      met: hour === null ? null : hour < 50, missed_by: hour === null || hour < 50 ? null : above(hour, 50, "ms"),
+      note: [small, viaStore(["category_hour"])].filter(Boolean).join("; "),
     });
   }
   const iso = r.isolation;
@@ -273,6 +313,7 @@ export function markdown(r: BenchResult): string {
   ];
   if (r.direct) lines.push(...throughputSection(r, r.direct));
   if (r.isolation) lines.push(...isolationSection(r.isolation));
+  if (r.events) lines.push(...eventsSection(r, r.events));
   if (r.targets.length) {
     lines.push("", "| target | backend | measured | result |", "|---|---|---|---|");
     for (const t of r.targets) {
@@ -379,4 +420,38 @@ function isolationSection(iso: IsolationResult): string[] {
     row("load average as the run began", (run) => String(run.load_average_at_start)),
     `| **B ÷ A**${iso.rounds.length > 1 ? `, median of ${iso.rounds.length} rounds` : ""} (target ≥ 0.80) | | **${iso.ratio.toFixed(2)}** |`,
   ];
+}
+
+function eventsSection(r: BenchResult, ev: EventsResult): string[] {
+  const cols = ev.backends;
+  const label = (b: EventsBackendResult) => `${b.name} (${b.processes.join(" + ")})`;
+  const row = (name: string, cell: (b: EventsBackendResult) => string) => `| ${name} | ${cols.map(cell).join(" | ")} |`;
+  const q = (s: { p50: number; p95: number; p99: number; rows: number } | undefined) => (s ? `${s.p50} / ${s.p95} / ${s.p99} ms (${s.rows} rows)` : "—");
+  const lines = [
+    "",
+    "## Events (issue 10)",
+    "",
+    `- **Data:** ${ev.events.toLocaleString("en-US")} events per backend, ${ev.sessions.toLocaleString("en-US")} sessions; ${ev.data}`,
+    `- **Ingest:** POST /v1/events, ${ev.batch} events per request, ${ev.concurrency} requests in flight (closed loop), each answered 201; events/s = events ÷ (first request sent → last answer)`,
+    `- **Fan-out:** ${ev.destinations}`,
+    `- **Queries:** ${ev.queries_per_kind} of each kind, one at a time, after 20 untimed; over HTTP (request sent → answer read and parsed), then with Ferry stopped through the store port (EventStore) in the bench's process`,
+    ...Object.entries(ev.query_kinds).map(([k, what]) => `  - \`${k}\`: ${what}`),
+    ...Object.entries(r.config.skipped_backends).map(([b, why]) => `- **Skipped ${b}:** ${why}`),
+    "",
+    `| | ${cols.map(label).join(" | ")} |`,
+    `|---|${cols.map(() => "---|").join("")}`,
+    row("**ingest, events/s**", (b) => `**${n0(b.ingest.events_per_s)}** (${n0(b.events)} in ${b.ingest.seconds} s)`),
+    row("ingest: request (one batch) p50 / p95 / p99", (b) => `${b.ingest.request_latency_ms.p50} / ${b.ingest.request_latency_ms.p95} / ${b.ingest.request_latency_ms.p99} ms`),
+    row("ingest: CPU ms per 1,000 events (cores busy)", (b) =>
+      `${n0(b.ingest.cpu.total_ms_per_1000_events)} (${b.ingest.cpu.cores_busy}): ` + Object.entries(b.ingest.cpu.ms_per_1000_events).map(([p, v]) => `${p} ${n0(v)}`).join(", ")),
+    row("left on the fan-out outbox when Ferry stopped", (b) => n0(b.outbox_left)),
+    row("storage after ingest", (b) => `${b.storage_mib} MiB`),
+    row("peak RSS", (b) => Object.entries(b.peak_rss_mib).map(([p, v]) => `${p}: ${mib(v)}`).join(", ")),
+  ];
+  if (cols.some((b) => b.name !== "embedded")) lines.push(row("Postgres: autovacuum's last ANALYZE of events before the queries", (b) => (b.name === "embedded" ? "—" : b.postgres_last_autoanalyze ?? "none yet")));
+  for (const k of Object.keys(ev.query_kinds)) {
+    lines.push(row(`\`${k}\` over HTTP, p50 / p95 / p99`, (b) => q(b.api[k])));
+    lines.push(row(`\`${k}\` through the store, p50 / p95 / p99`, (b) => q(b.store[k])));
+  }
+  return lines;
 }

@@ -3,6 +3,7 @@
 export interface Summary {
   samples: number;
   p50: number;
+  p95: number;
   p99: number;
   max: number;
   mean: number;
@@ -22,6 +23,7 @@ export function summarize(values: Float64Array | number[]): Summary {
   return {
     samples: sorted.length,
     p50: round(percentile(sorted, 50)),
+    p95: round(percentile(sorted, 95)),
     p99: round(percentile(sorted, 99)),
     max: round(sorted.length ? sorted[sorted.length - 1]! : NaN),
     mean: round(sorted.length ? sum / sorted.length : NaN),
@@ -62,7 +64,7 @@ export class MsHistogram {
   }
 
   summary(): Summary {
-    return { samples: this.n, p50: this.at(50), p99: this.at(99), max: this.n ? this.top : NaN, mean: round(this.n ? this.sum / this.n : NaN) };
+    return { samples: this.n, p50: this.at(50), p95: this.at(95), p99: this.at(99), max: this.n ? this.top : NaN, mean: round(this.n ? this.sum / this.n : NaN) };
   }
 }
 
