@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: seed-shaped load through Ferry, against a direct baseline in the same run
- * (the throughput scenario), and ten destinations of which one hangs (the isolation scenario).
+ * (the throughput scenario), ten destinations of which one hangs (the isolation scenario), and
+ * a million events stored through POST /v1/events, then queried (the events scenario, issue 10).
  * docs/benchmarks.md says what it measures, how, and what the figures were.
  *
  * Processes: this one (orchestration and the progress bar only), the load generator
@@ -9,7 +10,8 @@
  *
  * Modules: options.ts (flags and BENCH_* variables), machine.ts, services.ts (redis-server,
  * Postgres databases), ferry.ts (Ferry processes, peak RSS), phases.ts (one measured phase),
- * scenarios.ts (what each throughput run does), isolation.ts (the isolation scenario), report.ts
+ * scenarios.ts (what each throughput run does), isolation.ts (the isolation scenario), events.ts
+ * and events-data.ts (the events scenario and the events it stores), report.ts
  * (JSON shape, targets, Markdown), stats.ts.
  */
 import { mkdirSync, writeFileSync } from "node:fs";

@@ -444,11 +444,22 @@ function eventsSection(r: BenchResult, ev: EventsResult): string[] {
     row("ingest: request (one batch) p50 / p95 / p99", (b) => `${b.ingest.request_latency_ms.p50} / ${b.ingest.request_latency_ms.p95} / ${b.ingest.request_latency_ms.p99} ms`),
     row("ingest: CPU ms per 1,000 events (cores busy)", (b) =>
       `${n0(b.ingest.cpu.total_ms_per_1000_events)} (${b.ingest.cpu.cores_busy}): ` + Object.entries(b.ingest.cpu.ms_per_1000_events).map(([p, v]) => `${p} ${n0(v)}`).join(", ")),
+    row("fan-out outbox at the last 201", (b) => n0(b.fanout.left_at_ingest_end)),
+    row("fan-out: outbox empty after the last 201", (b) => (b.fanout.seconds_after_ingest === null ? "**not within the wait**" : `${b.fanout.seconds_after_ingest} s`)),
+    row("**events/s stored and fanned out** (first request → outbox empty)", (b) => `**${n0(b.fanout.events_per_s_through_fanout)}**`),
+    row("fan-out drain: CPU ms per 1,000 events", (b) => Object.entries(b.fanout.cpu_ms_per_1000_events).map(([p, v]) => `${p} ${n0(v)}`).join(", ") || "—"),
     row("left on the fan-out outbox when Ferry stopped", (b) => n0(b.outbox_left)),
     row("storage after ingest", (b) => `${b.storage_mib} MiB`),
     row("peak RSS", (b) => Object.entries(b.peak_rss_mib).map(([p, v]) => `${p}: ${mib(v)}`).join(", ")),
+    row("load average as ingest / the HTTP queries began", (b) => `${b.load_average.ingest} / ${b.load_average.queries}`),
   ];
-  if (cols.some((b) => b.name !== "embedded")) lines.push(row("Postgres: autovacuum's last ANALYZE of events before the queries", (b) => (b.name === "embedded" ? "—" : b.postgres_last_autoanalyze ?? "none yet")));
+  if (cols.some((b) => b.name !== "embedded")) {
+    lines.push(row("Postgres statistics before the queries", (b) => {
+      const a = b.postgres_analyze;
+      if (!a) return "—";
+      return `autovacuum ${a.autovacuum}; ${a.last_autoanalyze ? `autovacuum analyzed events at ${a.last_autoanalyze}` : a.bench_ran_analyze ? "the bench ran ANALYZE (as autovacuum would have)" : "no ANALYZE yet"}`;
+    }));
+  }
   for (const k of Object.keys(ev.query_kinds)) {
     lines.push(row(`\`${k}\` over HTTP, p50 / p95 / p99`, (b) => q(b.api[k])));
     lines.push(row(`\`${k}\` through the store, p50 / p95 / p99`, (b) => q(b.store[k])));

@@ -1,7 +1,8 @@
 /**
  * `npm run bench` must not rot: one smoke iteration of every phase (direct baseline, warm-up,
  * closed loop, half rate, backlog fill and drain) on every backend this machine has, and of the
- * isolation scenario (10 destinations, all healthy, then one hanging), as a child process.
+ * isolation scenario (10 destinations, all healthy, then one hanging), and of the events scenario
+ * (events in through POST /v1/events, then the queries of issue 10), as a child process.
  * Only the shape of its JSON is checked: timing belongs in the benchmark.
  */
 import { test } from "node:test";
@@ -44,7 +45,7 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
       }
     };
     assert.equal(r.config.smoke, true);
-    assert.deepEqual(r.config.scenarios, ["throughput", "isolation"], "the default run has every scenario");
+    assert.deepEqual(r.config.scenarios, ["throughput", "isolation", "events"], "the default run has every scenario");
     for (const k of ["cpu", "node", "commit"]) assert.ok(typeof r.machine[k] === "string" && r.machine[k], `machine.${k}`);
     positive(r.machine.cores, "machine.cores");
     positive(r.direct.postbacks_per_s, "direct.postbacks_per_s");
@@ -101,6 +102,25 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
     assert.equal(hung.state, "hanging");
     positive(hung.requests, "isolation: attempts held by the hanging destination");
     assert.ok(ids.has("embedded/isolation_ratio"), "the isolation target is checked");
+    assert.match(stdout, /## Events \(issue 10\)/, "the events section is printed");
+    const ev = r.events;
+    assert.ok(ev, "the events scenario ran");
+    assert.deepEqual(ev.backends.map((b: any) => b.name), names, "the events scenario runs on the same backends");
+    for (const b of ev.backends) {
+      const at = (k: string) => `events.${b.name}.${k}`;
+      assert.equal(b.events, ev.events);
+      positive(b.ingest.events_per_s, at("ingest.events_per_s"));
+      latency(b.ingest.request_latency_ms, at("ingest.request_latency_ms"), true);
+      assert.equal(b.outbox_left, 0, "no destination: the outbox is drained by the time Ferry stops");
+      for (const kind of Object.keys(ev.query_kinds)) {
+        for (const side of ["api", "store"]) {
+          latency(b[side][kind], at(`${side}.${kind}`), false);
+          assert.ok(Number.isFinite(b[side][kind].p95), `${at(`${side}.${kind}`)}.p95`);
+        }
+      }
+      assert.equal(b.api.session_view.rows, 50, "a session's whole story is its 50 events");
+      for (const id of ["events_session_p99", "events_category_hour_p99"]) assert.ok(ids.has(`${b.name}/${id}`), `target ${id} is checked for ${b.name}`);
+    }
     for (const t of r.targets) assert.ok(t.met === true || t.met === false, `${t.backend}/${t.id} was measured`);
   } finally {
     out.cleanup();
