@@ -83,6 +83,7 @@ export interface EventsBackendResult {
 }
 
 export const EVENT_QUERY_KINDS: Record<string, string> = {
+  http_baseline: "GET /v1/event-types/{a category never registered}: 404 after the token check and one small read; HTTP's own cost, for scale",
   session_view: "GET /v1/sessions/{id}: summary + its 50 events",
   session_events: "GET /v1/events?session_id=…: its 50 events",
   category_hour: "GET /v1/events?category=…&from=…&to=… one hour (~70 of 20 categories)",
@@ -340,6 +341,7 @@ async function storeQueries(stores: Stores, accountId: string, events: number, p
     return { fromUs, toUs: fromUs + HOUR_US };
   };
   const kinds: Record<string, () => Promise<number>> = {
+    http_baseline: async () => ((await store.getEventType(accountId, draw.category())) ? 1 : 0),
     session_view: async () => {
       const id = draw.session();
       const [summary, list] = await Promise.all([store.sessionSummary(accountId, id), store.queryEvents({ accountId, sessionId: id, limit: 101 })]);

@@ -172,6 +172,8 @@ export function eventQueryKinds(draw: QueryDraw): Record<string, () => string> {
     return `from=${encodeURIComponent(formatEventTime(from))}&to=${encodeURIComponent(formatEventTime(from + HOUR_US))}`;
   };
   return {
+    // No store work: what HTTP, the token check and the two processes' wake-ups cost alone.
+    http_baseline: () => `/v1/event-types/no-such-category-${draw.category()}`,
     session_view: () => `/v1/sessions/${encodeURIComponent(draw.session())}`,
     session_events: () => `/v1/events?session_id=${encodeURIComponent(draw.session())}&limit=1000`,
     category_hour: () => {
@@ -193,6 +195,10 @@ async function eventQueries(job: Extract<ToLoad, { type: "event-queries" }>): Pr
   const one = async (path: string): Promise<number> => {
     const res = await request(job.url + path, { headers, dispatcher: agent });
     const text = await res.body.text();
+    if (path.startsWith("/v1/event-types/")) {
+      if (res.statusCode !== 404) throw new Error(`GET ${path} answered ${res.statusCode}, not 404: ${text.slice(0, 500)}`);
+      return 0;
+    }
     if (res.statusCode !== 200) throw new Error(`GET ${path} answered ${res.statusCode}: ${text.slice(0, 500)}`);
     return rowsOf(JSON.parse(text) as { events?: unknown[]; data?: unknown[] });
   };
