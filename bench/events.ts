@@ -36,7 +36,7 @@ import type { BackendName } from "./options.js";
 import { runPhase } from "./phases.js";
 import type { QuerySummary } from "./protocol.js";
 import { backendSettings, start, stop, TOKEN, type Context } from "./scenarios.js";
-import { round, summarize } from "./stats.js";
+import { round, summarize, type Summary } from "./stats.js";
 
 export interface EventsBackendResult {
   name: BackendName;
@@ -50,7 +50,7 @@ export interface EventsBackendResult {
     seconds: number;
     events_per_s: number;
     /** Per request (one batch): send → complete 201. */
-    request_latency_ms: QuerySummary | ReturnType<typeof summarize>;
+    request_latency_ms: Summary;
     /** CPU ms per 1,000 events by process, their total, and the cores busy on average. */
     cpu: { ms_per_1000_events: Record<string, number>; total_ms_per_1000_events: number; cores_busy: number };
   };
