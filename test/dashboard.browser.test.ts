@@ -45,6 +45,8 @@ function findChromium(): string | undefined {
 }
 
 const CHROMIUM = findChromium();
+// .ci/run installs chromium, so in CI a missing browser is a broken setup, not a reason to skip.
+const SKIP = CHROMIUM ? false : process.env["CI"] ? false : "no chromium binary found: apt-get install chromium, or set FERRY_CHROMIUM (CI installs it)";
 /** How often the page polls in this test (seconds), so the live updates show quickly. */
 const POLL_S = 1;
 /** Of the account's 10 order postbacks fail at the receiver with a final 400 (dead after one attempt). */
@@ -52,7 +54,8 @@ const ORDERS = 10;
 const FAILING = new Set([1, 4, 7]);
 const FLAKY = 4;
 
-test("the dashboard in headless chromium", { skip: CHROMIUM ? false : "no chromium binary found: apt-get install chromium, or set FERRY_CHROMIUM (CI installs it)", timeout: 180_000 }, async (t) => {
+test("the dashboard in headless chromium", { skip: SKIP, timeout: 180_000 }, async (t) => {
+  assert.ok(CHROMIUM, "CI=true but no chromium binary was found: .ci/run installs Debian's chromium package");
   let flakyUp = false;
   const receiver: Receiver = await startReceiver({
     respond: (request) => {
@@ -182,13 +185,22 @@ test("the dashboard in headless chromium", { skip: CHROMIUM ? false : "no chromi
   });
 
   await t.test("the totals match what was sent", async (st) => {
-    if (noStats) return st.skip("GET /v1/stats route not built yet: the totals show n/a");
+    if (noStats) {
+      // What the page does meanwhile: says so, without breaking the other panels.
+      await textOf("#total-delivered", /^n\/a$/);
+      await textOf("#overview-note", /not available/);
+      return st.skip("GET /v1/stats route not built yet: the totals show n/a");
+    }
     await textOf("#total-delivered", new RegExp(`^${ORDERS - FAILING.size}$`));
     await textOf("#total-dead", new RegExp(`^${FAILING.size}$`));
   });
 
   await t.test("the per-destination volume and success rate match what was sent", async (st) => {
-    if (noDestinationStats) return st.skip("GET /v1/destinations/{id}/stats route not built yet: those columns show n/a");
+    if (noDestinationStats) {
+      await textOf(`#destinations tr[data-id="${orders.id}"] td:nth-child(3)`, /^n\/a$/);
+      await textOf("#destinations-note", /not available/);
+      return st.skip("GET /v1/destinations/{id}/stats route not built yet: those columns show n/a");
+    }
     const row = `#destinations tr[data-id="${orders.id}"]`;
     await textOf(`${row} td:nth-child(3)`, new RegExp(`^${ORDERS}$`));
     await textOf(`${row} td:nth-child(4)`, /^70\.0 %$/);
@@ -196,7 +208,10 @@ test("the dashboard in headless chromium", { skip: CHROMIUM ? false : "no chromi
   });
 
   await t.test("the failure list holds exactly the dead postbacks, and one opens with its attempt", async (st) => {
-    if (noSearch) return st.skip("GET /v1/postbacks search route not built yet: the list says not available");
+    if (noSearch) {
+      await textOf("#failures-note", /not available/);
+      return st.skip("GET /v1/postbacks search route not built yet: the list says not available");
+    }
     await page.getByLabel("Destination").selectOption(orders.id);
     await page.getByLabel("State", { exact: true }).selectOption("dead");
     await rowCount("#failures tbody tr", FAILING.size);
@@ -227,6 +242,7 @@ test("the dashboard in headless chromium", { skip: CHROMIUM ? false : "no chromi
     await page.getByRole("button", { name: "Open", exact: true }).click();
     await textOf("#detail-body", /No postback/);
     await page.keyboard.press("Escape");
+    await page.getByLabel("Open a postback by id").fill("");
   });
 
   await t.test("re-enabling the disabled destination from the page releases its held postbacks", async () => {

@@ -425,7 +425,7 @@ function destinationRow(d) {
   // Default: the start of the range shown, in local time as datetime-local wants it.
   const start = new Date(Date.now() - RANGES[state.range].ms);
   since.value = new Date(start.getTime() - start.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
-  const tr = h("tr", { "data-id": d.id }, cells.target, cells.status, cells.volume, cells.success, cells.lastError, cells.queue, h("td", { class: "actions" }, reenable, replay));
+  const tr = h("tr", { "data-id": d.id }, cells.target, cells.status, cells.volume, cells.success, cells.lastError, cells.queue, h("td", {}, h("div", { class: "actions" }, reenable, replay)));
   reenable.setAttribute("aria-label", `Re-enable destination ${d.id}`);
   return { tr, cells, reenable };
 }
