@@ -132,6 +132,9 @@ async function identify() {
 function fillAccounts(accounts) {
   const select = $("account");
   const keep = state.accountId || (accounts.length === 1 ? accounts[0].id : "");
+  // Unchanged: leave the control alone, as it may be open or focused.
+  const shown = [...select.options].map((o) => `${o.value} ${o.textContent}`).slice(1).join("\n");
+  if (shown && shown === accounts.map((a) => `${a.id} ${a.name} (${a.id})`).join("\n")) return;
   select.replaceChildren(
     h("option", { value: "" }, "All accounts"),
     ...accounts.map((a) => h("option", { value: a.id }, `${a.name} (${a.id})`)),
