@@ -212,18 +212,20 @@ test("the dashboard in headless chromium", { skip: SKIP, timeout: 180_000 }, asy
       await textOf("#failures-note", /not available/);
       return st.skip("GET /v1/postbacks search route not built yet: the list says not available");
     }
-    await page.getByLabel("Destination").selectOption(orders.id);
+    await page.getByLabel("Destination", { exact: true }).selectOption(orders.id);
     await page.getByLabel("State", { exact: true }).selectOption("dead");
     await rowCount("#failures tbody tr", FAILING.size);
     const listed = await page.locator("#failures tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-id")));
     assert.deepEqual(new Set(listed), new Set(failingIds));
     // Search by id narrows it to that one.
-    await page.getByLabel("Search").fill(failingIds[0]!);
+    await page.getByLabel("Search", { exact: true }).fill(failingIds[0]!);
     await rowCount("#failures tbody tr", 1);
     await page.locator(`#failures tr[data-id="${failingIds[0]}"] button`).click();
     await textOf("#attempts tbody", /400/);
     await page.keyboard.press("Escape");
-    await page.getByLabel("Search").fill("");
+    await page.getByLabel("Search", { exact: true }).fill("");
+    await page.getByLabel("State", { exact: true }).selectOption("failures");
+    await page.getByLabel("Destination", { exact: true }).selectOption("");
   });
 
   await t.test("a failed postback opens by its id with every attempt", async () => {
@@ -271,6 +273,23 @@ test("the dashboard in headless chromium", { skip: SKIP, timeout: 180_000 }, asy
     assert.ok(existsSync(path));
   });
 
+  await t.test("polling pauses while the tab is hidden and resumes when it is shown", async () => {
+    // Headless chromium has no real tab switching: the page is told it is hidden the way the
+    // browser tells it, a visibilitychange event with document.hidden true.
+    const calls: string[] = [];
+    const onRequest = (request: { url(): string }) => {
+      if (new URL(request.url()).pathname.startsWith("/v1/")) calls.push(request.url());
+    };
+    await page.evaluate(`Object.defineProperty(document, "hidden", { configurable: true, get: () => true }); document.dispatchEvent(new Event("visibilitychange"))`);
+    await new Promise((r) => setTimeout(r, 1_000)); // a poll already in flight may finish
+    page.on("request", onRequest);
+    await new Promise((r) => setTimeout(r, 3 * POLL_S * 1_000 + 500));
+    assert.deepEqual(calls, [], "no API call while hidden");
+    await page.evaluate(`delete document.hidden; document.dispatchEvent(new Event("visibilitychange"))`);
+    await until(async () => calls.length, (n) => n > 0, "polling to resume once shown", 5_000);
+    page.off("request", onRequest);
+  });
+
   await t.test("API down: a banner appears, and goes once Ferry is back", async () => {
     await proxy.cut();
     await page.locator("#banner").waitFor({ state: "visible", timeout: 15_000 });
@@ -287,9 +306,9 @@ test("the dashboard in headless chromium", { skip: SKIP, timeout: 180_000 }, asy
     assert.equal(await page.evaluate('sessionStorage.getItem("ferry.token")'), null, "signing out forgets the token");
     await page.getByLabel("API token").fill(ADMIN_TOKEN);
     await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByLabel("Account").waitFor({ state: "visible" });
+    await page.getByLabel("Account", { exact: true }).waitFor({ state: "visible" });
     // The only account is picked, so its destinations show.
-    assert.equal(await page.getByLabel("Account").inputValue(), account.id);
+    assert.equal(await page.getByLabel("Account", { exact: true }).inputValue(), account.id);
     await textOf(`#destinations tr[data-id="${orders.id}"]`, /Enabled/);
   });
 

@@ -301,7 +301,9 @@ async function loadOverview() {
       const l = stats.latency_ms;
       $("latency").textContent = l ? `${fmtMs(l.p50)} / ${fmtMs(l.p95)} / ${fmtMs(l.p99)}` : "–";
       const q = stats.queue;
-      $("queue-depth").textContent = q ? `${fmtInt(q.ready)} / ${fmtInt(q.waiting)}` : "–";
+      // The oldest due entry's age, when the API gives it (how far delivery lags).
+      const age = q?.oldest_age_ms ?? q?.oldest_due_age_ms;
+      $("queue-depth").textContent = q ? `${fmtInt(q.ready)} / ${fmtInt(q.waiting)}${age != null ? ` · oldest ${fmtMs(age)}` : ""}` : "–";
       note("overview-note", "");
       note("chart-note", "");
       drawChart(buckets);
