@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run build`: compiles the TypeScript into a fresh dist/, copies the files tsc does not
- * (the Redis functions' .lua sources), and marks the `ferry` bin executable.
+ * (the Redis functions' .lua sources, the dashboard's static files), and marks the `ferry` bin executable.
  *
  * Why the last step: tsc writes files without the execute bit, and npx (or `npm link`) points
  * `ferry` at dist/src/cli/main.js itself. Without it, every `npx ferry …` after a rebuild
@@ -38,6 +38,8 @@ function copyAssets(dir) {
   }
 }
 copyAssets(join(root, "src"));
+// The dashboard's page, script and stylesheet are served as they are (src/api/dashboard.ts).
+cpSync(join(root, "src", "dashboard"), join(outDir, "src", "dashboard"), { recursive: true });
 
 const bin = join(outDir, "src", "cli", "main.js");
 chmodSync(bin, statSync(bin).mode | 0o111);

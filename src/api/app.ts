@@ -13,6 +13,7 @@ import { API_ERRORS, ApiError, problemBody, type ApiErrorCode } from "../core/er
 import { authenticate, TokenCache } from "./auth.js";
 import { accountRoutes } from "./accounts.js";
 import { destinationRoutes } from "./destinations.js";
+import { dashboardRoutes } from "./dashboard.js";
 import { ingestRoutes } from "./ingest.js";
 import { postbackRoutes } from "./postbacks.js";
 import { tokenRoutes } from "./tokens.js";
@@ -174,6 +175,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (failures.length) throw new ApiError("not_ready", failures.join("; "));
     return { status: "ready" };
   });
+  // The dashboard's static files: no token (they hold no data); its API calls carry one.
+  dashboardRoutes(app);
 
   // Stored events fan out from here, off the request path (src/app/fanout.ts), and expire here.
   const fanout = new FanoutRunner(deps, deps.config, {
