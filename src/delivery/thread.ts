@@ -3,28 +3,43 @@
  * get an event loop (and a core), so a burst of deliveries never stalls ingest, and ingest
  * never stalls delivery. The thread opens its own connections to the queue and store.
  *
- * Messages from the parent: "notify" (an ingest request was queued), { stop: graceMs }.
- * To the parent: "running", then { stopped: counts } once everything is recorded and closed.
+ * Messages from the parent: "notify" (an ingest request was queued), { stop: graceMs },
+ * { metrics: id } (a scrape of /metrics wants the delivery metrics, counted in this thread).
+ * To the parent: "running", { metrics: id, text } (Prometheus text), then { stopped: counts }
+ * once everything is recorded and closed.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import { openBackends } from "../backends.js";
 import { createLogger, flushLogger } from "../log.js";
 import { createWorker } from "./create-worker.js";
+import { DeliveryMetrics } from "./metrics.js";
 
-export type ToThread = "notify" | { stop: number };
-export type FromThread = "running" | { stopped: Record<string, number> };
+export type ToThread = "notify" | { stop: number } | { metrics: number };
+export type FromThread = "running" | { metrics: number; text: string } | { stopped: Record<string, number> };
 
 const port = parentPort!;
 const config = workerData as Config;
 const logger = createLogger(config.log_level);
 const backends = await openBackends(config, logger);
-const worker = createWorker(config, backends, logger);
+// Only the delivery metrics live here; the process's own (CPU, memory, the API's event loop)
+// are the main thread's, which appends this text to its own on each scrape.
+const registry = new Registry();
+registry.setDefaultLabels({ role: "start" });
+const metrics = new DeliveryMetrics(registry, config.metrics_max_destinations);
+const worker = createWorker(config, backends, logger, metrics);
+metrics.watch(worker);
 worker.start();
 
 port.on("message", (message: ToThread) => {
   if (message === "notify") {
     backends.queue.notify();
+    return;
+  }
+  if ("metrics" in message) {
+    const id = message.metrics;
+    void registry.metrics().then((text) => port.postMessage({ metrics: id, text } satisfies FromThread));
     return;
   }
   void (async () => {
