@@ -140,12 +140,17 @@ async function startWorkerThread(config: Config, logger: Logger): Promise<Worker
   let stopped: (() => void) | undefined;
   let stopping = false;
   let exited = false;
+  // Not removeAllListeners() once it runs: that drops Worker's own newListener hook, after which
+  // a new "message" listener no longer starts the port, and the thread's messages (metrics,
+  // "stopped") arrive only when it exits.
+  const starting: { error?: (err: Error) => void; exit?: (code: number) => void; message?: (m: FromThread) => void } = {};
   await new Promise<void>((resolve, reject) => {
-    thread.once("error", reject);
-    thread.once("exit", (code) => reject(new Error(`the delivery thread exited with code ${code} while starting`)));
-    thread.once("message", (m: FromThread) => m === "running" && resolve());
+    starting.error = reject;
+    starting.exit = (code) => reject(new Error(`the delivery thread exited with code ${code} while starting`));
+    starting.message = (m) => m === "running" && resolve();
+    thread.on("error", starting.error).on("exit", starting.exit).on("message", starting.message);
   });
-  thread.removeAllListeners();
+  thread.off("error", starting.error!).off("exit", starting.exit!).off("message", starting.message!);
   // Scrapes waiting for the thread's metrics, by request id.
   const scrapes = new Map<number, (text: string) => void>();
   let scrapeId = 0;
