@@ -214,6 +214,22 @@ test("a CPU profile is written to the data dir as JSON with nodes; one at a time
   }
 });
 
+test("closing the API ends a CPU profile in progress early: it is written and answered at once", async () => {
+  const p = await startPipeline({}, { worker: false });
+  try {
+    const profiling = call(p, "POST", "/v1/admin/profile?seconds=120");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const t0 = Date.now();
+    await p.app.close();
+    const res = await profiling;
+    assert.ok(Date.now() - t0 < 5_000, "not kept waiting for the profile's seconds");
+    assert.equal(res.statusCode, 200, res.body);
+    assert.ok(Array.isArray(JSON.parse(readFileSync(res.json().path, "utf8")).nodes));
+  } finally {
+    await p.stop();
+  }
+});
+
 test("profiling is admin-only, and seconds must be a whole number from 1 to 120 (422 invalid_query)", async () => {
   const p = await startPipeline({}, { worker: false });
   try {

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../core/errors.js";
-import { MAX_PROFILE_SECONDS, ProfilerBusyError, type Profiler } from "../app/profiling.js";
+import { MAX_PROFILE_SECONDS, ProfilerBusyError, endProfileEarly, type Profiler } from "../app/profiling.js";
 import { requireAdmin } from "./auth.js";
 import { queryString } from "./common.js";
 import type { ApiMetrics } from "./metrics.js";
@@ -19,6 +19,12 @@ export interface AdminDeps {
 const DEFAULT_PROFILE_SECONDS = 10;
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  // Closing waits for requests in progress: a profile request ends (and is answered) at once.
+  app.addHook("preClose", (done) => {
+    endProfileEarly();
+    done();
+  });
+
   app.get("/metrics", async (request, reply) => {
     requireAdmin(request, "read the metrics (or scrape FERRY_METRICS_PORT, which needs no token)");
     reply.type(deps.metrics.contentType);
