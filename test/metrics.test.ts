@@ -112,6 +112,27 @@ test("route labels are route templates, never ids; unmatched paths share one lab
   }
 });
 
+test("events received are counted stored or refused, and the postbacks they fan out to are counted as fanout", async () => {
+  const receiver = await startReceiver();
+  const p = await startPipeline();
+  try {
+    const { id } = await tenant(p, [`${receiver.url}/events`]);
+    const event = { session_id: "s-1", category: "party", name: "AppName", data: { host: "www.party.com" }, timestamp: "2021-09-26T09:15:27Z" };
+    const res = await call(p, "POST", `/v1/events?account_id=${id}`, ADMIN_TOKEN, [event, { session_id: "", category: "x" }]);
+    assert.equal(res.statusCode, 202, res.body);
+    const text: string = await eventually(async () => {
+      const now = await scrape(p);
+      return total(now, "ferry_postbacks_ingested_total", { route: "fanout" }) === 1 ? now : "";
+    }, 10_000, "the event's postback counted as fanout");
+    assert.equal(total(text, "ferry_events_received_total", { result: "stored" }), 1);
+    assert.equal(total(text, "ferry_events_received_total", { result: "refused" }), 1);
+    await receiver.waitFor(1);
+  } finally {
+    await p.stop();
+    await receiver.close();
+  }
+});
+
 test("queue gauges: a postback nobody delivers is ready, and the oldest due one ages", async () => {
   const p = await startPipeline({}, { worker: false });
   try {
