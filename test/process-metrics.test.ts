@@ -55,6 +55,7 @@ test("ferry start: FERRY_METRICS_PORT serves /metrics with no token, the deliver
     assert.ok(samples(text, "ferry_process_cpu_user_seconds_total", { role: "start" }).length === 1, "process metrics");
     assert.ok(samples(text, "ferry_nodejs_eventloop_lag_seconds", { role: "start" }).length === 1, "event-loop lag");
     assert.ok(samples(text, "ferry_queue_depth", { state: "ready" }).length === 1);
+    assert.equal(samples(text, "ferry_delivery_thread_eventloop_lag_seconds", { role: "start" }).length, 3, "the delivery thread's own event-loop lag");
     const families = text.split("\n").filter((l) => l.startsWith("# TYPE ")).map((l) => l.split(" ")[2]);
     assert.equal(new Set(families).size, families.length, "no metric family appears twice");
 
