@@ -58,6 +58,8 @@ export const SETTINGS = {
   test_only_local_dns: { kind: "bool", default: false, doc: "For Ferry's own tests: resolve no host name but `localhost`; any other makes the process fail, so a test can never reach outside this machine. Never set it in production." },
   event_retention: { kind: "duration", default: 30 * 24 * HOUR, min: 0, max: 100 * 365 * 24 * HOUR, doc: "How long events are kept, counted from when Ferry received them (not their own timestamp); older ones are deleted in small batches in the background. `30d`, `12h` or milliseconds; 0 = forever. Per account: `event_retention_ms`." },
   event_max_future_ms: { kind: "int", default: 5 * MINUTE, min: 0, max: 7 * 24 * HOUR, doc: "How far ahead of Ferry's clock an event's timestamp may be; further is `timestamp_in_future`." },
+  metrics_port: { kind: "int", default: 0, min: 0, max: 65535, doc: "Serve `GET /metrics` with no token on this port of `host` too, for a scraper inside the network; 0 = off (then `/metrics` is on the API port with the admin token). A `ferry worker` serves metrics only here." },
+  metrics_max_destinations: { kind: "int", default: 50, min: 0, max: 10_000, doc: "Destinations given a label of their own in `/metrics`; attempts to any further one are counted under `destination=\"other\"`." },
   sqlite_synchronous: { kind: "enum", default: "normal", values: ["normal", "full"], doc: "SQLite durability: normal survives any process crash; full also survives power loss, at a cost per ingest." },
 } as const satisfies Record<string, Spec>;
 

@@ -18,6 +18,9 @@ import { createWorker } from "./delivery/create-worker.js";
 import type { FromThread, ToThread } from "./delivery/thread.js";
 import { createLogger, flushLogger } from "./log.js";
 import { VERSION } from "./version.js";
+import { ProcessMetrics } from "./metrics/registry.js";
+import { startMetricsServer } from "./metrics/http.js";
+import { Profiler } from "./app/profiling.js";
 
 export type Role = "start" | "api" | "worker";
 
@@ -40,6 +43,9 @@ export async function runRole(
   // `ferry start` delivers in a thread of its own (see delivery/thread.ts); `ferry worker` is
   // nothing but the worker, so it runs on the main thread.
   const thread = role === "start" ? await startWorkerThread(config, logger) : undefined;
+  // Each process exposes its own metrics; in `start` the thread's delivery metrics are appended.
+  const metrics = new ProcessMetrics(role, { queue: backends.queue, stores: backends.stores, maxDestinations: config.metrics_max_destinations });
+  if (thread) metrics.addSource(() => thread.metrics());
   if (role !== "worker") {
     const admin = resolveAdminToken(config);
     if (admin.generated) {
@@ -63,6 +69,7 @@ export async function runRole(
       logger,
       version: VERSION,
       onEnqueued: () => thread?.notify(),
+      metrics: metrics.api,
     });
     const address = await app.listen({ port: config.port, host: config.host });
     url = address;
@@ -78,17 +85,35 @@ export async function runRole(
     };
   }
   let worker: Worker | undefined;
+  let onProfileSignal: (() => void) | undefined;
   if (role === "worker") {
-    worker = createWorker(config, backends, logger);
+    worker = createWorker(config, backends, logger, metrics.delivery);
+    metrics.delivery.watch(worker);
     worker.start();
+    // A worker has no HTTP API to ask for a profile: SIGUSR2 takes a 10 s CPU profile instead.
+    const profiler = new Profiler(config.data_dir);
+    onProfileSignal = () => {
+      logger.info("SIGUSR2: taking a 10 s CPU profile");
+      profiler.cpu(10).then(
+        (path) => logger.info({ path }, "CPU profile written"),
+        (err: Error) => logger.warn({ err }, "could not take a CPU profile"),
+      );
+    };
+    process.on("SIGUSR2", onProfileSignal);
   }
-  logger.info({ role, url, backends: backends.describe, version: VERSION }, `ferry ${role} running`);
+  const metricsServer =
+    config.metrics_port > 0
+      ? await startMetricsServer({ host: config.host, port: config.metrics_port }, metrics, (err) => logger.warn({ err }, "could not collect the metrics"))
+      : undefined;
+  logger.info({ role, url, metrics: metricsServer?.url, backends: backends.describe, version: VERSION }, `ferry ${role} running`);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       logger.info({ role }, "shutting down: no new requests; finishing deliveries in flight");
       await stopApi();
+      await metricsServer?.close();
+      if (onProfileSignal) process.off("SIGUSR2", onProfileSignal);
       if (worker) {
         await worker.stop(config.shutdown_grace_ms);
         logger.info({ role, ...worker.counts }, "worker stopped");
@@ -103,6 +128,8 @@ export async function runRole(
 
 interface WorkerThread {
   notify(): void;
+  /** The thread's delivery metrics as Prometheus text (its last answer, if it is slow to give one). */
+  metrics(): Promise<string>;
   /** Resolves once the thread has recorded everything and closed its connections. */
   stop(graceMs: number): Promise<void>;
 }
@@ -113,14 +140,28 @@ async function startWorkerThread(config: Config, logger: Logger): Promise<Worker
   let stopped: (() => void) | undefined;
   let stopping = false;
   let exited = false;
+  // Not removeAllListeners() once it runs: that drops Worker's own newListener hook, after which
+  // a new "message" listener no longer starts the port, and the thread's messages (metrics,
+  // "stopped") arrive only when it exits.
+  const starting: { error?: (err: Error) => void; exit?: (code: number) => void; message?: (m: FromThread) => void } = {};
   await new Promise<void>((resolve, reject) => {
-    thread.once("error", reject);
-    thread.once("exit", (code) => reject(new Error(`the delivery thread exited with code ${code} while starting`)));
-    thread.once("message", (m: FromThread) => m === "running" && resolve());
+    starting.error = reject;
+    starting.exit = (code) => reject(new Error(`the delivery thread exited with code ${code} while starting`));
+    starting.message = (m) => m === "running" && resolve();
+    thread.on("error", starting.error).on("exit", starting.exit).on("message", starting.message);
   });
-  thread.removeAllListeners();
+  thread.off("error", starting.error!).off("exit", starting.exit!).off("message", starting.message!);
+  // Scrapes waiting for the thread's metrics, by request id.
+  const scrapes = new Map<number, (text: string) => void>();
+  let scrapeId = 0;
+  let lastMetrics = "";
   thread.on("message", (m: FromThread) => {
-    if (typeof m === "object" && "stopped" in m) stopped?.();
+    if (typeof m !== "object") return;
+    if ("stopped" in m) stopped?.();
+    if ("metrics" in m) {
+      lastMetrics = m.text;
+      scrapes.get(m.metrics)?.(m.text);
+    }
   });
   thread.on("error", (err) => logger.fatal({ err }, "the delivery thread failed; stopping"));
   thread.on("exit", (code) => {
@@ -135,6 +176,21 @@ async function startWorkerThread(config: Config, logger: Logger): Promise<Worker
   });
   return {
     notify: () => thread.postMessage("notify" satisfies ToThread),
+    metrics() {
+      if (exited || stopping) return Promise.resolve(lastMetrics);
+      const id = ++scrapeId;
+      return new Promise<string>((resolve) => {
+        const done = (text: string) => {
+          clearTimeout(timer);
+          scrapes.delete(id);
+          resolve(text);
+        };
+        // A thread busy for a second is itself worth seeing; the scrape still answers.
+        const timer = setTimeout(() => done(lastMetrics), 1_000);
+        scrapes.set(id, done);
+        thread.postMessage({ metrics: id } satisfies ToThread);
+      });
+    },
     async stop(graceMs) {
       stopping = true;
       if (exited) return;

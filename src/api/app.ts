@@ -28,6 +28,9 @@ import { EventSchemaCache } from "../core/event-schemas.js";
 import { FanoutRunner } from "../app/fanout.js";
 import { deleteExpiredEvents } from "../app/event-retention.js";
 import { MINUTE, SECOND } from "../core/time.js";
+import { Profiler } from "../app/profiling.js";
+import { ApiMetrics } from "./metrics.js";
+import { adminRoutes } from "./admin.js";
 
 export interface AppDeps {
   config: Config;
@@ -38,6 +41,8 @@ export interface AppDeps {
   version?: string;
   /** Called after each ingest request is queued (to wake a worker thread at once). */
   onEnqueued?: () => void;
+  /** This process's metrics, for GET /metrics; by default the API's own alone. */
+  metrics?: ApiMetrics;
 }
 
 /** Content types read as JSON besides application/json. */
@@ -74,6 +79,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
   });
   app.server.maxConnections = deps.config.max_connections;
+  const metrics = deps.metrics ?? new ApiMetrics();
+
+  // Latency by route template (routeOptions.url, e.g. /v1/postbacks/:id), never the URL asked
+  // for: an id in a label would make a series per postback.
+  app.addHook("onResponse", (request, reply, done) => {
+    metrics.request(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
+    done();
+  });
 
   // An answer sent before the body was read whole (a 401 before the body, a route that reads
   // none) leaves the rest of the body on the socket; keeping it open would let the client trickle
@@ -183,7 +196,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     batch: 500,
     sweepMs: 1 * SECOND,
     graceMs: 5 * SECOND,
-    onQueued: () => deps.onEnqueued?.(),
+    onQueued: (postbacks) => {
+      metrics.ingested("fanout", postbacks);
+      deps.onEnqueued?.();
+    },
     onError: (err) => deps.logger.warn({ err }, "could not fan out stored events; they stay on the outbox and are tried again"),
   });
   fanout.start();
@@ -192,7 +208,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     retention.stop();
     await fanout.stop();
   });
-  const events: EventRouteDeps = { ...deps, schemas: new EventSchemaCache(), onEventsStored: () => fanout.kick() };
+  const events: EventRouteDeps = {
+    ...deps,
+    schemas: new EventSchemaCache(),
+    onEventsStored: () => fanout.kick(),
+    onEventsReceived: (stored, refused) => metrics.events(stored, refused),
+  };
+  const counted = (route: "ingest" | "push") => ({
+    ...deps,
+    onEnqueued: (postbacks: number) => {
+      metrics.ingested(route, postbacks);
+      deps.onEnqueued?.();
+    },
+  });
 
   // Every route below needs a token: the admin's or an account's (request.caller says which).
   const tokenCache = new TokenCache();
@@ -202,8 +230,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The ways data comes in take an Idempotency-Key.
     await authed.register(async (ingest) => {
       idempotency(ingest, { stores: deps.stores, queue: deps.queue, ttlMs: deps.config.idempotency_ttl_ms });
-      ingestRoutes(ingest, deps);
-      pushRoutes(ingest, deps);
+      ingestRoutes(ingest, counted("ingest"));
+      pushRoutes(ingest, counted("push"));
       eventIngestRoutes(ingest, events);
     });
     eventRoutes(authed, events);
@@ -213,6 +241,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     accountRoutes(authed, { ...deps, tokenCache });
     tokenRoutes(authed, { ...deps, tokenCache });
     destinationRoutes(authed, deps);
+    adminRoutes(authed, { metrics, profiler: new Profiler(deps.config.data_dir) });
   });
   return app;
 }

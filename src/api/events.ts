@@ -36,6 +36,8 @@ export interface EventRouteDeps extends Ports {
   schemas: EventSchemaCache;
   /** Called once events are stored: their fan-out can start. */
   onEventsStored?: (() => void) | undefined;
+  /** Told how many events of each request were stored and how many refused, for /metrics. */
+  onEventsReceived?: ((stored: number, refused: number) => void) | undefined;
 }
 
 /**
@@ -60,6 +62,7 @@ export function eventIngestRoutes(app: FastifyInstance, deps: EventRouteDeps): v
     const result = await receiveEvents(deps, { maxFutureMs: deps.config.event_max_future_ms, schemas: deps.schemas }, { accountId, items, atomic });
     const events = result.outcomes.map(outcomeView);
     const stored = result.outcomes.filter((o) => "id" in o).length;
+    deps.onEventsReceived?.(stored, result.outcomes.filter((o) => "errors" in o).length);
     if (stored === 0) {
       const first = result.outcomes.find((o): o is { index: number; errors: EventError[] } => "errors" in o)!;
       const error = first.errors[0]!;

@@ -85,7 +85,8 @@ export function parseIngest(body: unknown, limits: Limits, now: number = Date.no
   };
 }
 
-export function ingestRoutes(app: FastifyInstance, deps: Pick<Ports, "queue"> & { config: Config; onEnqueued?: (() => void) | undefined }): void {
+/** `onEnqueued` is told how many postbacks each request queued. */
+export function ingestRoutes(app: FastifyInstance, deps: Pick<Ports, "queue"> & { config: Config; onEnqueued?: ((postbacks: number) => void) | undefined }): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = request.caller;
     const batch = parseIngest(request.body, deps.config, Date.now(), caller.kind === "account" ? caller.accountId : undefined);
@@ -97,7 +98,7 @@ export function ingestRoutes(app: FastifyInstance, deps: Pick<Ports, "queue"> & 
       if (!(err instanceof QueueUnavailableError)) throw err;
       throw queueUnavailable(err, "The queue could not store the postbacks; nothing was queued. Send the request again shortly.");
     }
-    deps.onEnqueued?.();
+    deps.onEnqueued?.(ids.length);
     reply.code(202);
     return { ids };
   };

@@ -15,7 +15,8 @@ import { queryString, queueUnavailable } from "./common.js";
 
 export interface PushDeps extends Ports {
   config: Config;
-  onEnqueued?: (() => void) | undefined;
+  /** Told how many postbacks each push queued. */
+  onEnqueued?: ((postbacks: number) => void) | undefined;
 }
 
 const TYPE = /^[A-Za-z0-9_.:-]{1,200}$/;
@@ -60,7 +61,7 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
       if (!(err instanceof QueueUnavailableError)) throw err;
       throw queueUnavailable(err, "The queue could not store the postbacks; nothing was queued. Send the push again shortly (with the same Idempotency-Key, if you gave one).");
     }
-    if (result.postbacks.length) deps.onEnqueued?.();
+    if (result.postbacks.length) deps.onEnqueued?.(result.postbacks.length);
     reply.code(202);
     return result;
   };

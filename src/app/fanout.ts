@@ -109,8 +109,8 @@ export class FanoutRunner {
       batch: number;
       sweepMs: number;
       graceMs: number;
-      /** Postbacks were queued: wake the worker. */
-      onQueued?: (() => void) | undefined;
+      /** Postbacks were queued (this many): wake the worker. */
+      onQueued?: ((postbacks: number) => void) | undefined;
       onError: (err: unknown) => void;
     },
   ) {}
@@ -144,7 +144,7 @@ export class FanoutRunner {
           this.again = false;
           for (;;) {
             const done = await fanOutEvents(this.ports, this.defaults, { limit: this.options.batch, ...(olderThan === undefined ? {} : { olderThan }) });
-            if (done.postbacks > 0) this.options.onQueued?.();
+            if (done.postbacks > 0) this.options.onQueued?.(done.postbacks);
             if (done.events < this.options.batch || this.stopped) break;
           }
         } while (this.again && !this.stopped);

@@ -55,6 +55,7 @@ export const API_ERRORS = {
   postback_held: { status: 409, title: "The postback is held: its destination is disabled" },
   postback_delivered: { status: 409, title: "The postback was delivered" },
   postback_cancelled: { status: 409, title: "The postback was cancelled" },
+  profile_running: { status: 409, title: "A profile or heap snapshot is being taken already" },
   queue_unavailable: { status: 503, title: "The queue cannot take work now" },
   store_unavailable: { status: 503, title: "The store cannot be read now" },
   shutting_down: { status: 503, title: "Ferry is shutting down" },

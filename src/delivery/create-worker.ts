@@ -7,9 +7,10 @@ import type { Config } from "../config.js";
 import type { Backends } from "../backends.js";
 import { VERSION } from "../version.js";
 import { Sender, localOnlyLookup } from "./sender.js";
-import { Worker } from "./worker.js";
+import { Worker, type DeliveryObserver } from "./worker.js";
 
-export function createWorker(config: Config, backends: Backends, logger: Logger): Worker {
+/** `observer` counts what the worker does for /metrics (src/delivery/metrics.ts). */
+export function createWorker(config: Config, backends: Backends, logger: Logger, observer?: DeliveryObserver): Worker {
   const sender = new Sender({
     connectionsPerOrigin: config.origin_concurrency,
     responseBodyBytes: config.response_body_bytes,
@@ -35,5 +36,6 @@ export function createWorker(config: Config, backends: Backends, logger: Logger)
     failureThreshold: config.failure_threshold,
     failureWindowMs: config.failure_window_ms,
     userAgent: `Ferry/${VERSION}`,
+    ...(observer ? { observer } : {}),
   });
 }

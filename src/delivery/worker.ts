@@ -38,6 +38,17 @@ export interface WorkerOptions {
   failureThreshold: number;
   failureWindowMs: number;
   userAgent?: string;
+  /** Told what happens, for /metrics (src/delivery/metrics.ts); called on the hot path, so no I/O. */
+  observer?: DeliveryObserver;
+}
+
+/** What the worker reports as it goes: one call per outcome, nothing else. */
+export interface DeliveryObserver {
+  attempt(outcome: "delivered" | "retried" | "dead", destinationId: string | undefined, durationMs: number): void;
+  /** Reserved but not attempted: parked for a disabled destination, cancelled, or given back. */
+  notAttempted(outcome: "held" | "cancelled" | "released", destinationId: string | undefined): void;
+  /** Endpoint health disabled this many destinations. */
+  disabled(count: number): void;
 }
 
 interface Done {
@@ -103,6 +114,11 @@ export class Worker {
   private idle: (() => void) | undefined;
   /** Counters for the logs and /metrics. */
   readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0, held: 0, cancelled: 0, disabled: 0, enabled: 0 };
+
+  /** Postbacks reserved and not yet settled: in flight, for /metrics. */
+  get inFlightCount(): number {
+    return this.busy;
+  }
 
   constructor(options: WorkerOptions) {
     this.o = options;
@@ -251,11 +267,13 @@ export class Worker {
   /** Its destination is disabled: parked until it is enabled again. */
   private park(r: Reservation): void {
     this.counts.held++;
+    this.o.observer?.notAttempted("held", r.endpoint.destinationId);
     this.finish({ settlement: { reservation: r, settle: { kind: "hold" } } });
   }
 
   private cancel(r: Reservation, reason: string): void {
     this.counts.cancelled++;
+    this.o.observer?.notAttempted("cancelled", r.endpoint.destinationId);
     this.o.logger.info({ postback_id: r.postbackId, reason }, "postback cancelled");
     const cancel: CancelRecord = { postbackId: r.postbackId, endpoint: r.endpoint, data: r.data, createdAt: r.createdAt, at: Date.now(), reason };
     this.finish({ settlement: { reservation: r, settle: { kind: "done" } }, cancel });
@@ -383,6 +401,7 @@ export class Worker {
     const { record, settle, failure, counter } = outcome(attempt, policy, this.o, Date.now());
     this.counts.attempts++;
     this.counts[counter]++;
+    this.o.observer?.attempt(counter, r.endpoint.destinationId, q.durationMs);
     this.log(q, record);
     this.finish({ settlement: { reservation: r, settle }, record, failure });
   }
@@ -408,6 +427,7 @@ export class Worker {
   }
 
   private disabled(ids: string[]): void {
+    this.o.observer?.disabled(ids.length);
     for (const id of ids) {
       this.counts.disabled++;
       this.destinations.forget(id);
@@ -416,7 +436,10 @@ export class Worker {
   }
 
   private finish(item: Done): void {
-    if (item.settlement.settle.kind === "release") this.counts.released++;
+    if (item.settlement.settle.kind === "release") {
+      this.counts.released++;
+      this.o.observer?.notAttempted("released", item.settlement.reservation.endpoint.destinationId);
+    }
     this.done.push(item);
     this.flushing ??= this.flushLoop();
   }

@@ -132,6 +132,12 @@ export interface Queue {
    */
   withdraw(firstPostbackId: string, ttlMs: number): Promise<"queued" | "withdrawn">;
   stats(now?: number): Promise<QueueStats>;
+  /**
+   * The due time of the entry ready longest (the smallest due time at or before `now`), or null
+   * when none is ready: its age is how far delivery lags behind. Leased and held entries are not
+   * ready. One index lookup, cheap enough for every metrics scrape.
+   */
+  oldestDueAt(now?: number): Promise<number | null>;
   /** Rejects when the queue cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -288,6 +288,13 @@ export class RedisQueue implements Queue {
     return { ready: ready!, waiting: total! - ready! };
   }
 
+  async oldestDueAt(now: number = Date.now()): Promise<number | null> {
+    // The first member of the due set is the one due longest; held entries are not in it.
+    const first = await this.command("find the oldest due entry", () => this.redis.zrange(`${this.prefix}:q`, "0", "0", "WITHSCORES"));
+    const score = first[1] === undefined ? NaN : Number(first[1]);
+    return Number.isFinite(score) && score <= now ? score : null;
+  }
+
   private async fcall(name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
     return this.command(name, async () => {
       try {

@@ -330,6 +330,12 @@ export class SqliteQueue implements Queue {
     return this.guard("count entries", () => ({ ready: this.stmt.ready.get(now) as number, waiting: this.stmt.waiting.get(now) as number }));
   }
 
+  async oldestDueAt(now: number = Date.now()): Promise<number | null> {
+    // min(due_at) is one step down the due index; a lease or a hold is due later than now.
+    const next = this.guard("find the oldest due entry", () => this.stmt.nextDue.get() as number | null);
+    return next !== null && next <= now ? next : null;
+  }
+
   async ping(): Promise<void> {
     this.guard("ping", () => this.db.prepare("SELECT 1").get());
   }

@@ -147,6 +147,8 @@ export interface AccountStore {
    * its failure count cleared). Returns the ids of the destinations this call disabled.
    */
   recordFailures(failures: DestinationFailure[]): Promise<string[]>;
+  /** How many destinations are disabled now, of all accounts: for /metrics, read on each scrape. */
+  countDisabledDestinations(): Promise<number>;
 }
 
 /** What makes a request or a pushed object count once: idempotency keys and content hashes. */

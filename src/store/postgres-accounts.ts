@@ -193,6 +193,12 @@ export class PostgresAccountStore implements AccountStore {
     });
   }
 
+  async countDisabledDestinations(): Promise<number> {
+    // A scan of the destinations table, which holds a few per account: no index is worth it.
+    const { rows } = await this.db.query<{ n: number }>("SELECT count(*)::int AS n FROM destinations WHERE NOT enabled");
+    return rows[0]?.n ?? 0;
+  }
+
   async deleteDestination(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query("DELETE FROM destinations WHERE id = $1", [id]);
     return (rowCount ?? 0) > 0;

@@ -207,6 +207,11 @@ export class SqliteAccountStore implements AccountStore {
     });
   }
 
+  async countDisabledDestinations(): Promise<number> {
+    // A scan of the destinations table, which holds a few per account: no index is worth it.
+    return this.run(() => this.db.prepare("SELECT count(*) FROM destinations WHERE enabled = 0").pluck().get() as number);
+  }
+
   async deleteDestination(id: string): Promise<boolean> {
     return this.run(() => this.stmt.deleteDestination.run(id)).changes > 0;
   }

@@ -243,6 +243,20 @@ export function accountStoreConformance(name: string, open: OpenStores): void {
           assert.deepEqual(await store.recordFailures([failure(d.id, T0 + 802)]), [d.id]);
         }));
 
+      test("countDisabledDestinations counts the disabled destinations of every account", () =>
+        withStore(async (store) => {
+          assert.equal(await store.countDisabledDestinations(), 0);
+          const a = destination("acct_A");
+          const b = destination("acct_B");
+          const c = destination("acct_B", { url: "https://partner.example/c" });
+          for (const d of [a, b, c]) await store.createDestination(d);
+          await store.updateDestination(a.id, { enabled: false }, T0);
+          await store.updateDestination(c.id, { enabled: false }, T0);
+          assert.equal(await store.countDisabledDestinations(), 2);
+          await store.updateDestination(a.id, { enabled: true }, T0 + 1);
+          assert.equal(await store.countDisabledDestinations(), 1);
+        }));
+
       test("deleteDestination deletes one destination", () =>
         withStore(async (store) => {
           const d = destination("acct_A");

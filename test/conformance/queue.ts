@@ -336,6 +336,28 @@ export function queueConformance(
         }));
     });
 
+    describe("oldestDueAt", () => {
+      test("is the due time of the entry ready longest; leased, held and future entries are not ready", () =>
+        withQueue(async (queue) => {
+          assert.equal(await queue.oldestDueAt(T0), null, "an empty queue");
+          const held = batch(1, T0 + 5, destinationEndpoint());
+          await queue.enqueue([batch(1, T0 + 20), held, batch(1, T0 + 1000)]);
+          assert.equal(await queue.oldestDueAt(T0), null, "nothing is due yet");
+          assert.equal(await queue.oldestDueAt(T0 + 30), T0 + 5);
+          const [first] = await queue.reserve(1, LEASE, T0 + 30);
+          assert.equal(first!.postbackId, held.postbacks[0]!.id);
+          assert.equal(await queue.oldestDueAt(T0 + 30), T0 + 20, "a leased entry is not ready");
+          assert.equal(await settleAll(queue, [first!], { kind: "hold" }), 1);
+          assert.equal(await queue.oldestDueAt(T0 + 10 * LEASE), T0 + 20, "a held entry is never ready");
+          const rest = await queue.reserve(10, LEASE, T0 + 2000);
+          assert.equal(rest.length, 2);
+          assert.equal(await queue.oldestDueAt(T0 + 2000), null);
+          assert.equal(await settleAll(queue, rest, { kind: "retry", at: T0 + 3000 }), 2);
+          assert.equal(await queue.oldestDueAt(T0 + 2500), null, "a retry is ready only at its time");
+          assert.equal(await queue.oldestDueAt(T0 + 4000), T0 + 3000);
+        }));
+    });
+
     describe("settle", () => {
       test("done removes the entry: find gives undefined and stats count nothing", () =>
         withQueue(async (queue) => {

@@ -13,6 +13,7 @@ import { buildApp } from "../../src/api/app.js";
 import { hashToken } from "../../src/api/auth.js";
 import { createWorker } from "../../src/delivery/create-worker.js";
 import type { Worker } from "../../src/delivery/worker.js";
+import { ProcessMetrics } from "../../src/metrics/registry.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -41,6 +42,8 @@ export interface Pipeline {
   backends: Backends;
   app: FastifyInstance;
   worker: Worker | undefined;
+  /** What GET /metrics shows: the API's and the worker's, as in `ferry start`. */
+  metrics: ProcessMetrics;
   /** Ingests through the API (inject) and returns the status and parsed body. */
   ingest(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   startWorker(): Worker;
@@ -56,12 +59,15 @@ export async function startPipeline(overrides: Partial<Config> = {}, options: { 
   const config = testConfig({ data_dir: dir.path, retry_base_ms: 20, retry_max_delay_ms: 200, poll_interval_ms: 10, ...overrides });
   const logger = silentLogger();
   const backends = await openBackends(config);
-  const app = await buildApp({ config, queue: backends.queue, stores: backends.stores, adminTokenHash: hashToken(ADMIN_TOKEN), logger });
+  // No process metrics: a test file starts many pipelines, and each would add its own collectors.
+  const metrics = new ProcessMetrics("start", { queue: backends.queue, stores: backends.stores, maxDestinations: config.metrics_max_destinations, processMetrics: false });
+  const app = await buildApp({ config, queue: backends.queue, stores: backends.stores, adminTokenHash: hashToken(ADMIN_TOKEN), logger, metrics: metrics.api });
   const pipeline: Pipeline = {
     config,
     backends,
     app,
     worker: undefined,
+    metrics,
     async ingest(body, headers = {}) {
       const res = await app.inject({
         method: "POST",
@@ -72,7 +78,8 @@ export async function startPipeline(overrides: Partial<Config> = {}, options: { 
       return { status: res.statusCode, body: res.json() };
     },
     startWorker() {
-      const worker = createWorker(config, backends, logger);
+      const worker = createWorker(config, backends, logger, metrics.delivery);
+      metrics.delivery.watch(worker);
       worker.start();
       pipeline.worker = worker;
       return worker;
