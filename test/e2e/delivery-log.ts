@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { AUTH, drained, eventually, startPipeline, type Pipeline } from "../support/harness.js";
 import { startReceiver, type Receiver } from "../../src/receiver.js";
 import type { Config } from "../../src/config.js";
+import { deleteExpiredPostbacks } from "../../src/app/delivery-log.js";
 
 interface Call {
   status: number;
@@ -198,6 +199,28 @@ export function deliveryLogSuite(name: string, backend: () => Partial<Config> | 
         const s = ok(await call(p, "GET", `/v1/destinations/${d.id}/stats?bucket=minute&since=${new Date(Date.now() - 120_000).toISOString()}`, undefined, a.auth), 200, "stats");
         return sum(s.buckets, "held") === 2;
       }, 10_000, "2 holds counted");
+    });
+
+    test("retention deletes what is finished, keeps what is owed, and the stats still count it all", async () => {
+      const p = await start({ max_attempts: 3, retry_base_ms: 60_000, retry_max_delay_ms: 60_000 });
+      const a = await account(p);
+      const okDest = ok(await call(p, "POST", "/v1/destinations", { url: `${receiver.url}/ret/ok`, method: "POST" }, a.auth), 201, "destination");
+      const busyDest = ok(await call(p, "POST", "/v1/destinations", { url: `${receiver.url}/ret/busy`, method: "POST" }, a.auth), 201, "destination");
+      const pushed = ok(await call(p, "POST", "/v1/push?type=t", [{ n: 1 }, { n: 2 }], a.auth), 202, "push").postbacks;
+      const owed = pushed.filter((x: any) => x.destination_id === busyDest.id).map((x: any) => x.id);
+      // The busy ones failed once and wait a minute for their retry: owed.
+      await eventually(async () => (await search(p, "state=failed", a.auth)).length === 2 && (await search(p, "state=delivered", a.auth)).length === 2, 10_000, "2 delivered, 2 failed");
+      const statsBefore = ok(await call(p, "GET", "/v1/stats", undefined, a.auth), 200, "stats");
+      // A retention of 1 ms, an hour from now: everything finished is past it.
+      const deleted = await deleteExpiredPostbacks({ queue: p.backends.queue, stores: p.backends.stores }, { retentionMs: 1, batch: 1, now: Date.now() + 3_600_000 });
+      assert.ok(deleted >= 2, `${deleted} deleted`);
+      assert.deepEqual(await search(p, `destination_id=${okDest.id}`, a.auth), [], "the delivered ones are gone");
+      assert.deepEqual(sorted((await search(p, "", a.auth)).map((i) => i.id)), sorted(owed), "the owed ones stay");
+      assert.equal((await call(p, "GET", `/v1/postbacks/${owed[0]}`, undefined, a.auth)).status, 200);
+      const statsAfter = ok(await call(p, "GET", "/v1/stats", undefined, a.auth), 200, "stats");
+      assert.deepEqual(statsAfter.buckets, statsBefore.buckets, "roll-ups outlive the rows");
+      assert.equal(sum(statsAfter.buckets, "delivered"), 2);
+      assert.equal(sum(statsAfter.buckets, "retry"), 2);
     });
 
     test("bad filters are 422 invalid_query naming the parameter", async () => {
