@@ -150,7 +150,7 @@ export interface DestinationStats extends Stats {
 export async function destinationStats(ports: Ports, destination: Destination, range: StatsRange): Promise<DestinationStats> {
   const [stats, queueDepth, lastError] = await Promise.all([
     rollupStats(ports, { destinationId: destination.id }, range),
-    ports.queue.countQueued(destination.id),
+    ports.queue.countQueued([destination.id]),
     ports.stores.postbacks.lastError(destination.id),
   ]);
   return { ...stats, destination, queueDepth, lastError: lastError ?? null };
@@ -167,11 +167,11 @@ export async function overallStats(ports: Ports, accountId: string | undefined, 
     return { ...stats, queue };
   }
   const destinations = await ports.stores.accounts.accountDestinations(accountId);
-  const [stats, counts] = await Promise.all([
+  const [stats, queued] = await Promise.all([
     rollupStats(ports, { accountId }, range),
-    Promise.all(destinations.map((d) => ports.queue.countQueued(d.id))),
+    ports.queue.countQueued(destinations.map((d) => d.id)),
   ]);
-  return { ...stats, queue: { ready: counts.reduce((a, c) => a + c, 0), waiting: 0 } };
+  return { ...stats, queue: { ready: queued, waiting: 0 } };
 }
 
 /**

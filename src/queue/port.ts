@@ -155,11 +155,11 @@ export interface Queue {
    */
   listQueued(filter: QueuedFilter): Promise<QueuedPostback[]>;
   /**
-   * How many entries the destination has in the queue, held or not. SQLite counts them all (its
+   * How many entries these destinations have in the queue together, held or not. SQLite counts them all (its
    * queue holds only what is owed); Redis counts every held one and those among the
    * QUEUE_SCAN_LIMIT due latest.
    */
-  countQueued(destinationId: string): Promise<number>;
+  countQueued(destinationIds: readonly string[]): Promise<number>;
   /** Rejects when the queue cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -291,9 +291,18 @@ export class RedisQueue implements Queue {
     return out;
   }
 
-  async countQueued(destinationId: string): Promise<number> {
-    const held = await this.command("count entries", () => this.redis.scard(`${this.prefix}:h:${destinationId}`));
-    const due = (await this.resolve(await this.latestDue())).filter((e) => e.endpoint.destinationId === destinationId).length;
+  async countQueued(destinationIds: readonly string[]): Promise<number> {
+    if (destinationIds.length === 0) return 0;
+    const pipeline = this.redis.pipeline();
+    for (const d of destinationIds) pipeline.scard(`${this.prefix}:h:${d}`);
+    const replies = (await this.command("count entries", () => pipeline.exec()))!;
+    let held = 0;
+    for (const [err, n] of replies) {
+      if (err) throw asUnavailable("queue", err, "the Redis queue could not count entries");
+      held += n as number;
+    }
+    const wanted = new Set(destinationIds);
+    const due = (await this.resolve(await this.latestDue())).filter((e) => wanted.has(e.endpoint.destinationId ?? "")).length;
     return held + due;
   }
 

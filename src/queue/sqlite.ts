@@ -150,7 +150,7 @@ export class SqliteQueue implements Queue {
          WHERE held_for IN (SELECT value FROM json_each(?)) AND postback_id < ? ORDER BY postback_id DESC LIMIT ?`,
       ),
       countFor: db.prepare(
-        `SELECT count(*) FROM queue_entries WHERE endpoint_id IN (SELECT id FROM queue_endpoints WHERE destination_id = ?)`,
+        `SELECT count(*) FROM queue_entries WHERE endpoint_id IN (SELECT id FROM queue_endpoints WHERE destination_id IN (SELECT value FROM json_each(?)))`,
       ).pluck(),
       ready: db.prepare("SELECT count(*) FROM queue_entries WHERE due_at <= ?").pluck(),
       // Held entries are neither ready nor waiting for a time.
@@ -342,8 +342,9 @@ export class SqliteQueue implements Queue {
     return rows.map((row) => this.queued(row));
   }
 
-  async countQueued(destinationId: string): Promise<number> {
-    return this.guard("count entries", () => this.stmt.countFor.get(destinationId) as number);
+  async countQueued(destinationIds: readonly string[]): Promise<number> {
+    if (destinationIds.length === 0) return 0;
+    return this.guard("count entries", () => this.stmt.countFor.get(JSON.stringify(destinationIds)) as number);
   }
 
   async find(postbackId: string): Promise<QueuedPostback | undefined> {

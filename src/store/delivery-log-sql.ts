@@ -92,13 +92,15 @@ export function searchSql(f: LogFilter, d: Dialect): SearchSql {
     // Given twice: SQLite's placeholders are positional.
     residual.push(`(${d.contains("last_url", p(f.text))} OR ${d.contains("last_error", p(f.text))})`);
   }
+  // The limit is a parameter, so each filter combination is one statement whatever the limit.
+  const limit = p(f.limit + 1);
   if (residual.length === 0) {
-    return { page: { text: `SELECT ${LOG_COLUMNS} FROM postbacks ${where} ORDER BY ${d.id} DESC LIMIT ${f.limit + 1}`, values } };
+    return { page: { text: `SELECT ${LOG_COLUMNS} FROM postbacks ${where} ORDER BY ${d.id} DESC LIMIT ${limit}`, values } };
   }
   return {
     page: {
       text: `SELECT ${LOG_COLUMNS} FROM (SELECT ${LOG_COLUMNS} FROM postbacks ${where} ORDER BY ${d.id} DESC LIMIT ${SCAN_BUDGET}) s
-             WHERE ${residual.join(" AND ")} ORDER BY ${d.id} DESC LIMIT ${f.limit + 1}`,
+             WHERE ${residual.join(" AND ")} ORDER BY ${d.id} DESC LIMIT ${limit}`,
       values,
     },
     lastScanned: { text: `SELECT id FROM postbacks ${where} ORDER BY ${d.id} DESC LIMIT 1 OFFSET ${SCAN_BUDGET - 1}`, values: indexedValues },

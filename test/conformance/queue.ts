@@ -653,9 +653,11 @@ export function queueConformance(
           assert.deepEqual(found.endpoint, epA);
           assert.equal(found.createdAt, T0);
 
-          assert.equal(await queue.countQueued(epA.destinationId!), 3);
-          assert.equal(await queue.countQueued(epB.destinationId!), 2);
-          assert.equal(await queue.countQueued(uniq("dst")), 0);
+          assert.equal(await queue.countQueued([epA.destinationId!]), 3);
+          assert.equal(await queue.countQueued([epB.destinationId!]), 2);
+          assert.equal(await queue.countQueued([epA.destinationId!, epB.destinationId!]), 5);
+          assert.equal(await queue.countQueued([uniq("dst")]), 0);
+          assert.equal(await queue.countQueued([]), 0);
         }));
     });
 
