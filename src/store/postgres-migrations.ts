@@ -176,9 +176,9 @@ export const STORE_MIGRATIONS: readonly string[] = [
    CREATE INDEX postbacks_log_id ON postbacks (id COLLATE "C");
    CREATE INDEX postbacks_log_account ON postbacks (account_id, id COLLATE "C");
    CREATE INDEX postbacks_log_destination ON postbacks (destination_id, id COLLATE "C");
-   CREATE INDEX postbacks_log_state ON postbacks (state, id COLLATE "C");
-   CREATE INDEX postbacks_log_account_state ON postbacks (account_id, state, id COLLATE "C");
-   CREATE INDEX postbacks_log_destination_state ON postbacks (destination_id, state, id COLLATE "C");
+   CREATE INDEX postbacks_log_state ON postbacks (state, id COLLATE "C") WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_account_state ON postbacks (account_id, state, id COLLATE "C") WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_destination_state ON postbacks (destination_id, state, id COLLATE "C") WHERE state <> 'delivered';
    CREATE TABLE delivery_rollups (
      destination_id text NOT NULL,
      minute bigint NOT NULL,

@@ -176,9 +176,9 @@ export const MIGRATIONS: readonly string[] = [
      (SELECT a.started_at, a.status_code, a.error, a.duration_ms, a.url FROM attempts a WHERE a.postback_id = postbacks.id ORDER BY a.attempt DESC LIMIT 1);
    CREATE INDEX postbacks_log_account ON postbacks (account_id, id);
    CREATE INDEX postbacks_log_destination ON postbacks (destination_id, id);
-   CREATE INDEX postbacks_log_state ON postbacks (state, id);
-   CREATE INDEX postbacks_log_account_state ON postbacks (account_id, state, id);
-   CREATE INDEX postbacks_log_destination_state ON postbacks (destination_id, state, id);
+   CREATE INDEX postbacks_log_state ON postbacks (state, id) WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_account_state ON postbacks (account_id, state, id) WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_destination_state ON postbacks (destination_id, state, id) WHERE state <> 'delivered';
    CREATE TABLE delivery_rollups (
      destination_id TEXT NOT NULL,
      minute INTEGER NOT NULL,

@@ -125,11 +125,16 @@ export function deliveryLogConformance(name: string, open: OpenStores): void {
     test("a filter no index serves pages through more rows than its budget without losing one", () =>
       withLog(async (store) => {
         // 6000 postbacks, the status code 418 on every 1000th: more than one scan budget (5000).
-        const records = Array.from({ length: 6000 }, (_, i) => first(T0 + i * 1000, epA1(), i % 1000 === 999 ? { statusCode: 418 } : {}));
+        // Those are also the only delivered ones: state=delivered is checked on the walk too.
+        const records = Array.from({ length: 6000 }, (_, i) =>
+          first(T0 + i * 1000, epA1(), i % 1000 === 999 ? { statusCode: 418, state: "delivered", nextAttemptAt: null } : {}));
         for (let i = 0; i < records.length; i += 1000) await store.recordAttempts(records.slice(i, i + 1000));
         const want = records.filter((r) => r.statusCode === 418).map((r) => r.postbackId).reverse();
         assert.deepEqual(await all(store, { statusCode: 418 }, 4), want);
         assert.deepEqual(await all(store, { statusCode: 418, text: "partner" }, 50), want);
+        assert.deepEqual(await all(store, { state: "delivered" }, 4), want);
+        assert.deepEqual(await all(store, { state: "delivered", destinationId: "dst_A1" }, 50), want);
+        assert.equal((await all(store, { state: "failed", accountId: "acct_A" }, 100)).length, 5994, "the partial state index lists the rest");
       }));
 
     test("roll-ups count each outcome per minute and destination; hours add the minutes; accounts add destinations", () =>
