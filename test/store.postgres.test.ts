@@ -57,7 +57,7 @@ async function sql<T extends pg.QueryResultRow = any>(url: string, text: string,
  */
 async function open(): Promise<OpenedStores> {
   const db = await sharedDatabase();
-  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes, events, event_outbox, event_sessions, event_types, delivery_rollups");
+  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes, events, event_outbox, event_sessions, event_types, delivery_rollups, delivery_rollups_hourly");
   const target = new URL(db.url);
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
   const url = new URL(db.url);

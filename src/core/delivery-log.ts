@@ -125,3 +125,21 @@ export class RollupBatch {
     return [...this.rows.values()].sort((a, b) => (a.destinationId < b.destinationId ? -1 : a.destinationId > b.destinationId ? 1 : a.minute - b.minute));
   }
 }
+
+/** The minute rows added up per destination and hour: what the hourly roll-ups get. */
+export function hourRows(rows: readonly RollupDelta[]): RollupDelta[] {
+  const out = new Map<string, RollupDelta>();
+  for (const r of rows) {
+    const hour = r.minute - (((r.minute % HOUR_MS) + HOUR_MS) % HOUR_MS);
+    const k = `${r.destinationId}\n${hour}`;
+    let h = out.get(k);
+    if (!h) {
+      h = { destinationId: r.destinationId, accountId: r.accountId, minute: hour, ...emptyCounts(), lastError: null };
+      out.set(k, h);
+    }
+    for (const o of OUTCOMES) h[o] += r[o];
+    r.latency.forEach((n, i) => (h!.latency[i]! += n));
+    if (r.lastError && (!h.lastError || r.lastError.at >= h.lastError.at)) h.lastError = r.lastError;
+  }
+  return [...out.values()];
+}

@@ -3,9 +3,9 @@
  * the filters given, and rows read back into the port's words. Only the placeholders and how an
  * id is compared (Postgres: bytewise, COLLATE "C", as ULIDs sort) differ.
  */
-import { LATENCY_BUCKETS, OUTCOMES, type RollupDelta } from "../core/delivery-log.js";
+import { HOUR_MS, LATENCY_BUCKETS, OUTCOMES, type RollupDelta } from "../core/delivery-log.js";
 import type { PostbackState } from "../core/types.js";
-import type { LogFilter, LoggedPostback, RollupBucket } from "./port.js";
+import type { LogFilter, LoggedPostback, RollupBucket, RollupFilter, RollupSummary } from "./port.js";
 
 /**
  * Rows a page with a filter no index serves (delivered, status code, text) looks at, at most: a page costs
@@ -178,4 +178,46 @@ export function rollupWhere(f: { destinationId?: string | undefined; accountId?:
   if (f.accountId !== undefined) c.push(`account_id = ${p(f.accountId)}`);
   c.push(`minute >= ${p(f.from)}`, `minute < ${p(f.to)}`);
   return { where: `WHERE ${c.join(" AND ")}`, values };
+}
+
+/** The roll-up tables: per minute, and per hour (its `minute` column is the hour's start). */
+export const MINUTE_TABLE = "delivery_rollups";
+export const HOUR_TABLE = "delivery_rollups_hourly";
+
+/** One part of a roll-up read: a table and the range of it to add up. */
+export interface RollupPart {
+  table: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * Where a roll-up read goes: hour buckets from an hour boundary read whole hours from the
+ * hourly table (24 rows a day per destination, not 1440) and the last, partial hour from the
+ * minutes; anything else reads the minutes.
+ */
+export function rollupParts(f: RollupFilter): RollupPart[] {
+  if (f.bucketMs !== HOUR_MS || f.from % HOUR_MS !== 0) return [{ table: MINUTE_TABLE, from: f.from, to: f.to }];
+  const wholeHours = Math.max(f.from, Math.floor(f.to / HOUR_MS) * HOUR_MS);
+  const parts: RollupPart[] = [];
+  if (wholeHours > f.from) parts.push({ table: HOUR_TABLE, from: f.from, to: wholeHours });
+  if (f.to > wholeHours) parts.push({ table: MINUTE_TABLE, from: wholeHours, to: f.to });
+  return parts;
+}
+
+/** The bucket and latency queries of one part. */
+export function rollupPartSql(f: RollupFilter, part: RollupPart, d: Pick<Dialect, "param">): { buckets: { text: string; values: unknown[] }; latency: { text: string; values: unknown[] } } {
+  const { where, values } = rollupWhere({ destinationId: f.destinationId, accountId: f.accountId, from: part.from, to: part.to }, d);
+  return {
+    buckets: { text: `SELECT minute - minute % ${f.bucketMs} AS start, ${BUCKET_SUMS} FROM ${part.table} ${where} GROUP BY start ORDER BY start`, values },
+    latency: { text: `SELECT ${LATENCY_SUMS} FROM ${part.table} ${where}`, values },
+  };
+}
+
+/** The parts' rows as one summary: buckets in order (parts never share a bucket), latency added. */
+export function mergeRollups(parts: { buckets: Record<string, unknown>[]; latency: Record<string, unknown> | undefined }[]): RollupSummary {
+  const buckets = parts.flatMap((p) => p.buckets.map(bucketFromRow)).sort((a, b) => a.start - b.start);
+  const latency = new Array(LATENCY_BUCKETS).fill(0) as number[];
+  for (const p of parts) latencyFromRow(p.latency).forEach((n, i) => (latency[i]! += n));
+  return { buckets, latency };
 }

@@ -167,7 +167,8 @@ export const STORE_MIGRATIONS: readonly string[] = [
   // account and destination and carries its last attempt; one index per listing, ids compared
   // bytewise (COLLATE "C") so newest first is the index's order whatever the database's
   // collation. delivery_rollups: outcome counts and a latency histogram per destination and
-  // minute, written in the statement that records the attempts.
+  // minute (and per hour: delivery_rollups_hourly, its minute column the hour's start), written
+  // in the statement that records the attempts.
   `ALTER TABLE postbacks ADD COLUMN account_id text, ADD COLUMN destination_id text, ADD COLUMN last_at bigint,
      ADD COLUMN last_status integer, ADD COLUMN last_error text, ADD COLUMN last_duration_ms double precision, ADD COLUMN last_url text;
    UPDATE postbacks p SET account_id = e.account_id, destination_id = e.destination_id FROM endpoints e WHERE e.id = p.endpoint_id;
@@ -193,7 +194,11 @@ export const STORE_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX delivery_rollups_account ON delivery_rollups (account_id, minute);
    CREATE INDEX delivery_rollups_minute ON delivery_rollups (minute);
-   CREATE INDEX delivery_rollups_errors ON delivery_rollups (destination_id, last_error_at) WHERE last_error_at IS NOT NULL;`,
+   CREATE INDEX delivery_rollups_errors ON delivery_rollups (destination_id, last_error_at) WHERE last_error_at IS NOT NULL;
+   CREATE TABLE delivery_rollups_hourly (LIKE delivery_rollups INCLUDING DEFAULTS);
+   ALTER TABLE delivery_rollups_hourly ADD PRIMARY KEY (destination_id, minute);
+   CREATE INDEX delivery_rollups_hourly_account ON delivery_rollups_hourly (account_id, minute);
+   CREATE INDEX delivery_rollups_hourly_minute ON delivery_rollups_hourly (minute);`,
 ];
 
 type Queryable = Pick<pg.ClientBase, "query">;

@@ -19,17 +19,17 @@ import type {
   RollupFilter,
   RollupSummary,
 } from "./port.js";
-import { outcomeOf, RollupBatch, type RollupDelta } from "../core/delivery-log.js";
+import { hourRows, outcomeOf, RollupBatch, type RollupDelta } from "../core/delivery-log.js";
 import {
-  BUCKET_SUMS,
-  bucketFromRow,
-  LATENCY_SUMS,
-  latencyFromRow,
+  HOUR_TABLE,
+  MINUTE_TABLE,
+  mergeRollups,
   pageOf,
+  rollupPartSql,
+  rollupParts,
   ROLLUP_COLUMNS,
   rollupUpsertSet,
   rollupValues,
-  rollupWhere,
   searchSql,
   type Dialect,
   type LogRow,
@@ -45,20 +45,30 @@ const INSERT_ENDPOINTS = `
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[])
   ON CONFLICT (id) DO NOTHING`;
 
-/** Adds a batch's roll-up rows (arrays from parameter `$n` on), in the statement's transaction. */
-function rollupCte(n: number): string {
+function rollupTableCte(name: string, table: string, n: number): string {
   const types = ROLLUP_COLUMNS.map((c) => (c === "destination_id" || c === "account_id" || c === "last_error" ? "text" : c === "last_error_status" ? "int" : "bigint"));
-  return `new_rollups AS (
-  INSERT INTO delivery_rollups (${ROLLUP_COLUMNS.join(", ")})
+  return `${name} AS (
+  INSERT INTO ${table} (${ROLLUP_COLUMNS.join(", ")})
   SELECT * FROM unnest(${types.map((t, i) => `$${n + i}::${t}[]`).join(", ")})
-  ON CONFLICT (destination_id, minute) DO UPDATE SET ${rollupUpsertSet("delivery_rollups")}
+  ON CONFLICT (destination_id, minute) DO UPDATE SET ${rollupUpsertSet(table)}
 )`;
 }
 
-/** The roll-up rows as the arrays of rollupCte, column by column. */
+/**
+ * Adds a batch's roll-up rows, per minute then per hour (arrays from parameter `$n` on, as
+ * rollupArrays makes them), in the statement's transaction.
+ */
+function rollupCte(n: number): string {
+  return `${rollupTableCte("new_minutes", MINUTE_TABLE, n)}, ${rollupTableCte("new_hours", HOUR_TABLE, n + ROLLUP_COLUMNS.length)}`;
+}
+
+/** The minute rows, then the hour rows they make, as the arrays of rollupCte, column by column. */
 function rollupArrays(rows: RollupDelta[]): unknown[][] {
-  const values = rows.map(rollupValues);
-  return ROLLUP_COLUMNS.map((_, i) => values.map((v) => (i === ROLLUP_COLUMNS.length - 1 ? text(v[i] as string | null) : v[i])));
+  const columns = (list: RollupDelta[]) => {
+    const values = list.map(rollupValues);
+    return ROLLUP_COLUMNS.map((_, i) => values.map((v) => (i === ROLLUP_COLUMNS.length - 1 ? text(v[i] as string | null) : v[i])));
+  };
+  return [...columns(rows), ...columns(hourRows(rows))];
 }
 
 const RECORD_SQL = `
@@ -273,15 +283,19 @@ export class PostgresPostbackStore implements PostbackStore, DeliveryLog {
   }
 
   async rollups(filter: RollupFilter): Promise<RollupSummary> {
-    const { where, values } = rollupWhere(filter, DIALECT);
-    const [buckets, latency] = await Promise.all([
-      this.db.query<Record<string, unknown>>({
-        text: `SELECT minute - minute % ${filter.bucketMs} AS start, ${BUCKET_SUMS} FROM delivery_rollups ${where} GROUP BY start ORDER BY start`,
-        values,
+    // Each part's figures are read in one statement; a batch committing between two parts may
+    // be counted in one and not yet in the other, which the next read corrects.
+    const parts = await Promise.all(
+      rollupParts(filter).map(async (part) => {
+        const q = rollupPartSql(filter, part, DIALECT);
+        const [buckets, latency] = await Promise.all([
+          this.db.query<Record<string, unknown>>(q.buckets),
+          this.db.query<Record<string, unknown>>(q.latency),
+        ]);
+        return { buckets: buckets.rows, latency: latency.rows[0] };
       }),
-      this.db.query<Record<string, unknown>>({ text: `SELECT ${LATENCY_SUMS} FROM delivery_rollups ${where}`, values }),
-    ]);
-    return { buckets: buckets.rows.map(bucketFromRow), latency: latencyFromRow(latency.rows[0]) };
+    );
+    return mergeRollups(parts);
   }
 
   async lastError(destinationId: string): Promise<{ at: number; statusCode: number | null; error: string | null } | undefined> {

@@ -21,17 +21,16 @@ import type {
   RollupFilter,
   RollupSummary,
 } from "./port.js";
-import { outcomeOf, RollupBatch } from "../core/delivery-log.js";
+import { hourRows, outcomeOf, RollupBatch, type RollupDelta } from "../core/delivery-log.js";
 import {
-  BUCKET_SUMS,
-  bucketFromRow,
-  LATENCY_SUMS,
-  latencyFromRow,
+  HOUR_TABLE,
+  mergeRollups,
   pageOf,
+  rollupPartSql,
+  rollupParts,
   ROLLUP_COLUMNS,
   rollupUpsertSet,
   rollupValues,
-  rollupWhere,
   searchSql,
   type Dialect,
   type LogRow,
@@ -108,6 +107,10 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
         `INSERT INTO delivery_rollups (${ROLLUP_COLUMNS.join(", ")}) VALUES (${ROLLUP_COLUMNS.map(() => "?").join(", ")})
          ON CONFLICT (destination_id, minute) DO UPDATE SET ${rollupUpsertSet("delivery_rollups")}`,
       ),
+      rollupHour: db.prepare(
+        `INSERT INTO ${HOUR_TABLE} (${ROLLUP_COLUMNS.join(", ")}) VALUES (${ROLLUP_COLUMNS.map(() => "?").join(", ")})
+         ON CONFLICT (destination_id, minute) DO UPDATE SET ${rollupUpsertSet(HOUR_TABLE)}`,
+      ),
       lastError: db.prepare(
         `SELECT last_error_at AS at, last_error_status AS status_code, last_error AS error FROM delivery_rollups
          WHERE destination_id = ? AND last_error_at IS NOT NULL ORDER BY last_error_at DESC LIMIT 1`,
@@ -134,7 +137,7 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
       rollups.add({ destinationId, accountId, at: r.startedAt }, outcome, r.durationMs,
         outcome === "retry" || outcome === "dead" ? { statusCode: r.statusCode, error: r.error } : null);
     }
-    for (const row of rollups.list()) this.stmt.rollup.run(...rollupValues(row));
+    this.writeRollups(rollups.list());
     return written;
   };
 
@@ -165,7 +168,7 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
       this.stmt.cancel.run(r.postbackId, r.endpoint.id, r.data, r.createdAt, r.at, r.reason, accountId ?? null, destinationId ?? null);
       rollups.add({ destinationId, accountId, at: r.at }, "cancelled", null, null);
     }
-    for (const row of rollups.list()) this.stmt.rollup.run(...rollupValues(row));
+    this.writeRollups(rollups.list());
     return written;
   };
 
@@ -197,6 +200,12 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
     return postbackFromRow(row, attempts);
   }
 
+  /** Adds the batch's minute rows, and the hours they make, in the caller's transaction. */
+  private writeRollups(rows: RollupDelta[]): void {
+    for (const row of rows) this.stmt.rollup.run(...rollupValues(row));
+    for (const row of hourRows(rows)) this.stmt.rollupHour.run(...rollupValues(row));
+  }
+
   private search(sql: string): Statement<unknown[]> {
     let stmt = this.searches.get(sql);
     if (!stmt) {
@@ -218,14 +227,20 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
   }
 
   async rollups(filter: RollupFilter): Promise<RollupSummary> {
-    const { where, values } = rollupWhere(filter, DIALECT);
-    return onSqlite(this.db, () => {
-      const buckets = this.search(
-        `SELECT minute - minute % ${filter.bucketMs} AS start, ${BUCKET_SUMS} FROM delivery_rollups ${where} GROUP BY start ORDER BY start`,
-      ).all(...values) as Record<string, unknown>[];
-      const latency = this.search(`SELECT ${LATENCY_SUMS} FROM delivery_rollups ${where}`).get(...values) as Record<string, unknown> | undefined;
-      return { buckets: buckets.map(bucketFromRow), latency: latencyFromRow(latency) };
-    });
+    return onSqlite(this.db, () =>
+      // One read transaction, so the hours and the minutes come from one snapshot.
+      this.db.transaction(() =>
+        mergeRollups(
+          rollupParts(filter).map((part) => {
+            const q = rollupPartSql(filter, part, DIALECT);
+            return {
+              buckets: this.search(q.buckets.text).all(...q.buckets.values) as Record<string, unknown>[],
+              latency: this.search(q.latency.text).get(...q.latency.values) as Record<string, unknown> | undefined,
+            };
+          }),
+        ),
+      )(),
+    );
   }
 
   async lastError(destinationId: string): Promise<{ at: number; statusCode: number | null; error: string | null } | undefined> {
@@ -236,7 +251,7 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
   private readonly heldTx = (held: { destinationId: string; accountId: string | undefined; at: number }[]): void => {
     const rollups = new RollupBatch();
     for (const h of held) rollups.add(h, "held", null, null);
-    for (const row of rollups.list()) this.stmt.rollup.run(...rollupValues(row));
+    this.writeRollups(rollups.list());
   };
 
   async recordHeld(held: { destinationId: string; accountId: string | undefined; at: number }[]): Promise<void> {

@@ -162,7 +162,8 @@ export const MIGRATIONS: readonly string[] = [
   // index per listing: the primary key (all), then (account|destination|state[, state], id).
   // Existing rows are filled from their endpoint and last attempt. delivery_rollups counts
   // outcomes and a latency histogram (l0…l11, see src/core/delivery-log.ts) per destination and
-  // minute, written with each batch of attempts: stats read these, never the raw rows, and they
+  // minute (and the same per hour in delivery_rollups_hourly, so a day by the hour reads 24 rows
+  // per destination), written with each batch of attempts: stats read these, never the raw rows, and they
   // outlive retention (postbacks_state (state, updated_at) serves retention).
   `ALTER TABLE postbacks ADD COLUMN account_id TEXT;
    ALTER TABLE postbacks ADD COLUMN destination_id TEXT;
@@ -193,7 +194,21 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX delivery_rollups_account ON delivery_rollups (account_id, minute);
    CREATE INDEX delivery_rollups_minute ON delivery_rollups (minute);
-   CREATE INDEX delivery_rollups_errors ON delivery_rollups (destination_id, last_error_at) WHERE last_error_at IS NOT NULL;`,
+   CREATE INDEX delivery_rollups_errors ON delivery_rollups (destination_id, last_error_at) WHERE last_error_at IS NOT NULL;
+   CREATE TABLE delivery_rollups_hourly (
+     destination_id TEXT NOT NULL,
+     minute INTEGER NOT NULL, -- the hour's start
+     account_id TEXT NOT NULL,
+     delivered INTEGER NOT NULL, retry INTEGER NOT NULL, dead INTEGER NOT NULL, cancelled INTEGER NOT NULL, held INTEGER NOT NULL,
+     l0 INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL, l4 INTEGER NOT NULL, l5 INTEGER NOT NULL,
+     l6 INTEGER NOT NULL, l7 INTEGER NOT NULL, l8 INTEGER NOT NULL, l9 INTEGER NOT NULL, l10 INTEGER NOT NULL, l11 INTEGER NOT NULL,
+     last_error_at INTEGER,
+     last_error_status INTEGER,
+     last_error TEXT,
+     PRIMARY KEY (destination_id, minute)
+   ) WITHOUT ROWID;
+   CREATE INDEX delivery_rollups_hourly_account ON delivery_rollups_hourly (account_id, minute);
+   CREATE INDEX delivery_rollups_hourly_minute ON delivery_rollups_hourly (minute);`,
 ];
 
 /**

@@ -166,6 +166,16 @@ export function deliveryLogConformance(name: string, open: OpenStores): void {
         const hourStart = base - (base % HOUR_MS);
         const acct = await store.rollups({ accountId: "acct_A", from: hourStart, to: hourStart + HOUR_MS, bucketMs: HOUR_MS });
         assert.deepEqual(acct.buckets, [{ start: hourStart, delivered: 2, retry: 1, dead: 1, cancelled: 1, held: 1 }]);
+        // A range ending mid-hour: whole hours from the hourly roll-ups, the rest from the minutes.
+        const partial = await store.rollups({ accountId: "acct_A", from: hourStart - HOUR_MS, to: base + 2 * MIN, bucketMs: HOUR_MS });
+        assert.deepEqual(partial.buckets, [{ start: hourStart, delivered: 1, retry: 1, dead: 1, cancelled: 1, held: 1 }], "c, at base + 2 min, is past the end");
+        assert.equal(partial.latency.reduce((x, y) => x + y, 0), 3);
+        const twoHours = await store.rollups({ accountId: "acct_A", from: hourStart, to: hourStart + 2 * HOUR_MS, bucketMs: HOUR_MS });
+        assert.deepEqual(twoHours, acct);
+        const minutes = await store.rollups({ accountId: "acct_A", from: hourStart, to: hourStart + HOUR_MS, bucketMs: MIN });
+        const added = (k: "delivered" | "retry" | "dead" | "cancelled" | "held") => minutes.buckets.reduce((x, b) => x + b[k], 0);
+        assert.deepEqual({ start: hourStart, delivered: added("delivered"), retry: added("retry"), dead: added("dead"), cancelled: added("cancelled"), held: added("held") }, acct.buckets[0], "the hourly roll-ups hold what the minutes do");
+        assert.deepEqual(minutes.latency, acct.latency);
         const everyone = await store.rollups({ from: hourStart, to: hourStart + HOUR_MS, bucketMs: HOUR_MS });
         assert.deepEqual(everyone.buckets, [{ start: hourStart, delivered: 3, retry: 1, dead: 1, cancelled: 1, held: 1 }]);
         assert.equal(everyone.latency.reduce((x, y) => x + y, 0), 5, "one latency per attempt, none for cancelled or held");
