@@ -137,8 +137,8 @@ function sqlitePlans(db: SqliteDatabase): Record<string, string> {
     (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
   return {
     newestPage: plan("SELECT id FROM postbacks ORDER BY id DESC LIMIT 51"),
-    destinationFailures: plan("SELECT id FROM postbacks WHERE destination_id = ? AND state = ? ORDER BY id DESC LIMIT 51", "dst_0_0", "failed"),
-    accountStats: plan("SELECT minute - minute % 3600000 AS start, sum(delivered) FROM delivery_rollups WHERE account_id = ? AND minute >= ? AND minute < ? GROUP BY start", "acct_0", 0, 1),
+    destinationFailures: plan("SELECT id FROM postbacks WHERE destination_id = ? AND state = ? AND state <> 'delivered' ORDER BY id DESC LIMIT 51", "dst_0_0", "failed"),
+    accountStats: plan("SELECT minute - minute % 3600000 AS start, sum(delivered) FROM delivery_rollups_hourly WHERE account_id = ? AND minute >= ? AND minute < ? GROUP BY start", "acct_0", 0, 1),
   };
 }
 
@@ -174,7 +174,7 @@ async function postgres(): Promise<Record<string, unknown>> {
         ...result,
         plans: {
           newestPage: await plan(`SELECT id FROM postbacks ORDER BY id COLLATE "C" DESC LIMIT 51`),
-          destinationFailures: await plan(`SELECT id FROM postbacks WHERE destination_id = $1 AND state = $2 ORDER BY id COLLATE "C" DESC LIMIT 51`, ["dst_0_0", "failed"]),
+          destinationFailures: await plan(`SELECT id FROM postbacks WHERE destination_id = $1 AND state = $2 AND state <> 'delivered' ORDER BY id COLLATE "C" DESC LIMIT 51`, ["dst_0_0", "failed"]),
         },
       };
     } finally {
