@@ -118,6 +118,7 @@ async function measure(stores: Stores, afterLoad: () => Promise<void>): Promise<
   const rnd = prng(2);
   const dest = () => `dst_${Math.floor(rnd() * ACCOUNTS)}_${Math.floor(rnd() * PER_ACCOUNT)}`;
   const deep = postbackIdAt(END - 2 * 24 * HOUR);
+  const hourStart = Math.floor((END - 24 * HOUR) / HOUR) * HOUR;
   return {
     load: { postbacks: POSTBACKS, batch: BATCH, ...loaded },
     newestPage: await timed(async () => (await log.searchPostbacks({ limit: 51 })).items.length),
@@ -126,8 +127,9 @@ async function measure(stores: Stores, afterLoad: () => Promise<void>): Promise<
     accountPage: await timed(async () => (await log.searchPostbacks({ accountId: `acct_${Math.floor(rnd() * ACCOUNTS)}`, limit: 51 })).items.length),
     statusCode410: await timed(async () => (await log.searchPostbacks({ statusCode: 410, limit: 51 })).items.length),
     destinationStats24hMinutes: await timed(async () => (await log.rollups({ destinationId: dest(), from: END - 24 * HOUR, to: END, bucketMs: 60_000 })).buckets.length),
-    accountStats24hHours: await timed(async () => (await log.rollups({ accountId: `acct_${Math.floor(rnd() * ACCOUNTS)}`, from: END - 24 * HOUR, to: END, bucketMs: HOUR })).buckets.length),
-    allStats24hHours: await timed(async () => (await log.rollups({ from: END - 24 * HOUR, to: END, bucketMs: HOUR })).buckets.length),
+    // From the start of the hour, as the API asks (GET /v1/stats: the last 24 h by the hour).
+    accountStats24hHours: await timed(async () => (await log.rollups({ accountId: `acct_${Math.floor(rnd() * ACCOUNTS)}`, from: hourStart, to: END, bucketMs: HOUR })).buckets.length),
+    allStats24hHours: await timed(async () => (await log.rollups({ from: hourStart, to: END, bucketMs: HOUR })).buckets.length),
     lastError: await timed(async () => ((await log.lastError(dest())) ? 1 : 0)),
   };
 }
