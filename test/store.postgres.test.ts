@@ -16,6 +16,7 @@ import { accountStoreConformance } from "./conformance/account-store.js";
 import { dedupeStoreConformance } from "./conformance/dedupe-store.js";
 import { eventStoreConformance } from "./conformance/event-store.js";
 import { postbackStoreConformance } from "./conformance/postback-store.js";
+import { deliveryLogConformance } from "./conformance/delivery-log.js";
 import type { OpenedStores } from "./conformance/store-fixtures.js";
 import { createDatabase, type TestDatabase } from "./support/postgres.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
@@ -56,7 +57,7 @@ async function sql<T extends pg.QueryResultRow = any>(url: string, text: string,
  */
 async function open(): Promise<OpenedStores> {
   const db = await sharedDatabase();
-  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes, events, event_outbox, event_sessions, event_types");
+  await sql(db.url, "TRUNCATE endpoints, postbacks, attempts, accounts, tokens, destinations, idempotency_keys, content_hashes, events, event_outbox, event_sessions, event_types, delivery_rollups, delivery_rollups_hourly");
   const target = new URL(db.url);
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
   const url = new URL(db.url);
@@ -77,6 +78,7 @@ async function open(): Promise<OpenedStores> {
 }
 
 postbackStoreConformance("Postgres", open);
+deliveryLogConformance("Postgres", open);
 accountStoreConformance("Postgres", open);
 dedupeStoreConformance("Postgres", open);
 eventStoreConformance("Postgres", open);

@@ -10,6 +10,7 @@ import { accountStoreConformance } from "./conformance/account-store.js";
 import { dedupeStoreConformance } from "./conformance/dedupe-store.js";
 import { eventStoreConformance } from "./conformance/event-store.js";
 import { postbackStoreConformance } from "./conformance/postback-store.js";
+import { deliveryLogConformance } from "./conformance/delivery-log.js";
 import type { OpenedStores } from "./conformance/store-fixtures.js";
 
 /** The three stores on a fresh database file; an outage closes the database under them. */
@@ -31,6 +32,7 @@ async function open(): Promise<OpenedStores> {
 }
 
 postbackStoreConformance("SQLite", open);
+deliveryLogConformance("SQLite", open);
 accountStoreConformance("SQLite", open);
 dedupeStoreConformance("SQLite", open);
 eventStoreConformance("SQLite", open);

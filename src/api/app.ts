@@ -16,6 +16,7 @@ import { destinationRoutes } from "./destinations.js";
 import { dashboardRoutes } from "./dashboard.js";
 import { ingestRoutes } from "./ingest.js";
 import { postbackRoutes } from "./postbacks.js";
+import { deliveryLogRoutes } from "./delivery-log.js";
 import { tokenRoutes } from "./tokens.js";
 import { pushRoutes } from "./push.js";
 import { resendRoutes } from "./resend.js";
@@ -27,6 +28,7 @@ import { eventTypeRoutes } from "./event-types.js";
 import { EventSchemaCache } from "../core/event-schemas.js";
 import { FanoutRunner } from "../app/fanout.js";
 import { deleteExpiredEvents } from "../app/event-retention.js";
+import { deleteExpiredPostbacks } from "../app/delivery-log.js";
 import { MINUTE, SECOND } from "../core/time.js";
 import { Profiler } from "../app/profiling.js";
 import { ApiMetrics } from "./metrics.js";
@@ -238,6 +240,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     eventTypeRoutes(authed, events);
     resendRoutes(authed, deps);
     postbackRoutes(authed, deps);
+    deliveryLogRoutes(authed, deps);
     accountRoutes(authed, { ...deps, tokenCache });
     tokenRoutes(authed, { ...deps, tokenCache });
     destinationRoutes(authed, deps);
@@ -336,7 +339,7 @@ function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: strin
 }
 
 /**
- * Deletes expired events every few minutes (first soon after start). One pass at a time; a
+ * Deletes expired events, then expired postbacks (FERRY_RETENTION), every few minutes (first soon after start). One pass at a time; a
  * pass stops between batches once the app closes.
  */
 function startEventRetention(deps: AppDeps): { stop(): void } {
@@ -350,6 +353,13 @@ function startEventRetention(deps: AppDeps): { stop(): void } {
       if (deleted > 0) deps.logger.info({ deleted, accounts: Object.fromEntries(byAccount) }, `deleted ${deleted} events past their retention`);
     } catch (err) {
       deps.logger.warn({ err }, "could not delete expired events; trying again at the next pass");
+    }
+    try {
+      // The delivery log (FERRY_RETENTION): finished postbacks and their attempts.
+      const deleted = await deleteExpiredPostbacks(deps, { retentionMs: deps.config.retention, batch: 500, shouldStop: () => stopped });
+      if (deleted > 0) deps.logger.info({ deleted }, `deleted ${deleted} postbacks past FERRY_RETENTION`);
+    } catch (err) {
+      deps.logger.warn({ err }, "could not delete expired postbacks; trying again at the next pass");
     } finally {
       running = false;
     }

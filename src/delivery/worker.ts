@@ -501,6 +501,12 @@ export class Worker {
     }
     await this.o.stores.postbacks.recordAttempts(records);
     if (cancels.length) await this.o.stores.postbacks.recordCancelled(cancels);
+    // Holds are no attempts; the delivery log's roll-ups count them (issue 11).
+    const now = Date.now();
+    const held = items
+      .filter((i) => i.settlement.settle.kind === "hold" && i.settlement.reservation.endpoint.destinationId !== undefined)
+      .map((i) => ({ destinationId: i.settlement.reservation.endpoint.destinationId!, accountId: i.settlement.reservation.endpoint.accountId, at: now }));
+    if (held.length) await this.o.stores.postbacks.recordHeld(held);
     // Counted once the attempts are recorded; a retried flush may count a failure twice,
     // which only disables a failing destination a little sooner.
     if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));

@@ -86,6 +86,23 @@ export interface QueueStats {
   waiting: number;
 }
 
+/** Which queued entries listQueued lists: held ones, or those not held (due, waiting, leased). */
+export interface QueuedFilter {
+  held: boolean;
+  /** Entries of these destinations only; all when undefined. */
+  destinationIds?: readonly string[] | undefined;
+  /** Ids before this one (the last id of the previous page). */
+  beforeId?: string | undefined;
+  limit: number;
+}
+
+/**
+ * Entries a queue listing or count looks at, at most, where the adapter has no index for it
+ * (Redis keeps none by destination or by id order): the answer stays bounded however long the
+ * queue, and is exact whenever the queue (or a destination's holds) is smaller than this.
+ */
+export const QUEUE_SCAN_LIMIT = 5000;
+
 export interface Queue {
   /**
    * Adds one batch, or several (a fan-out: one event to many destinations) atomically: every
@@ -138,6 +155,17 @@ export interface Queue {
    * ready. One index lookup, cheap enough for every metrics scrape.
    */
   oldestDueAt(now?: number): Promise<number | null>;
+  /**
+   * Queued entries, newest (greatest postback id) first: what the delivery log shows for
+   * states pending and held, which only the queue knows. Bounded by QUEUE_SCAN_LIMIT (see there).
+   */
+  listQueued(filter: QueuedFilter): Promise<QueuedPostback[]>;
+  /**
+   * How many entries these destinations have in the queue together, held or not. SQLite counts them all (its
+   * queue holds only what is owed); Redis counts every held one and those among the
+   * QUEUE_SCAN_LIMIT due latest.
+   */
+  countQueued(destinationIds: readonly string[]): Promise<number>;
   /** Rejects when the queue cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -37,9 +37,9 @@ import type { Endpoint } from "../core/types.js";
 import { BackendError, redact } from "../backend-error.js";
 import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
-import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
+import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
-import { decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
+import { batchOf, indexOf, decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
 
 /** A batch as a worker keeps it: what every entry of one ingest request shares. */
 interface BatchInfo {
@@ -267,6 +267,91 @@ export class RedisQueue implements Queue {
     const done = parseCount("reschedule", await this.fcall("reschedule", this.prefix, postbackId, at, Date.now())) === 1;
     if (done) this.wake();
     return done;
+  }
+
+  /**
+   * Redis keeps no index of entries by destination or id: a listing looks at the
+   * QUEUE_SCAN_LIMIT entries due latest (new postbacks are due when made, so these are the
+   * newest), or at most that many held ones, and resolves them through their batch records.
+   */
+  async listQueued(filter: QueuedFilter): Promise<QueuedPostback[]> {
+    const members = filter.held ? await this.heldMembers(filter.destinationIds) : await this.latestDue();
+    const wanted = filter.destinationIds === undefined ? undefined : new Set(filter.destinationIds);
+    const ids = (await this.resolve(members))
+      .filter((e) => (!wanted || wanted.has(e.endpoint.destinationId ?? "")) && (filter.beforeId === undefined || e.id < filter.beforeId))
+      .map((e) => e.id)
+      .sort()
+      .reverse();
+    const out: QueuedPostback[] = [];
+    for (let i = 0; i < ids.length && out.length < filter.limit; i += filter.limit) {
+      const found = await Promise.all(ids.slice(i, i + filter.limit).map((id) => this.find(id)));
+      // An entry settled since it was listed is gone; one unheld since is no longer held.
+      for (const f of found) if (f && f.held === filter.held && out.length < filter.limit) out.push(f);
+    }
+    return out;
+  }
+
+  async countQueued(destinationIds: readonly string[]): Promise<number> {
+    if (destinationIds.length === 0) return 0;
+    const pipeline = this.redis.pipeline();
+    for (const d of destinationIds) pipeline.scard(`${this.prefix}:h:${d}`);
+    const replies = (await this.command("count entries", () => pipeline.exec()))!;
+    let held = 0;
+    for (const [err, n] of replies) {
+      if (err) throw asUnavailable("queue", err, "the Redis queue could not count entries");
+      held += n as number;
+    }
+    const wanted = new Set(destinationIds);
+    const due = (await this.resolve(await this.latestDue())).filter((e) => wanted.has(e.endpoint.destinationId ?? "")).length;
+    return held + due;
+  }
+
+  private latestDue(): Promise<string[]> {
+    return this.command("list entries", () => this.redis.zrevrange(`${this.prefix}:q`, 0, QUEUE_SCAN_LIMIT - 1));
+  }
+
+  private async heldMembers(destinationIds: readonly string[] | undefined): Promise<string[]> {
+    const destinations = destinationIds ?? (await this.heldDestinations());
+    const members: string[] = [];
+    for (const d of destinations) {
+      let cursor = "0";
+      do {
+        const [next, batch] = await this.command("list entries", () => this.redis.sscan(`${this.prefix}:h:${d}`, cursor, "COUNT", 1000));
+        members.push(...batch);
+        cursor = next;
+      } while (cursor !== "0" && members.length < QUEUE_SCAN_LIMIT);
+      if (members.length >= QUEUE_SCAN_LIMIT) break;
+    }
+    return members.slice(0, QUEUE_SCAN_LIMIT);
+  }
+
+  /** Members as postback ids with their endpoints, through their batch records (cached endpoints). */
+  private async resolve(members: string[]): Promise<{ id: string; endpoint: Endpoint }[]> {
+    if (members.length === 0) return [];
+    const batches = [...new Set(members.map(batchOf))];
+    const records = await this.command("read batches", () => this.redis.hmget(`${this.prefix}:b`, ...batches));
+    const byBatch = new Map<string, { endpointId: string; ids: string[] }>();
+    records.forEach((r, i) => {
+      if (r !== null) byBatch.set(batches[i]!, parseBatchRecord(r)); // null: the batch finished meanwhile
+    });
+    const unknown = [...new Set([...byBatch.values()].map((r) => r.endpointId))].filter((id) => !this.endpoints.has(id));
+    if (unknown.length > 0) {
+      const pipeline = this.redis.pipeline();
+      for (const id of unknown) pipeline.hget(`${this.prefix}:e:${id}`, "j");
+      const replies = (await this.command("read endpoints", () => pipeline.exec()))!;
+      unknown.forEach((id, i) => {
+        const json = replies[i]![1];
+        if (typeof json === "string") this.endpoints.set(id, decodeEndpoint(id, json));
+      });
+    }
+    const out: { id: string; endpoint: Endpoint }[] = [];
+    for (const m of members) {
+      const record = byBatch.get(batchOf(m));
+      const endpoint = record && this.endpoints.get(record.endpointId);
+      const id = record?.ids[indexOf(m)];
+      if (endpoint && id) out.push({ id, endpoint });
+    }
+    return out;
   }
 
   async find(postbackId: string): Promise<QueuedPostback | undefined> {

@@ -14,7 +14,7 @@ import { migrate } from "../sqlite.js";
 import type { Endpoint, HttpMethod } from "../core/types.js";
 import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
-import { batchList, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
+import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 
 const MIGRATIONS = [
   `CREATE TABLE queue_endpoints (
@@ -135,6 +135,23 @@ export class SqliteQueue implements Queue {
       find: db.prepare(
         "SELECT seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at, held_for FROM queue_entries WHERE postback_id = ?",
       ),
+      // Newest first through the unique postback_id index; a destination filter is checked on
+      // the walk (no index by endpoint on the hot table), at most QUEUE_SCAN_LIMIT rows of it.
+      listDue: db.prepare(
+        `SELECT * FROM (SELECT q.seq, q.postback_id, q.endpoint_id, q.data, q.attempts, q.lease, q.due_at, q.created_at, q.held_for,
+                  e.destination_id
+                FROM queue_entries q JOIN queue_endpoints e ON e.id = q.endpoint_id
+                WHERE q.postback_id < ? AND q.held_for IS NULL ORDER BY q.postback_id DESC LIMIT ${QUEUE_SCAN_LIMIT})
+         WHERE ? IS NULL OR destination_id IN (SELECT value FROM json_each(?)) LIMIT ?`,
+      ),
+      // Held entries through queue_entries_held.
+      listHeld: db.prepare(
+        `SELECT seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at, held_for FROM queue_entries
+         WHERE held_for IN (SELECT value FROM json_each(?)) AND postback_id < ? ORDER BY postback_id DESC LIMIT ?`,
+      ),
+      countFor: db.prepare(
+        `SELECT count(*) FROM queue_entries WHERE endpoint_id IN (SELECT id FROM queue_endpoints WHERE destination_id IN (SELECT value FROM json_each(?)))`,
+      ).pluck(),
       ready: db.prepare("SELECT count(*) FROM queue_entries WHERE due_at <= ?").pluck(),
       // Held entries are neither ready nor waiting for a time.
       waiting: db.prepare(`SELECT count(*) FROM queue_entries WHERE due_at > ? AND due_at < ${HELD_DUE}`).pluck(),
@@ -312,9 +329,30 @@ export class SqliteQueue implements Queue {
     return queued ? "queued" : "withdrawn";
   }
 
+  async listQueued(filter: QueuedFilter): Promise<QueuedPostback[]> {
+    const before = filter.beforeId ?? "~"; // "~" sorts after every id
+    const rows = this.guard("list entries", () => {
+      if (filter.held) {
+        const ids = filter.destinationIds ?? (this.stmt.heldDestinations.all() as string[]);
+        return this.stmt.listHeld.all(JSON.stringify(ids), before, filter.limit) as EntryRow[];
+      }
+      const ids = filter.destinationIds === undefined ? null : JSON.stringify(filter.destinationIds);
+      return this.stmt.listDue.all(before, ids, ids, filter.limit) as EntryRow[];
+    });
+    return rows.map((row) => this.queued(row));
+  }
+
+  async countQueued(destinationIds: readonly string[]): Promise<number> {
+    if (destinationIds.length === 0) return 0;
+    return this.guard("count entries", () => this.stmt.countFor.get(JSON.stringify(destinationIds)) as number);
+  }
+
   async find(postbackId: string): Promise<QueuedPostback | undefined> {
     const row = this.guard("find", () => this.stmt.find.get(postbackId) as EntryRow | undefined);
-    if (!row) return undefined;
+    return row ? this.queued(row) : undefined;
+  }
+
+  private queued(row: EntryRow): QueuedPostback {
     return {
       postbackId: row.postback_id,
       endpoint: this.endpoint(row.endpoint_id),

@@ -9,6 +9,7 @@ import type { AccountPatch, DestinationPatch } from "../core/patches.js";
 import type { DestinationFailure } from "../core/endpoint-health.js";
 import type { IdempotencyClaim } from "../core/idempotency.js";
 import type { EventTimeUs, EventType, StoredEvent } from "../core/events.js";
+import type { RollupCounts } from "../core/delivery-log.js";
 
 // Defined with the rules in src/core that use them; part of the ports' vocabulary, so callers
 // keep importing them from here.
@@ -105,6 +106,90 @@ export interface PostbackStore {
    * first, at most `limit` of them after the id `after`: what a replay sends again.
    */
   listFailedPostbacks(destinationId: string, range: { from: number; to: number }, page: Page): Promise<ResendCandidate[]>;
+}
+
+/** Which recorded postbacks a delivery-log search lists: every filter given must hold. */
+export interface LogFilter {
+  accountId?: string | undefined;
+  destinationId?: string | undefined;
+  /** A state as the store records it (pending and held live in the queue). */
+  state?: Exclude<PostbackState, "pending"> | undefined;
+  /** Ids at or after this one (a time, as core/delivery-log.ts postbackIdAt makes it). */
+  fromId?: string | undefined;
+  /** Ids before this one, exclusive: the page's keyset (the last id shown) or an until time. */
+  beforeId?: string | undefined;
+  /** The last attempt's HTTP status. */
+  statusCode?: number | undefined;
+  /** Ids starting with this. */
+  idPrefix?: string | undefined;
+  /** Contained in the last attempt's URL or error code (case-sensitive). */
+  text?: string | undefined;
+  limit: number;
+}
+
+/** A recorded postback as the delivery log lists it, with its last attempt. */
+export interface LoggedPostback {
+  id: string;
+  state: PostbackState;
+  accountId: string | null;
+  destinationId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  attempts: number;
+  lastAttempt: { at: number; statusCode: number | null; error: string | null; durationMs: number; url: string } | null;
+}
+
+export interface LogPage {
+  items: LoggedPostback[];
+  /**
+   * Where the next page starts (its beforeId), or null when the listing is done. Filters that no
+   * index serves (status code, text) look at a bounded number of rows per page, so a page may
+   * come back short, or empty, with a cursor to go on from.
+   */
+  next: string | null;
+}
+
+/** Which roll-ups to add up: a destination's, an account's, or all; minutes in [from, to). */
+export interface RollupFilter {
+  destinationId?: string | undefined;
+  accountId?: string | undefined;
+  from: number;
+  to: number;
+  /** 60000 (minutes) or 3600000 (hours); bucket starts are multiples of it. */
+  bucketMs: number;
+}
+
+export interface RollupBucket extends Omit<RollupCounts, "latency"> {
+  start: number;
+}
+
+export interface RollupSummary {
+  /** Buckets with something counted, oldest first (the API fills the empty ones). */
+  buckets: RollupBucket[];
+  /** The latency histogram over the whole range (LATENCY_BUCKETS counts). */
+  latency: number[];
+}
+
+/** The delivery log: searching recorded postbacks, per-destination roll-ups, and retention. */
+export interface DeliveryLog {
+  /** Recorded postbacks matching the filter, newest (greatest id) first. */
+  searchPostbacks(filter: LogFilter): Promise<LogPage>;
+  /**
+   * Outcome counts per bucket and a latency histogram, from the roll-ups written with each
+   * batch of recordAttempts / recordCancelled / recordHeld: never from the raw rows, so they
+   * survive retention and cost the same whatever the number of postbacks.
+   */
+  rollups(filter: RollupFilter): Promise<RollupSummary>;
+  /** The destination's latest failed attempt, from the roll-ups. */
+  lastError(destinationId: string): Promise<{ at: number; statusCode: number | null; error: string | null } | undefined>;
+  /** Counts postbacks parked for their disabled destination (not attempts) in the roll-ups. */
+  recordHeld(held: { destinationId: string; accountId: string | undefined; at: number }[]): Promise<void>;
+  /**
+   * Deletes, in one short transaction, at most `limit` postbacks in a final state (delivered,
+   * dead, cancelled) last changed before `before`, with their attempts; never one still owed
+   * (failed). Roll-ups stay. Returns how many went: fewer than `limit` means none is left now.
+   */
+  deleteFinishedBefore(before: number, limit: number): Promise<number>;
 }
 
 /** Accounts, their tokens and their destinations, with each destination's endpoint health. */
@@ -300,7 +385,7 @@ export interface EventStore {
 
 /** The stores of one backend, opened together: what the wiring hands out. */
 export interface Stores {
-  postbacks: PostbackStore;
+  postbacks: PostbackStore & DeliveryLog;
   accounts: AccountStore;
   dedupe: DedupeStore;
   events: EventStore;

@@ -163,6 +163,42 @@ export const STORE_MIGRATIONS: readonly string[] = [
    );
    ALTER TABLE accounts ADD COLUMN strict_event_types boolean NOT NULL DEFAULT false,
      ADD COLUMN event_retention_ms bigint;`,
+  // The delivery log (issue 11); mirrors SQLite's migration 4. Each postback row names its
+  // account and destination and carries its last attempt; one index per listing, ids compared
+  // bytewise (COLLATE "C") so newest first is the index's order whatever the database's
+  // collation. delivery_rollups: outcome counts and a latency histogram per destination and
+  // minute (and per hour: delivery_rollups_hourly, its minute column the hour's start), written
+  // in the statement that records the attempts.
+  `ALTER TABLE postbacks ADD COLUMN account_id text, ADD COLUMN destination_id text, ADD COLUMN last_at bigint,
+     ADD COLUMN last_status integer, ADD COLUMN last_error text, ADD COLUMN last_duration_ms double precision, ADD COLUMN last_url text;
+   UPDATE postbacks p SET account_id = e.account_id, destination_id = e.destination_id FROM endpoints e WHERE e.id = p.endpoint_id;
+   UPDATE postbacks p SET last_at = a.started_at, last_status = a.status_code, last_error = a.error, last_duration_ms = a.duration_ms, last_url = a.url
+     FROM (SELECT DISTINCT ON (postback_id) * FROM attempts ORDER BY postback_id, attempt DESC) a WHERE a.postback_id = p.id;
+   CREATE INDEX postbacks_log_id ON postbacks (id COLLATE "C");
+   CREATE INDEX postbacks_log_account ON postbacks (account_id, id COLLATE "C");
+   CREATE INDEX postbacks_log_destination ON postbacks (destination_id, id COLLATE "C");
+   CREATE INDEX postbacks_log_state ON postbacks (state, id COLLATE "C") WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_account_state ON postbacks (account_id, state, id COLLATE "C") WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_destination_state ON postbacks (destination_id, state, id COLLATE "C") WHERE state <> 'delivered';
+   CREATE TABLE delivery_rollups (
+     destination_id text NOT NULL,
+     minute bigint NOT NULL,
+     account_id text NOT NULL,
+     delivered bigint NOT NULL, retry bigint NOT NULL, dead bigint NOT NULL, cancelled bigint NOT NULL, held bigint NOT NULL,
+     l0 bigint NOT NULL, l1 bigint NOT NULL, l2 bigint NOT NULL, l3 bigint NOT NULL, l4 bigint NOT NULL, l5 bigint NOT NULL,
+     l6 bigint NOT NULL, l7 bigint NOT NULL, l8 bigint NOT NULL, l9 bigint NOT NULL, l10 bigint NOT NULL, l11 bigint NOT NULL,
+     last_error_at bigint,
+     last_error_status integer,
+     last_error text,
+     PRIMARY KEY (destination_id, minute)
+   );
+   CREATE INDEX delivery_rollups_account ON delivery_rollups (account_id, minute);
+   CREATE INDEX delivery_rollups_minute ON delivery_rollups (minute);
+   CREATE INDEX delivery_rollups_errors ON delivery_rollups (destination_id, last_error_at) WHERE last_error_at IS NOT NULL;
+   CREATE TABLE delivery_rollups_hourly (LIKE delivery_rollups INCLUDING DEFAULTS);
+   ALTER TABLE delivery_rollups_hourly ADD PRIMARY KEY (destination_id, minute);
+   CREATE INDEX delivery_rollups_hourly_account ON delivery_rollups_hourly (account_id, minute);
+   CREATE INDEX delivery_rollups_hourly_minute ON delivery_rollups_hourly (minute);`,
 ];
 
 type Queryable = Pick<pg.ClientBase, "query">;

@@ -1,11 +1,40 @@
 /**
  * The SQLite PostbackStore: endpoints, postbacks and attempts in the embedded database file.
- * Tables: migrations 1 and 2 in ./sqlite.ts. A batch of records is one IMMEDIATE transaction.
+ * Tables: migrations 1, 2 and 4 in ./sqlite.ts. A batch of records is one IMMEDIATE transaction,
+ * with its roll-up counters (the delivery log, ./delivery-log-sql.ts).
  */
+import type { Statement } from "better-sqlite3";
 import type { SqliteDatabase } from "../sqlite.js";
 import type { AttemptErrorCode } from "../core/errors.js";
 import type { Endpoint } from "../core/types.js";
-import type { Attempt, AttemptRecord, CancelRecord, Page, PostbackRecord, PostbackStore, ResendCandidate } from "./port.js";
+import type {
+  Attempt,
+  AttemptRecord,
+  CancelRecord,
+  DeliveryLog,
+  LogFilter,
+  LogPage,
+  Page,
+  PostbackRecord,
+  PostbackStore,
+  ResendCandidate,
+  RollupFilter,
+  RollupSummary,
+} from "./port.js";
+import { hourRows, outcomeOf, RollupBatch, type RollupDelta } from "../core/delivery-log.js";
+import {
+  HOUR_TABLE,
+  mergeRollups,
+  pageOf,
+  rollupPartSql,
+  rollupParts,
+  ROLLUP_COLUMNS,
+  rollupUpsertSet,
+  rollupValues,
+  searchSql,
+  type Dialect,
+  type LogRow,
+} from "./delivery-log-sql.js";
 import { candidateFromRow, postbackFromRow, type CandidateRow, type PostbackRow } from "./rows.js";
 import { onSqlite } from "./sqlite-errors.js";
 
@@ -22,8 +51,12 @@ interface AttemptRow {
   response_body: string | null;
 }
 
-export class SqlitePostbackStore implements PostbackStore {
+const DIALECT: Dialect = { param: () => "?", id: "id", contains: (column, needle) => `instr(${column}, ${needle}) > 0` };
+
+export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
   private readonly stmt;
+  /** Search statements by their SQL: a handful of filter combinations, each prepared once. */
+  private readonly searches = new Map<string, Statement<unknown[]>>();
   /** Endpoints known to be stored, so a batch does not write one per postback. */
   private readonly knownEndpoints = new Set<string>();
 
@@ -34,16 +67,19 @@ export class SqlitePostbackStore implements PostbackStore {
         "INSERT OR IGNORE INTO endpoints (id, method, url, default_value, max_attempts, account_id, destination_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
       postback: db.prepare(
-        `INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason,
+           account_id, destination_id, last_at, last_status, last_error, last_duration_ms, last_url)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempts = max(attempts, excluded.attempts),
-           updated_at = excluded.updated_at, next_attempt_at = excluded.next_attempt_at, reason = excluded.reason
+           updated_at = excluded.updated_at, next_attempt_at = excluded.next_attempt_at, reason = excluded.reason,
+           last_at = excluded.last_at, last_status = excluded.last_status, last_error = excluded.last_error,
+           last_duration_ms = excluded.last_duration_ms, last_url = excluded.last_url
          WHERE excluded.attempts >= postbacks.attempts -- an earlier attempt recorded late does not undo a later one`,
       ),
       // A settled postback stays settled: a delivery is never undone by a cancellation.
       cancel: db.prepare(
-        `INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason)
-         VALUES (?, ?, ?, 'cancelled', 0, ?, ?, NULL, ?)
+        `INSERT INTO postbacks (id, endpoint_id, data, state, attempts, created_at, updated_at, next_attempt_at, reason, account_id, destination_id)
+         VALUES (?, ?, ?, 'cancelled', 0, ?, ?, NULL, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET state = 'cancelled', updated_at = excluded.updated_at, next_attempt_at = NULL,
            reason = excluded.reason
          WHERE postbacks.state <> 'delivered'`,
@@ -67,18 +103,41 @@ export class SqlitePostbackStore implements PostbackStore {
          WHERE e.destination_id = ? AND p.state IN ('failed', 'dead') AND p.created_at >= ? AND p.created_at < ? AND p.id > ?
          ORDER BY p.id LIMIT ?`,
       ),
+      rollup: db.prepare(
+        `INSERT INTO delivery_rollups (${ROLLUP_COLUMNS.join(", ")}) VALUES (${ROLLUP_COLUMNS.map(() => "?").join(", ")})
+         ON CONFLICT (destination_id, minute) DO UPDATE SET ${rollupUpsertSet("delivery_rollups")}`,
+      ),
+      rollupHour: db.prepare(
+        `INSERT INTO ${HOUR_TABLE} (${ROLLUP_COLUMNS.join(", ")}) VALUES (${ROLLUP_COLUMNS.map(() => "?").join(", ")})
+         ON CONFLICT (destination_id, minute) DO UPDATE SET ${rollupUpsertSet(HOUR_TABLE)}`,
+      ),
+      lastError: db.prepare(
+        `SELECT last_error_at AS at, last_error_status AS status_code, last_error AS error FROM delivery_rollups
+         WHERE destination_id = ? AND last_error_at IS NOT NULL ORDER BY last_error_at DESC LIMIT 1`,
+      ),
+      // Through postbacks_state (state, updated_at): only final states, so nothing owed goes.
+      expired: db.prepare(`SELECT id FROM postbacks WHERE state IN ('delivered', 'dead', 'cancelled') AND updated_at < ? LIMIT ?`).pluck(),
+      deleteAttempts: db.prepare("DELETE FROM attempts WHERE postback_id = ?"),
+      deletePostback: db.prepare("DELETE FROM postbacks WHERE id = ?"),
     };
   }
 
   /** Returns the endpoints it wrote; they are known only once the transaction commits. */
   private readonly recordTx = (records: AttemptRecord[]): Set<string> => {
     const written = new Set<string>();
+    const rollups = new RollupBatch();
     for (const r of records) {
       this.writeEndpoint(r.endpoint, written);
       const updatedAt = r.startedAt + Math.round(r.durationMs);
-      this.stmt.postback.run(r.postbackId, r.endpoint.id, r.data, r.state, r.attempt, r.createdAt, updatedAt, r.nextAttemptAt, r.reason);
+      const { accountId, destinationId } = r.endpoint;
+      this.stmt.postback.run(r.postbackId, r.endpoint.id, r.data, r.state, r.attempt, r.createdAt, updatedAt, r.nextAttemptAt, r.reason,
+        accountId ?? null, destinationId ?? null, r.startedAt, r.statusCode, r.error, r.durationMs, r.url);
       this.stmt.attempt.run(r.postbackId, r.attempt, r.startedAt, r.durationMs, r.url, r.statusCode, r.error, r.errorMessage, r.responseBody);
+      const outcome = outcomeOf(r.state);
+      rollups.add({ destinationId, accountId, at: r.startedAt }, outcome, r.durationMs,
+        outcome === "retry" || outcome === "dead" ? { statusCode: r.statusCode, error: r.error } : null);
     }
+    this.writeRollups(rollups.list());
     return written;
   };
 
@@ -102,10 +161,14 @@ export class SqlitePostbackStore implements PostbackStore {
 
   private readonly cancelTx = (records: CancelRecord[]): Set<string> => {
     const written = new Set<string>();
+    const rollups = new RollupBatch();
     for (const r of records) {
       this.writeEndpoint(r.endpoint, written);
-      this.stmt.cancel.run(r.postbackId, r.endpoint.id, r.data, r.createdAt, r.at, r.reason);
+      const { accountId, destinationId } = r.endpoint;
+      this.stmt.cancel.run(r.postbackId, r.endpoint.id, r.data, r.createdAt, r.at, r.reason, accountId ?? null, destinationId ?? null);
+      rollups.add({ destinationId, accountId, at: r.at }, "cancelled", null, null);
     }
+    this.writeRollups(rollups.list());
     return written;
   };
 
@@ -135,5 +198,77 @@ export class SqlitePostbackStore implements PostbackStore {
       }),
     );
     return postbackFromRow(row, attempts);
+  }
+
+  /** Adds the batch's minute rows, and the hours they make, in the caller's transaction. */
+  private writeRollups(rows: RollupDelta[]): void {
+    for (const row of rows) this.stmt.rollup.run(...rollupValues(row));
+    for (const row of hourRows(rows)) this.stmt.rollupHour.run(...rollupValues(row));
+  }
+
+  private search(sql: string): Statement<unknown[]> {
+    let stmt = this.searches.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare<unknown[]>(sql);
+      this.searches.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  async searchPostbacks(filter: LogFilter): Promise<LogPage> {
+    const q = searchSql(filter, DIALECT);
+    return onSqlite(this.db, () => {
+      const rows = this.search(q.page.text).all(...q.page.values) as LogRow[];
+      const last = q.lastScanned && rows.length <= filter.limit
+        ? (this.search(q.lastScanned.text).get(...q.lastScanned.values) as { id: string } | undefined)?.id
+        : undefined;
+      return pageOf(rows, filter.limit, last);
+    });
+  }
+
+  async rollups(filter: RollupFilter): Promise<RollupSummary> {
+    return onSqlite(this.db, () =>
+      // One read transaction, so the hours and the minutes come from one snapshot.
+      this.db.transaction(() =>
+        mergeRollups(
+          rollupParts(filter).map((part) => {
+            const q = rollupPartSql(filter, part, DIALECT);
+            return {
+              buckets: this.search(q.buckets.text).all(...q.buckets.values) as Record<string, unknown>[],
+              latency: this.search(q.latency.text).get(...q.latency.values) as Record<string, unknown> | undefined,
+            };
+          }),
+        ),
+      )(),
+    );
+  }
+
+  async lastError(destinationId: string): Promise<{ at: number; statusCode: number | null; error: string | null } | undefined> {
+    const row = onSqlite(this.db, () => this.stmt.lastError.get(destinationId)) as { at: number; status_code: number | null; error: string | null } | undefined;
+    return row ? { at: row.at, statusCode: row.status_code, error: row.error } : undefined;
+  }
+
+  private readonly heldTx = (held: { destinationId: string; accountId: string | undefined; at: number }[]): void => {
+    const rollups = new RollupBatch();
+    for (const h of held) rollups.add(h, "held", null, null);
+    this.writeRollups(rollups.list());
+  };
+
+  async recordHeld(held: { destinationId: string; accountId: string | undefined; at: number }[]): Promise<void> {
+    if (held.length === 0) return;
+    onSqlite(this.db, () => this.db.transaction(this.heldTx).immediate(held));
+  }
+
+  private readonly expireTx = (before: number, limit: number): number => {
+    const ids = this.stmt.expired.all(before, limit) as string[];
+    for (const id of ids) {
+      this.stmt.deleteAttempts.run(id);
+      this.stmt.deletePostback.run(id);
+    }
+    return ids.length;
+  };
+
+  async deleteFinishedBefore(before: number, limit: number): Promise<number> {
+    return onSqlite(this.db, () => this.db.transaction(this.expireTx).immediate(before, limit));
   }
 }

@@ -157,6 +157,58 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    ALTER TABLE accounts ADD COLUMN strict_event_types INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE accounts ADD COLUMN event_retention_ms INTEGER;`,
+  // The delivery log (issue 11): each postback row names its account and destination and
+  // carries its last attempt, so a search reads one row per postback, newest first, through one
+  // index per listing: the primary key (all), then (account|destination|state[, state], id).
+  // Existing rows are filled from their endpoint and last attempt. delivery_rollups counts
+  // outcomes and a latency histogram (l0…l11, see src/core/delivery-log.ts) per destination and
+  // minute (and the same per hour in delivery_rollups_hourly, so a day by the hour reads 24 rows
+  // per destination), written with each batch of attempts: stats read these, never the raw rows, and they
+  // outlive retention (postbacks_state (state, updated_at) serves retention).
+  `ALTER TABLE postbacks ADD COLUMN account_id TEXT;
+   ALTER TABLE postbacks ADD COLUMN destination_id TEXT;
+   ALTER TABLE postbacks ADD COLUMN last_at INTEGER;
+   ALTER TABLE postbacks ADD COLUMN last_status INTEGER;
+   ALTER TABLE postbacks ADD COLUMN last_error TEXT;
+   ALTER TABLE postbacks ADD COLUMN last_duration_ms REAL;
+   ALTER TABLE postbacks ADD COLUMN last_url TEXT;
+   UPDATE postbacks SET (account_id, destination_id) = (SELECT e.account_id, e.destination_id FROM endpoints e WHERE e.id = postbacks.endpoint_id);
+   UPDATE postbacks SET (last_at, last_status, last_error, last_duration_ms, last_url) =
+     (SELECT a.started_at, a.status_code, a.error, a.duration_ms, a.url FROM attempts a WHERE a.postback_id = postbacks.id ORDER BY a.attempt DESC LIMIT 1);
+   CREATE INDEX postbacks_log_account ON postbacks (account_id, id);
+   CREATE INDEX postbacks_log_destination ON postbacks (destination_id, id);
+   CREATE INDEX postbacks_log_state ON postbacks (state, id) WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_account_state ON postbacks (account_id, state, id) WHERE state <> 'delivered';
+   CREATE INDEX postbacks_log_destination_state ON postbacks (destination_id, state, id) WHERE state <> 'delivered';
+   CREATE TABLE delivery_rollups (
+     destination_id TEXT NOT NULL,
+     minute INTEGER NOT NULL,
+     account_id TEXT NOT NULL,
+     delivered INTEGER NOT NULL, retry INTEGER NOT NULL, dead INTEGER NOT NULL, cancelled INTEGER NOT NULL, held INTEGER NOT NULL,
+     l0 INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL, l4 INTEGER NOT NULL, l5 INTEGER NOT NULL,
+     l6 INTEGER NOT NULL, l7 INTEGER NOT NULL, l8 INTEGER NOT NULL, l9 INTEGER NOT NULL, l10 INTEGER NOT NULL, l11 INTEGER NOT NULL,
+     last_error_at INTEGER,
+     last_error_status INTEGER,
+     last_error TEXT,
+     PRIMARY KEY (destination_id, minute)
+   ) WITHOUT ROWID;
+   CREATE INDEX delivery_rollups_account ON delivery_rollups (account_id, minute);
+   CREATE INDEX delivery_rollups_minute ON delivery_rollups (minute);
+   CREATE INDEX delivery_rollups_errors ON delivery_rollups (destination_id, last_error_at) WHERE last_error_at IS NOT NULL;
+   CREATE TABLE delivery_rollups_hourly (
+     destination_id TEXT NOT NULL,
+     minute INTEGER NOT NULL, -- the hour's start
+     account_id TEXT NOT NULL,
+     delivered INTEGER NOT NULL, retry INTEGER NOT NULL, dead INTEGER NOT NULL, cancelled INTEGER NOT NULL, held INTEGER NOT NULL,
+     l0 INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL, l4 INTEGER NOT NULL, l5 INTEGER NOT NULL,
+     l6 INTEGER NOT NULL, l7 INTEGER NOT NULL, l8 INTEGER NOT NULL, l9 INTEGER NOT NULL, l10 INTEGER NOT NULL, l11 INTEGER NOT NULL,
+     last_error_at INTEGER,
+     last_error_status INTEGER,
+     last_error TEXT,
+     PRIMARY KEY (destination_id, minute)
+   ) WITHOUT ROWID;
+   CREATE INDEX delivery_rollups_hourly_account ON delivery_rollups_hourly (account_id, minute);
+   CREATE INDEX delivery_rollups_hourly_minute ON delivery_rollups_hourly (minute);`,
 ];
 
 /**

@@ -641,6 +641,48 @@ export function queueConformance(
         }));
     });
 
+    describe("listing (the delivery log's pending and held)", () => {
+      test("listQueued lists held or not-held entries newest first, by destination, in pages; countQueued counts a destination's", () =>
+        withQueue(async (queue) => {
+          const epA = destinationEndpoint();
+          const epB = destinationEndpoint();
+          const a = batch(3, T0, epA);
+          const b = batch(2, T0 + 1, epB);
+          await queue.enqueue(a);
+          await queue.enqueue(b);
+          // Hold the first of A's: reserve everything, hold one, give the rest back.
+          const rs = await queue.reserve(10, LEASE, T0 + 5);
+          const first = rs.find((r) => r.postbackId === a.postbacks[0]!.id)!;
+          await settleAll(queue, [first], { kind: "hold" });
+          await settleAll(queue, rs.filter((r) => r !== first), { kind: "release", at: T0 + 10 });
+          const listed = async (held: boolean, destinationIds?: string[], beforeId?: string, limit = 10) =>
+            ids(await queue.listQueued({ held, destinationIds, beforeId, limit }));
+          const newestFirst = (xs: string[]) => [...xs].sort().reverse();
+
+          assert.deepEqual(await listed(true), [a.postbacks[0]!.id]);
+          assert.deepEqual(await listed(true, [epA.destinationId!]), [a.postbacks[0]!.id]);
+          assert.deepEqual(await listed(true, [epB.destinationId!]), []);
+          const due = newestFirst([...ids(a.postbacks.slice(1)), ...ids(b.postbacks)]);
+          assert.deepEqual(await listed(false), due);
+          assert.deepEqual(await listed(false, [epA.destinationId!]), newestFirst(ids(a.postbacks.slice(1))));
+          assert.deepEqual(await listed(false, [epA.destinationId!, epB.destinationId!]), due);
+          // Pages: two, then the rest before the last id shown.
+          const page1 = await listed(false, undefined, undefined, 2);
+          assert.deepEqual(page1, due.slice(0, 2));
+          assert.deepEqual(await listed(false, undefined, page1[1], 10), due.slice(2));
+          const found = (await queue.listQueued({ held: true, limit: 1 }))[0]!;
+          assert.equal(found.held, true);
+          assert.deepEqual(found.endpoint, epA);
+          assert.equal(found.createdAt, T0);
+
+          assert.equal(await queue.countQueued([epA.destinationId!]), 3);
+          assert.equal(await queue.countQueued([epB.destinationId!]), 2);
+          assert.equal(await queue.countQueued([epA.destinationId!, epB.destinationId!]), 5);
+          assert.equal(await queue.countQueued([uniq("dst")]), 0);
+          assert.equal(await queue.countQueued([]), 0);
+        }));
+    });
+
     describe("holds (a disabled destination)", () => {
       test("an endpoint's account and destination travel with its entries", () =>
         withQueue(async (queue, opened) => {

@@ -250,6 +250,9 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     { method: "GET", path: "/v1/event-types/:category", auth: "either", query: () => ({ account_id: t.accountId }) },
     { method: "GET", path: "/v1/event-types", auth: "either", query: () => ({ account_id: t.accountId, limit: "10" }) },
     { method: "DELETE", path: "/v1/event-types/:spareCategory", auth: "either", query: () => ({ account_id: t.accountId }) },
+    { method: "GET", path: "/v1/postbacks", auth: "either", query: () => ({ account_id: t.accountId, state: rng.pick(["pending", "failed", "delivered", "dead", "held", "cancelled"]), status_code: "503", q: rng.pick(["pb_0", "timeout", "/hook"]), since: "2026-01-01T00:00:00Z", limit: "10" }) },
+    { method: "GET", path: "/v1/destinations/:destination/stats", auth: "either", query: () => ({ bucket: rng.pick(["minute", "hour"]) }) },
+    { method: "GET", path: "/v1/stats", auth: "either", query: () => ({ account_id: t.accountId, since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z" }) },
     { method: "GET", path: "/v1/postbacks/:postback", auth: "either" },
     { method: "POST", path: "/v1/postbacks/:postback/retry", auth: "either" },
   ];
@@ -352,7 +355,7 @@ const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TR
 const UNKNOWN_PATHS = [
   "/v2/accounts", "/ingest/", "/INGEST", "/ingest.php/x", "/v1", "/v1/", "//ingest", "/./ingest", "/v1/../ingest", "/%2e%2e/etc/passwd",
   "/v1/accounts/x/tokens/y/z", "/v1/destinations//secret", "/favicon.ico", "/healthz/", "/" + "a".repeat(3000), "/%", "/%ZZ", "/\u00e9",
-  "/v1/postbacks", "/v1/accounts?", "/ingest#frag", "*",
+  "/v1/postback", "/v1/accounts?", "/ingest#frag", "*",
 ];
 
 /** A query string: the template's own, mutated; repeated, empty, and percent-garbage parameters. */

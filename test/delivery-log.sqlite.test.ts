@@ -1,0 +1,3 @@
+import { deliveryLogSuite } from "./e2e/delivery-log.js";
+
+deliveryLogSuite("SQLite", () => ({}));
