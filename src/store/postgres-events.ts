@@ -235,10 +235,13 @@ export class PostgresEventStore implements EventStore {
   async pendingFanout(limit: number): Promise<StoredEvent[]> {
     const { rows } = await this.db.query<EventRow>({
       name: "ferry_pending_fanout",
-      // The outbox's first ids first, then their events: without table statistics (a new
-      // database, autovacuum off) a plain join was planned as a walk over every event already
-      // fanned out, 100 ms per call at a million events; this shape cannot be (3.7 ms).
-      text: `SELECT ${E_COLUMNS} FROM (SELECT event_id FROM event_outbox ORDER BY event_id LIMIT $1) o JOIN events e ON e.id = o.event_id ORDER BY o.event_id`,
+      // The outbox's first ids, then each one's event by its primary key (LATERAL: always a
+      // nested loop of index lookups). A plain join had no plan it kept to: without table
+      // statistics (a new database, autovacuum off) it walked every event already fanned out,
+      // and a prepared statement first planned while the tables were small kept a hash join
+      // over all events as they grew: 100 ms and more per call at a few hundred thousand.
+      text: `SELECT ${E_COLUMNS} FROM (SELECT event_id FROM event_outbox ORDER BY event_id LIMIT $1) o
+             CROSS JOIN LATERAL (SELECT * FROM events WHERE id = o.event_id) e ORDER BY o.event_id`,
       values: [limit],
     });
     return rows.map(eventFromRow);
