@@ -195,7 +195,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Stored events fan out from here, off the request path (src/app/fanout.ts), and expire here.
   const fanout = new FanoutRunner(deps, deps.config, {
-    batch: 500,
+    // Per round, Postgres walks the outbox's dead entries from its start (with autovacuum off
+    // they pile up): 2,000 a round drains a backlog 8× faster than 500 did (docs/benchmarks.md).
+    batch: 2000,
     sweepMs: 1 * SECOND,
     graceMs: 5 * SECOND,
     onQueued: (postbacks) => {
