@@ -38,7 +38,7 @@ test("GET /dashboard/ serves the page, its script and style, and uPlot from node
 test("only the dashboard's own files are served: anything else under /dashboard/ is 404", async (t) => {
   const p = await startPipeline({}, { worker: false });
   t.after(() => p.stop());
-  for (const url of ["/dashboard/nope.js", "/dashboard/..%2Fapi%2Fapp.js", "/dashboard/%2e%2e%2fpackage.json", "/dashboard/index.html/x", "/dashboard/uPlot.cjs.js"]) {
+  for (const url of ["/dashboard/nope.js", "/dashboard/constructor", "/dashboard/__proto__", "/dashboard/toString", "/dashboard/..%2Fapi%2Fapp.js", "/dashboard/%2e%2e%2fpackage.json", "/dashboard/index.html/x", "/dashboard/uPlot.cjs.js"]) {
     const res = await p.app.inject({ method: "GET", url });
     assert.equal(res.statusCode, 404, url);
     assert.equal(res.json().code, "not_found", url);

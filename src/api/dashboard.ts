@@ -48,7 +48,8 @@ export function dashboardRoutes(app: FastifyInstance): void {
   // Read once, on first use: a few tens of KiB, and the files do not change under a running process.
   const cache = new Map<string, Buffer>();
   const send = (name: string) => {
-    const file = FILES[name];
+    // Own keys only: "constructor" or "__proto__" must be a 404, not Object.prototype's.
+    const file = Object.hasOwn(FILES, name) ? FILES[name] : undefined;
     if (!file) throw new ApiError("not_found", `No dashboard file ${JSON.stringify(name)}; open /dashboard/.`);
     let body = cache.get(name);
     if (!body) {

@@ -220,6 +220,8 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     { method: "GET", path: "/", auth: "none" },
     { method: "GET", path: "/healthz", auth: "none" },
     { method: "GET", path: "/readyz", auth: "none" },
+    { method: "GET", path: "/dashboard/", auth: "none" },
+    { method: "GET", path: "/dashboard/:dashboardFile", auth: "none" },
     { method: "POST", path: "/ingest", body: ingestBody, auth: "either", ingest: true },
     { method: "POST", path: "/ingest.php", body: ingestBody, auth: "either", ingest: true },
     { method: "POST", path: "/v1/push", body: () => (rng.chance(0.3) ? [dataObject(), dataObject()] : dataObject()), auth: "either", ingest: true, query: () => ({ type: "order.created", account_id: t.accountId }) },
@@ -483,6 +485,8 @@ export function checkAnswer(c: FuzzCase, a: Answer): string | undefined {
     return undefined;
   }
   if (bodyless) return undefined;
+  // The dashboard's own files are the one success that is not JSON.
+  if (/^\/dashboard\//.test(c.path) && /^text\/(html|javascript|css)(\s*;|$)/i.test(a.contentType)) return undefined;
   if (!/^application\/json(\s*;|$)/i.test(a.contentType)) return `a success answered as ${JSON.stringify(a.contentType)}, not application/json`;
   try {
     JSON.parse(a.body);
