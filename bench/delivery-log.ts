@@ -32,6 +32,7 @@ import type { Endpoint } from "../src/core/types.js";
 import { tempDir } from "../test/support/harness.js";
 import { createDatabase } from "../test/support/postgres.js";
 import { summarize, type Summary } from "./stats.js";
+import { prng } from "./events-data.js";
 
 const POSTBACKS = Number(process.env["BENCH_POSTBACKS"] ?? 1_000_000);
 const BATCH = Number(process.env["BENCH_BATCH"] ?? 1000);
@@ -43,17 +44,6 @@ const HOUR = 3_600_000;
 const SPAN = 3 * 24 * HOUR;
 const END = Date.now();
 const START = END - SPAN;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const endpoints: Endpoint[] = [];
 for (let a = 0; a < ACCOUNTS; a++) {

@@ -11,32 +11,7 @@ import { AUTH, drained, eventually, startPipeline, type Pipeline } from "../supp
 import { startReceiver, type Receiver } from "../../src/receiver.js";
 import type { Config } from "../../src/config.js";
 import { deleteExpiredPostbacks } from "../../src/app/delivery-log.js";
-
-interface Call {
-  status: number;
-  body: any;
-}
-
-async function call(p: Pipeline, method: string, url: string, body?: unknown, headers: Record<string, string> = AUTH): Promise<Call> {
-  const res = await p.app.inject({
-    method: method as "GET",
-    url,
-    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, body: res.body ? res.json() : undefined };
-}
-
-function ok(c: Call, status: number, what: string): any {
-  assert.equal(c.status, status, `${what}: ${JSON.stringify(c.body)}`);
-  return c.body;
-}
-
-async function account(p: Pipeline): Promise<{ id: string; auth: Record<string, string> }> {
-  const a = ok(await call(p, "POST", "/v1/accounts", { name: "Acme" }), 201, "create account");
-  const t = ok(await call(p, "POST", `/v1/accounts/${a.id}/tokens`, { name: "ci" }), 201, "create token");
-  return { id: a.id, auth: { authorization: `Bearer ${t.token}` } };
-}
+import { account, call, ok } from "../support/api.js";
 
 /** Every page of a search, following next_after; checks each page's size and the order. */
 async function search(p: Pipeline, query: string, auth: Record<string, string> = AUTH, limit = 4): Promise<any[]> {

@@ -4,17 +4,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { AUTH, eventually, startPipeline, type Pipeline } from "../support/harness.js";
+import { eventually, startPipeline, type Pipeline } from "../support/harness.js";
 import { startReceiver, type Receiver } from "../../src/receiver.js";
 import type { Config } from "../../src/config.js";
 import { deleteExpiredEvents } from "../../src/app/event-retention.js";
 import { newEventId } from "../../src/core/ids.js";
-
-interface Call {
-  status: number;
-  body: any;
-  headers: Record<string, unknown>;
-}
+import { account, call, ok, problem } from "../support/api.js";
 
 /** Seed 001's example event, exactly as the seed gives it. */
 export const SEED_EVENT = `{
@@ -27,34 +22,6 @@ export const SEED_EVENT = `{
 },
 "timestamp": "2021-09-26 09:15:27.243860"
 }`;
-
-async function call(p: Pipeline, method: string, url: string, body?: unknown, headers: Record<string, string> = AUTH): Promise<Call> {
-  const res = await p.app.inject({
-    method: method as "GET",
-    url,
-    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
-    ...(body === undefined ? {} : { payload: typeof body === "string" ? body : JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, body: res.body ? res.json() : undefined, headers: res.headers };
-}
-
-function ok(c: Call, status: number, what: string): any {
-  assert.equal(c.status, status, `${what}: ${JSON.stringify(c.body)}`);
-  return c.body;
-}
-
-function problem(c: Call, status: number, code: string, what: string): any {
-  assert.equal(c.status, status, `${what}: ${JSON.stringify(c.body)}`);
-  assert.match(String(c.headers["content-type"]), /^application\/problem\+json/, what);
-  assert.equal(c.body.code, code, `${what}: ${JSON.stringify(c.body)}`);
-  return c.body;
-}
-
-async function account(p: Pipeline, fields: Record<string, unknown> = {}): Promise<{ id: string; auth: Record<string, string> }> {
-  const a = ok(await call(p, "POST", "/v1/accounts", { name: "Events Inc", ...fields }), 201, "create account");
-  const t = ok(await call(p, "POST", `/v1/accounts/${a.id}/tokens`, {}), 201, "create token");
-  return { id: a.id, auth: { authorization: `Bearer ${t.token}` } };
-}
 
 function event(session: string, at: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
   return { session_id: session, category: "party", name: "AppName", data: { host: "www.party.com", path: "/" }, timestamp: at, ...fields };

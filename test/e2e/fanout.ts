@@ -10,34 +10,9 @@ import { Webhook } from "standardwebhooks";
 import { AUTH, drained, eventually, startPipeline, type Pipeline } from "../support/harness.js";
 import { startReceiver, type Receiver, type Reply } from "../../src/receiver.js";
 import type { Config } from "../../src/config.js";
-
-interface Call {
-  status: number;
-  body: any;
-  headers: Record<string, unknown>;
-}
-
-async function call(p: Pipeline, method: string, url: string, body?: unknown, headers: Record<string, string> = AUTH): Promise<Call> {
-  const res = await p.app.inject({
-    method: method as "GET",
-    url,
-    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, body: res.body ? res.json() : undefined, headers: res.headers };
-}
-
-function ok(c: Call, status: number, what: string): any {
-  assert.equal(c.status, status, `${what}: ${JSON.stringify(c.body)}`);
-  return c.body;
-}
+import { account, call, ok, type Call } from "../support/api.js";
 
 /** An account with a token; returns the id and the headers that act as it. */
-async function account(p: Pipeline, fields: Record<string, unknown> = {}): Promise<{ id: string; auth: Record<string, string>; token: string }> {
-  const a = ok(await call(p, "POST", "/v1/accounts", { name: "Acme", email: "ops@acme.test", ...fields }), 201, "create account");
-  const t = ok(await call(p, "POST", `/v1/accounts/${a.id}/tokens`, { name: "ci" }), 201, "create token");
-  return { id: a.id, auth: { authorization: `Bearer ${t.token}` }, token: t.token };
-}
 
 async function destination(p: Pipeline, auth: Record<string, string>, fields: Record<string, unknown>): Promise<any> {
   return ok(await call(p, "POST", "/v1/destinations", fields, auth), 201, "create destination");
