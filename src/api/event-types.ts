@@ -41,7 +41,7 @@ export function eventTypeRoutes(app: FastifyInstance, deps: EventRouteDeps): voi
     const compiled = compileEventSchema(body["schema"]);
     if (!compiled.ok) throw new ApiError("invalid_schema", `schema: ${compiled.detail}`, { field: "schema" });
     const description = body["description"] === undefined ? null : stringField(body["description"], "description", MAX_DESCRIPTION, true);
-    const accountId = await eventAccount(request, deps, queryString(request.query, "account_id"));
+    const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     const type = await deps.stores.events.putEventType(accountId, category, JSON.stringify(body["schema"]), description, Date.now());
     reply.code(type.version === 1 ? 201 : 200);
     return eventTypeView(type);
@@ -49,14 +49,14 @@ export function eventTypeRoutes(app: FastifyInstance, deps: EventRouteDeps): voi
 
   app.get<{ Params: { category: string } }>("/v1/event-types/:category", async (request) => {
     const category = checkCategory(request.params.category);
-    const accountId = await eventAccount(request, deps, queryString(request.query, "account_id"));
+    const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     const type = await deps.stores.events.getEventType(accountId, category);
     if (!type) throw notFound(category);
     return eventTypeView(type);
   });
 
   app.get("/v1/event-types", async (request) => {
-    const accountId = await eventAccount(request, deps, queryString(request.query, "account_id"));
+    const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     const page = parsePage(request.query);
     const types = await deps.stores.events.listEventTypes(accountId, { after: page.after, limit: page.limit + 1 });
     const more = types.length > page.limit;
@@ -66,7 +66,7 @@ export function eventTypeRoutes(app: FastifyInstance, deps: EventRouteDeps): voi
 
   app.delete<{ Params: { category: string } }>("/v1/event-types/:category", async (request, reply) => {
     const category = checkCategory(request.params.category);
-    const accountId = await eventAccount(request, deps, queryString(request.query, "account_id"));
+    const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     if (!(await deps.stores.events.deleteEventType(accountId, category))) throw notFound(category);
     deps.schemas.forget(accountId, category);
     return reply.code(204).send();

@@ -18,6 +18,7 @@ import { ApiError } from "../core/errors.js";
 import { EVENT_TIME_EXAMPLES, formatEventTime, parseEventTime } from "../core/event-time.js";
 import type { EventError, EventTimeUs } from "../core/events.js";
 import { isEventId } from "../core/ids.js";
+import type { Account } from "../core/types.js";
 import type { Ports } from "../app/ports.js";
 import { eventView, receiveEvents, type EventOutcome } from "../app/events.js";
 import type { EventSchemaCache } from "../core/event-schemas.js";
@@ -44,13 +45,13 @@ export interface EventRouteDeps extends Ports {
  * The account the request acts on: the token's own, or the admin's `account_id`. An account
  * token naming another account gets 404, as for an id that does not exist.
  */
-export async function eventAccount(request: FastifyRequest, ports: Ports, named: string | undefined): Promise<string> {
+export async function eventAccount(request: FastifyRequest, ports: Ports, named: string | undefined): Promise<Account> {
   const caller = request.caller;
   const accountId = named ?? (caller.kind === "account" ? caller.accountId : undefined);
   if (accountId === undefined) {
     throw new ApiError("missing_account_id", "The admin token must name the account: add ?account_id=acct_... (an account token acts on its own).", { field: "account_id" });
   }
-  return (await accessibleAccount(request, ports.stores.accounts, accountId)).id;
+  return accessibleAccount(request, ports.stores.accounts, accountId);
 }
 
 /** The POST /v1/events routes: under the Idempotency-Key hooks. */
@@ -58,8 +59,8 @@ export function eventIngestRoutes(app: FastifyInstance, deps: EventRouteDeps): v
   app.post("/v1/events", async (request, reply) => {
     const atomic = parseAtomic(queryString(request.query, "atomic"));
     const items = eventItems(request.body, deps.config.max_batch);
-    const accountId = await eventAccount(request, deps, queryString(request.query, "account_id"));
-    const result = await receiveEvents(deps, { maxFutureMs: deps.config.event_max_future_ms, schemas: deps.schemas }, { accountId, items, atomic });
+    const account = await eventAccount(request, deps, queryString(request.query, "account_id"));
+    const result = await receiveEvents(deps, { maxFutureMs: deps.config.event_max_future_ms, schemas: deps.schemas }, { account, items, atomic });
     const events = result.outcomes.map(outcomeView);
     const stored = result.outcomes.filter((o) => "id" in o).length;
     deps.onEventsReceived?.(stored, result.outcomes.filter((o) => "errors" in o).length);
@@ -84,7 +85,7 @@ export function eventIngestRoutes(app: FastifyInstance, deps: EventRouteDeps): v
 export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
   app.get("/v1/events", async (request) => {
     const q = (field: string) => queryString(request.query, field);
-    const accountId = await eventAccount(request, deps, q("account_id"));
+    const accountId = (await eventAccount(request, deps, q("account_id"))).id;
     return listEvents(deps, accountId, readFilters((field) => q(field), "query"));
   });
 
@@ -101,12 +102,12 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
       if (value.includes(NUL)) throw new ApiError("invalid_field", `${name} holds a NUL character (\\u0000); leave it out.`, { field: name });
       return value;
     };
-    const accountId = await eventAccount(request, deps, field("account_id") ?? queryString(request.query, "account_id"));
+    const accountId = (await eventAccount(request, deps, field("account_id") ?? queryString(request.query, "account_id"))).id;
     return listEvents(deps, accountId, readFilters(field, "body"));
   });
 
   app.get<{ Params: { id: string } }>("/v1/events/:id", async (request) => {
-    const accountId = await eventAccount(request, deps, queryString(request.query, "account_id"));
+    const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     const id = request.params.id;
     const event = isEventId(id) ? await deps.stores.events.getEvent(accountId, id) : undefined;
     if (!event) throw new ApiError("event_not_found", `No event ${JSON.stringify(id.slice(0, 100))} in this account. Ids are those POST /v1/events answered (evt_...).`);
@@ -115,11 +116,11 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
 
   app.get<{ Params: { id: string } }>("/v1/sessions/:id", async (request) => {
     const q = (field: string) => queryString(request.query, field);
-    const accountId = await eventAccount(request, deps, q("account_id"));
+    const accountId = (await eventAccount(request, deps, q("account_id"))).id;
     const sessionId = request.params.id;
     const summary = await deps.stores.events.sessionSummary(accountId, sessionId);
     if (!summary) throw sessionNotFound(sessionId);
-    const page = await listEvents(deps, accountId, { sessionId, ...readPage(q, "query") });
+    const page = await listEvents(deps, accountId, { sessionId, ...readPage(q, "query") }, true);
     return {
       session_id: sessionId,
       count: summary.count,
@@ -132,7 +133,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
 
   app.get("/v1/sessions", async (request) => {
     const q = (field: string) => queryString(request.query, field);
-    const accountId = await eventAccount(request, deps, q("account_id"));
+    const accountId = (await eventAccount(request, deps, q("account_id"))).id;
     const range = readRange(q);
     const limit = readLimit(q("limit"), "query");
     const afterText = q("after");
@@ -159,8 +160,9 @@ function readFilters(read: Read, source: Source): Filters {
   return { sessionId: read("session_id"), category: read("category"), name: read("name"), ...readRange(read), ...readPage(read, source) };
 }
 
-async function listEvents(ports: Ports, accountId: string, filters: Filters): Promise<{ data: ReturnType<typeof eventView>[]; next_after: string | null }> {
-  if (filters.sessionId !== undefined && !(await ports.stores.events.sessionSummary(accountId, filters.sessionId))) {
+/** A listing of the account's events; a session named that has no events is 404 (checked once, here or by the caller). */
+async function listEvents(ports: Ports, accountId: string, filters: Filters, sessionKnown = false): Promise<{ data: ReturnType<typeof eventView>[]; next_after: string | null }> {
+  if (!sessionKnown && filters.sessionId !== undefined && !(await ports.stores.events.sessionSummary(accountId, filters.sessionId))) {
     throw sessionNotFound(filters.sessionId);
   }
   const filter: EventFilter = { accountId, ...filters, limit: filters.limit + 1 };

@@ -11,7 +11,7 @@ import { parseEvent, unknownCategoryError, type EventError, type ParsedEvent, ty
 import { newEventId } from "../core/ids.js";
 import type { EventType } from "../core/events.js";
 import type { Ports } from "./ports.js";
-import { accountNotFound } from "./accounts.js";
+import type { Account } from "../core/types.js";
 
 /** An event as Ferry shows it: in answers, queries, and as the body of its postbacks. */
 export interface EventView {
@@ -58,7 +58,8 @@ export type EventOutcome =
   | { index: number; notStored: true };
 
 export interface ReceiveEventsRequest {
-  accountId: string;
+  /** The account, as the caller has checked it may act on. */
+  account: Account;
   /** The events as sent: each is checked here. */
   items: unknown[];
   /** All or none: one invalid event stores nothing. */
@@ -80,20 +81,19 @@ export interface ReceiveEventsResult {
 
 /**
  * Checks every event and stores the valid ones in one transaction (with their fan-out outbox
- * entries), or none when `atomic` and any is invalid. Throws account_not_found; store failures
+ * entries), or none when `atomic` and any is invalid. Store failures
  * propagate (nothing was stored).
  */
 export async function receiveEvents(ports: Ports, options: ReceiveEventsOptions, req: ReceiveEventsRequest): Promise<ReceiveEventsResult> {
   const now = req.now ?? Date.now();
-  const account = await ports.stores.accounts.getAccount(req.accountId);
-  if (!account) throw accountNotFound(req.accountId);
+  const account = req.account;
 
   const parsed = req.items.map((item, index) => parseEvent(item, index, { now, maxFutureMs: options.maxFutureMs }));
   // Each category's schema is looked up once per request.
   const types = new Map<string, Promise<EventType | undefined>>();
   const typeOf = (category: string) => {
     let type = types.get(category);
-    if (!type) types.set(category, (type = ports.stores.events.getEventType(req.accountId, category)));
+    if (!type) types.set(category, (type = ports.stores.events.getEventType(account.id, category)));
     return type;
   };
   const outcomes: (EventOutcome | { index: number; event: ParsedEvent })[] = [];
@@ -112,7 +112,7 @@ export async function receiveEvents(ports: Ports, options: ReceiveEventsOptions,
   }
   const events: StoredEvent[] = valid.map(({ event }) => ({
     id: newEventId(now),
-    accountId: req.accountId,
+    accountId: account.id,
     clientId: event.clientId,
     sessionId: event.sessionId,
     category: event.category,
