@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { HOUR, MINUTE, SECOND } from "./core/time.js";
+import type { BlockList } from "node:net";
 import { parseAllowlist, type Allowlist } from "./core/addresses.js";
 
 type Spec =
@@ -61,6 +62,10 @@ export const SETTINGS = {
   event_max_future_ms: { kind: "int", default: 5 * MINUTE, min: 0, max: 7 * 24 * HOUR, doc: "How far ahead of Ferry's clock an event's timestamp may be; further is `timestamp_in_future`." },
   metrics_port: { kind: "int", default: 0, min: 0, max: 65535, doc: "Serve `GET /metrics` with no token on this port of `host` too, for a scraper inside the network; 0 = off (then `/metrics` is on the API port with the admin token). A `ferry worker` serves metrics only here." },
   metrics_max_destinations: { kind: "int", default: 50, min: 0, max: 10_000, doc: "Destinations given a label of their own in `/metrics`; attempts to any further one are counted under `destination=\"other\"`." },
+  // TEMPORARY (c12-trust): the compat foundation defines these; replaced by main's at the merge.
+  trusted_networks: { kind: "optional", doc: "Comma-separated IPs and CIDR ranges whose requests may send without a token." },
+  trusted_proxies: { kind: "optional", doc: "Comma-separated proxy addresses whose X-Forwarded-For is believed." },
+  trusted_account: { kind: "optional", doc: "The account (acct_...) trusted networks send as; unset: the admin." },
   sqlite_synchronous: { kind: "enum", default: "normal", values: ["normal", "full"], doc: "SQLite durability: normal survives any process crash; full also survives power loss, at a cost per ingest." },
 } as const satisfies Record<string, Spec>;
 
@@ -80,6 +85,8 @@ export interface Parsed {
   /** FERRY_DESTINATION_ALLOWLIST parsed; undefined when it is unset. Structured-clonable (a Set
    * and a node:net BlockList), so it reaches the delivery thread with the rest of the config. */
   allowlist: Allowlist | undefined;
+  trustedNetworks: BlockList | undefined;
+  trustedProxies: string[];
 }
 
 export type Config = { -readonly [K in keyof Settings]: ValueOf<Settings[K]> } & Parsed;
@@ -154,7 +161,9 @@ export function loadConfig(
   }
   if (errors.length) throw new ConfigError(errors.join("\n"));
   // The Parsed fields are worked out below from the settings they follow, never taken from overrides.
-  const out = { ...config, allowlist: undefined } as unknown as Config;
+  const out = { ...config, allowlist: undefined, trustedNetworks: undefined, trustedProxies: [] } as unknown as Config;
+  if (out.trusted_networks !== undefined) out.trustedNetworks = parseAllowlist(out.trusted_networks).nets;
+  if (out.trusted_proxies !== undefined) out.trustedProxies = out.trusted_proxies.split(",").map((s) => s.trim()).filter(Boolean);
   if (out.proxy_url !== undefined && !/^http:\/\/[^/]+/i.test(out.proxy_url)) {
     throw new ConfigError(`FERRY_PROXY_URL: must be an http:// URL such as http://proxy:3128, got ${JSON.stringify(out.proxy_url)}`);
   }
