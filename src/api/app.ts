@@ -11,6 +11,7 @@ import type { Queue } from "../queue/port.js";
 import type { Stores } from "../store/port.js";
 import { API_ERRORS, ApiError, problemBody, type ApiErrorCode } from "../core/errors.js";
 import { authenticate, TokenCache } from "./auth.js";
+import { TrustedNetworks } from "./trusted-networks.js";
 import { accountRoutes } from "./accounts.js";
 import { destinationRoutes } from "./destinations.js";
 import { dashboardRoutes } from "./dashboard.js";
@@ -79,6 +80,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     // The 503 during shutdown is answered by the onRequest hook below, as problem+json.
     return503OnClosing: false,
+    // request.ip is the socket's peer, unless that peer is one of FERRY_TRUSTED_PROXIES: then the
+    // nearest X-Forwarded-For address that is not a trusted proxy. With none, X-Forwarded-For is
+    // never read, so a client cannot claim a trusted network's address by writing the header.
+    trustProxy: deps.config.trustedProxies.length > 0 ? [...deps.config.trustedProxies] : false,
   });
   app.server.maxConnections = deps.config.max_connections;
   const metrics = deps.metrics ?? new ApiMetrics();
@@ -228,9 +233,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Every route below needs a token: the admin's or an account's (request.caller says which).
   const tokenCache = new TokenCache();
+  const trusted = trustedNetworks(deps);
   app.decorateRequest("caller", null as never);
   await app.register(async (authed) => {
-    authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, stores: deps.stores, tokenCache }));
+    authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, stores: deps.stores, tokenCache, trusted }));
     // The ways data comes in take an Idempotency-Key.
     await authed.register(async (ingest) => {
       idempotency(ingest, { stores: deps.stores, queue: deps.queue, ttlMs: deps.config.idempotency_ttl_ms });
@@ -249,6 +255,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     adminRoutes(authed, { metrics, profiler: new Profiler(deps.config.data_dir) });
   });
   return app;
+}
+
+/** FERRY_TRUSTED_NETWORKS, when set, announced loudly: it lets requests in without a token. */
+function trustedNetworks(deps: AppDeps): TrustedNetworks | undefined {
+  const { trustedNetworks: networks, trustedProxies: proxies, trusted_account: account } = deps.config;
+  if (!networks) return undefined;
+  // BlockList keeps its rules as text ("Subnet: IPv4 127.0.0.1/32"), newest first.
+  const names = [...networks.rules].reverse().map((rule) => rule.replace(/^\w+: IPv[46] /, ""));
+  deps.logger.warn(
+    { trustedNetworks: names, trustedProxies: proxies, trustedAccount: account ?? "admin" },
+    `trusted networks are on: requests without a token from ${names.join(", ")} may use POST /ingest, /ingest.php and /v1/events as ${account ?? "the admin"}`,
+  );
+  return new TrustedNetworks(networks, account, deps.stores);
 }
 
 function sendProblem(

@@ -19,12 +19,16 @@ import { BoundedMap } from "../core/bounded-map.js";
 import type { Token } from "../core/types.js";
 import type { Stores } from "../store/port.js";
 import { ACCOUNT_TOKEN_PREFIX, hashToken } from "../app/tokens.js";
+import type { TrustedNetworks } from "./trusted-networks.js";
 
 // How tokens are made and hashed is src/app/tokens.ts; these names stay importable from here.
 export { ACCOUNT_TOKEN_PREFIX, hashToken, newAccountToken } from "../app/tokens.js";
 
-/** Who sent a request: the admin, or an account through one of its tokens. */
-export type Caller = { kind: "admin" } | { kind: "account"; accountId: string; tokenId: string };
+/**
+ * Who sent a request: the admin, or an account through one of its tokens (`tokenId` null: a
+ * request from a trusted network, which carries none; see trusted-networks.ts).
+ */
+export type Caller = { kind: "admin" } | { kind: "account"; accountId: string; tokenId: string | null };
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -99,34 +103,45 @@ export interface AuthDeps {
   adminTokenHash: Buffer;
   stores: Stores;
   tokenCache: TokenCache;
+  /** FERRY_TRUSTED_NETWORKS, when set: who may send without a token. */
+  trusted?: TrustedNetworks | undefined;
 }
 
-/** An onRequest hook: sets `request.caller`, or refuses the request with 401. */
+/**
+ * An onRequest hook: sets `request.caller`, or refuses the request with 401. A request with no
+ * token from a trusted network, on a route that sends data, acts as the trusted account (or the
+ * admin); one that carries a token is judged by it alone, so a wrong token is 401 from anywhere.
+ */
 export function authenticate(deps: AuthDeps) {
   return async (request: FastifyRequest): Promise<void> => {
-    const token = bearerToken(request);
-    const hash = hashToken(token);
-    if (timingSafeEqual(hash, deps.adminTokenHash)) {
-      request.caller = { kind: "admin" };
+    if (deps.trusted?.admits(request)) {
+      request.caller = await deps.trusted.caller();
       return;
     }
-    // Only our own account tokens are looked up: anything else cannot be one, and must not
-    // cost a store round trip.
-    const found = token.startsWith(ACCOUNT_TOKEN_PREFIX) ? await findAccountToken(deps, hash) : undefined;
-    if (!found) {
-      throw new ApiError(
-        "invalid_token",
-        "The token is not valid: it is neither the admin token (printed on first start, or FERRY_ADMIN_TOKEN) nor a live account token (POST /v1/accounts/{id}/tokens).",
-        { headers: CHALLENGE },
-      );
-    }
-    if (found.revokedAt !== null) {
-      throw new ApiError("token_revoked", `This account token (${found.id}) was revoked at ${new Date(found.revokedAt).toISOString()}; make a new one with POST /v1/accounts/{id}/tokens.`, {
-        headers: CHALLENGE,
-      });
-    }
-    request.caller = { kind: "account", accountId: found.accountId, tokenId: found.id };
+    request.caller = await callerForToken(deps, bearerToken(request));
   };
+}
+
+/** Who a token is: the admin or an account. Throws the 401s `authenticate` answers. */
+export async function callerForToken(deps: AuthDeps, token: string): Promise<Caller> {
+  const hash = hashToken(token);
+  if (timingSafeEqual(hash, deps.adminTokenHash)) return { kind: "admin" };
+  // Only our own account tokens are looked up: anything else cannot be one, and must not
+  // cost a store round trip.
+  const found = token.startsWith(ACCOUNT_TOKEN_PREFIX) ? await findAccountToken(deps, hash) : undefined;
+  if (!found) {
+    throw new ApiError(
+      "invalid_token",
+      "The token is not valid: it is neither the admin token (printed on first start, or FERRY_ADMIN_TOKEN) nor a live account token (POST /v1/accounts/{id}/tokens).",
+      { headers: CHALLENGE },
+    );
+  }
+  if (found.revokedAt !== null) {
+    throw new ApiError("token_revoked", `This account token (${found.id}) was revoked at ${new Date(found.revokedAt).toISOString()}; make a new one with POST /v1/accounts/{id}/tokens.`, {
+      headers: CHALLENGE,
+    });
+  }
+  return { kind: "account", accountId: found.accountId, tokenId: found.id };
 }
 
 async function findAccountToken(deps: AuthDeps, hash: Buffer): Promise<Token | undefined> {

@@ -58,6 +58,7 @@ export const API_ERRORS = {
   profile_running: { status: 409, title: "A profile or heap snapshot is being taken already" },
   queue_unavailable: { status: 503, title: "The queue cannot take work now" },
   store_unavailable: { status: 503, title: "The store cannot be read now" },
+  trusted_account_missing: { status: 503, title: "FERRY_TRUSTED_ACCOUNT names no account" },
   shutting_down: { status: 503, title: "Ferry is shutting down" },
   not_ready: { status: 503, title: "The store or the queue cannot be reached" },
   internal_error: { status: 500, title: "Internal error" },
