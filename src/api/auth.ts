@@ -122,7 +122,11 @@ export function authenticate(deps: AuthDeps) {
   };
 }
 
-/** Who a token is: the admin or an account. Throws the 401s `authenticate` answers. */
+/**
+ * Who a token is: the admin, or an account through a live token of its. Throws 401
+ * invalid_token or token_revoked. For a token found where `authenticate` does not look (a
+ * compat route's body, say).
+ */
 export async function callerForToken(deps: AuthDeps, token: string): Promise<Caller> {
   const hash = hashToken(token);
   if (timingSafeEqual(hash, deps.adminTokenHash)) return { kind: "admin" };
