@@ -66,7 +66,7 @@ export const SETTINGS = {
   registration_token: { kind: "optional", secret: true, minLength: 16, doc: "The token that registers clients on the compat routes: `POST /webhook` (webhooks) and `POST /webhooks/account` (ads). Unset: those routes answer 401 (but `/webhook` from `trusted_networks`)." },
   trigger_token: { kind: "optional", secret: true, minLength: 16, doc: "The provider token: sends events to every subscribed account, on `POST /webhooks/trigger` (ads) and `POST /v1/broadcast`. It can do nothing else. Unset: only the admin token broadcasts." },
   trusted_networks: { kind: "optional", doc: "Comma-separated CIDR ranges or IPs whose requests may use `/ingest`, `/ingest.php` and `POST /v1/events` without a token (seeds 000 and 001: \"the applications are trusted clients\"). Empty by default. Anyone who can send from those addresses sends as `trusted_account`: keep them tight." },
-  trusted_account: { kind: "optional", doc: "The account (acct_...) that token-less requests from `trusted_networks` act for; unset, they act as the admin." },
+  trusted_account: { kind: "optional", doc: "The account that token-less requests from `trusted_networks` act for: its id (acct_...) or its `external_id` (which may be set before the account exists); unset, they act as the admin." },
   trusted_proxies: { kind: "optional", doc: "Comma-separated CIDR ranges or IPs of proxies whose `X-Forwarded-For` is believed for the client's address; from any other, the header is ignored." },
   webhooks_max_failures: { kind: "int", default: 3, min: 1, max: 1_000, doc: "webhooks compat: failed deliveries (not necessarily consecutive) that disable a fun-with-webhooks client; what it is owed is then dropped, as in that system." },
   ads_max_send_attempts: { kind: "int", default: 5, min: 1, max: 1_000, doc: "ads compat: failed deliveries that deactivate a subscription (the ADS service's MAX_SEND_ATTEMPTS); what failed stays for `ferry replay`." },
@@ -204,8 +204,16 @@ export function loadConfig(
       throw new ConfigError(`${variable}: ${(err as Error).message}; give IP addresses or CIDR ranges such as 10.0.0.0/8, separated by commas`);
     }
   }
-  if (out.trusted_account !== undefined && !/^acct_[0-9A-Z]{26}$/.test(out.trusted_account)) {
-    throw new ConfigError(`FERRY_TRUSTED_ACCOUNT: must be an account id such as acct_01J..., as POST /v1/accounts answered; got ${JSON.stringify(out.trusted_account.slice(0, 60))}`);
+  // An account id, or an account's external_id: the account is made through the running API, so
+  // an external id chosen beforehand is how the setting can name it before Ferry first starts.
+  const trustedAccount = out.trusted_account;
+  if (
+    trustedAccount !== undefined &&
+    (trustedAccount.startsWith("acct_") ? !/^acct_[0-9A-Z]{26}$/.test(trustedAccount) : trustedAccount.length > 255 || /[\u0000-\u001f\u007f]/.test(trustedAccount))
+  ) {
+    throw new ConfigError(
+      `FERRY_TRUSTED_ACCOUNT: must be an account id such as acct_01J..., as POST /v1/accounts answered, or an account's external_id (up to 255 characters, no control characters); got ${JSON.stringify(trustedAccount.slice(0, 60))}`,
+    );
   }
   if (out.redis_url !== undefined && !/^rediss?:\/\/[^/]/i.test(out.redis_url)) {
     throw new ConfigError("FERRY_REDIS_URL: must be a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6380/0");

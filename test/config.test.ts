@@ -314,5 +314,12 @@ test("FERRY_TRUSTED_NETWORKS and FERRY_TRUSTED_PROXIES take IPs and CIDR ranges,
     assert.throws(() => loadConfig({ FERRY_TRUSTED_NETWORKS: bad }), (err: Error) => err instanceof ConfigError && err.message.startsWith("FERRY_TRUSTED_NETWORKS:"), bad);
   }
   assert.throws(() => loadConfig({ FERRY_TRUSTED_PROXIES: "lb" }), /FERRY_TRUSTED_PROXIES/);
-  assert.throws(() => loadConfig({ FERRY_TRUSTED_ACCOUNT: "acme" }), /FERRY_TRUSTED_ACCOUNT: must be an account id/);
+});
+
+test("FERRY_TRUSTED_ACCOUNT is an account id or an external_id; a broken id is refused, not read as an external id", () => {
+  assert.equal(loadConfig({ FERRY_TRUSTED_ACCOUNT: "acct_01JD3Q8Y2M5V7W9X0Z1A2B3C4D" }).trusted_account, "acct_01JD3Q8Y2M5V7W9X0Z1A2B3C4D");
+  assert.equal(loadConfig({ FERRY_TRUSTED_ACCOUNT: "seed-001-apps" }).trusted_account, "seed-001-apps");
+  for (const bad of ["acct_01JD3Q8Y", "acct_01jd3q8y2m5v7w9x0z1a2b3c4d", "line\nbreak", "x".repeat(256)]) {
+    assert.throws(() => loadConfig({ FERRY_TRUSTED_ACCOUNT: bad }), /FERRY_TRUSTED_ACCOUNT: must be an account id/, bad);
+  }
 });

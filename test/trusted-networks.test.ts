@@ -287,6 +287,21 @@ describe("trusted networks", () => {
     assert.equal((await postEvent(f, {}, `?account_id=${f.other.id}`)).status, 201);
   });
 
+  test("find the trusted account by external_id, so it can be named before it exists", async () => {
+    const f = await startFerry({ networks: "127.0.0.1", account: "seed-001-apps" });
+    const missing = await postEvent(f);
+    assert.equal(missing.status, 503, JSON.stringify(missing.body));
+    assert.equal(missing.body.code, "trusted_account_missing");
+    assert.match(missing.body.detail, /external_id "seed-001-apps"/);
+    // Made afterwards through the API, it is found at the next request.
+    const made = await send(f, "POST", "/v1/accounts", { headers: { ...bearer(ADMIN_TOKEN), "content-type": "application/json" }, body: { name: "Event apps", external_id: "seed-001-apps" } });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const event = (await postEvent(f)).body.events[0];
+    const seen = await send(f, "GET", `/v1/events/${event.id}?account_id=${made.body.id}`, { headers: bearer(ADMIN_TOKEN) });
+    assert.equal(seen.status, 200, JSON.stringify(seen.body));
+    assert.equal((await send(f, "GET", `/v1/events/${event.id}`, { headers: bearer(f.trusted.token) })).status, 404);
+  });
+
   test("answer 503 trusted_account_missing, naming the setting, while the trusted account does not exist", async () => {
     const f = await startFerry({ networks: "127.0.0.1", account: "acct_01JZZZZZZZZZZZZZZZZZZZZZZZ" });
     for (const answer of [await ingest(f, "/ingest"), await postEvent(f)]) {

@@ -270,7 +270,7 @@ function trustedNetworks(deps: AppDeps): TrustedNetworks | undefined {
   const names = [...networks.rules].reverse().map((rule) => rule.replace(/^\w+: IPv[46] /, ""));
   deps.logger.warn(
     { trustedNetworks: names, trustedProxies: proxies, trustedAccount: account ?? "admin" },
-    `trusted networks are on: requests without a token from ${names.join(", ")} may use POST /ingest, /ingest.php and /v1/events as ${account ?? "the admin"}`,
+    `trusted networks are on: requests without a token from ${names.join(", ")} may use POST /ingest, /ingest.php and /v1/events as ${account ? `account ${account}` : "the admin"}`,
   );
   return new TrustedNetworks(networks, account, deps.stores);
 }

@@ -1,7 +1,7 @@
 /**
  * Trusted networks (FERRY_TRUSTED_NETWORKS): seeds 000 and 001 send with no credentials ("the
  * applications are trusted clients"). A request with no token, from one of those addresses, to
- * one of the routes that *send* data (SENDING_ROUTES), acts for FERRY_TRUSTED_ACCOUNT, or for the
+ * one of the routes that *send* data (SENDING_ROUTES), acts for FERRY_TRUSTED_ACCOUNT, or as the
  * admin when that is unset. Nothing else changes: a request that carries a token is judged by
  * the token alone, and every other route still needs one.
  *
@@ -13,26 +13,27 @@ import { isIP, type BlockList } from "node:net";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../core/errors.js";
 import type { Stores } from "../store/port.js";
+import type { Account } from "../core/types.js";
 import type { Caller } from "./auth.js";
 
 /** The routes a trusted network may use without a token: the ways data comes in, nothing that reads or manages. */
 const SENDING_ROUTES = new Set(["POST /ingest", "POST /ingest.php", "POST /v1/events"]);
 
-/** How long "the trusted account exists" is believed before the store is asked again (as for tokens). */
+/** How long the trusted account, once found, is believed before the store is asked again (as for tokens). */
 const ACCOUNT_CHECK_MS = 1_000;
 
 /** Who may send without a token, and as whom. */
 export class TrustedNetworks {
-  /** When the trusted account was last found to exist. */
-  private accountSeenAt = -Infinity;
+  /** The trusted account as last found, and when. */
+  private found: { accountId: string; at: number } | undefined;
 
   /**
-   * `networks`: FERRY_TRUSTED_NETWORKS parsed. `accountId`: FERRY_TRUSTED_ACCOUNT, the account
-   * such requests act for; undefined: the admin.
+   * `networks`: FERRY_TRUSTED_NETWORKS parsed. `account`: FERRY_TRUSTED_ACCOUNT, the account such
+   * requests act for, by id (acct_...) or external_id; undefined: the admin.
    */
   constructor(
     private readonly networks: BlockList,
-    readonly accountId: string | undefined,
+    readonly account: string | undefined,
     private readonly stores: Stores,
   ) {}
 
@@ -47,35 +48,42 @@ export class TrustedNetworks {
   }
 
   /**
-   * Who an admitted request acts as. The account is checked here, at request time, not at
+   * Who an admitted request acts as. The account is looked up here, at request time, not at
    * start-up: accounts are made through the running API, so FERRY_TRUSTED_ACCOUNT may name one
-   * that does not exist yet when Ferry first starts (or one deleted since). Until it exists, such
-   * requests get 503 trusted_account_missing, naming the setting, rather than postbacks no
-   * account owns.
+   * that does not exist yet when Ferry first starts (by an external_id chosen beforehand), or one
+   * deleted since. Until it exists, such requests get 503 trusted_account_missing, naming the
+   * setting, rather than postbacks no account owns.
    */
   async caller(now = Date.now()): Promise<Caller> {
-    const accountId = this.accountId;
-    if (accountId === undefined) return { kind: "admin" };
-    if (now - this.accountSeenAt >= ACCOUNT_CHECK_MS) {
-      let found: boolean;
-      try {
-        found = (await this.stores.accounts.getAccount(accountId)) !== undefined;
-      } catch (err) {
-        throw new ApiError("store_unavailable", "The trusted account cannot be checked now: the store is unreachable. Send the request again shortly.", {
-          headers: { "retry-after": "5" },
-          cause: err,
-        });
-      }
-      if (!found) {
-        throw new ApiError(
-          "trusted_account_missing",
-          `FERRY_TRUSTED_ACCOUNT names ${accountId}, which is not an account (not made yet, or deleted), so a request without a token from a trusted network cannot be taken. ` +
-            "The operator must create the account (POST /v1/accounts) and set its id, or unset FERRY_TRUSTED_ACCOUNT to send as the admin; a client can send a token meanwhile.",
-        );
-      }
-      this.accountSeenAt = now;
+    if (this.account === undefined) return { kind: "admin" };
+    if (!this.found || now - this.found.at >= ACCOUNT_CHECK_MS) {
+      this.found = { accountId: await this.lookUp(this.account), at: now };
     }
-    return { kind: "account", accountId, tokenId: null };
+    return { kind: "account", accountId: this.found.accountId, tokenId: null };
+  }
+
+  private async lookUp(account: string): Promise<string> {
+    const accounts = this.stores.accounts;
+    // config.ts refuses an acct_ value that is not a whole id, so the prefix tells the two apart.
+    const byId = account.startsWith("acct_");
+    let found: Account | undefined;
+    try {
+      found = byId ? await accounts.getAccount(account) : await accounts.findAccountByExternalId(account);
+    } catch (err) {
+      throw new ApiError("store_unavailable", "The trusted account cannot be looked up now: the store is unreachable. Send the request again shortly.", {
+        headers: { "retry-after": "5" },
+        cause: err,
+      });
+    }
+    if (!found) {
+      const what = byId ? account : `the account with external_id ${JSON.stringify(account)}`;
+      throw new ApiError(
+        "trusted_account_missing",
+        `FERRY_TRUSTED_ACCOUNT names ${what}, which does not exist (not made yet, or deleted), so a request without a token from a trusted network cannot be taken. ` +
+          "The operator must create it (POST /v1/accounts), or change or unset FERRY_TRUSTED_ACCOUNT (unset: such requests act as the admin); a client can send a token meanwhile.",
+      );
+    }
+    return found.id;
   }
 }
 
