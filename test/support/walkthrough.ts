@@ -124,12 +124,14 @@ export async function runWalkthrough(heading: string, options: { extraEnv?: Reco
   try {
     ferry = await startServer("start", { FERRY_DATA_DIR: dir.path, FERRY_ADMIN_TOKEN: ADMIN_TOKEN, ...env, ...options.extraEnv });
     const script = ["set -euo pipefail", ...blocks.flatMap((b) => [`echo '${MARK}'`, b])].join("\n");
-    const shellEnv = { ...process.env, ...env, FERRY: ferry.url, ADMIN_TOKEN, RECEIVER: receiver.url };
-    const { code, stdout, stderr } = await runBash(script, shellEnv, options.timeoutMs ?? 60_000);
+    const shellEnv = { ...withoutProxies(process.env), ...env, FERRY: ferry.url, ADMIN_TOKEN, RECEIVER: receiver.url };
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const { code, stdout, stderr, timedOut } = await runBash(script, shellEnv, timeoutMs);
     const outputs = stdout.split(`${MARK}\n`).slice(1);
     if (code !== 0) {
       const failed = blocks[Math.max(0, outputs.length - 1)];
-      throw new Error(`walk-through "${heading}" failed (exit ${code}) in block ${outputs.length}:\n${failed}\n--- stdout:\n${outputs.at(-1) ?? ""}\n--- stderr:\n${stderr}\n--- ferry stderr:\n${ferry.stderr().slice(-2000)}`);
+      const how = timedOut ? `timed out after ${timeoutMs} ms` : `exit ${code}`;
+      throw new Error(`walk-through "${heading}" failed (${how}) in block ${outputs.length}:\n${failed}\n--- stdout:\n${outputs.at(-1) ?? ""}\n--- stderr:\n${stderr}\n--- ferry stderr:\n${ferry.stderr().slice(-2000)}`);
     }
     return { outputs, received: receiver.received, ferry, receiver: receiver.url, stop };
   } catch (err) {
@@ -138,18 +140,39 @@ export async function runWalkthrough(heading: string, options: { extraEnv?: Reco
   }
 }
 
-function runBash(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * The environment without proxy settings: curl honours http_proxy and friends, and would send the
+ * walk-through's requests to 127.0.0.1 through a proxy (or fail), so Ferry would see the proxy's
+ * address, not 127.0.0.1's.
+ */
+function withoutProxies(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!/^(https?|all|no)_proxy$/i.test(k)) out[k] = v;
+  return out;
+}
+
+function runBash(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-c", script], { env, stdio: ["ignore", "pipe", "pipe"] });
+    // A process group of its own: on timeout the whole group is killed. Killing bash alone would
+    // leave a running curl or sleep holding the stdout pipe, and "close" would wait for it.
+    const child = spawn("bash", ["-c", script], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     let stdout = "";
     let stderr = "";
+    let timedOut = false;
     child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // the group is gone already
+      }
+    }, timeoutMs);
     child.once("error", reject);
     child.once("close", (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, timedOut });
     });
   });
 }
