@@ -198,6 +198,10 @@ export function loadConfig(
     if (text === undefined) continue;
     try {
       const { list, entries } = parseNetworks(text);
+      // A /0 trusts every address: for networks, no token needed from anywhere; for proxies, any
+      // client's X-Forwarded-For believed. Neither is ever what is meant.
+      const everything = entries.find((entry) => entry.endsWith("/0"));
+      if (everything) throw new Error(`"${everything}" is every address, which would let anyone in`);
       if (setting === "trusted_networks") out.trustedNetworks = list;
       else out.trustedProxies = entries;
     } catch (err) {

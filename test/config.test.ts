@@ -314,6 +314,9 @@ test("FERRY_TRUSTED_NETWORKS and FERRY_TRUSTED_PROXIES take IPs and CIDR ranges,
     assert.throws(() => loadConfig({ FERRY_TRUSTED_NETWORKS: bad }), (err: Error) => err instanceof ConfigError && err.message.startsWith("FERRY_TRUSTED_NETWORKS:"), bad);
   }
   assert.throws(() => loadConfig({ FERRY_TRUSTED_PROXIES: "lb" }), /FERRY_TRUSTED_PROXIES/);
+  assert.throws(() => loadConfig({ FERRY_TRUSTED_NETWORKS: "10.0.0.0/8,0.0.0.0/0" }), /FERRY_TRUSTED_NETWORKS: "0.0.0.0\/0" is every address/);
+  assert.throws(() => loadConfig({ FERRY_TRUSTED_NETWORKS: "::/0" }), /FERRY_TRUSTED_NETWORKS: "::\/0" is every address/);
+  assert.throws(() => loadConfig({ FERRY_TRUSTED_PROXIES: "0.0.0.0/0" }), /FERRY_TRUSTED_PROXIES: "0.0.0.0\/0" is every address/);
 });
 
 test("FERRY_TRUSTED_ACCOUNT is an account id or an external_id; a broken id is refused, not read as an external id", () => {

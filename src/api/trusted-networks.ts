@@ -9,9 +9,10 @@
  * FERRY_TRUSTED_PROXIES, the nearest address in X-Forwarded-For that is not a trusted proxy
  * (fastify's trustProxy; see buildApp). With no trusted proxies, X-Forwarded-For is never read.
  */
-import { isIP, type BlockList } from "node:net";
+import type { BlockList } from "node:net";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../core/errors.js";
+import { inNetworks } from "../core/addresses.js";
 import type { Stores } from "../store/port.js";
 import type { Account } from "../core/types.js";
 import type { Caller } from "./auth.js";
@@ -85,12 +86,4 @@ export class TrustedNetworks {
     }
     return found.id;
   }
-}
-
-/** Whether an address (IPv4, IPv6, or IPv4-mapped IPv6 such as ::ffff:127.0.0.1) is in the list. */
-export function inNetworks(networks: BlockList, address: string | undefined): boolean {
-  const version = address === undefined ? 0 : isIP(address);
-  // X-Forwarded-For from a trusted proxy may hold anything; what is not an address is not trusted.
-  if (version === 0) return false;
-  return networks.check(address!, version === 4 ? "ipv4" : "ipv6");
 }
