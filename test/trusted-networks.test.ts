@@ -21,7 +21,8 @@ import { buildApp } from "../src/api/app.js";
 import { hashToken } from "../src/api/auth.js";
 import { createAccount } from "../src/app/accounts.js";
 import { createToken } from "../src/app/tokens.js";
-import { ADMIN_TOKEN, tempDir } from "./support/harness.js";
+import { ADMIN_TOKEN, AUTH, drained, startPipeline, tempDir } from "./support/harness.js";
+import { startReceiver } from "../src/receiver.js";
 
 const INGEST_SAMPLE = {
   endpoint: { method: "GET", url: "http://127.0.0.1:9/data?title={mascot}&image={location}&foo={bar}" },
@@ -300,6 +301,42 @@ describe("trusted networks", () => {
     const seen = await send(f, "GET", `/v1/events/${event.id}?account_id=${made.body.id}`, { headers: bearer(ADMIN_TOKEN) });
     assert.equal(seen.status, 200, JSON.stringify(seen.body));
     assert.equal((await send(f, "GET", `/v1/events/${event.id}`, { headers: bearer(f.trusted.token) })).status, 404);
+  });
+
+  test("send events as the trusted account would: they fan out to its destinations, not another's", async () => {
+    const receiver = await startReceiver();
+    // The pipeline's settings as FERRY_* would give them; a worker delivers.
+    const p = await startPipeline({ trusted_networks: "127.0.0.1/32", trusted_account: "fanout-apps" });
+    try {
+      const made = async (body: Record<string, unknown>) =>
+        JSON.parse((await p.app.inject({ method: "POST", url: "/v1/accounts", headers: { ...AUTH, "content-type": "application/json" }, payload: JSON.stringify(body) })).body);
+      const destination = async (accountId: string, path: string) =>
+        p.app.inject({
+          method: "POST",
+          url: "/v1/destinations",
+          headers: { ...AUTH, "content-type": "application/json" },
+          payload: JSON.stringify({ account_id: accountId, url: `${receiver.url}${path}`, method: "POST", event_types: ["party"] }),
+        });
+      const apps = await made({ name: "Apps", external_id: "fanout-apps" });
+      const other = await made({ name: "Other" });
+      assert.equal((await destination(apps.id, "/apps")).statusCode, 201);
+      assert.equal((await destination(other.id, "/other")).statusCode, 201);
+      await p.app.listen({ host: "127.0.0.1", port: 0 });
+      const port = (p.app.server.address() as AddressInfo).port;
+      const answer = await send({ port } as Ferry, "POST", "/v1/events", { body: EVENT_SAMPLE });
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      await receiver.waitFor(1);
+      const got = receiver.requests[0]!;
+      assert.equal(new URL(got.url).pathname, "/apps");
+      assert.equal(JSON.parse(got.body).id, answer.body.events[0].id);
+      // Nothing goes to the other account's destination: an event's postbacks are queued in one
+      // fan-out step, so once one has arrived, a drained queue has sent all there were.
+      await drained(p);
+      assert.equal(receiver.requests.length, 1, JSON.stringify(receiver.requests.map((r) => r.url)));
+    } finally {
+      await p.stop();
+      await receiver.close();
+    }
   });
 
   test("answer 503 trusted_account_missing, naming the setting, while the trusted account does not exist", async () => {
