@@ -104,11 +104,15 @@ export interface AuthDeps {
 /** An onRequest hook: sets `request.caller`, or refuses the request with 401. */
 export function authenticate(deps: AuthDeps) {
   return async (request: FastifyRequest): Promise<void> => {
-    const token = bearerToken(request);
+    request.caller = await callerForToken(deps, bearerToken(request));
+  };
+}
+
+/** STUB */
+export async function callerForToken(deps: AuthDeps, token: string): Promise<Caller> {
     const hash = hashToken(token);
     if (timingSafeEqual(hash, deps.adminTokenHash)) {
-      request.caller = { kind: "admin" };
-      return;
+      return { kind: "admin" };
     }
     // Only our own account tokens are looked up: anything else cannot be one, and must not
     // cost a store round trip.
@@ -125,8 +129,7 @@ export function authenticate(deps: AuthDeps) {
         headers: CHALLENGE,
       });
     }
-    request.caller = { kind: "account", accountId: found.accountId, tokenId: found.id };
-  };
+    return { kind: "account", accountId: found.accountId, tokenId: found.id };
 }
 
 async function findAccountToken(deps: AuthDeps, hash: Buffer): Promise<Token | undefined> {
