@@ -11,7 +11,7 @@ import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "..
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
 import type { RetryPolicy } from "../core/retry.js";
-import { sendsBody, type Destination, type HttpMethod } from "../core/types.js";
+import { destinationSendsBody, sendsBody, type Destination, type HttpMethod } from "../core/types.js";
 import { SECOND } from "../core/time.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.js";
@@ -296,7 +296,7 @@ export class Worker {
       destination,
       key: route.key,
       method,
-      withBody: sendsBody(method),
+      withBody: destination ? destinationSendsBody(method) : sendsBody(method),
       url: urlTemplate,
       timeoutMs,
       // The latest start whose attempt still ends (and is recorded) within the lease.

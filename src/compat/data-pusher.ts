@@ -1,0 +1,304 @@
+/**
+ * Data Pusher (seed 002) as its own clients know it, switched on by FERRY_COMPAT=data-pusher.
+ * A thin layer over Ferry's use cases (src/app): accounts, destinations and pushes are Ferry's
+ * own, so the SSRF guard, the destination policy, tenant isolation and the delivery pipeline
+ * are the ones every other way in goes through.
+ *
+ *   POST   /account/   {account_name, email, website?}       admin      → the account, with secret_token
+ *   GET    /account/   ?account_id=                          admin/own  → {"status":true,"data":{…}} (a page of all without it)
+ *   PATCH  /account/   {account_id, secret_token, account_name?, email?, website?}
+ *   DELETE /account/   {account_id, secret_token}
+ *   POST   /destination/ {account_id, url, http_method, headers}
+ *   GET    /destination/ ?account_id=
+ *   PATCH  /destination/ {destination_id, url?, http_method?, headers?}
+ *   DELETE /destination/ {destination_id}
+ *   POST   /server/incoming_data, GET /server/incoming_data   (data-pusher-incoming.ts)
+ *
+ * Every answer is Data Pusher's envelope, `{"status":true,…}` or `{"status":false,"message":…}`,
+ * with a real HTTP status (Data Pusher answered 200 to everything) and, on errors, Ferry's
+ * stable `code`. The token is, as in Data Pusher, the `secret_token` of the body (or of the
+ * query on a GET) when one is given; else the `CL-X-TOKEN` or `Authorization: Bearer` header. It
+ * may be the account's token or the admin token; another account's token is answered as if the
+ * account (or destination) did not exist, 404, so nothing reveals which ids exist.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Config } from "../config.js";
+import type { Queue } from "../queue/port.js";
+import type { Stores } from "../store/port.js";
+import { API_ERRORS, ApiError, type ApiErrorCode } from "../core/errors.js";
+import type { Account, Destination, HttpMethod } from "../core/types.js";
+import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js";
+import { checkDestinationPolicy, deleteDestination, findDestination, maxTimeoutFor, registerDestination, updateDestination } from "../app/destinations.js";
+import { deriveAccountToken, ensureDerivedToken } from "../app/derived-tokens.js";
+import { bearerToken, callerForToken, type Caller, type TokenCache } from "../api/auth.js";
+import { parseAccountFields } from "../api/accounts.js";
+import { parseDestinationUrl, parseHeaders } from "../api/destinations.js";
+import { mapFastifyError } from "../api/app.js";
+import { parsePage, portProblem, queryString } from "../api/common.js";
+import { checkObjectBody, parseMethod, shown, stringField } from "../api/validate.js";
+import { incomingDataRoutes } from "./data-pusher-incoming.js";
+
+export interface DataPusherDeps {
+  config: Config;
+  queue: Queue;
+  stores: Stores;
+  adminTokenHash: Buffer;
+  tokenCache: TokenCache;
+  /** Told how many postbacks each push queued (wakes the worker at once). */
+  onEnqueued?: ((postbacks: number) => void) | undefined;
+}
+
+/** What a Data Pusher request authenticated as, and the token it presented. */
+export interface DataPusherAuth {
+  caller: Caller;
+  token: string;
+}
+
+/**
+ * The account's `secret_token`: HMAC-SHA256(admin token, PURPOSE + account id), an ordinary
+ * account token of which Ferry keeps only the hash. Data Pusher stored the secret itself and
+ * showed it on every GET /account/; Ferry never stores a token, but the admin presents the key
+ * on every GET, so the same token is worked out again and shown, and `ensureDerivedToken` makes
+ * sure it exists (an account made with POST /v1/accounts gets one on its first GET). Revoked,
+ * it is not made again: GET shows null and says so. Only the admin token can work it out; should
+ * the admin token change, GET shows (and makes) a new one, and the old one stays valid until it
+ * is revoked.
+ */
+const SECRET_PURPOSE = "data-pusher:";
+const SECRET_NAME = "data-pusher secret_token";
+
+/** Data Pusher's paths: its clients call them with the trailing slash, Django's form; without it works too. */
+const ACCOUNT_PATHS = ["/account/", "/account"];
+const DESTINATION_PATHS = ["/destination/", "/destination"];
+
+export function dataPusherRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
+  app.setErrorHandler(envelopeError);
+  accountRoutes(app, deps);
+  destinationRoutes(app, deps);
+  incomingDataRoutes(app, deps);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The envelope and authentication, shared with data-pusher-incoming.ts
+
+/** Errors as Data Pusher answered them, `{"status":false,"message"}`, plus Ferry's code and status. */
+function envelopeError(thrown: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const err = portProblem(thrown) ?? thrown;
+  let code: ApiErrorCode;
+  let message: string;
+  let field: string | undefined;
+  if (err instanceof ApiError) {
+    if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
+    ({ code, message, field } = err);
+    if (err.headers) reply.headers(err.headers);
+  } else {
+    const mapped = mapFastifyError(err);
+    if (mapped) {
+      ({ code, detail: message } = mapped);
+    } else {
+      // A 5xx: the cause goes to the log, the caller gets a generic message.
+      request.log.error({ err, method: request.method, url: request.url }, "unhandled error");
+      code = "internal_error";
+      message = "Something went wrong on Ferry's side; it has been logged.";
+    }
+  }
+  return reply.code(API_ERRORS[code].status).send({ status: false, message, code, ...(field === undefined ? {} : { field }) });
+}
+
+/**
+ * Who the request is: the token `given` (the body's or query's `secret_token`) when there is
+ * one, else the header's. 401 when there is none or it is not a live token.
+ */
+export async function authenticate(deps: DataPusherDeps, request: FastifyRequest, given: unknown): Promise<DataPusherAuth> {
+  let token: string;
+  if (given === undefined) token = bearerToken(request);
+  else if (typeof given === "string" && given !== "") token = given;
+  else throw new ApiError("invalid_token", `secret_token must be the account's token (a string), as POST /account/ answered it; got ${shown(given)}.`, { field: "secret_token" });
+  return { caller: await callerForToken(deps, token), token };
+}
+
+/** An id in a body or query: Ferry's are strings (acct_…, dst_…); Data Pusher's numbers are taken, and found by no one. */
+export function idField(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "number" && Number.isInteger(value)) return String(value);
+  return stringField(value, field, 100, false) ?? undefined;
+}
+
+export function accountNotFound(id: string): ApiError {
+  return new ApiError(
+    "account_not_found",
+    `No account ${JSON.stringify(id.slice(0, 100))}. Ferry's account ids are strings such as acct_01…, as POST /account/ answered (Data Pusher's were numbers).`,
+    { field: "account_id" },
+  );
+}
+
+/**
+ * The account `accountId` names, when the caller may act on it: the admin on any, an account
+ * token on its own. When no id is given an account token means its own; the admin must name one.
+ */
+export async function callerAccount(deps: DataPusherDeps, caller: Caller, accountId: string | undefined): Promise<Account> {
+  if (accountId === undefined) {
+    if (caller.kind === "admin") {
+      throw new ApiError("missing_account_id", "The admin token acts for no account: give account_id (acct_…).", { field: "account_id" });
+    }
+    accountId = caller.accountId;
+  }
+  // Another account's id is 404, as an unknown one is.
+  if (caller.kind === "account" && caller.accountId !== accountId) throw accountNotFound(accountId);
+  const account = await deps.stores.accounts.getAccount(accountId);
+  if (!account) throw accountNotFound(accountId);
+  return account;
+}
+
+/** The object body of a request, with only `known` fields. */
+function bodyOf(request: FastifyRequest, known: readonly string[], example: string): Record<string, unknown> {
+  return checkObjectBody(request.body ?? {}, known, example);
+}
+
+// ---------------------------------------------------------------------------------------------
+// /account/
+
+const CREATE_ACCOUNT = ["account_name", "email", "website"] as const;
+const CHANGE_ACCOUNT = ["account_id", "secret_token", "account_name", "email", "website"] as const;
+
+/** An account as Data Pusher showed it, `secret_token` included (see SECRET_PURPOSE). */
+async function accountView(deps: DataPusherDeps, auth: DataPusherAuth, a: Account): Promise<Record<string, unknown>> {
+  return { account_id: a.id, account_name: a.name, email: a.email, website: a.website, ...(await secretToken(deps, auth, a)) };
+}
+
+async function secretToken(deps: DataPusherDeps, auth: DataPusherAuth, a: Account): Promise<Record<string, unknown>> {
+  if (auth.caller.kind !== "admin") {
+    return { secret_token: null, secret_token_message: "secret_token is shown to the admin token only: it is worked out from the admin token, never stored." };
+  }
+  const token = deriveAccountToken(auth.token, SECRET_PURPOSE + a.id);
+  if ((await ensureDerivedToken(deps, a.id, token, SECRET_NAME)) === "live") return { secret_token: token };
+  return {
+    secret_token: null,
+    secret_token_message: `This account's secret_token was revoked; make it a new token with POST /v1/accounts/${a.id}/tokens (the admin token).`,
+  };
+}
+
+function accountRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
+  const store = deps.stores.accounts;
+  for (const path of ACCOUNT_PATHS) {
+    app.post(path, async (request) => {
+      const auth = await authenticate(deps, request, undefined);
+      if (auth.caller.kind !== "admin") throw new ApiError("admin_only", "Only the admin token may create accounts; this request carries an account token.");
+      const body = bodyOf(request, CREATE_ACCOUNT, '{"account_name":"acme","email":"ops@acme.example","website":"https://acme.example"}');
+      // Data Pusher required the name and the email; Ferry's own API requires only the name.
+      if (body["account_name"] === undefined) throw new ApiError("invalid_name", "account_name is required.", { field: "account_name" });
+      if (body["email"] === undefined) throw new ApiError("invalid_field", "email is required, e.g. ops@acme.example.", { field: "email" });
+      const fields = parseAccountFields(body, true);
+      const account = await createAccount(deps, { ...fields, name: fields.name! });
+      return { status: true, message: "Account Created Successfully", data: await accountView(deps, auth, account) };
+    });
+
+    app.get(path, async (request) => {
+      const auth = await authenticate(deps, request, queryString(request.query, "secret_token"));
+      const accountId = queryString(request.query, "account_id");
+      if (accountId !== undefined || auth.caller.kind === "account") {
+        return { status: true, data: await accountView(deps, auth, await callerAccount(deps, auth.caller, accountId)) };
+      }
+      // All of them, a page at a time (Data Pusher listed every account in one answer).
+      const page = parsePage(request.query);
+      const accounts = await store.listAccounts({ after: page.after, limit: page.limit + 1 });
+      const shown = accounts.slice(0, page.limit);
+      const data = [];
+      for (const account of shown) data.push(await accountView(deps, auth, account));
+      return { status: true, data, next_after: accounts.length > page.limit ? shown[shown.length - 1]!.id : null };
+    });
+
+    app.patch(path, async (request) => {
+      const body = bodyOf(request, CHANGE_ACCOUNT, '{"account_id":"acct_…","secret_token":"ferry_live_…","email":"new@acme.example"}');
+      const { caller } = await authenticate(deps, request, body["secret_token"]);
+      const account = await callerAccount(deps, caller, requiredId(body, "account_id"));
+      const { account_id: _id, secret_token: _token, ...changes } = body;
+      await updateAccount(deps, account.id, parseAccountFields(changes, false));
+      return { status: true, message: "Updated Successfully" };
+    });
+
+    app.delete(path, async (request) => {
+      const body = bodyOf(request, ["account_id", "secret_token"], '{"account_id":"acct_…","secret_token":"ferry_live_…"}');
+      const { caller } = await authenticate(deps, request, body["secret_token"]);
+      const account = await callerAccount(deps, caller, requiredId(body, "account_id"));
+      await deleteAccount(deps, request.log, account.id);
+      // Its tokens stop working here at once (other processes: within the token cache's time).
+      deps.tokenCache.forgetAccount(account.id);
+      return { status: true, message: "Deleted Successfully" };
+    });
+  }
+}
+
+/** An id the body must have: missing_account_id, or invalid_field for destination_id. */
+function requiredId(body: Record<string, unknown>, field: "account_id" | "destination_id"): string {
+  const id = idField(body[field], field);
+  if (id !== undefined) return id;
+  if (field === "account_id") throw new ApiError("missing_account_id", "account_id is required (acct_…, as POST /account/ answered).", { field });
+  throw new ApiError("invalid_field", "destination_id is required (dst_…, as POST /destination/ answered).", { field });
+}
+
+// ---------------------------------------------------------------------------------------------
+// /destination/
+
+const CREATE_DESTINATION = ["account_id", "url", "http_method", "headers", "secret_token"] as const;
+const CHANGE_DESTINATION = ["destination_id", "url", "http_method", "headers", "secret_token"] as const;
+const DESTINATION_EXAMPLE = '{"account_id":"acct_…","url":"https://partner.example/hook","http_method":"POST","headers":{"APP_ID":"1234"}}';
+
+/** A destination as Data Pusher listed it: its model's fields. */
+function destinationView(d: Destination): Record<string, unknown> {
+  return { id: d.id, account: d.accountId, url: d.url, http_method: d.method, headers: d.headers };
+}
+
+/** url, http_method and headers of a body, checked; only those given are set (all but headers when creating). */
+function destinationFields(body: Record<string, unknown>, creating: boolean): { url?: string; method?: HttpMethod; headers?: Record<string, string> } {
+  const out: { url?: string; method?: HttpMethod; headers?: Record<string, string> } = {};
+  if (body["url"] !== undefined || creating) out.url = parseDestinationUrl(body["url"]);
+  if (creating && body["http_method"] === undefined) {
+    throw new ApiError("invalid_method", "http_method is required: GET, POST, PUT, PATCH or DELETE.", { field: "http_method" });
+  }
+  if (body["http_method"] !== undefined) out.method = parseMethod(body["http_method"], "http_method", "POST");
+  if (body["headers"] !== undefined) out.headers = parseHeaders(body["headers"]);
+  return out;
+}
+
+function destinationRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
+  const maxTimeoutMs = maxTimeoutFor(deps.config.lease_ms);
+  const policy = (caller: Caller) => ({ admin: caller.kind === "admin", maxTimeoutMs });
+  /** The destination, when the caller may touch it: another account's is 404, as an unknown one. */
+  const destinationOf = (caller: Caller, id: string) => findDestination(deps, id, caller.kind === "account" ? caller.accountId : undefined);
+
+  for (const path of DESTINATION_PATHS) {
+    app.post(path, async (request) => {
+      const body = bodyOf(request, CREATE_DESTINATION, DESTINATION_EXAMPLE);
+      const { caller } = await authenticate(deps, request, body["secret_token"]);
+      const account = await callerAccount(deps, caller, idField(body["account_id"], "account_id"));
+      const fields = destinationFields(body, true);
+      checkDestinationPolicy(fields, policy(caller));
+      const { destination } = await registerDestination(deps, request.log, account.id, { ...fields, method: fields.method!, url: fields.url! });
+      return { status: true, message: "Destination Created Successfully", data: destinationView(destination) };
+    });
+
+    app.get(path, async (request) => {
+      const { caller } = await authenticate(deps, request, queryString(request.query, "secret_token"));
+      const account = await callerAccount(deps, caller, queryString(request.query, "account_id"));
+      return { status: true, data: (await deps.stores.accounts.accountDestinations(account.id)).map(destinationView) };
+    });
+
+    app.patch(path, async (request) => {
+      const body = bodyOf(request, CHANGE_DESTINATION, '{"destination_id":"dst_…","url":"https://partner.example/new"}');
+      const { caller } = await authenticate(deps, request, body["secret_token"]);
+      const current = await destinationOf(caller, requiredId(body, "destination_id"));
+      const fields = destinationFields(body, false);
+      checkDestinationPolicy(fields, policy(caller));
+      const updated = await updateDestination(deps, request.log, current, fields);
+      return { status: true, message: "Updated Successfully", data: destinationView(updated) };
+    });
+
+    app.delete(path, async (request) => {
+      const body = bodyOf(request, ["destination_id", "secret_token"], '{"destination_id":"dst_…"}');
+      const { caller } = await authenticate(deps, request, body["secret_token"]);
+      await deleteDestination(deps, request.log, await destinationOf(caller, requiredId(body, "destination_id")));
+      return { status: true, message: "Deleted Successfully" };
+    });
+  }
+}
