@@ -80,8 +80,6 @@ export interface Parsed {
   /** FERRY_DESTINATION_ALLOWLIST parsed; undefined when it is unset. Structured-clonable (a Set
    * and a node:net BlockList), so it reaches the delivery thread with the rest of the config. */
   allowlist: Allowlist | undefined;
-  /** STUB */
-  compat: readonly ("data-pusher" | "webhooks" | "ads")[];
 }
 
 export type Config = { -readonly [K in keyof Settings]: ValueOf<Settings[K]> } & Parsed;
@@ -156,7 +154,7 @@ export function loadConfig(
   }
   if (errors.length) throw new ConfigError(errors.join("\n"));
   // The Parsed fields are worked out below from the settings they follow, never taken from overrides.
-  const out = { ...config, allowlist: undefined, compat: overrides.compat ?? (env["FERRY_COMPAT"] ?? "").split(",").map((s) => s.trim()).filter(Boolean) } as unknown as Config;
+  const out = { ...config, allowlist: undefined } as unknown as Config;
   if (out.proxy_url !== undefined && !/^http:\/\/[^/]+/i.test(out.proxy_url)) {
     throw new ConfigError(`FERRY_PROXY_URL: must be an http:// URL such as http://proxy:3128, got ${JSON.stringify(out.proxy_url)}`);
   }

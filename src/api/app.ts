@@ -33,7 +33,6 @@ import { MINUTE, SECOND } from "../core/time.js";
 import { Profiler } from "../app/profiling.js";
 import { ApiMetrics } from "./metrics.js";
 import { adminRoutes } from "./admin.js";
-import { compatRoutes } from "../compat/index.js";
 
 export interface AppDeps {
   config: Config;
@@ -230,7 +229,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every route below needs a token: the admin's or an account's (request.caller says which).
   const tokenCache = new TokenCache();
   app.decorateRequest("caller", null as never);
-  await compatRoutes(app, { ...deps, tokenCache, onEnqueued: deps.onEnqueued });
   await app.register(async (authed) => {
     authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, stores: deps.stores, tokenCache }));
     // The ways data comes in take an Idempotency-Key.

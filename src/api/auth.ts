@@ -104,15 +104,11 @@ export interface AuthDeps {
 /** An onRequest hook: sets `request.caller`, or refuses the request with 401. */
 export function authenticate(deps: AuthDeps) {
   return async (request: FastifyRequest): Promise<void> => {
-    request.caller = await callerForToken(deps, bearerToken(request));
-  };
-}
-
-/** STUB */
-export async function callerForToken(deps: AuthDeps, token: string): Promise<Caller> {
+    const token = bearerToken(request);
     const hash = hashToken(token);
     if (timingSafeEqual(hash, deps.adminTokenHash)) {
-      return { kind: "admin" };
+      request.caller = { kind: "admin" };
+      return;
     }
     // Only our own account tokens are looked up: anything else cannot be one, and must not
     // cost a store round trip.
@@ -129,7 +125,8 @@ export async function callerForToken(deps: AuthDeps, token: string): Promise<Cal
         headers: CHALLENGE,
       });
     }
-    return { kind: "account", accountId: found.accountId, tokenId: found.id };
+    request.caller = { kind: "account", accountId: found.accountId, tokenId: found.id };
+  };
 }
 
 async function findAccountToken(deps: AuthDeps, hash: Buffer): Promise<Token | undefined> {
