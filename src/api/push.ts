@@ -84,5 +84,5 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
   app.post("/v1/push", handler);
   // With Data Pusher's compatibility on, src/compat/data-pusher.ts owns this path: it takes this
   // header form too, and Data Pusher's own forms (the token and account in the body or query).
-  if (!deps.config.compat.includes("data-pusher")) app.post("/server/incoming_data", handler);
+  if (!deps.config.compatSystems.includes("data-pusher")) app.post("/server/incoming_data", handler);
 }

@@ -20,7 +20,7 @@ import { parsePushBody, queuePush } from "../api/push.js";
 import { idempotency } from "../api/idempotency.js";
 import { queryString } from "../api/common.js";
 import { checkObjectBody, shown } from "../api/validate.js";
-import { authenticate, callerAccount, idField, type DataPusherDeps } from "./data-pusher.js";
+import { authenticate, callerAccount, idField, type DataPusherDeps } from "./data-pusher-common.js";
 
 const PATH = "/server/incoming_data";
 const BODY_FORM = ["account_id", "secret_token", "data"] as const;
@@ -36,8 +36,8 @@ interface Incoming {
 /** Set by the preValidation hook, taken by the handler. */
 const incoming = new WeakMap<FastifyRequest, Incoming>();
 
-export function incomingDataRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
-  void app.register(async (scope) => {
+export async function incomingDataRoutes(app: FastifyInstance, deps: DataPusherDeps): Promise<void> {
+  await app.register(async (scope) => {
     // Authenticated and parsed before the Idempotency-Key check, which scopes keys by caller.
     scope.addHook("preValidation", async (request) => {
       const given = request.method === "GET" ? fromQuery(request) : fromBody(request);

@@ -21,38 +21,20 @@
  * may be the account's token or the admin token; another account's token is answered as if the
  * account (or destination) did not exist, 404, so nothing reveals which ids exist.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Config } from "../config.js";
-import type { Queue } from "../queue/port.js";
-import type { Stores } from "../store/port.js";
-import { API_ERRORS, ApiError, type ApiErrorCode } from "../core/errors.js";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { ApiError } from "../core/errors.js";
 import type { Account, Destination, HttpMethod } from "../core/types.js";
 import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js";
 import { checkDestinationPolicy, deleteDestination, findDestination, maxTimeoutFor, registerDestination, updateDestination } from "../app/destinations.js";
 import { deriveAccountToken, ensureDerivedToken } from "../app/derived-tokens.js";
-import { bearerToken, callerForToken, type Caller, type TokenCache } from "../api/auth.js";
+import type { Caller } from "../api/auth.js";
 import { parseAccountFields } from "../api/accounts.js";
 import { parseDestinationUrl, parseHeaders } from "../api/destinations.js";
-import { mapFastifyError } from "../api/app.js";
-import { parsePage, portProblem, queryString } from "../api/common.js";
-import { checkObjectBody, parseMethod, shown, stringField } from "../api/validate.js";
+import { parsePage, queryString } from "../api/common.js";
+import { checkObjectBody, parseMethod } from "../api/validate.js";
 import { incomingDataRoutes } from "./data-pusher-incoming.js";
-
-export interface DataPusherDeps {
-  config: Config;
-  queue: Queue;
-  stores: Stores;
-  adminTokenHash: Buffer;
-  tokenCache: TokenCache;
-  /** Told how many postbacks each push queued (wakes the worker at once). */
-  onEnqueued?: ((postbacks: number) => void) | undefined;
-}
-
-/** What a Data Pusher request authenticated as, and the token it presented. */
-export interface DataPusherAuth {
-  caller: Caller;
-  token: string;
-}
+import { authenticate, callerAccount, envelopeError, idField, type DataPusherAuth, type DataPusherDeps } from "./data-pusher-common.js";
+import type { CompatDeps } from "./index.js";
 
 /**
  * The account's `secret_token`: HMAC-SHA256(admin token, PURPOSE + account id), an ordinary
@@ -71,83 +53,11 @@ const SECRET_NAME = "data-pusher secret_token";
 const ACCOUNT_PATHS = ["/account/", "/account"];
 const DESTINATION_PATHS = ["/destination/", "/destination"];
 
-export function dataPusherRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
+export async function dataPusherRoutes(app: FastifyInstance, deps: CompatDeps): Promise<void> {
   app.setErrorHandler(envelopeError);
   accountRoutes(app, deps);
   destinationRoutes(app, deps);
-  incomingDataRoutes(app, deps);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The envelope and authentication, shared with data-pusher-incoming.ts
-
-/** Errors as Data Pusher answered them, `{"status":false,"message"}`, plus Ferry's code and status. */
-function envelopeError(thrown: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const err = portProblem(thrown) ?? thrown;
-  let code: ApiErrorCode;
-  let message: string;
-  let field: string | undefined;
-  if (err instanceof ApiError) {
-    if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
-    ({ code, message, field } = err);
-    if (err.headers) reply.headers(err.headers);
-  } else {
-    const mapped = mapFastifyError(err);
-    if (mapped) {
-      ({ code, detail: message } = mapped);
-    } else {
-      // A 5xx: the cause goes to the log, the caller gets a generic message.
-      request.log.error({ err, method: request.method, url: request.url }, "unhandled error");
-      code = "internal_error";
-      message = "Something went wrong on Ferry's side; it has been logged.";
-    }
-  }
-  return reply.code(API_ERRORS[code].status).send({ status: false, message, code, ...(field === undefined ? {} : { field }) });
-}
-
-/**
- * Who the request is: the token `given` (the body's or query's `secret_token`) when there is
- * one, else the header's. 401 when there is none or it is not a live token.
- */
-export async function authenticate(deps: DataPusherDeps, request: FastifyRequest, given: unknown): Promise<DataPusherAuth> {
-  let token: string;
-  if (given === undefined) token = bearerToken(request);
-  else if (typeof given === "string" && given !== "") token = given;
-  else throw new ApiError("invalid_token", `secret_token must be the account's token (a string), as POST /account/ answered it; got ${shown(given)}.`, { field: "secret_token" });
-  return { caller: await callerForToken(deps, token), token };
-}
-
-/** An id in a body or query: Ferry's are strings (acct_…, dst_…); Data Pusher's numbers are taken, and found by no one. */
-export function idField(value: unknown, field: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === "number" && Number.isInteger(value)) return String(value);
-  return stringField(value, field, 100, false) ?? undefined;
-}
-
-export function accountNotFound(id: string): ApiError {
-  return new ApiError(
-    "account_not_found",
-    `No account ${JSON.stringify(id.slice(0, 100))}. Ferry's account ids are strings such as acct_01…, as POST /account/ answered (Data Pusher's were numbers).`,
-    { field: "account_id" },
-  );
-}
-
-/**
- * The account `accountId` names, when the caller may act on it: the admin on any, an account
- * token on its own. When no id is given an account token means its own; the admin must name one.
- */
-export async function callerAccount(deps: DataPusherDeps, caller: Caller, accountId: string | undefined): Promise<Account> {
-  if (accountId === undefined) {
-    if (caller.kind === "admin") {
-      throw new ApiError("missing_account_id", "The admin token acts for no account: give account_id (acct_…).", { field: "account_id" });
-    }
-    accountId = caller.accountId;
-  }
-  // Another account's id is 404, as an unknown one is.
-  if (caller.kind === "account" && caller.accountId !== accountId) throw accountNotFound(accountId);
-  const account = await deps.stores.accounts.getAccount(accountId);
-  if (!account) throw accountNotFound(accountId);
-  return account;
+  await incomingDataRoutes(app, deps);
 }
 
 /** The object body of a request, with only `known` fields. */

@@ -13,7 +13,7 @@ import { call, ok, type Call } from "../support/api.js";
 
 /** The pipeline with Data Pusher's routes on. */
 export async function startDataPusher(backend: Partial<Config>, overrides: Partial<Config> = {}): Promise<Pipeline> {
-  return startPipeline({ ...backend, compat: ["data-pusher"], ...overrides });
+  return startPipeline({ ...backend, compat: "data-pusher", ...overrides });
 }
 
 /** The headers of Data Pusher's README destination, verbatim. */
