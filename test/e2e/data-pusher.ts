@@ -100,7 +100,12 @@ export async function coreFlow(p: Pipeline, receiver: Receiver, tag: string): Pr
     assert.equal(r.headers["accept"], "*");
   }
   assert.equal(posts[0]!.method, "POST");
+  // The destination's Content-Type and Ferry's are one header, as Data Pusher's requests sent it.
+  const contentTypes = (r: ReceivedRequest) => r.rawHeaders.filter((_, i) => i % 2 === 0 && r.rawHeaders[i]!.toLowerCase() === "content-type").length;
+  for (const r of posts) assert.equal(contentTypes(r), 1, "one content-type");
   assert.equal(posts[0]!.headers["content-type"], "application/json");
+  // A GET destination has no body, and sends the destination's Content-Type as it was given.
+  assert.equal(gets[0]!.headers["content-type"], "application/json");
   await drained(p);
 }
 
