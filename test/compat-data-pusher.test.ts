@@ -130,8 +130,11 @@ describe("Data Pusher compatibility (SQLite)", () => {
     refused(await call(p, "GET", "/destination/", undefined, account.auth), 401, "token_revoked", "the revoked token");
   });
 
-  test("an account made with POST /v1/accounts gets its secret_token on its first GET /account/", async () => {
+  test("an account made with POST /v1/accounts gets its secret_token on its first GET /account/?account_id= (a listing makes none)", async () => {
     const a = ok(await call(p, "POST", "/v1/accounts", { name: "v1 made" }), 201, "v1 create");
+    const listed = done(await call(p, "GET", "/account/?limit=100"), "list").data.find((x: any) => x.account_id === a.id);
+    assert.equal(listed.secret_token, null, "a listing makes no token");
+    assert.match(listed.secret_token_message, /makes it/);
     const first = done(await call(p, "GET", `/account/?account_id=${a.id}`), "first GET");
     assert.match(first.data.secret_token, /^ferry_live_/);
     assert.equal(done(await call(p, "GET", `/account/?account_id=${a.id}`), "second GET").data.secret_token, first.data.secret_token);
@@ -161,6 +164,10 @@ describe("Data Pusher compatibility (SQLite)", () => {
       refused(await call(p, method, inBody[0] as string, inBody[1], {}), 401, "invalid_token", `${method} ${url} with Data Pusher's old secret_token`);
     }
     refused(await call(p, "PATCH", "/account/", { account_id: account.id, secret_token: 42 }, {}), 401, "invalid_token", "a number as secret_token");
+    // The token is checked before anything else: a bad body without one is 401, not 422.
+    refused(await call(p, "PATCH", "/destination/", { bogus: 1 }, {}), 401, "missing_token", "a bad body, no token");
+    refused(await call(p, "POST", "/server/incoming_data", { account_id: account.id, secret_token: "nope", extra: 1 }, {}), 401, "invalid_token", "a bad body, a wrong token");
+    refused(await call(p, "GET", "/server/incoming_data?data=%7Bnope", undefined, {}), 401, "missing_token", "bad data, no token");
   });
 
   test("an account token cannot create accounts or list the others", async () => {

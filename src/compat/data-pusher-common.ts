@@ -88,3 +88,12 @@ export async function callerAccount(deps: DataPusherDeps, caller: Caller, accoun
   if (!account) throw accountNotFound(accountId);
   return account;
 }
+
+/**
+ * The `secret_token` of a body, read before the body is checked, so that a request without a
+ * valid token is 401 whatever else is wrong with it.
+ */
+export function bodyToken(body: unknown): unknown {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
+  return (body as Record<string, unknown>)["secret_token"];
+}

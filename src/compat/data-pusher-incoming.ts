@@ -20,7 +20,7 @@ import { parsePushBody, queuePush } from "../api/push.js";
 import { idempotency } from "../api/idempotency.js";
 import { queryString } from "../api/common.js";
 import { checkObjectBody, shown } from "../api/validate.js";
-import { authenticate, callerAccount, idField, type DataPusherDeps } from "./data-pusher-common.js";
+import { authenticate, bodyToken, callerAccount, idField, type DataPusherDeps } from "./data-pusher-common.js";
 
 const PATH = "/server/incoming_data";
 const BODY_FORM = ["account_id", "secret_token", "data"] as const;
@@ -40,8 +40,10 @@ export async function incomingDataRoutes(app: FastifyInstance, deps: DataPusherD
   await app.register(async (scope) => {
     // Authenticated and parsed before the Idempotency-Key check, which scopes keys by caller.
     scope.addHook("preValidation", async (request) => {
+      // The token first: without a valid one the answer is 401, whatever else is wrong.
+      const token = request.method === "GET" ? queryString(request.query, "secret_token") : bodyToken(request.body);
+      request.caller = (await authenticate(deps, request, token)).caller;
       const given = request.method === "GET" ? fromQuery(request) : fromBody(request);
-      request.caller = (await authenticate(deps, request, given.token)).caller;
       const account = await callerAccount(deps, request.caller, given.accountId);
       incoming.set(request, { accountId: account.id, objects: parseData(given.data, deps.config.max_batch, given.from) });
     });
@@ -60,7 +62,6 @@ export async function incomingDataRoutes(app: FastifyInstance, deps: DataPusherD
 interface Given {
   from: "data" | "body" | "query";
   accountId: string | undefined;
-  token: unknown;
   data: unknown;
 }
 
@@ -71,17 +72,16 @@ function fromBody(request: FastifyRequest): Given {
   const bodyForm = record !== undefined && ("secret_token" in record || (keys.length === 2 && "account_id" in record && "data" in record));
   if (!bodyForm) {
     // The whole body is the data; the token is in a header.
-    return { from: "body", accountId: queryString(request.query, "account_id"), token: undefined, data: body };
+    return { from: "body", accountId: queryString(request.query, "account_id"), data: body };
   }
   const b = checkObjectBody(record, BODY_FORM, '{"account_id":"acct_…","secret_token":"ferry_live_…","data":{"order_id":42}}');
   if (b["data"] === undefined) throw new ApiError("invalid_data", 'data is missing: send the object to push as "data", e.g. {"order_id":42}.', { field: "data" });
-  return { from: "data", accountId: idField(b["account_id"], "account_id"), token: b["secret_token"], data: b["data"] };
+  return { from: "data", accountId: idField(b["account_id"], "account_id"), data: b["data"] };
 }
 
 function fromQuery(request: FastifyRequest): Given {
   const query = (request.query ?? {}) as Record<string, unknown>;
   const accountId = queryString(query, "account_id");
-  const token = queryString(query, "secret_token");
   const text = queryString(query, "data");
   if (text !== undefined) {
     let data: unknown;
@@ -90,7 +90,7 @@ function fromQuery(request: FastifyRequest): Given {
     } catch {
       throw new ApiError("invalid_data", `data must be a JSON object, URL-encoded (e.g. data=%7B%22order_id%22%3A42%7D); got ${shown(text)}.`, { field: "data" });
     }
-    return { from: "query", accountId, token, data };
+    return { from: "query", accountId, data };
   }
   // No data=: the other parameters are the object, each value a string.
   const data: Record<string, string> = {};
@@ -98,7 +98,7 @@ function fromQuery(request: FastifyRequest): Given {
   if (Object.keys(data).length === 0) {
     throw new ApiError("invalid_data", "There is no data: give data=<a JSON object, URL-encoded>, or the fields as query parameters (?order_id=42&…).", { field: "data" });
   }
-  return { from: "query", accountId, token, data };
+  return { from: "query", accountId, data };
 }
 
 /** The objects to push; `from` names where they came from. */

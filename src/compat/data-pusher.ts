@@ -26,14 +26,14 @@ import { ApiError } from "../core/errors.js";
 import type { Account, Destination, HttpMethod } from "../core/types.js";
 import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js";
 import { checkDestinationPolicy, deleteDestination, findDestination, maxTimeoutFor, registerDestination, updateDestination } from "../app/destinations.js";
-import { deriveAccountToken, ensureDerivedToken } from "../app/derived-tokens.js";
+import { derivedTokenState, deriveAccountToken, ensureDerivedToken } from "../app/derived-tokens.js";
 import type { Caller } from "../api/auth.js";
 import { parseAccountFields } from "../api/accounts.js";
 import { parseDestinationUrl, parseHeaders } from "../api/destinations.js";
 import { parsePage, queryString } from "../api/common.js";
 import { checkObjectBody, parseMethod } from "../api/validate.js";
 import { incomingDataRoutes } from "./data-pusher-incoming.js";
-import { authenticate, callerAccount, envelopeError, idField, type DataPusherAuth, type DataPusherDeps } from "./data-pusher-common.js";
+import { authenticate, bodyToken, callerAccount, envelopeError, idField, type DataPusherAuth, type DataPusherDeps } from "./data-pusher-common.js";
 import type { CompatDeps } from "./index.js";
 
 /**
@@ -41,7 +41,7 @@ import type { CompatDeps } from "./index.js";
  * account token of which Ferry keeps only the hash. Data Pusher stored the secret itself and
  * showed it on every GET /account/; Ferry never stores a token, but the admin presents the key
  * on every GET, so the same token is worked out again and shown, and `ensureDerivedToken` makes
- * sure it exists (an account made with POST /v1/accounts gets one on its first GET). Revoked,
+ * sure it exists (an account made with POST /v1/accounts gets one on its first GET by id). Revoked,
  * it is not made again: GET shows null and says so. Only the admin token can work it out; should
  * the admin token change, GET shows (and makes) a new one, and the old one stays valid until it
  * is revoked.
@@ -71,17 +71,24 @@ function bodyOf(request: FastifyRequest, known: readonly string[], example: stri
 const CREATE_ACCOUNT = ["account_name", "email", "website"] as const;
 const CHANGE_ACCOUNT = ["account_id", "secret_token", "account_name", "email", "website"] as const;
 
-/** An account as Data Pusher showed it, `secret_token` included (see SECRET_PURPOSE). */
-async function accountView(deps: DataPusherDeps, auth: DataPusherAuth, a: Account): Promise<Record<string, unknown>> {
-  return { account_id: a.id, account_name: a.name, email: a.email, website: a.website, ...(await secretToken(deps, auth, a)) };
+/**
+ * An account as Data Pusher showed it, `secret_token` included (see SECRET_PURPOSE). One account
+ * asked for by id gets its secret token made when it has none; a listing only shows those made.
+ */
+async function accountView(deps: DataPusherDeps, auth: DataPusherAuth, a: Account, make: boolean): Promise<Record<string, unknown>> {
+  return { account_id: a.id, account_name: a.name, email: a.email, website: a.website, ...(await secretToken(deps, auth, a, make)) };
 }
 
-async function secretToken(deps: DataPusherDeps, auth: DataPusherAuth, a: Account): Promise<Record<string, unknown>> {
+async function secretToken(deps: DataPusherDeps, auth: DataPusherAuth, a: Account, make: boolean): Promise<Record<string, unknown>> {
   if (auth.caller.kind !== "admin") {
     return { secret_token: null, secret_token_message: "secret_token is shown to the admin token only: it is worked out from the admin token, never stored." };
   }
   const token = deriveAccountToken(auth.token, SECRET_PURPOSE + a.id);
-  if ((await ensureDerivedToken(deps, a.id, token, SECRET_NAME)) === "live") return { secret_token: token };
+  const state = make ? await ensureDerivedToken(deps, a.id, token, SECRET_NAME) : await derivedTokenState(deps, a.id, token);
+  if (state === "live") return { secret_token: token };
+  if (state === "none") {
+    return { secret_token: null, secret_token_message: `No secret_token yet (the account was not made here, or under another admin token); GET /account/?account_id=${a.id} makes it.` };
+  }
   return {
     secret_token: null,
     secret_token_message: `This account's secret_token was revoked; make it a new token with POST /v1/accounts/${a.id}/tokens (the admin token).`,
@@ -100,27 +107,27 @@ function accountRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
       if (body["email"] === undefined) throw new ApiError("invalid_field", "email is required, e.g. ops@acme.example.", { field: "email" });
       const fields = parseAccountFields(body, true);
       const account = await createAccount(deps, { ...fields, name: fields.name! });
-      return { status: true, message: "Account Created Successfully", data: await accountView(deps, auth, account) };
+      return { status: true, message: "Account Created Successfully", data: await accountView(deps, auth, account, true) };
     });
 
     app.get(path, async (request) => {
       const auth = await authenticate(deps, request, queryString(request.query, "secret_token"));
       const accountId = queryString(request.query, "account_id");
       if (accountId !== undefined || auth.caller.kind === "account") {
-        return { status: true, data: await accountView(deps, auth, await callerAccount(deps, auth.caller, accountId)) };
+        return { status: true, data: await accountView(deps, auth, await callerAccount(deps, auth.caller, accountId), true) };
       }
       // All of them, a page at a time (Data Pusher listed every account in one answer).
       const page = parsePage(request.query);
       const accounts = await store.listAccounts({ after: page.after, limit: page.limit + 1 });
       const shown = accounts.slice(0, page.limit);
       const data = [];
-      for (const account of shown) data.push(await accountView(deps, auth, account));
+      for (const account of shown) data.push(await accountView(deps, auth, account, false));
       return { status: true, data, next_after: accounts.length > page.limit ? shown[shown.length - 1]!.id : null };
     });
 
     app.patch(path, async (request) => {
+      const { caller } = await authenticate(deps, request, bodyToken(request.body));
       const body = bodyOf(request, CHANGE_ACCOUNT, '{"account_id":"acct_…","secret_token":"ferry_live_…","email":"new@acme.example"}');
-      const { caller } = await authenticate(deps, request, body["secret_token"]);
       const account = await callerAccount(deps, caller, requiredId(body, "account_id"));
       const { account_id: _id, secret_token: _token, ...changes } = body;
       await updateAccount(deps, account.id, parseAccountFields(changes, false));
@@ -128,8 +135,8 @@ function accountRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
     });
 
     app.delete(path, async (request) => {
+      const { caller } = await authenticate(deps, request, bodyToken(request.body));
       const body = bodyOf(request, ["account_id", "secret_token"], '{"account_id":"acct_…","secret_token":"ferry_live_…"}');
-      const { caller } = await authenticate(deps, request, body["secret_token"]);
       const account = await callerAccount(deps, caller, requiredId(body, "account_id"));
       await deleteAccount(deps, request.log, account.id);
       // Its tokens stop working here at once (other processes: within the token cache's time).
@@ -179,8 +186,8 @@ function destinationRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
 
   for (const path of DESTINATION_PATHS) {
     app.post(path, async (request) => {
+      const { caller } = await authenticate(deps, request, bodyToken(request.body));
       const body = bodyOf(request, CREATE_DESTINATION, DESTINATION_EXAMPLE);
-      const { caller } = await authenticate(deps, request, body["secret_token"]);
       const account = await callerAccount(deps, caller, idField(body["account_id"], "account_id"));
       const fields = destinationFields(body, true);
       checkDestinationPolicy(fields, policy(caller));
@@ -195,8 +202,8 @@ function destinationRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
     });
 
     app.patch(path, async (request) => {
+      const { caller } = await authenticate(deps, request, bodyToken(request.body));
       const body = bodyOf(request, CHANGE_DESTINATION, '{"destination_id":"dst_…","url":"https://partner.example/new"}');
-      const { caller } = await authenticate(deps, request, body["secret_token"]);
       const current = await destinationOf(caller, requiredId(body, "destination_id"));
       const fields = destinationFields(body, false);
       checkDestinationPolicy(fields, policy(caller));
@@ -205,8 +212,8 @@ function destinationRoutes(app: FastifyInstance, deps: DataPusherDeps): void {
     });
 
     app.delete(path, async (request) => {
+      const { caller } = await authenticate(deps, request, bodyToken(request.body));
       const body = bodyOf(request, ["destination_id", "secret_token"], '{"destination_id":"dst_…"}');
-      const { caller } = await authenticate(deps, request, body["secret_token"]);
       await deleteDestination(deps, request.log, await destinationOf(caller, requiredId(body, "destination_id")));
       return { status: true, message: "Deleted Successfully" };
     });
