@@ -238,6 +238,8 @@ describe("Data Pusher compatibility (SQLite)", () => {
       ["POST", "/server/incoming_data", { data: { a: 1 } }, AUTH, 422, "missing_account_id"],
       ["GET", `/server/incoming_data?account_id=${account.id}&secret_token=${account.token}&data=%7Bnope`, undefined, {}, 422, "invalid_data"],
       ["GET", `/server/incoming_data?account_id=${account.id}&secret_token=${account.token}`, undefined, {}, 422, "invalid_data"],
+      ["GET", `/server/incoming_data?account_id=${account.id}&secret_token=${account.token}&data=${"%5B".repeat(150)}`, undefined, {}, 422, "too_deep"],
+      ["POST", "/server/incoming_data", `{"account_id":"${account.id}","secret_token":"${account.token}","data":${"[".repeat(150)}${"]".repeat(150)}}`, {}, 422, "too_deep"],
       ["GET", `/server/incoming_data?account_id=${account.id}&account_id=x&secret_token=${account.token}&data=%7B%7D`, undefined, {}, 422, "invalid_query"],
     ];
     for (const [method, url, body, headers, status, code] of cases) {

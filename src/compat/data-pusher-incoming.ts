@@ -19,6 +19,7 @@ import type { PushResult } from "../app/push.js";
 import { parsePushBody, queuePush } from "../api/push.js";
 import { idempotency } from "../api/idempotency.js";
 import { queryString } from "../api/common.js";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "../api/json-depth.js";
 import { checkObjectBody, shown } from "../api/validate.js";
 import { authenticate, bodyToken, callerAccount, idField, type DataPusherDeps } from "./data-pusher-common.js";
 
@@ -84,6 +85,10 @@ function fromQuery(request: FastifyRequest): Given {
   const accountId = queryString(query, "account_id");
   const text = queryString(query, "data");
   if (text !== undefined) {
+    // As a body is (src/api/app.ts), before anything recurses over it.
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+      throw new ApiError("too_deep", `data nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; flatten it to at most ${MAX_JSON_DEPTH} levels.`, { field: "data" });
+    }
     let data: unknown;
     try {
       data = JSON.parse(text);
