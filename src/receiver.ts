@@ -13,6 +13,8 @@ export interface ReceivedRequest {
   /** The full URL: as sent when the request came proxy-style, else http://Host + path. */
   url: string;
   headers: IncomingHttpHeaders;
+  /** The headers as sent, name and value alternating (a header sent twice shows twice). */
+  rawHeaders: string[];
   body: string;
   /** ms since the epoch */
   receivedAt: number;
@@ -65,6 +67,7 @@ export async function startReceiver(options: ReceiverOptions = {}): Promise<Rece
         method: req.method ?? "GET",
         url: /^https?:\/\//i.test(raw) ? raw : `http://${req.headers.host ?? "localhost"}${raw}`,
         headers: req.headers,
+        rawHeaders: req.rawHeaders,
         body: Buffer.concat(chunks).toString("utf8"),
         receivedAt: Date.now(),
       };

@@ -336,8 +336,8 @@ function clientErrorProblem(code: string | undefined): [ApiErrorCode, string] {
   return ["bad_request", `The HTTP request is malformed (${code ?? "unknown parse error"}).`];
 }
 
-/** fastify's own client errors, given Ferry's codes. */
-function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: string } | undefined {
+/** fastify's own client errors, given Ferry's codes (compat modules answer them in their own shape). */
+export function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: string } | undefined {
   switch (err.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return { code: "body_too_large", detail: "The body is larger than the limit (FERRY_MAX_BODY_BYTES); send fewer data objects per request." };

@@ -144,6 +144,19 @@ export function parseEventTypes(value: unknown): string[] {
   return out;
 }
 
+/** A destination's URL template, checked; returns its source. */
+export function parseDestinationUrl(value: unknown): string {
+  const template = checkUrlTemplate(value, "url");
+  // When scheme and host are fixed, one rendering shows whether every rendering is a URL;
+  // otherwise each push's data is checked as it is delivered.
+  if (hasFixedOrigin(template)) {
+    const rendered = renderTemplate(template, {}, "");
+    const problem = checkHttpUrl(rendered);
+    if (problem) throw new ApiError("invalid_url", `url renders as "${rendered.slice(0, 200)}", which ${problem}.`, { field: "url" });
+  }
+  return template.source;
+}
+
 /** A checked destination body: only the fields it gives are set. */
 interface DestinationFields extends DestinationPatch {
   accountId?: string;
@@ -159,17 +172,7 @@ export function parseDestinationFields(body: unknown, creating: boolean): Destin
     out.accountId = stringField(b["account_id"], "account_id", 100, false)!;
   }
   if (b["method"] !== undefined || creating) out.method = parseMethod(b["method"], "method", "POST");
-  if (b["url"] !== undefined || creating) {
-    const template = checkUrlTemplate(b["url"], "url");
-    // When scheme and host are fixed, one rendering shows whether every rendering is a URL;
-    // otherwise each push's data is checked as it is delivered.
-    if (hasFixedOrigin(template)) {
-      const rendered = renderTemplate(template, {}, "");
-      const problem = checkHttpUrl(rendered);
-      if (problem) throw new ApiError("invalid_url", `url renders as "${rendered.slice(0, 200)}", which ${problem}.`, { field: "url" });
-    }
-    out.url = template.source;
-  }
+  if (b["url"] !== undefined || creating) out.url = parseDestinationUrl(b["url"]);
   if (b["headers"] !== undefined) out.headers = parseHeaders(b["headers"]);
   if (b["event_types"] !== undefined) out.eventTypes = parseEventTypes(b["event_types"]);
   if (b["enabled"] !== undefined) out.enabled = boolField(b["enabled"], "enabled");

@@ -1,14 +1,15 @@
 /**
- * POST /v1/push, and POST /server/incoming_data where Data Pusher's clients post: any JSON
- * object, or an array of them, for an account; the fan-out itself is src/app/push.ts. Answered
- * 202 only once every postback is durably queued.
+ * POST /v1/push, and POST /server/incoming_data where Data Pusher's clients post (unless
+ * FERRY_COMPAT has data-pusher, whose module then owns that path): any JSON object, or an array
+ * of them, for an account; the fan-out itself is src/app/push.ts. Answered 202 only once every
+ * postback is durably queued.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import { ApiError } from "../core/errors.js";
 import { QueueUnavailableError } from "../core/port-errors.js";
 import type { Ports } from "../app/ports.js";
-import { push } from "../app/push.js";
+import { push, type PushRequest, type PushResult } from "../app/push.js";
 import { MaybeQueuedError } from "../app/maybe-queued.js";
 import { maybeQueued } from "./idempotency.js";
 import { queryString, queueUnavailable } from "./common.js";
@@ -38,6 +39,29 @@ export function parsePushBody(body: unknown, maxBatch: number): Record<string, u
   return objects as Record<string, unknown>[];
 }
 
+/**
+ * Queues a push and tells `onEnqueued`. A queue failure becomes its 503; one that may have
+ * queued the postbacks keeps, for an Idempotency-Key retry, the answer `view` makes of the
+ * result with `status` (each route answers a push in its own shape).
+ */
+export async function queuePush(
+  deps: PushDeps,
+  request: FastifyRequest,
+  req: PushRequest,
+  answer: { status: number; view: (result: PushResult) => unknown },
+): Promise<PushResult> {
+  let result;
+  try {
+    result = await push(deps, deps.config, req);
+  } catch (err) {
+    if (err instanceof MaybeQueuedError) throw maybeQueued(request, err, answer.status, answer.view(err.result as PushResult));
+    if (!(err instanceof QueueUnavailableError)) throw err;
+    throw queueUnavailable(err, "The queue could not store the postbacks; nothing was queued. Send the push again shortly (with the same Idempotency-Key, if you gave one).");
+  }
+  if (result.postbacks.length) deps.onEnqueued?.(result.postbacks.length);
+  return result;
+}
+
 export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     // An account token pushes to its own account; the admin names one. Either way a repeated
@@ -53,18 +77,12 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
       throw new ApiError("invalid_type", `type must be 1 to 200 letters, digits and _ . : - (e.g. order.created); got ${JSON.stringify(type.slice(0, 100))}.`, { field: "type" });
     }
     const objects = parsePushBody(request.body, deps.config.max_batch);
-    let result;
-    try {
-      result = await push(deps, deps.config, { accountId, type, objects });
-    } catch (err) {
-      if (err instanceof MaybeQueuedError) throw maybeQueued(request, err, 202, err.result);
-      if (!(err instanceof QueueUnavailableError)) throw err;
-      throw queueUnavailable(err, "The queue could not store the postbacks; nothing was queued. Send the push again shortly (with the same Idempotency-Key, if you gave one).");
-    }
-    if (result.postbacks.length) deps.onEnqueued?.(result.postbacks.length);
+    const result = await queuePush(deps, request, { accountId, type, objects }, { status: 202, view: (r) => r });
     reply.code(202);
     return result;
   };
   app.post("/v1/push", handler);
-  app.post("/server/incoming_data", handler);
+  // With Data Pusher's compatibility on, src/compat/data-pusher.ts owns this path: it takes this
+  // header form too, and Data Pusher's own forms (the token and account in the body or query).
+  if (!deps.config.compatSystems.includes("data-pusher")) app.post("/server/incoming_data", handler);
 }

@@ -44,3 +44,13 @@ export async function ensureDerivedToken(ports: Ports, accountId: string, token:
     throw err;
   }
 }
+
+/**
+ * What `ensureDerivedToken` would find, without making the token: "none" when its hash is
+ * unknown (a listing shows tokens without minting one for every account it lists).
+ */
+export async function derivedTokenState(ports: Ports, accountId: string, token: string): Promise<"live" | "revoked" | "none"> {
+  const found = await ports.stores.accounts.findToken(hashToken(token));
+  if (!found || found.accountId !== accountId) return "none";
+  return found.revokedAt === null ? "live" : "revoked";
+}

@@ -12,6 +12,15 @@ export function sendsBody(method: HttpMethod): boolean {
 }
 
 /**
+ * Methods whose postback to a destination (a push's, an event's) carries the data object as a
+ * JSON body: DELETE too, as Data Pusher (seed 002) sent it. An inline /ingest endpoint's DELETE
+ * sends none, as seed 000's delivery agent did.
+ */
+export function destinationSendsBody(method: HttpMethod): boolean {
+  return sendsBody(method) || method === "DELETE";
+}
+
+/**
  * Where and how the postbacks of one ingest request are delivered. It is stored once per
  * ingest request and shared by all its postbacks: the template travels once, not per postback.
  */

@@ -11,7 +11,7 @@ import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "..
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
 import type { RetryPolicy } from "../core/retry.js";
-import { sendsBody, type Destination, type HttpMethod } from "../core/types.js";
+import { destinationSendsBody, sendsBody, type Destination, type HttpMethod } from "../core/types.js";
 import { SECOND } from "../core/time.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.js";
@@ -296,7 +296,7 @@ export class Worker {
       destination,
       key: route.key,
       method,
-      withBody: sendsBody(method),
+      withBody: destination ? destinationSendsBody(method) : sendsBody(method),
       url: urlTemplate,
       timeoutMs,
       // The latest start whose attempt still ends (and is recorded) within the lease.
@@ -378,13 +378,14 @@ export class Worker {
   }
 
   private headers(r: Reservation, q: Request): Record<string, string> {
-    // The destination's own headers first: Ferry's signature headers must not be overridden.
-    const headers: Record<string, string> = {
-      ...q.destination?.headers,
-      "user-agent": this.o.userAgent ?? "Ferry",
-      "webhook-id": r.postbackId,
-    };
-    if (q.withBody) headers["content-type"] = "application/json";
+    // Ferry's own headers win over the destination's: its signature headers must not be
+    // overridden. Names ignore case, so a destination's "Content-Type" or "User-Agent" (Data
+    // Pusher's README destination sets Content-Type) is left out rather than sent a second time.
+    const own: Record<string, string> = { "user-agent": this.o.userAgent ?? "Ferry", "webhook-id": r.postbackId };
+    if (q.withBody) own["content-type"] = "application/json";
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(q.destination?.headers ?? {})) if (!Object.hasOwn(own, name.toLowerCase())) headers[name] = value;
+    Object.assign(headers, own);
     if (q.key) Object.assign(headers, signatureHeaders(q.key, r.postbackId, q.withBody ? r.data : ""));
     return headers;
   }
