@@ -313,7 +313,7 @@ function clientErrorProblem(code: string | undefined): [ApiErrorCode, string] {
 }
 
 /** fastify's own client errors, given Ferry's codes. */
-function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: string } | undefined {
+export function mapFastifyError(err: FastifyError): { code: ApiErrorCode; detail: string } | undefined {
   switch (err.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return { code: "body_too_large", detail: "The body is larger than the limit (FERRY_MAX_BODY_BYTES); send fewer data objects per request." };
