@@ -1,0 +1,5 @@
+/** the ADS webhook service (seed 004), as its own clients know it. Not built yet: registers nothing. */
+import type { FastifyInstance } from "fastify";
+import type { CompatDeps } from "./index.js";
+
+export async function adsRoutes(_app: FastifyInstance, _deps: CompatDeps): Promise<void> {}
