@@ -14,6 +14,7 @@ import { freePort, killAll, spawnFerry, startServer, type ServerProcess } from "
 import { alreadyRegistered, client, pushCalls, register, registered, REGISTRATION, REGISTRATION_TOKEN, webhooksConfig, webhooksSuite } from "./e2e/webhooks.js";
 import { contactNumbers, pickHalf } from "../src/cli/demo-calls.js";
 import type { Config } from "../src/config.js";
+import { DestinationCache } from "../src/delivery/destinations.js";
 
 webhooksSuite("SQLite", () => ({}));
 
@@ -27,7 +28,7 @@ function from(p: Pipeline, remoteAddress: string, body: unknown, headers: Record
 describe("fun-with-webhooks: bad input and who may register", () => {
   let p: Pipeline;
   before(async () => {
-    p = await startPipeline({ ...webhooksConfig(), trusted_networks: "10.1.0.0/16" } as Partial<Config>, { worker: false });
+    p = await startPipeline({ ...webhooksConfig(), trusted_networks: "10.1.0.0/16" }, { worker: false });
   });
   after(() => p.stop());
   const good = { name: "good-client", callbackURL: "http://127.0.0.1:9/calls" };
@@ -132,7 +133,7 @@ describe("fun-with-webhooks: bad input and who may register", () => {
   });
 
   test("without a registration token configured, only trusted networks register", async () => {
-    const q = await startPipeline({ compat: ["webhooks"] } as Partial<Config>, { worker: false });
+    const q = await startPipeline({ compat: "webhooks" }, { worker: false });
     try {
       const res = await q.app.inject({
         method: "POST", url: "/webhook", remoteAddress: "192.0.2.7",
@@ -145,7 +146,7 @@ describe("fun-with-webhooks: bad input and who may register", () => {
   });
 
   test("with FERRY_COMPAT not naming webhooks, POST /webhook does not exist", async () => {
-    const q = await startPipeline({ registration_token: REGISTRATION_TOKEN } as Partial<Config>, { worker: false });
+    const q = await startPipeline({ registration_token: REGISTRATION_TOKEN }, { worker: false });
     try {
       const res = await register(q, good);
       assert.equal(res.status, 404);
@@ -186,7 +187,7 @@ describe("fun-with-webhooks: the SSRF guard and what counts as a failure", () =>
     await drained(p);
     assert.equal(receiver.requests.filter((r) => r.url.endsWith("/private")).length, 0, "nothing reached the private address");
 
-    const allowed = await start({ allow_private_destinations: false, destination_allowlist: "127.0.0.1" } as Partial<Config>);
+    const allowed = await start({ allow_private_destinations: false, destination_allowlist: "127.0.0.1" });
     registered(await register(allowed, { name: "allowed-client", callbackURL: `${receiver.url}/allowed` }), "register");
     await pushCalls(allowed, (await client(allowed, "allowed-client")).account.id, ["(11) 6666-6666"]);
     await eventually(() => receiver.requests.some((r) => r.url.endsWith("/allowed")), 10_000, "the allowlisted callback");
@@ -194,7 +195,7 @@ describe("fun-with-webhooks: the SSRF guard and what counts as a failure", () =>
 
   test("a timeout and a refused connection each count: 3 disable the client", async () => {
     // A 2 s lease allows 1 s timeouts: the 10 s of the original, clamped to what the lease allows.
-    const p = await start({ lease_ms: 2000 });
+    const p = await start({ lease_ms: 2000, timeout_ms: 1000 });
     registered(await register(p, { name: "slow-client", callbackURL: `${receiver.url}/slow` }), "register slow");
     const slow = await client(p, "slow-client");
     assert.equal(slow.destinations[0].timeout_ms, 1000, "clamped to half the lease");
@@ -328,4 +329,21 @@ test("contact numbers: N distinct, 14 characters each; a round takes half of the
   assert.equal(new Set(half).size, 5);
   assert.ok(half.every((n) => numbers.includes(n)));
   assert.equal(pickHalf(contactNumbers(7)).length, 4);
+});
+
+test("a client enabled again is sent its calls at once, though a worker saw it disabled within the second", async () => {
+  const p = await startPipeline(webhooksConfig(), { worker: false });
+  try {
+    registered(await register(p, { name: "back-again", callbackURL: "http://127.0.0.1:9/calls" }), "register");
+    const d = (await client(p, "back-again")).destinations[0];
+    ok(await call(p, "PATCH", `/v1/destinations/${d.id}`, { enabled: false }), 200, "disable");
+    // The worker's view of destinations, on the same store; it caches each for a second.
+    const cache = new DestinationCache(p.backends.stores.accounts);
+    const endpoint = { id: "e", method: "POST" as const, url: d.url, defaultValue: "", maxAttempts: 1, destinationId: d.id };
+    assert.equal((await cache.route(endpoint)).kind, "cancel", "disabled and dropping: cancelled");
+    registered(await register(p, { name: "back-again", callbackURL: "http://127.0.0.1:9/calls" }), "register again");
+    assert.equal((await cache.route(endpoint)).kind, "send", "a cancel is final, so the cached disabled state is checked first");
+  } finally {
+    await p.stop();
+  }
 });

@@ -13,11 +13,11 @@
  * keep its shapes: 200 with an empty body, or 400 with a list of problems; Ferry adds `code`.
  */
 import { timingSafeEqual } from "node:crypto";
-import { isIPv4, isIPv6, type BlockList } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { API_ERRORS, ApiError, type ApiErrorCode } from "../core/errors.js";
 import { DuplicateExternalIdError } from "../core/port-errors.js";
 import { checkHttpUrl } from "../core/template.js";
+import { inNetworks } from "../core/addresses.js";
 import type { Account, Destination } from "../core/types.js";
 import { createAccount } from "../app/accounts.js";
 import { maxTimeoutFor, registerDestination, updateDestination, type DestinationFields, type WarnLog } from "../app/destinations.js";
@@ -68,7 +68,9 @@ async function clientAccount(ports: Ports, name: string): Promise<Account> {
   try {
     return await createAccount(ports, { name: name.slice(0, MAX_ACCOUNT_NAME), externalId });
   } catch (err) {
-    if (!(err instanceof DuplicateExternalIdError)) throw err;
+    // Two first registrations of one name at once: the other one made the account.
+    const taken = err instanceof DuplicateExternalIdError || (err instanceof ApiError && err.code === "external_id_taken");
+    if (!taken) throw err;
     const raced = await ports.stores.accounts.findAccountByExternalId(externalId);
     if (!raced) throw err;
     return raced;
@@ -110,19 +112,11 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(hashToken(given), hashToken(expected));
 }
 
-/** The address as BlockList checks it: an IPv4-mapped IPv6 address as the IPv4 one. */
-export function inNetworks(networks: BlockList | undefined, ip: string): boolean {
-  if (!networks) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
-  const address = mapped ?? ip;
-  if (isIPv4(address)) return networks.check(address, "ipv4");
-  if (isIPv6(address)) return networks.check(address, "ipv6");
-  return false;
-}
-
 /** From a trusted network, or with the registration token; a 401 otherwise. */
 function authorize(request: FastifyRequest, deps: CompatDeps): void {
-  if (inNetworks(deps.config.trustedNetworks, request.ip)) return;
+  // request.ip is the socket's address, or X-Forwarded-For's from FERRY_TRUSTED_PROXIES only.
+  const networks = deps.config.trustedNetworks;
+  if (networks && inNetworks(networks, request.ip)) return;
   const header = request.headers.authorization;
   const token = typeof header === "string" ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] : undefined;
   const hint =

@@ -17,7 +17,7 @@ export const REGISTRATION = { authorization: `Bearer ${REGISTRATION_TOKEN}` };
 
 /** The settings every webhooks test runs with. */
 export function webhooksConfig(): Partial<Config> {
-  return { compat: ["webhooks"], registration_token: REGISTRATION_TOKEN } as Partial<Config>;
+  return { compat: "webhooks", registration_token: REGISTRATION_TOKEN };
 }
 
 export function register(p: Pipeline, body: unknown, headers: Record<string, string> = REGISTRATION): Promise<Call> {
