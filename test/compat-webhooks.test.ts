@@ -85,6 +85,9 @@ describe("fun-with-webhooks: bad input and who may register", () => {
     const wrong = await invalid({ name: 42, callbackURL: "", extra: true }, "wrong types and an unknown field");
     assert.deepEqual(wrong.map((x) => x.type), ["string.base", "any.empty", "object.allowUnknown"]);
     assert.equal(wrong[2].message, '"extra" is not allowed');
+    const empty = await p.app.inject({ method: "POST", url: "/webhook", headers: REGISTRATION });
+    assert.equal(empty.statusCode, 400, empty.body);
+    assert.deepEqual(empty.json().map((x: any) => x.type), ["any.required", "any.required"], "no body at all: both fields missing");
     const notObject = await invalid([good], "an array");
     assert.deepEqual(notObject.map((x) => x.type), ["object.base"]);
   });

@@ -145,9 +145,12 @@ export function webhooksRoutes(app: FastifyInstance, deps: CompatDeps): void {
     throw err;
   });
 
+  // Checked before the body is read, as Ferry's own token check is: a stranger's body is never parsed.
+  app.addHook("onRequest", async (request) => authorize(request, deps));
+
   app.post("/webhook", async (request, reply) => {
-    authorize(request, deps);
-    const checked = checkRegistration(request.body, (url) => checkHttpUrl(url) === undefined);
+    // body-parser gave the original {} for an empty body, which Joi then found without its fields.
+    const checked = checkRegistration(request.body ?? {}, (url) => checkHttpUrl(url) === undefined);
     if (!checked.ok) {
       const items = checked.problems.map((p: RegistrationProblem) => ({ ...p, code: "invalid_registration" }));
       return sendList(reply, 400, items);
