@@ -61,6 +61,9 @@ describe("fun-with-webhooks: bad input and who may register", () => {
     const long = await invalid({ name: "x".repeat(256), callbackURL: good.callbackURL }, "256 characters");
     assert.equal(long[0].type, "string.max");
     assert.equal(long[0].message, '"name" length must be less than or equal to 255 characters long');
+    const nul = await invalid({ name: "a\u0000b", callbackURL: good.callbackURL }, "a NUL, which no store takes");
+    assert.deepEqual(nul.map((x) => x.path), [["name"]]);
+    registered(await register(p, { name: "café ☕ client", callbackURL: good.callbackURL }), "any other characters");
     registered(await register(p, { name: "abc", callbackURL: good.callbackURL }), "3 characters");
     registered(await register(p, { name: "y".repeat(255), callbackURL: good.callbackURL }), "255 characters");
   });
