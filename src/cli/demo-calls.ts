@@ -8,9 +8,9 @@
  */
 import { parseArgs } from "node:util";
 import { randomInt } from "node:crypto";
+// The original's clients were rows with `enabled`; here they are accounts with this external-id prefix.
+import { CLIENT_PREFIX } from "../compat/webhooks.js";
 
-/** The original's clients were rows with `enabled`; here they are accounts with this prefix. */
-export const CLIENT_PREFIX = "webhooks:";
 /** The original produced calls for 10 contact numbers. */
 export const DEFAULT_NUMBERS = 10;
 const MAX_NUMBERS = 10_000;
