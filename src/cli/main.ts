@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `ferry` command: start | api | worker | migrate | replay | receiver. Settings come from FERRY_* variables
+ * The `ferry` command: start | api | worker | migrate | replay | receiver | demo. Settings come from FERRY_* variables
  * (see docs/operations.md); a bad one stops start-up with a line that names it.
  */
 import { parseArgs } from "node:util";
@@ -11,6 +11,7 @@ import { replayDestination, resendPostback } from "../app/resend.js";
 import { migratePostgres } from "../store/postgres-migrations.js";
 import { runRole, type Role } from "../service.js";
 import { startReceiver } from "../receiver.js";
+import { demo } from "./demo-calls.js";
 import { VERSION } from "../version.js";
 
 const USAGE = `ferry ${VERSION} — real-time delivery of postbacks and webhooks
@@ -30,6 +31,10 @@ Commands:
   receiver   a tiny HTTP endpoint that prints every request it gets
              --port N (9000)  --host H (127.0.0.1)  --status CODE (200)
              --delay-ms N (0)  --quiet
+  demo calls plays fun-with-webhooks' call generator against a running Ferry (FERRY_COMPAT=webhooks):
+             every interval, a call.standby for half of N contact numbers to every enabled client
+             --interval-ms N (1000)  --numbers N (10)  --rounds N (until Ctrl-C)
+             --url URL (FERRY_URL)  --token T (FERRY_ADMIN_TOKEN)
   help       this text
 
 Settings are FERRY_* environment variables or a JSON file named by FERRY_CONFIG;
@@ -52,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
       return replay(rest);
     case "receiver":
       return receiver(rest);
+    case "demo":
+      return demo(rest);
     case "help":
     case "--help":
     case "-h":

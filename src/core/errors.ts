@@ -18,6 +18,9 @@ export const API_ERRORS = {
   token_not_found: { status: 404, title: "No such token" },
   destination_not_found: { status: 404, title: "No such destination" },
   destination_exists: { status: 409, title: "The account has a destination with this method and URL" },
+  // fun-with-webhooks' POST /webhook (seed 003) answered 400 for both, and its clients rely on it.
+  invalid_registration: { status: 400, title: "The registration does not pass fun-with-webhooks' checks" },
+  already_registered: { status: 400, title: "A client with this name is registered and enabled" },
   body_too_large: { status: 413, title: "The body is too large" },
   too_many_items: { status: 413, title: "Too many data objects in one request" },
   url_too_long: { status: 414, title: "A part of the path is too long" },

@@ -39,7 +39,13 @@ export class DestinationCache {
       const destination = await this.destination(endpoint.destinationId);
       if (!destination) return { kind: "cancel", reason: "its destination was deleted" };
       if (!destination.enabled) {
-        return destination.onDisable === "drop" ? { kind: "cancel", reason: DROPPED_WHILE_DISABLED } : { kind: "hold" };
+        if (destination.onDisable !== "drop") return { kind: "hold" };
+        // A cancel cannot be undone, and the cached state may be up to a second old: a client
+        // that registered again just now (enabled, and pushed to at once) must not lose its calls.
+        const now = await this.fresh(endpoint.destinationId);
+        if (!now) return { kind: "cancel", reason: "its destination was deleted" };
+        if (!now.enabled) return now.onDisable === "drop" ? { kind: "cancel", reason: DROPPED_WHILE_DISABLED } : { kind: "hold" };
+        return { kind: "send", destination: now, key: this.key(now.secret) };
       }
       return { kind: "send", destination, key: this.key(destination.secret) };
     }
