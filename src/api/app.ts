@@ -33,6 +33,7 @@ import { MINUTE, SECOND } from "../core/time.js";
 import { Profiler } from "../app/profiling.js";
 import { ApiMetrics } from "./metrics.js";
 import { adminRoutes } from "./admin.js";
+import { broadcastRoutes } from "./broadcast.js";
 
 export interface AppDeps {
   config: Config;
@@ -218,7 +219,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onEventsStored: () => fanout.kick(),
     onEventsReceived: (stored, refused) => metrics.events(stored, refused),
   };
-  const counted = (route: "ingest" | "push") => ({
+  const counted = (route: "ingest" | "push" | "broadcast") => ({
     ...deps,
     onEnqueued: (postbacks: number) => {
       metrics.ingested(route, postbacks);
@@ -248,6 +249,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     destinationRoutes(authed, deps);
     adminRoutes(authed, { metrics, profiler: new Profiler(deps.config.data_dir) });
   });
+  // Outside the scope above: the provider token is no account token (src/api/broadcast.ts).
+  await app.register(async (scope) => broadcastRoutes(scope, { ...counted("broadcast"), tokenCache }));
   return app;
 }
 
