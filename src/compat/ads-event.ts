@@ -7,8 +7,9 @@
  * which writes `", "` and `": "` between items, escapes every character outside printable
  * ASCII as `\uXXXX` (lowercase hex), sorts keys by code point at every level, and writes
  * floats as Python's repr does. `pythonJson` writes the same text, so Ferry and the original
- * agree on which triggers are repeats. One loss: JSON read by JavaScript cannot tell `5.0` from
- * `5`, which Python writes `5.0` and `5`; a payload with such a number hashes as if it were `5`.
+ * agree on which triggers are repeats. What JSON read by JavaScript has lost cannot be written
+ * back: `5.0` reads as `5` (Python wrote `5.0`), and an integer beyond 2**53 loses its last
+ * digits; a payload holding such a number hashes otherwise than in the original.
  */
 import { createHash } from "node:crypto";
 
@@ -82,16 +83,17 @@ function pythonString(s: string): string {
 }
 
 /**
- * A number as Python wrote it. An integer-valued one was an int to Python (JSON's `5`), written
- * in full; any other a float, written as its repr: the shortest digits that read back the same
- * (JavaScript finds the same ones), fixed-point from 1e-4 on, below that `d.ddde-XX` with at
- * least two exponent digits. (A non-integer double is below 2**52, so never needs Python's
- * exponent form for large floats.)
+ * A number as Python wrote it. A whole one below 2**53 was an int to Python (JSON's `5`), written
+ * in full. Any other was a float (an int literal that large has lost its digits in JavaScript
+ * already, so `1e300` is the likelier reading), written as its repr: the shortest digits that
+ * read back the same (JavaScript finds the same ones), fixed-point from 1e-4 up to 1e16 (`.0`
+ * when whole), otherwise `d.ddde±XX` with at least two exponent digits.
  */
 function pythonNumber(n: number): string {
   if (!Number.isFinite(n)) return n > 0 ? "Infinity" : n < 0 ? "-Infinity" : "NaN";
-  if (Number.isInteger(n)) return BigInt(n).toString();
-  if (Math.abs(n) >= 1e-4) return String(n);
-  const [mantissa, exp] = n.toExponential().split("e") as [string, string];
-  return `${mantissa}e-${exp.slice(1).padStart(2, "0")}`;
+  if (Number.isSafeInteger(n)) return String(n);
+  const [mantissa, expText] = n.toExponential().split("e") as [string, string];
+  const exp = Number(expText);
+  if (exp >= -4 && exp < 16) return Number.isInteger(n) ? `${String(n)}.0` : String(n);
+  return `${mantissa}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
 }
