@@ -89,10 +89,10 @@ function objectBody(body: unknown): Record<string, unknown> {
 export function adsRoutes(app: FastifyInstance, deps: AdsDeps): void {
   const config = deps.config;
 
-  // The original's error shape, `{"error": ...}`, with Ferry's code beside it. What is no
-  // ApiError (a 5xx, fastify's own errors) goes on to Ferry's handler and answers problem+json.
+  // The original's error shape, `{"error": ...}`, with Ferry's code beside it. An unexpected
+  // error goes on to Ferry's handler, which logs it and answers a generic 500.
   app.setErrorHandler((thrown: FastifyError | ApiError, request, reply) => {
-    const err = portProblem(thrown) ?? thrown;
+    const err = portProblem(thrown) ?? clientError(thrown) ?? thrown;
     if (!(err instanceof ApiError)) throw err;
     if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
     if (err.headers) reply.headers(err.headers);
@@ -177,6 +177,17 @@ export function adsRoutes(app: FastifyInstance, deps: AdsDeps): void {
     // The original answered 200 whether the event was new or a repeat.
     return json(reply, 200);
   });
+}
+
+/** fastify's own 4xx (a body that is no JSON, too large, of another type) as Ferry's codes. */
+function clientError(err: FastifyError | ApiError): ApiError | undefined {
+  if (err instanceof ApiError) return undefined;
+  const status = err.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  if (status === 413) return new ApiError("body_too_large", "The body is larger than the limit (FERRY_MAX_BODY_BYTES).");
+  if (status === 415) return new ApiError("unsupported_media_type", "Send JSON with Content-Type: application/json.");
+  if (err instanceof SyntaxError || /JSON/i.test(err.message)) return new ApiError("invalid_json", "The body is not valid JSON; check its quotes, commas and brackets.");
+  return new ApiError("bad_request", err.message);
 }
 
 function userIdOf(value: unknown): string {
