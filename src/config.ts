@@ -9,7 +9,8 @@
  */
 import { readFileSync } from "node:fs";
 import { HOUR, MINUTE, SECOND } from "./core/time.js";
-import { parseAllowlist, type Allowlist } from "./core/addresses.js";
+import type { BlockList } from "node:net";
+import { parseAllowlist, parseNetworks, type Allowlist } from "./core/addresses.js";
 
 type Spec =
   | { kind: "int"; default: number; min: number; max: number; doc: string }
@@ -45,7 +46,7 @@ export const SETTINGS = {
   max_connections: { kind: "int", default: 10_000, min: 1, max: 1_000_000, doc: "Most connections the API holds open at once; more are closed as they arrive. Keep it under the process's open-file limit." },
   log_level: { kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], doc: "Log level. Each attempt is one line at info." },
   failure_threshold: { kind: "int", default: 3, min: 0, max: 10_000, doc: "Endpoint health: failed attempts to a destination within `failure_window_ms` that disable it (its postbacks are held until it is enabled again); 0 = never. Per destination: `failure_threshold`." },
-  failure_window_ms: { kind: "int", default: HOUR, min: 0, max: 30 * 24 * HOUR, doc: "Endpoint health: how long a failed attempt counts; 0 = forever (with a threshold of 3: disabled after 3 failures in all, as the ADS webhook service did). Per destination: `failure_window_ms`." },
+  failure_window_ms: { kind: "int", default: HOUR, min: 0, max: 30 * 24 * HOUR, doc: "Endpoint health: how long a failed attempt counts; 0 = forever (with a threshold of 3: disabled after 3 failures in all, as fun-with-webhooks did). Per destination: `failure_window_ms`." },
   idempotency_ttl_ms: { kind: "int", default: 24 * HOUR, min: MINUTE, max: 30 * 24 * HOUR, doc: "How long an `Idempotency-Key` is remembered: a repeat within it gets the first answer and queues nothing." },
   allow_private_destinations: { kind: "bool", default: false, doc: "Deliver to loopback, private, link-local and cloud-metadata addresses too. Off: such postbacks are refused (`destination_refused`)." },
   destination_allowlist: { kind: "optional", doc: "Comma-separated host names, IPs and CIDR ranges delivered to although private, e.g. `receiver.internal,10.1.0.0/16`." },
@@ -61,6 +62,15 @@ export const SETTINGS = {
   event_max_future_ms: { kind: "int", default: 5 * MINUTE, min: 0, max: 7 * 24 * HOUR, doc: "How far ahead of Ferry's clock an event's timestamp may be; further is `timestamp_in_future`." },
   metrics_port: { kind: "int", default: 0, min: 0, max: 65535, doc: "Serve `GET /metrics` with no token on this port of `host` too, for a scraper inside the network; 0 = off (then `/metrics` is on the API port with the admin token). A `ferry worker` serves metrics only here." },
   metrics_max_destinations: { kind: "int", default: 50, min: 0, max: 10_000, doc: "Destinations given a label of their own in `/metrics`; attempts to any further one are counted under `destination=\"other\"`." },
+  compat: { kind: "optional", doc: "Comma-separated seed systems whose own API Ferry answers too, for clients moved over unchanged: `data-pusher` (seed 002), `webhooks` (fun-with-webhooks, seed 003), `ads` (the ADS webhook service, seed 004). Off by default; see docs/seeds.md." },
+  registration_token: { kind: "optional", secret: true, minLength: 16, doc: "The token that registers clients on the compat routes: `POST /webhook` (webhooks) and `POST /webhooks/account` (ads). Unset: those routes answer 401 (but `/webhook` from `trusted_networks`)." },
+  trigger_token: { kind: "optional", secret: true, minLength: 16, doc: "The provider token: sends events to every subscribed account, on `POST /webhooks/trigger` (ads) and `POST /v1/broadcast`. It can do nothing else. Unset: only the admin token broadcasts." },
+  trusted_networks: { kind: "optional", doc: "Comma-separated CIDR ranges or IPs whose requests may use `/ingest`, `/ingest.php` and `POST /v1/events` without a token (seeds 000 and 001: \"the applications are trusted clients\"). Empty by default. Anyone who can send from those addresses sends as `trusted_account`: keep them tight." },
+  trusted_account: { kind: "optional", doc: "The account (acct_...) that token-less requests from `trusted_networks` act for; unset, they act as the admin." },
+  trusted_proxies: { kind: "optional", doc: "Comma-separated CIDR ranges or IPs of proxies whose `X-Forwarded-For` is believed for the client's address; from any other, the header is ignored." },
+  webhooks_max_failures: { kind: "int", default: 3, min: 1, max: 1_000, doc: "webhooks compat: failed deliveries (not necessarily consecutive) that disable a fun-with-webhooks client; what it is owed is then dropped, as in that system." },
+  ads_max_send_attempts: { kind: "int", default: 5, min: 1, max: 1_000, doc: "ads compat: failed deliveries that deactivate a subscription (the ADS service's MAX_SEND_ATTEMPTS); what failed stays for `ferry replay`." },
+  ads_dedupe_triggers: { kind: "bool", default: true, doc: "ads compat: a trigger whose whole request (keys sorted) was seen before is not sent again, as in that system. Off: every trigger is sent (deliberate re-emission)." },
   sqlite_synchronous: { kind: "enum", default: "normal", values: ["normal", "full"], doc: "SQLite durability: normal survives any process crash; full also survives power loss, at a cost per ingest." },
 } as const satisfies Record<string, Spec>;
 
@@ -80,7 +90,17 @@ export interface Parsed {
   /** FERRY_DESTINATION_ALLOWLIST parsed; undefined when it is unset. Structured-clonable (a Set
    * and a node:net BlockList), so it reaches the delivery thread with the rest of the config. */
   allowlist: Allowlist | undefined;
+  /** FERRY_COMPAT as a list of known systems, in the order given; empty when unset. */
+  compatSystems: CompatSystem[];
+  /** FERRY_TRUSTED_NETWORKS parsed; undefined when unset. */
+  trustedNetworks: BlockList | undefined;
+  /** FERRY_TRUSTED_PROXIES as fastify's trustProxy takes it (IPs and CIDR ranges); empty when unset. */
+  trustedProxies: string[];
 }
+
+/** The seed systems whose own API Ferry can answer too (FERRY_COMPAT). */
+export const COMPAT_SYSTEMS = ["data-pusher", "webhooks", "ads"] as const;
+export type CompatSystem = (typeof COMPAT_SYSTEMS)[number];
 
 export type Config = { -readonly [K in keyof Settings]: ValueOf<Settings[K]> } & Parsed;
 export type SettingName = keyof Settings;
@@ -154,7 +174,7 @@ export function loadConfig(
   }
   if (errors.length) throw new ConfigError(errors.join("\n"));
   // The Parsed fields are worked out below from the settings they follow, never taken from overrides.
-  const out = { ...config, allowlist: undefined } as unknown as Config;
+  const out = { ...config, allowlist: undefined, compatSystems: [], trustedNetworks: undefined, trustedProxies: [] } as unknown as Config;
   if (out.proxy_url !== undefined && !/^http:\/\/[^/]+/i.test(out.proxy_url)) {
     throw new ConfigError(`FERRY_PROXY_URL: must be an http:// URL such as http://proxy:3128, got ${JSON.stringify(out.proxy_url)}`);
   }
@@ -164,6 +184,28 @@ export function loadConfig(
     } catch (err) {
       throw new ConfigError(`FERRY_DESTINATION_ALLOWLIST: ${(err as Error).message}; give host names, IPs or CIDR ranges separated by commas`);
     }
+  }
+  if (out.compat !== undefined) {
+    for (const name of out.compat.split(",").map((n) => n.trim().toLowerCase()).filter(Boolean)) {
+      if (!(COMPAT_SYSTEMS as readonly string[]).includes(name)) {
+        throw new ConfigError(`FERRY_COMPAT: unknown system ${JSON.stringify(name)}; give any of ${COMPAT_SYSTEMS.join(", ")}, separated by commas`);
+      }
+      if (!out.compatSystems.includes(name as CompatSystem)) out.compatSystems.push(name as CompatSystem);
+    }
+  }
+  for (const [setting, variable] of [["trusted_networks", "FERRY_TRUSTED_NETWORKS"], ["trusted_proxies", "FERRY_TRUSTED_PROXIES"]] as const) {
+    const text = out[setting];
+    if (text === undefined) continue;
+    try {
+      const { list, entries } = parseNetworks(text);
+      if (setting === "trusted_networks") out.trustedNetworks = list;
+      else out.trustedProxies = entries;
+    } catch (err) {
+      throw new ConfigError(`${variable}: ${(err as Error).message}; give IP addresses or CIDR ranges such as 10.0.0.0/8, separated by commas`);
+    }
+  }
+  if (out.trusted_account !== undefined && !/^acct_[0-9A-Z]{26}$/.test(out.trusted_account)) {
+    throw new ConfigError(`FERRY_TRUSTED_ACCOUNT: must be an account id such as acct_01J..., as POST /v1/accounts answered; got ${JSON.stringify(out.trusted_account.slice(0, 60))}`);
   }
   if (out.redis_url !== undefined && !/^rediss?:\/\/[^/]/i.test(out.redis_url)) {
     throw new ConfigError("FERRY_REDIS_URL: must be a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6380/0");

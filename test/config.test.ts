@@ -294,3 +294,25 @@ test("a length of time takes a unit or plain milliseconds: FERRY_EVENT_RETENTION
     assert.match(configError({ FERRY_EVENT_RETENTION: bad }).message, /^FERRY_EVENT_RETENTION: must be a length of time such as 30d/, bad);
   }
 });
+
+test("FERRY_COMPAT is a list of known seed systems; an unknown one is named", () => {
+  assert.deepEqual(loadConfig({}).compatSystems, []);
+  assert.deepEqual(loadConfig({ FERRY_COMPAT: " Data-Pusher, ads ,ads," }).compatSystems, ["data-pusher", "ads"]);
+  assert.throws(() => loadConfig({ FERRY_COMPAT: "data-pusher,teravoz" }), (err: Error) => err instanceof ConfigError && /FERRY_COMPAT: unknown system "teravoz"/.test(err.message));
+});
+
+test("FERRY_TRUSTED_NETWORKS and FERRY_TRUSTED_PROXIES take IPs and CIDR ranges, never host names", () => {
+  const config = loadConfig({ FERRY_TRUSTED_NETWORKS: "10.0.0.0/8, 127.0.0.1,::1", FERRY_TRUSTED_PROXIES: "192.168.1.10,fd00::/8" });
+  assert.ok(config.trustedNetworks?.check("10.1.2.3", "ipv4"));
+  assert.ok(config.trustedNetworks?.check("127.0.0.1", "ipv4"));
+  assert.ok(!config.trustedNetworks?.check("127.0.0.2", "ipv4"));
+  assert.ok(config.trustedNetworks?.check("::1", "ipv6"));
+  assert.deepEqual(config.trustedProxies, ["192.168.1.10", "fd00::/8"]);
+  assert.equal(loadConfig({}).trustedNetworks, undefined);
+  assert.deepEqual(loadConfig({}).trustedProxies, []);
+  for (const bad of ["proxy.internal", "10.0.0.0/33", "10.0.0.0/8/1", "1.2.3.4/-1"]) {
+    assert.throws(() => loadConfig({ FERRY_TRUSTED_NETWORKS: bad }), (err: Error) => err instanceof ConfigError && err.message.startsWith("FERRY_TRUSTED_NETWORKS:"), bad);
+  }
+  assert.throws(() => loadConfig({ FERRY_TRUSTED_PROXIES: "lb" }), /FERRY_TRUSTED_PROXIES/);
+  assert.throws(() => loadConfig({ FERRY_TRUSTED_ACCOUNT: "acme" }), /FERRY_TRUSTED_ACCOUNT: must be an account id/);
+});

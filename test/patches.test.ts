@@ -5,7 +5,7 @@ import { patchAccount, patchDestination } from "../src/core/patches.js";
 import type { Account, Destination } from "../src/core/types.js";
 
 const T0 = Date.UTC(2024, 0, 1);
-const account: Account = { id: "acct_1", name: "Acme", email: "ops@acme.example", website: null, metadata: { plan: "pro" }, dedupeWindowMs: 0, strictEventTypes: false, eventRetentionMs: null, createdAt: T0, updatedAt: T0 };
+const account: Account = { id: "acct_1", name: "Acme", email: "ops@acme.example", website: null, externalId: null, metadata: { plan: "pro" }, dedupeWindowMs: 0, strictEventTypes: false, eventRetentionMs: null, createdAt: T0, updatedAt: T0 };
 const destination: Destination = {
   id: "dst_1",
   accountId: "acct_1",
@@ -23,6 +23,7 @@ const destination: Destination = {
   concurrency: null,
   failureThreshold: 3,
   failureWindowMs: 60_000,
+  onDisable: "hold",
   secret: "whsec_x",
   createdAt: T0,
   updatedAt: T0,

@@ -230,6 +230,7 @@ describe("Postgres store", () => {
         concurrency: null,
         failureThreshold: 40,
         failureWindowMs: 0,
+        onDisable: "hold",
         secret: "whsec_cmFjZQ==",
         createdAt: T0,
         updatedAt: T0,

@@ -1,8 +1,8 @@
 /**
  * Accounts (tenants), managed by the admin:
- *   POST   /v1/accounts          {name, email?, website?, metadata?, dedupe_window_ms?,
+ *   POST   /v1/accounts          {name, email?, website?, external_id?, metadata?, dedupe_window_ms?,
  *                                 strict_event_types?, event_retention_ms?} → 201
- *   GET    /v1/accounts          ?limit=&after= → {"data":[...],"next_after":...}
+ *   GET    /v1/accounts          ?limit=&after= → {"data":[...],"next_after":...}; ?external_id= finds one
  *   GET    /v1/accounts/{id}     the admin, or the account's own token
  *   PATCH  /v1/accounts/{id}     any of the fields above
  *   DELETE /v1/accounts/{id}     with its tokens and destinations → 204
@@ -15,10 +15,10 @@ import type { Account } from "../core/types.js";
 import type { Ports } from "../app/ports.js";
 import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js";
 import { requireAdmin, type TokenCache } from "./auth.js";
-import { accessibleAccount, accountNotFound, iso, listPage, parsePage } from "./common.js";
+import { accessibleAccount, accountNotFound, iso, listPage, parsePage, queryString } from "./common.js";
 import { boolField, checkObjectBody, intField, NUL, shown, stringField } from "./validate.js";
 
-const FIELDS = ["name", "account_name", "email", "website", "metadata", "dedupe_window_ms", "strict_event_types", "event_retention_ms"] as const;
+const FIELDS = ["name", "account_name", "email", "website", "external_id", "metadata", "dedupe_window_ms", "strict_event_types", "event_retention_ms"] as const;
 const EXAMPLE = '{"name":"Acme","email":"ops@acme.example","website":"https://acme.example","metadata":{},"dedupe_window_ms":0}';
 
 const MAX_NAME = 200;
@@ -34,6 +34,7 @@ export function accountView(a: Account): Record<string, unknown> {
     name: a.name,
     email: a.email,
     website: a.website,
+    external_id: a.externalId,
     metadata: a.metadata,
     dedupe_window_ms: a.dedupeWindowMs,
     strict_event_types: a.strictEventTypes,
@@ -67,6 +68,7 @@ export function parseAccountFields(body: unknown, creating: boolean): AccountPat
     patch.email = email;
   }
   if (b["website"] !== undefined) patch.website = stringField(b["website"], "website", 2048, true);
+  if (b["external_id"] !== undefined) patch.externalId = externalIdField(b["external_id"]);
   if (b["metadata"] !== undefined) {
     const metadata = b["metadata"];
     if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
@@ -88,6 +90,19 @@ export function parseAccountFields(body: unknown, creating: boolean): AccountPat
   return patch;
 }
 
+const MAX_EXTERNAL_ID = 255;
+
+/** An external id: 1 to 255 characters, no control characters (it is shown and matched exactly). */
+function externalIdField(value: unknown): string | null {
+  if (value === null) return null;
+  if (typeof value !== "string" || value.length === 0 || value.length > MAX_EXTERNAL_ID || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new ApiError("invalid_field", `external_id must be a string of 1 to ${MAX_EXTERNAL_ID} characters without control characters (or null); got ${shown(value)}.`, {
+      field: "external_id",
+    });
+  }
+  return value;
+}
+
 export function accountRoutes(app: FastifyInstance, deps: Ports & { tokenCache: TokenCache }): void {
   const store = deps.stores.accounts;
 
@@ -101,6 +116,12 @@ export function accountRoutes(app: FastifyInstance, deps: Ports & { tokenCache: 
 
   app.get("/v1/accounts", async (request) => {
     requireAdmin(request, "list accounts (an account token may read its own account: GET /v1/accounts/{id})");
+    const externalId = queryString(request.query, "external_id");
+    if (externalId !== undefined) {
+      // One account at most: the same page shape, so a client reads both alike.
+      const found = await store.findAccountByExternalId(externalIdField(externalId)!);
+      return { data: found ? [accountView(found)] : [], next_after: null };
+    }
     return listPage(parsePage(request.query), (page) => store.listAccounts(page), accountView);
   });
 

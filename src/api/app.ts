@@ -34,6 +34,7 @@ import { Profiler } from "../app/profiling.js";
 import { ApiMetrics } from "./metrics.js";
 import { adminRoutes } from "./admin.js";
 import { broadcastRoutes } from "./broadcast.js";
+import { compatRoutes } from "../compat/index.js";
 
 export interface AppDeps {
   config: Config;
@@ -219,7 +220,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onEventsStored: () => fanout.kick(),
     onEventsReceived: (stored, refused) => metrics.events(stored, refused),
   };
-  const counted = (route: "ingest" | "push" | "broadcast") => ({
+  const counted = (route: "ingest" | "push" | "compat" | "broadcast") => ({
     ...deps,
     onEnqueued: (postbacks: number) => {
       metrics.ingested(route, postbacks);
@@ -227,9 +228,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  // Every route below needs a token: the admin's or an account's (request.caller says which).
   const tokenCache = new TokenCache();
   app.decorateRequest("caller", null as never);
+  // The seed systems' own APIs (FERRY_COMPAT): each authenticates its requests itself.
+  const compat = counted("compat");
+  await compatRoutes(app, { ...deps, tokenCache, onEnqueued: compat.onEnqueued });
+
+  // Every route below needs a token: the admin's or an account's (request.caller says which).
   await app.register(async (authed) => {
     authed.addHook("onRequest", authenticate({ adminTokenHash: deps.adminTokenHash, stores: deps.stores, tokenCache }));
     // The ways data comes in take an Idempotency-Key.

@@ -104,29 +104,34 @@ export interface AuthDeps {
 /** An onRequest hook: sets `request.caller`, or refuses the request with 401. */
 export function authenticate(deps: AuthDeps) {
   return async (request: FastifyRequest): Promise<void> => {
-    const token = bearerToken(request);
-    const hash = hashToken(token);
-    if (timingSafeEqual(hash, deps.adminTokenHash)) {
-      request.caller = { kind: "admin" };
-      return;
-    }
-    // Only our own account tokens are looked up: anything else cannot be one, and must not
-    // cost a store round trip.
-    const found = token.startsWith(ACCOUNT_TOKEN_PREFIX) ? await findAccountToken(deps, hash) : undefined;
-    if (!found) {
-      throw new ApiError(
-        "invalid_token",
-        "The token is not valid: it is neither the admin token (printed on first start, or FERRY_ADMIN_TOKEN) nor a live account token (POST /v1/accounts/{id}/tokens).",
-        { headers: CHALLENGE },
-      );
-    }
-    if (found.revokedAt !== null) {
-      throw new ApiError("token_revoked", `This account token (${found.id}) was revoked at ${new Date(found.revokedAt).toISOString()}; make a new one with POST /v1/accounts/{id}/tokens.`, {
-        headers: CHALLENGE,
-      });
-    }
-    request.caller = { kind: "account", accountId: found.accountId, tokenId: found.id };
+    request.caller = await callerForToken(deps, bearerToken(request));
   };
+}
+
+/**
+ * Who a token is: the admin, or an account through a live token of its. Throws 401
+ * invalid_token or token_revoked. For a token found where `authenticate` does not look (a
+ * compat route's body, say).
+ */
+export async function callerForToken(deps: AuthDeps, token: string): Promise<Caller> {
+  const hash = hashToken(token);
+  if (timingSafeEqual(hash, deps.adminTokenHash)) return { kind: "admin" };
+  // Only our own account tokens are looked up: anything else cannot be one, and must not
+  // cost a store round trip.
+  const found = token.startsWith(ACCOUNT_TOKEN_PREFIX) ? await findAccountToken(deps, hash) : undefined;
+  if (!found) {
+    throw new ApiError(
+      "invalid_token",
+      "The token is not valid: it is neither the admin token (printed on first start, or FERRY_ADMIN_TOKEN) nor a live account token (POST /v1/accounts/{id}/tokens).",
+      { headers: CHALLENGE },
+    );
+  }
+  if (found.revokedAt !== null) {
+    throw new ApiError("token_revoked", `This account token (${found.id}) was revoked at ${new Date(found.revokedAt).toISOString()}; make a new one with POST /v1/accounts/{id}/tokens.`, {
+      headers: CHALLENGE,
+    });
+  }
+  return { kind: "account", accountId: found.accountId, tokenId: found.id };
 }
 
 async function findAccountToken(deps: AuthDeps, hash: Buffer): Promise<Token | undefined> {

@@ -18,7 +18,7 @@ import type { Config } from "../config.js";
 import type { DestinationPatch } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
-import type { Destination } from "../core/types.js";
+import { ON_DISABLE, type Destination, type OnDisable } from "../core/types.js";
 import type { Ports } from "../app/ports.js";
 import {
   checkDestinationPolicy, deleteDestination, findDestination, maxTimeoutFor, registerDestination, rotateSecret, updateDestination,
@@ -28,7 +28,7 @@ import { boolField, checkObjectBody, checkUrlTemplate, intField, parseMethod, po
 
 const FIELDS = [
   "account_id", "url", "method", "headers", "event_types", "enabled", "timeout_ms", "max_attempts",
-  "default_value", "rate_limit", "concurrency", "failure_threshold", "failure_window_ms",
+  "default_value", "rate_limit", "concurrency", "failure_threshold", "failure_window_ms", "on_disable",
 ] as const;
 const EXAMPLE = '{"url":"https://partner.example/hook?id={id}","method":"POST","event_types":["order.*"]}';
 
@@ -75,6 +75,7 @@ export function destinationView(d: Destination, withSecret = false): Record<stri
     concurrency: d.concurrency,
     failure_threshold: d.failureThreshold,
     failure_window_ms: d.failureWindowMs,
+    on_disable: d.onDisable,
     created_at: iso(d.createdAt),
     updated_at: iso(d.updatedAt),
     ...(withSecret ? { secret: d.secret } : {}),
@@ -182,6 +183,13 @@ export function parseDestinationFields(body: unknown, creating: boolean): Destin
   if (b["concurrency"] !== undefined) out.concurrency = intField(b["concurrency"], "concurrency", 1, 1000, true);
   if (b["failure_threshold"] !== undefined) out.failureThreshold = intField(b["failure_threshold"], "failure_threshold", 0, 1_000_000, true);
   if (b["failure_window_ms"] !== undefined) out.failureWindowMs = intField(b["failure_window_ms"], "failure_window_ms", 0, 365 * DAY_MS, true);
+  if (b["on_disable"] !== undefined) {
+    const v = b["on_disable"];
+    if (!(ON_DISABLE as readonly unknown[]).includes(v)) {
+      throw new ApiError("invalid_field", `on_disable must be "hold" (keep what it is owed until it is enabled) or "drop" (cancel it); got ${shown(v)}.`, { field: "on_disable" });
+    }
+    out.onDisable = v as OnDisable;
+  }
   return out;
 }
 

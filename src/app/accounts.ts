@@ -5,6 +5,7 @@
  */
 import type { AccountPatch } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
+import { DuplicateExternalIdError } from "../core/port-errors.js";
 import { newAccountId } from "../core/ids.js";
 import type { Account } from "../core/types.js";
 import { releaseHeld, type WarnLog } from "./destinations.js";
@@ -15,6 +16,12 @@ export function accountNotFound(id: string): ApiError {
   return new ApiError("account_not_found", `No account ${JSON.stringify(id.slice(0, 100))}. Ids are those POST /v1/accounts answered (acct_...).`);
 }
 
+export function externalIdTaken(externalId: string): ApiError {
+  return new ApiError("external_id_taken", `Another account has external_id ${JSON.stringify(externalId.slice(0, 100))}; external ids are unique. GET /v1/accounts?external_id=... finds it.`, {
+    field: "external_id",
+  });
+}
+
 /** Creates an account from checked fields; `name` is required. */
 export async function createAccount(ports: Ports, fields: AccountPatch & { name: string }, now = Date.now()): Promise<Account> {
   const account: Account = {
@@ -22,6 +29,7 @@ export async function createAccount(ports: Ports, fields: AccountPatch & { name:
     name: fields.name,
     email: fields.email ?? null,
     website: fields.website ?? null,
+    externalId: fields.externalId ?? null,
     metadata: fields.metadata ?? {},
     dedupeWindowMs: fields.dedupeWindowMs ?? 0,
     strictEventTypes: fields.strictEventTypes ?? false,
@@ -29,14 +37,23 @@ export async function createAccount(ports: Ports, fields: AccountPatch & { name:
     createdAt: now,
     updatedAt: now,
   };
-  await ports.stores.accounts.createAccount(account);
+  try {
+    await ports.stores.accounts.createAccount(account);
+  } catch (err) {
+    throw err instanceof DuplicateExternalIdError ? externalIdTaken(err.externalId) : err;
+  }
   return account;
 }
 
 /** The account after the patch (as it is, for an empty patch); account_not_found when there is none. */
 export async function updateAccount(ports: Ports, id: string, patch: AccountPatch, now = Date.now()): Promise<Account> {
   const store = ports.stores.accounts;
-  const account = await (Object.keys(patch).length ? store.updateAccount(id, patch, now) : store.getAccount(id));
+  let account: Account | undefined;
+  try {
+    account = await (Object.keys(patch).length ? store.updateAccount(id, patch, now) : store.getAccount(id));
+  } catch (err) {
+    throw err instanceof DuplicateExternalIdError ? externalIdTaken(err.externalId) : err;
+  }
   if (!account) throw accountNotFound(id);
   return account;
 }

@@ -115,6 +115,7 @@ function newDestination(accountId: string, fields: DestinationFields, now: numbe
     concurrency: fields.concurrency ?? null,
     failureThreshold: fields.failureThreshold ?? null,
     failureWindowMs: fields.failureWindowMs ?? null,
+    onDisable: fields.onDisable ?? "hold",
     secret: newSigningSecret(),
     createdAt: now,
     updatedAt: now,
@@ -149,7 +150,10 @@ async function applyPatch(ports: Ports, log: WarnLog, current: Destination, fiel
   }
   const updated = await ports.stores.accounts.updateDestination(current.id, patch, Date.now());
   if (!updated) throw destinationNotFound(current.id);
-  if (patch.enabled === true && !current.enabled) await releaseHeld(ports.queue, log, current.id);
+  const enabled = patch.enabled === true && !current.enabled;
+  // A disabled destination switched to drop: what it held becomes due, and the worker cancels it.
+  const dropping = !updated.enabled && updated.onDisable === "drop" && current.onDisable !== "drop";
+  if (enabled || dropping) await releaseHeld(ports.queue, log, current.id);
   return updated;
 }
 

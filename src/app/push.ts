@@ -34,10 +34,13 @@ export interface PushResult {
 
 /**
  * Destinations a push goes to. One disabled by endpoint health still gets its postbacks, held
- * until it is enabled again (not lost); one its owner disabled gets none.
+ * until it is enabled again (not lost), unless it drops what it is owed while disabled; one its
+ * owner disabled gets none.
  */
 export function pushTargets(destinations: Destination[], type: string | undefined): Destination[] {
-  return destinations.filter((d) => (d.enabled || d.disabledReason !== DISABLED_BY_OWNER) && matchesEventType(d.eventTypes, type));
+  return destinations.filter(
+    (d) => (d.enabled || (d.disabledReason !== DISABLED_BY_OWNER && d.onDisable !== "drop")) && matchesEventType(d.eventTypes, type),
+  );
 }
 
 /**

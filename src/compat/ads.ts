@@ -22,7 +22,6 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Config } from "../config.js";
 import { ApiError } from "../core/errors.js";
 import { DuplicateExternalIdError } from "../core/port-errors.js";
 import { newBroadcastId } from "../core/ids.js";
@@ -33,19 +32,12 @@ import { registerDestination, updateDestination } from "../app/destinations.js";
 import { deriveAccountToken, ensureDerivedToken } from "../app/derived-tokens.js";
 import { broadcast } from "../app/broadcast.js";
 import { MaybeQueuedError } from "../app/maybe-queued.js";
-import { callerForToken, hashToken, type TokenCache } from "../api/auth.js";
+import { callerForToken, hashToken } from "../api/auth.js";
 import { portProblem } from "../api/common.js";
 import { parseEventTypes } from "../api/destinations.js";
 import { checkUrlTemplate } from "../api/validate.js";
 import { adsEnvelope, triggerMd5 } from "./ads-event.js";
-
-export interface AdsDeps extends Ports {
-  config: Config;
-  adminTokenHash: Buffer;
-  tokenCache: TokenCache;
-  /** Told how many postbacks a trigger queued (to wake a worker at once). */
-  onEnqueued?: ((postbacks: number) => void) | undefined;
-}
+import type { CompatDeps } from "./index.js";
 
 /** Accounts registered here are known elsewhere by this prefix and the ADS user_id. */
 export const ADS_PREFIX = "ads:";
@@ -86,7 +78,7 @@ function objectBody(body: unknown): Record<string, unknown> {
   return body !== null && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
 }
 
-export function adsRoutes(app: FastifyInstance, deps: AdsDeps): void {
+export async function adsRoutes(app: FastifyInstance, deps: CompatDeps): Promise<void> {
   const config = deps.config;
 
   // The original's error shape, `{"error": ...}`, with Ferry's code beside it. An unexpected
@@ -167,7 +159,7 @@ export function adsRoutes(app: FastifyInstance, deps: AdsDeps): void {
         ...(config.ads_dedupe_triggers ? { once: { scope: TRIGGER_SCOPE, key: md5, windowMs: TRIGGER_MEMORY_MS } } : {}),
       });
       if (result.repeated) request.log.info({ event, md5 }, "ADS trigger seen before; not sent again");
-      else if (result.postbacks.length) deps.onEnqueued?.(result.postbacks.length);
+      else deps.onEnqueued(result.postbacks.length);
     } catch (err) {
       // The original would have had no answer either; the trigger is forgotten, so sending it
       // again is not taken for a repeat (and may reach a subscriber twice if it was queued).
@@ -236,7 +228,7 @@ function subscriptionOf(body: Record<string, unknown>): { event: string; url: st
  * as the original left an inactive subscription inactive: PATCH /v1/destinations/{id}
  * {"enabled":true} with the same token enables it).
  */
-async function subscribe(deps: AdsDeps, request: FastifyRequest, accountId: string, event: string, url: string): Promise<"created" | "exists"> {
+async function subscribe(deps: CompatDeps, request: FastifyRequest, accountId: string, event: string, url: string): Promise<"created" | "exists"> {
   const current: Destination | undefined = await deps.stores.accounts.findDestination(accountId, "POST", url);
   if (current) {
     if (current.eventTypes.includes(event)) return "exists";

@@ -134,6 +134,40 @@ export function parseAllowlist(text: string): Allowlist {
   return { hosts, nets };
 }
 
+/**
+ * IP addresses and CIDR ranges only (no host names: a source address is never resolved), as a
+ * BlockList to match against and as the normalised entries given. Throws naming the bad entry.
+ */
+export function parseNetworks(text: string): { list: BlockList; entries: string[] } {
+  const list = new BlockList();
+  const entries: string[] = [];
+  for (const raw of text.split(",")) {
+    const entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    const [ip, prefix, extra] = entry.split("/");
+    const version = isIP(ip!);
+    const bits = prefix === undefined ? (version === 4 ? 32 : 128) : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+    if (version === 0 || extra !== undefined || !Number.isInteger(bits) || bits > (version === 4 ? 32 : 128)) {
+      throw new Error(`"${raw.trim()}" is not an IP address or CIDR range`);
+    }
+    list.addSubnet(ip!, bits, version === 4 ? "ipv4" : "ipv6");
+    entries.push(prefix === undefined ? ip! : `${ip}/${bits}`);
+  }
+  return { list, entries };
+}
+
+/**
+ * Whether `address` (a socket's remote address) is in `list`. An IPv4 client on a dual-stack
+ * socket shows as ::ffff:a.b.c.d; it is matched as the IPv4 address it is.
+ */
+export function inNetworks(list: BlockList, address: string | undefined): boolean {
+  if (!address) return false;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  const ip = mapped ? mapped[1]! : address;
+  const version = isIP(ip);
+  return version !== 0 && list.check(ip, version === 4 ? "ipv4" : "ipv6");
+}
+
 /** Whether the allow-list admits this resolved address. */
 export function allowsAddress(list: Allowlist, address: string): boolean {
   const version = isIP(address);

@@ -14,6 +14,7 @@ export const API_ERRORS = {
   request_timeout: { status: 408, title: "The request did not arrive in time" },
   postback_not_found: { status: 404, title: "No such postback" },
   account_not_found: { status: 404, title: "No such account" },
+  external_id_taken: { status: 409, title: "External id taken" },
   token_not_found: { status: 404, title: "No such token" },
   destination_not_found: { status: 404, title: "No such destination" },
   destination_exists: { status: 409, title: "The account has a destination with this method and URL" },

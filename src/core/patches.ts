@@ -4,10 +4,10 @@
  */
 import type { Account, Destination } from "./types.js";
 
-export type AccountPatch = Partial<Pick<Account, "name" | "email" | "website" | "metadata" | "dedupeWindowMs" | "strictEventTypes" | "eventRetentionMs">>;
+export type AccountPatch = Partial<Pick<Account, "name" | "email" | "website" | "externalId" | "metadata" | "dedupeWindowMs" | "strictEventTypes" | "eventRetentionMs">>;
 export type DestinationPatch = Partial<Omit<Destination, "id" | "accountId" | "createdAt" | "updatedAt">>;
 
-const ACCOUNT_FIELDS = ["name", "email", "website", "metadata", "dedupeWindowMs", "strictEventTypes", "eventRetentionMs"] as const satisfies readonly (keyof AccountPatch)[];
+const ACCOUNT_FIELDS = ["name", "email", "website", "externalId", "metadata", "dedupeWindowMs", "strictEventTypes", "eventRetentionMs"] as const satisfies readonly (keyof AccountPatch)[];
 
 const DESTINATION_FIELDS = [
   "url",
@@ -24,6 +24,7 @@ const DESTINATION_FIELDS = [
   "concurrency",
   "failureThreshold",
   "failureWindowMs",
+  "onDisable",
   "secret",
 ] as const satisfies readonly (keyof DestinationPatch)[];
 

@@ -37,6 +37,14 @@ export class StoreUnavailableError extends UnavailableError {
   }
 }
 
+/** An account's external id is another account's already; nothing was written. */
+export class DuplicateExternalIdError extends Error {
+  constructor(readonly externalId: string) {
+    super(`an account with external id ${JSON.stringify(externalId.slice(0, 100))} exists already; nothing was written`);
+    this.name = "DuplicateExternalIdError";
+  }
+}
+
 /** An id handed to the port is already there (or repeats within one call); nothing was written. */
 export class DuplicateIdError extends Error {
   constructor(

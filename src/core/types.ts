@@ -45,6 +45,11 @@ export interface Account {
   name: string;
   email: string | null;
   website: string | null;
+  /**
+   * A unique name the account is known by in another system (as Svix's application `uid`):
+   * the compat routes find their clients by it (`webhooks:<name>`, `ads:<user_id>`).
+   */
+  externalId: string | null;
   /** Free JSON object the owner keeps with the account. */
   metadata: Record<string, unknown>;
   /** Content-hash duplicate detection: an object pushed again within this many ms is dropped; 0 = off. */
@@ -74,6 +79,10 @@ export interface Token {
  */
 export const DISABLED_BY_OWNER = "disabled by its owner";
 
+/** What becomes of a disabled destination's postbacks. */
+export const ON_DISABLE = ["hold", "drop"] as const;
+export type OnDisable = (typeof ON_DISABLE)[number];
+
 /** Where an account's pushed data goes. Overrides left null take the configured defaults. */
 export interface Destination {
   /** `dst_` + ULID */
@@ -99,8 +108,13 @@ export interface Destination {
   concurrency: number | null;
   /** Failed attempts within `failureWindowMs` that disable it; 0 = never. */
   failureThreshold: number | null;
-  /** 0 = failures count forever (the ADS webhook service's rule: 3 failures in all disable it). */
+  /** 0 = failures count forever (fun-with-webhooks' rule: 3 failures in all disable a client). */
   failureWindowMs: number | null;
+  /**
+   * While it is disabled: "hold" keeps what it is owed until it is enabled again; "drop"
+   * cancels it (fun-with-webhooks' rule: a disabled client is sent nothing, ever).
+   */
+  onDisable: OnDisable;
   /** Standard Webhooks signing secret, `whsec_` + base64. */
   secret: string;
   createdAt: number;

@@ -18,10 +18,13 @@ const MAX_ENTRIES = 10_000;
 export type Route =
   /** Send it: with this destination's settings when it has one. */
   | { kind: "send"; destination?: Destination; key?: Buffer }
-  /** Park it until the destination is enabled again. */
+  /** Park it until the destination is enabled again (its on_disable is "hold"). */
   | { kind: "hold" }
   /** Its destination or account is gone: record it cancelled. */
   | { kind: "cancel"; reason: string };
+
+/** Why a postback to a disabled destination with on_disable "drop" is cancelled. */
+export const DROPPED_WHILE_DISABLED = "its destination is disabled and drops what it is owed (on_disable: drop)";
 
 export class DestinationCache {
   private readonly destinations = new BoundedMap<string, Promise<Destination | undefined>>(MAX_ENTRIES, TTL_MS);
@@ -35,7 +38,9 @@ export class DestinationCache {
     if (endpoint.destinationId !== undefined) {
       const destination = await this.destination(endpoint.destinationId);
       if (!destination) return { kind: "cancel", reason: "its destination was deleted" };
-      if (!destination.enabled) return { kind: "hold" };
+      if (!destination.enabled) {
+        return destination.onDisable === "drop" ? { kind: "cancel", reason: DROPPED_WHILE_DISABLED } : { kind: "hold" };
+      }
       return { kind: "send", destination, key: this.key(destination.secret) };
     }
     if (endpoint.accountId !== undefined && !(await this.accountExists(endpoint.accountId))) {

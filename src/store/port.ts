@@ -197,6 +197,8 @@ export interface AccountStore {
   createAccount(account: Account): Promise<void>;
   getAccount(id: string): Promise<Account | undefined>;
   listAccounts(page: Page): Promise<Account[]>;
+  /** The account with this external id (unique when set), if any. */
+  findAccountByExternalId(externalId: string): Promise<Account | undefined>;
   /** The account after the patch, or undefined when there is none. */
   updateAccount(id: string, patch: AccountPatch, now: number): Promise<Account | undefined>;
   /**
@@ -218,6 +220,8 @@ export interface AccountStore {
   listDestinations(accountId: string, page: Page): Promise<Destination[]>;
   /** Every destination of the account, enabled or not: what a push fans out to. */
   accountDestinations(accountId: string): Promise<Destination[]>;
+  /** Every account's destinations, in id order, a page at a time (a broadcast reads them all). */
+  listAllDestinations(page: Page): Promise<Destination[]>;
   /** The account's destination with this method and URL template, if any (re-registering one). */
   findDestination(accountId: string, method: string, url: string): Promise<Destination | undefined>;
   /**

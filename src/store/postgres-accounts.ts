@@ -5,10 +5,10 @@
  * migration 2 in ./postgres-migrations.ts.
  */
 import type { Account, Destination, Token } from "../core/types.js";
-import { DuplicateIdError } from "../core/port-errors.js";
+import { DuplicateExternalIdError, DuplicateIdError } from "../core/port-errors.js";
 import type { AccountPatch, AccountStore, DestinationFailure, DestinationPatch, Page } from "./port.js";
 import type { PostgresDb } from "./postgres-db.js";
-import { isDuplicateKey } from "./postgres-errors.js";
+import { isDuplicateExternalId, isDuplicateKey } from "./postgres-errors.js";
 import {
   accountFromRow,
   accountValues,
@@ -23,7 +23,7 @@ import {
 import { countFailure, type HealthState } from "../core/endpoint-health.js";
 import { patchAccount, patchDestination } from "../core/patches.js";
 
-const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms";
+const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms, external_id";
 const TOKEN_COLUMNS = "id, account_id, name, created_at, revoked_at";
 const DESTINATION_PARAMS = DESTINATION_COLUMNS.split(",").map((_, i) => `$${i + 1}`).join(", ");
 /** Ids sort after "", so a first page has no `after`. */
@@ -61,11 +61,15 @@ UPDATE destinations d SET failures = u.failures, enabled = u.enabled,
 FROM json_to_recordset($1::json) AS u(id text, failures bigint[], enabled boolean, disabled_at bigint, disabled_reason text)
 WHERE d.id = u.id`;
 
-/** A primary-key violation on insert is the caller's duplicate id, not an outage nor a plain failure. */
-async function inserting(id: string, insert: Promise<unknown>): Promise<void> {
+/**
+ * A primary-key violation on insert is the caller's duplicate id, not an outage nor a plain
+ * failure; so is an account's external id that another account has.
+ */
+async function inserting(id: string, insert: Promise<unknown>, externalId?: string | null): Promise<void> {
   try {
     await insert;
   } catch (err) {
+    if (isDuplicateExternalId(err)) throw new DuplicateExternalIdError(externalId ?? "");
     throw isDuplicateKey(err) ? new DuplicateIdError("store", id) : err;
   }
 }
@@ -74,7 +78,12 @@ export class PostgresAccountStore implements AccountStore {
   constructor(private readonly db: PostgresDb) {}
 
   createAccount(account: Account): Promise<void> {
-    return inserting(account.id, this.db.query(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, accountValues(account, (b) => b)));
+    return inserting(account.id, this.db.query(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, accountValues(account, asIs)), account.externalId);
+  }
+
+  async findAccountByExternalId(externalId: string): Promise<Account | undefined> {
+    const { rows } = await this.db.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE external_id = $1`, [externalId]);
+    return rows[0] && accountFromRow(rows[0]);
   }
 
   async getAccount(id: string): Promise<Account | undefined> {
@@ -95,9 +104,13 @@ export class PostgresAccountStore implements AccountStore {
       const { rows } = await client.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 FOR UPDATE`, [id]);
       if (!rows[0]) return undefined;
       const a = patchAccount(accountFromRow(rows[0]), patch, now);
-      await client.query(
-        "UPDATE accounts SET name = $2, email = $3, website = $4, metadata = $5, dedupe_window_ms = $6, updated_at = $7, strict_event_types = $8, event_retention_ms = $9 WHERE id = $1",
-        [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, a.strictEventTypes, a.eventRetentionMs],
+      await inserting(
+        a.id,
+        client.query(
+          "UPDATE accounts SET name = $2, email = $3, website = $4, metadata = $5, dedupe_window_ms = $6, updated_at = $7, strict_event_types = $8, event_retention_ms = $9, external_id = $10 WHERE id = $1",
+          [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, a.strictEventTypes, a.eventRetentionMs, a.externalId],
+        ),
+        a.externalId,
       );
       return a;
     });
@@ -163,6 +176,11 @@ export class PostgresAccountStore implements AccountStore {
       `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [accountId, after(page), page.limit],
     );
+    return rows.map(destinationFromRow);
+  }
+
+  async listAllDestinations(page: Page): Promise<Destination[]> {
+    const { rows } = await this.db.query<DestinationRow>(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE id > $1 ORDER BY id LIMIT $2`, [after(page), page.limit]);
     return rows.map(destinationFromRow);
   }
 

@@ -33,6 +33,12 @@ export function postgresError(err: unknown): unknown {
   return new StoreUnavailableError(`the Postgres store is unavailable: ${message}`, { cause: err });
 }
 
+/** True when `err` is a UNIQUE violation of accounts.external_id. */
+export function isDuplicateExternalId(err: unknown): boolean {
+  const e = err as { code?: unknown; constraint?: unknown } | null;
+  return e?.code === "23505" && e.constraint === "accounts_external_id";
+}
+
 /** True when `err` says a row with this primary key exists already (not another UNIQUE constraint). */
 export function isDuplicateKey(err: unknown): boolean {
   const e = err as { code?: unknown; constraint?: unknown } | null;

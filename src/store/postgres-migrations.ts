@@ -199,6 +199,11 @@ export const STORE_MIGRATIONS: readonly string[] = [
    ALTER TABLE delivery_rollups_hourly ADD PRIMARY KEY (destination_id, minute);
    CREATE INDEX delivery_rollups_hourly_account ON delivery_rollups_hourly (account_id, minute);
    CREATE INDEX delivery_rollups_hourly_minute ON delivery_rollups_hourly (minute);`,
+  // Mirrors SQLite's migration 5: accounts.external_id (unique when set) and
+  // destinations.on_disable. The index's name is what isDuplicateExternalId recognises.
+  `ALTER TABLE accounts ADD COLUMN external_id text;
+   CREATE UNIQUE INDEX accounts_external_id ON accounts (external_id);
+   ALTER TABLE destinations ADD COLUMN on_disable text NOT NULL DEFAULT 'hold';`,
 ];
 
 type Queryable = Pick<pg.ClientBase, "query">;

@@ -1,6 +1,6 @@
 /** The row shapes both SQL stores read into, and their translation to the port's words. */
 import type { AttemptErrorCode } from "../core/errors.js";
-import type { Account, Destination, Endpoint, HttpMethod, PostbackState, Token } from "../core/types.js";
+import type { Account, Destination, Endpoint, HttpMethod, OnDisable, PostbackState, Token } from "../core/types.js";
 import type { Attempt, PostbackRecord, ResendCandidate } from "./port.js";
 
 /** An endpoint's columns, as both schemas name them in a join. */
@@ -86,6 +86,7 @@ export interface AccountRow {
   /** 0/1 in SQLite, a boolean in Postgres. */
   strict_event_types: number | boolean;
   event_retention_ms: number | null;
+  external_id: string | null;
 }
 
 export function accountFromRow(row: AccountRow): Account {
@@ -98,6 +99,7 @@ export function accountFromRow(row: AccountRow): Account {
     dedupeWindowMs: row.dedupe_window_ms,
     strictEventTypes: Boolean(row.strict_event_types),
     eventRetentionMs: row.event_retention_ms,
+    externalId: row.external_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -105,11 +107,11 @@ export function accountFromRow(row: AccountRow): Account {
 
 /**
  * An account's columns in the order of ACCOUNT_COLUMNS: id, name, email, website, metadata,
- * dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms. `strict` is
+ * dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms, external_id. `strict` is
  * how the store writes a boolean (0/1 in SQLite).
  */
 export function accountValues(a: Account, strict: (value: boolean) => unknown): unknown[] {
-  return [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.createdAt, a.updatedAt, strict(a.strictEventTypes), a.eventRetentionMs];
+  return [a.id, a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.createdAt, a.updatedAt, strict(a.strictEventTypes), a.eventRetentionMs, a.externalId];
 }
 
 export interface TokenRow {
@@ -147,12 +149,13 @@ export interface DestinationRow {
   secret: string;
   created_at: number;
   updated_at: number;
+  on_disable: string;
 }
 
 /** The columns a destination is read with (its failure count stays in the store). */
 export const DESTINATION_COLUMNS =
   "id, account_id, url, method, headers, event_types, enabled, disabled_reason, disabled_at, timeout_ms, max_attempts, " +
-  "default_value, rate_limit, concurrency, failure_threshold, failure_window_ms, secret, created_at, updated_at";
+  "default_value, rate_limit, concurrency, failure_threshold, failure_window_ms, secret, created_at, updated_at, on_disable";
 
 export function destinationFromRow(row: DestinationRow): Destination {
   return {
@@ -172,6 +175,7 @@ export function destinationFromRow(row: DestinationRow): Destination {
     concurrency: row.concurrency,
     failureThreshold: row.failure_threshold,
     failureWindowMs: row.failure_window_ms,
+    onDisable: row.on_disable as OnDisable,
     secret: row.secret,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -200,5 +204,6 @@ export function destinationValues(d: Destination, enabled: (b: boolean) => unkno
     d.secret,
     d.createdAt,
     d.updatedAt,
+    d.onDisable,
   ];
 }

@@ -5,7 +5,7 @@
  */
 import type { SqliteDatabase } from "../sqlite.js";
 import type { Account, Destination, Token } from "../core/types.js";
-import { DuplicateIdError } from "../core/port-errors.js";
+import { DuplicateExternalIdError, DuplicateIdError } from "../core/port-errors.js";
 import type { AccountPatch, AccountStore, DestinationFailure, DestinationPatch, Page } from "./port.js";
 import {
   accountFromRow,
@@ -20,9 +20,9 @@ import {
 } from "./rows.js";
 import { countFailure, type HealthState } from "../core/endpoint-health.js";
 import { patchAccount, patchDestination } from "../core/patches.js";
-import { isDuplicateKey, onSqlite } from "./sqlite-errors.js";
+import { isDuplicateExternalId, isDuplicateKey, onSqlite } from "./sqlite-errors.js";
 
-const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms";
+const ACCOUNT_COLUMNS = "id, name, email, website, metadata, dedupe_window_ms, created_at, updated_at, strict_event_types, event_retention_ms, external_id";
 const bit = (b: boolean): number => (b ? 1 : 0);
 /** Ids sort after "", so a first page has no `after`. */
 const after = (page: { after?: string | undefined }): string => page.after ?? "";
@@ -34,11 +34,12 @@ export class SqliteAccountStore implements AccountStore {
   constructor(private readonly db: SqliteDatabase) {
     const destinationParams = DESTINATION_COLUMNS.split(",").map(() => "?").join(", ");
     this.stmt = {
-      createAccount: db.prepare(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      createAccount: db.prepare(`INSERT INTO accounts (${ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      findAccountByExternalId: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE external_id = ?`),
       getAccount: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`),
       listAccounts: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?`),
       updateAccount: db.prepare(
-        "UPDATE accounts SET name = ?, email = ?, website = ?, metadata = ?, dedupe_window_ms = ?, updated_at = ?, strict_event_types = ?, event_retention_ms = ? WHERE id = ?",
+        "UPDATE accounts SET name = ?, email = ?, website = ?, metadata = ?, dedupe_window_ms = ?, updated_at = ?, strict_event_types = ?, event_retention_ms = ?, external_id = ? WHERE id = ?",
       ),
       deleteAccount: db.prepare("DELETE FROM accounts WHERE id = ?"),
       deleteAccountTokens: db.prepare("DELETE FROM tokens WHERE account_id = ?"),
@@ -53,6 +54,7 @@ export class SqliteAccountStore implements AccountStore {
       createDestination: db.prepare(`INSERT INTO destinations (${DESTINATION_COLUMNS}) VALUES (${destinationParams})`),
       getDestination: db.prepare(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE id = ?`),
       listDestinations: db.prepare(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?`),
+      listAllDestinations: db.prepare(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE id > ? ORDER BY id LIMIT ?`),
       accountDestinations: db.prepare(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE account_id = ? ORDER BY id`),
       findDestination: db.prepare(
         `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE account_id = ? AND method = ? AND url = ? ORDER BY id LIMIT 1`,
@@ -60,7 +62,7 @@ export class SqliteAccountStore implements AccountStore {
       updateDestination: db.prepare(
         `UPDATE destinations SET url = ?, method = ?, headers = ?, event_types = ?, enabled = ?, disabled_reason = ?, disabled_at = ?,
            timeout_ms = ?, max_attempts = ?, default_value = ?, rate_limit = ?, concurrency = ?, failure_threshold = ?,
-           failure_window_ms = ?, secret = ?, updated_at = ?,
+           failure_window_ms = ?, secret = ?, updated_at = ?, on_disable = ?,
            failures = CASE WHEN ? THEN '[]' ELSE failures END
          WHERE id = ?`,
       ),
@@ -108,7 +110,16 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async createAccount(account: Account): Promise<void> {
-    this.insert(account.id, () => this.stmt.createAccount.run(accountValues(account, (b) => (b ? 1 : 0))));
+    try {
+      this.insert(account.id, () => this.stmt.createAccount.run(accountValues(account, bit)));
+    } catch (err) {
+      throw isDuplicateExternalId(err) ? new DuplicateExternalIdError(account.externalId!) : err;
+    }
+  }
+
+  async findAccountByExternalId(externalId: string): Promise<Account | undefined> {
+    const row = this.run(() => this.stmt.findAccountByExternalId.get(externalId)) as AccountRow | undefined;
+    return row && accountFromRow(row);
   }
 
   async getAccount(id: string): Promise<Account | undefined> {
@@ -124,7 +135,11 @@ export class SqliteAccountStore implements AccountStore {
       const current = this.readAccount(id);
       if (!current) return undefined;
       const a = patchAccount(current, patch, now);
-      this.stmt.updateAccount.run(a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, a.strictEventTypes ? 1 : 0, a.eventRetentionMs, a.id);
+      try {
+        this.stmt.updateAccount.run(a.name, a.email, a.website, JSON.stringify(a.metadata), a.dedupeWindowMs, a.updatedAt, bit(a.strictEventTypes), a.eventRetentionMs, a.externalId, a.id);
+      } catch (err) {
+        throw isDuplicateExternalId(err) ? new DuplicateExternalIdError(a.externalId!) : err;
+      }
       return a;
     });
   }
@@ -169,6 +184,10 @@ export class SqliteAccountStore implements AccountStore {
     return (this.run(() => this.stmt.listDestinations.all(accountId, after(page), page.limit)) as DestinationRow[]).map(destinationFromRow);
   }
 
+  async listAllDestinations(page: Page): Promise<Destination[]> {
+    return (this.run(() => this.stmt.listAllDestinations.all(after(page), page.limit)) as DestinationRow[]).map(destinationFromRow);
+  }
+
   async accountDestinations(accountId: string): Promise<Destination[]> {
     return (this.run(() => this.stmt.accountDestinations.all(accountId)) as DestinationRow[]).map(destinationFromRow);
   }
@@ -200,6 +219,7 @@ export class SqliteAccountStore implements AccountStore {
         d.failureWindowMs,
         d.secret,
         d.updatedAt,
+        d.onDisable,
         bit(clearFailures),
         d.id,
       );

@@ -37,6 +37,11 @@ export function onSqlite<T>(db: SqliteDatabase, fn: () => T): T {
   }
 }
 
+/** True when `err` is a UNIQUE violation of accounts.external_id. */
+export function isDuplicateExternalId(err: unknown): boolean {
+  return code(err) === "SQLITE_CONSTRAINT_UNIQUE" && /accounts\.external_id/.test((err as Error).message);
+}
+
 /** True when `err` says a row with this primary key exists already (not another UNIQUE index). */
 export function isDuplicateKey(err: unknown): boolean {
   return code(err) === "SQLITE_CONSTRAINT_PRIMARYKEY";

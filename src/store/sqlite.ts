@@ -209,6 +209,12 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX delivery_rollups_hourly_account ON delivery_rollups_hourly (account_id, minute);
    CREATE INDEX delivery_rollups_hourly_minute ON delivery_rollups_hourly (minute);`,
+  // The seed systems' compat routes (issue 12): an account's external id (unique when set) names
+  // it as another system knew it; a destination's on_disable says whether a disabled
+  // destination holds what it is owed or drops it.
+  `ALTER TABLE accounts ADD COLUMN external_id TEXT;
+   CREATE UNIQUE INDEX accounts_external_id ON accounts (external_id);
+   ALTER TABLE destinations ADD COLUMN on_disable TEXT NOT NULL DEFAULT 'hold';`,
 ];
 
 /**

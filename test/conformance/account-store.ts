@@ -6,7 +6,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { HOUR, MINUTE } from "../../src/core/time.js";
-import { DuplicateIdError, StoreUnavailableError } from "../../src/core/port-errors.js";
+import { DuplicateExternalIdError, DuplicateIdError, StoreUnavailableError } from "../../src/core/port-errors.js";
 import type { AccountStore, Stores } from "../../src/store/port.js";
 import { account, assertUnavailable, destination, failure, hashOf, T0, token, withStores, type OpenStores } from "./store-fixtures.js";
 
@@ -64,6 +64,28 @@ export function accountStoreConformance(name: string, open: OpenStores): void {
           assert.deepEqual(await store.getAccount(a.id), { ...expected, dedupeWindowMs: 0, ...events, updatedAt: T0 + 7000 }, "the event settings read back");
           assert.equal((await store.updateAccount(a.id, { eventRetentionMs: null }, T0 + 8000))?.eventRetentionMs, null, "null: back to the default");
           assert.equal(await store.updateAccount("acct_none", { name: "x" }, T0), undefined);
+        }));
+
+      test("an external id finds its account; it is unique, and null for as many accounts as like", () =>
+        withStore(async (store) => {
+          const a = account({ externalId: "webhooks:webhook-consumer" });
+          const b = account({ externalId: "ads:user-1" });
+          await store.createAccount(a);
+          await store.createAccount(b);
+          await store.createAccount(account());
+          await store.createAccount(account());
+          assert.deepEqual(await store.findAccountByExternalId("webhooks:webhook-consumer"), a);
+          assert.deepEqual(await store.findAccountByExternalId("ads:user-1"), b);
+          assert.equal(await store.findAccountByExternalId("ads:user-2"), undefined);
+          const isTaken = (err: unknown) => err instanceof DuplicateExternalIdError && err.externalId === "ads:user-1";
+          await assert.rejects(store.createAccount(account({ externalId: "ads:user-1" })), isTaken, "created with another's");
+          await assert.rejects(store.updateAccount(a.id, { externalId: "ads:user-1" }, T0 + 1), isTaken, "changed to another's");
+          assert.deepEqual(await store.getAccount(a.id), a, "nothing written");
+          const renamed = await store.updateAccount(a.id, { externalId: "webhooks:renamed" }, T0 + 2);
+          assert.equal(renamed?.externalId, "webhooks:renamed");
+          assert.deepEqual(await store.findAccountByExternalId("webhooks:renamed"), renamed);
+          assert.equal(await store.findAccountByExternalId("webhooks:webhook-consumer"), undefined, "the old one is free");
+          assert.equal((await store.updateAccount(a.id, { externalId: null }, T0 + 3))?.externalId, null);
         }));
 
       test("deleting an account deletes its tokens and destinations", () =>
@@ -189,6 +211,24 @@ export function accountStoreConformance(name: string, open: OpenStores): void {
           assert.deepEqual(await store.accountDestinations("acct_A"), mine, "disabled ones too");
           assert.deepEqual(await store.accountDestinations("acct_B"), [theirs]);
           assert.deepEqual(await store.accountDestinations("acct_none"), []);
+        }));
+
+      test("listAllDestinations pages through every account's destinations in id order", () =>
+        withStore(async (store) => {
+          const all = ["acct_A", "acct_B", "acct_A", "acct_C"].map((accountId, n) => destination(accountId, { url: `https://partner.example/${n}`, enabled: n !== 1 }));
+          for (const d of [...all].reverse()) await store.createDestination(d);
+          assert.deepEqual(await store.listAllDestinations({ limit: 3 }), all.slice(0, 3));
+          assert.deepEqual(await store.listAllDestinations({ after: all[2]!.id, limit: 3 }), all.slice(3));
+          assert.deepEqual(await store.listAllDestinations({ after: all[3]!.id, limit: 3 }), []);
+        }));
+
+      test("a destination's on_disable reads back and changes", () =>
+        withStore(async (store) => {
+          const d = destination("acct_A", { onDisable: "drop" });
+          await store.createDestination(d);
+          assert.equal((await store.getDestination(d.id))?.onDisable, "drop");
+          assert.equal((await store.updateDestination(d.id, { onDisable: "hold" }, T0 + 1))?.onDisable, "hold");
+          assert.equal((await store.getDestination(d.id))?.onDisable, "hold");
         }));
 
       test("findDestination finds the account's destination by method and URL template", () =>

@@ -18,7 +18,7 @@ export const bearer = (token: string): Record<string, string> => ({ authorizatio
 
 /** The settings that switch the ADS module on, with its two tokens. */
 export function adsSettings(overrides: Partial<Config> = {}): Partial<Config> {
-  return { compat: ["ads"], registration_token: REGISTRATION_TOKEN, trigger_token: TRIGGER_TOKEN, ...overrides } as Partial<Config>;
+  return { compat: "ads", registration_token: REGISTRATION_TOKEN, trigger_token: TRIGGER_TOKEN, ...overrides } as Partial<Config>;
 }
 
 /** An error as the ADS routes answer it: the original's status and {"error"}, with Ferry's code. */
