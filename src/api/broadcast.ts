@@ -9,15 +9,14 @@
  * taken here and on the ADS trigger alone, never by another route. An account token is refused
  * with 403 admin_only (it is valid, but pushes to its own account only), any other with 401.
  */
-import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import { ApiError } from "../core/errors.js";
 import { QueueUnavailableError } from "../core/port-errors.js";
 import type { Ports } from "../app/ports.js";
-import { broadcast } from "../app/broadcast.js";
+import { broadcast, type BroadcastResult } from "../app/broadcast.js";
 import { MaybeQueuedError } from "../app/maybe-queued.js";
-import { bearerToken, callerForToken, hashToken, type TokenCache } from "./auth.js";
+import { bearerToken, callerForToken, hashToken, tokenMatches, type TokenCache } from "./auth.js";
 import { idempotency, maybeQueued } from "./idempotency.js";
 import { parsePushBody } from "./push.js";
 import { queryString, queueUnavailable } from "./common.js";
@@ -42,14 +41,10 @@ declare module "fastify" {
 
 const TYPE = /^[A-Za-z0-9_.:-]{1,200}$/;
 
-/** A configured secret compared with a presented one in constant time (both hashed: equal lengths). */
-export function secretMatches(presented: string, configuredHash: Buffer | undefined): boolean {
-  return configuredHash !== undefined && timingSafeEqual(hashToken(presented), configuredHash);
-}
-
 async function broadcasterOf(deps: BroadcastDeps, triggerHash: Buffer | undefined, token: string): Promise<Broadcaster> {
-  if (timingSafeEqual(hashToken(token), deps.adminTokenHash)) return "admin";
-  if (secretMatches(token, triggerHash)) return "provider";
+  // Both compared in constant time, as hashes (equal lengths whatever the token's).
+  if (tokenMatches(token, deps.adminTokenHash)) return "admin";
+  if (triggerHash !== undefined && tokenMatches(token, triggerHash)) return "provider";
   // Throws the 401 every route gives an unknown or revoked token.
   await callerForToken(deps, token);
   throw new ApiError(
@@ -75,17 +70,19 @@ export function broadcastRoutes(app: FastifyInstance, deps: BroadcastDeps): void
       throw new ApiError("invalid_type", `type must be 1 to 200 letters, digits and _ . : - (e.g. relation_added); got ${JSON.stringify(type.slice(0, 100))}.`, { field: "type" });
     }
     const objects = parsePushBody(request.body, deps.config.max_batch);
-    let result;
+    let result: BroadcastResult;
     try {
       result = await broadcast(deps, deps.config, { type, objects });
     } catch (err) {
-      const view = (r: { id: string; postbacks: unknown[] }) => ({ id: r.id, postbacks: r.postbacks });
-      if (err instanceof MaybeQueuedError) throw maybeQueued(request, err, 202, view(err.result as { id: string; postbacks: unknown[] }));
+      if (err instanceof MaybeQueuedError) throw maybeQueued(request, err, 202, view(err.result as BroadcastResult));
       if (!(err instanceof QueueUnavailableError)) throw err;
       throw queueUnavailable(err, "The queue could not store the broadcast; nothing was queued. Send it again shortly (with the same Idempotency-Key, if you gave one).");
     }
     if (result.postbacks.length) deps.onEnqueued?.(result.postbacks.length);
     reply.code(202);
-    return { id: result.id, postbacks: result.postbacks };
+    return view(result);
   });
 }
+
+/** The answer: the broadcast's id and its postbacks, per destination. */
+const view = (r: BroadcastResult) => ({ id: r.id, postbacks: r.postbacks });

@@ -20,7 +20,6 @@
  * FERRY_ADS_MAX_SEND_ATTEMPTS failures in all (no window) is disabled, its later events held;
  * `ferry replay --destination` resends what failed, as the original's Resend table and cron did.
  */
-import { timingSafeEqual } from "node:crypto";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../core/errors.js";
 import { DuplicateExternalIdError } from "../core/port-errors.js";
@@ -32,7 +31,7 @@ import { registerDestination, updateDestination } from "../app/destinations.js";
 import { deriveAccountToken, ensureDerivedToken } from "../app/derived-tokens.js";
 import { broadcast } from "../app/broadcast.js";
 import { MaybeQueuedError } from "../app/maybe-queued.js";
-import { callerForToken, hashToken } from "../api/auth.js";
+import { callerForToken, hashToken, tokenMatches } from "../api/auth.js";
 import { portProblem } from "../api/common.js";
 import { parseEventTypes } from "../api/destinations.js";
 import { checkUrlTemplate } from "../api/validate.js";
@@ -64,9 +63,9 @@ function bearerOf(request: FastifyRequest): string {
   return match[1]!;
 }
 
-/** A configured secret against the presented token, in constant time (hashes: equal lengths). */
-function presents(token: string, configured: string | undefined): boolean {
-  return configured !== undefined && timingSafeEqual(hashToken(token), hashToken(configured));
+/** The presented token against a configured one's hash, in constant time; never when unset. */
+function presents(token: string, configuredHash: Buffer | undefined): boolean {
+  return configuredHash !== undefined && tokenMatches(token, configuredHash);
 }
 
 /** JSON as flask_restful wrote it: a string or a number is sent as JSON, not as text. */
@@ -80,6 +79,9 @@ function objectBody(body: unknown): Record<string, unknown> {
 
 export async function adsRoutes(app: FastifyInstance, deps: CompatDeps): Promise<void> {
   const config = deps.config;
+  const hashOf = (token: string | undefined) => (token === undefined ? undefined : hashToken(token));
+  const registrationHash = hashOf(config.registration_token);
+  const triggerHash = hashOf(config.trigger_token);
 
   // The original's error shape, `{"error": ...}`, with Ferry's code beside it. An unexpected
   // error goes on to Ferry's handler, which logs it and answers a generic 500.
@@ -93,7 +95,7 @@ export async function adsRoutes(app: FastifyInstance, deps: CompatDeps): Promise
 
   app.post("/webhooks/account", async (request, reply) => {
     const token = bearerOf(request);
-    if (!presents(token, config.registration_token)) {
+    if (!presents(token, registrationHash)) {
       throw new ApiError(
         "invalid_token",
         config.registration_token === undefined
@@ -135,40 +137,48 @@ export async function adsRoutes(app: FastifyInstance, deps: CompatDeps): Promise
 
   app.post("/webhooks/trigger", async (request, reply) => {
     const token = bearerOf(request);
-    if (!presents(token, config.trigger_token)) {
+    if (!presents(token, triggerHash)) {
       throw new ApiError(
         "invalid_token",
         config.trigger_token === undefined ? "incorrect trigger token was provided (FERRY_TRIGGER_TOKEN is not set)" : "incorrect trigger token was provided",
       );
     }
-    const body = objectBody(request.body);
-    const event = body["event"];
-    if (typeof event !== "string" || !EVENT.test(event) || event.includes("*")) {
-      throw new ApiError("invalid_trigger", event === undefined ? "no event was provided" : "the event must be 1 to 200 letters, digits and _ . : - (e.g. relation_added)", { field: "event" });
-    }
-    if (!("payload" in body)) throw new ApiError("invalid_trigger", "no payload was provided", { field: "payload" });
-    const now = Date.now();
-    const id = newBroadcastId(now);
+    const { event, payload } = triggerOf(request.body);
     const md5 = triggerMd5(request.body);
-    try {
-      const result = await broadcast(deps, config, {
-        type: event,
-        objects: [adsEnvelope(id, event, body["payload"], now)],
-        id,
-        now,
-        ...(config.ads_dedupe_triggers ? { once: { scope: TRIGGER_SCOPE, key: md5, windowMs: TRIGGER_MEMORY_MS } } : {}),
-      });
-      if (result.repeated) request.log.info({ event, md5 }, "ADS trigger seen before; not sent again");
-      else deps.onEnqueued(result.postbacks.length);
-    } catch (err) {
-      // The original would have had no answer either; the trigger is forgotten, so sending it
-      // again is not taken for a repeat (and may reach a subscriber twice if it was queued).
-      if (err instanceof MaybeQueuedError) throw err.cause;
-      throw err;
-    }
+    if (await sendTrigger(deps, event, payload, md5)) request.log.info({ event, md5 }, "ADS trigger seen before; not sent again");
     // The original answered 200 whether the event was new or a repeat.
     return json(reply, 200);
   });
+}
+
+/** The trigger's event and payload; the original's messages when either is missing. */
+function triggerOf(body: unknown): { event: string; payload: unknown } {
+  const b = objectBody(body);
+  const event = b["event"];
+  if (typeof event !== "string" || !EVENT.test(event) || event.includes("*")) {
+    throw new ApiError("invalid_trigger", event === undefined ? "no event was provided" : "the event must be 1 to 200 letters, digits and _ . : - (e.g. relation_added)", { field: "event" });
+  }
+  if (!("payload" in b)) throw new ApiError("invalid_trigger", "no payload was provided", { field: "payload" });
+  return { event, payload: b["payload"] };
+}
+
+/**
+ * Broadcasts the event, wrapped, to every subscriber: at most once per md5 while
+ * FERRY_ADS_DEDUPE_TRIGGERS is on. A queue failure is a 503 and the md5 is forgotten, so the
+ * provider's retry is not taken for a repeat; should the queue have stored it after all, that
+ * retry may reach a subscriber twice, which beats losing the event. True for a repeat (nothing sent).
+ */
+async function sendTrigger(deps: CompatDeps, event: string, payload: unknown, md5: string): Promise<boolean> {
+  const now = Date.now();
+  const id = newBroadcastId(now);
+  const once = deps.config.ads_dedupe_triggers ? { scope: TRIGGER_SCOPE, key: md5, windowMs: TRIGGER_MEMORY_MS } : undefined;
+  try {
+    const result = await broadcast(deps, deps.config, { type: event, objects: [adsEnvelope(id, event, payload, now)], id, now, ...(once ? { once } : {}) });
+    if (!result.repeated) deps.onEnqueued(result.postbacks.length);
+    return result.repeated;
+  } catch (err) {
+    throw err instanceof MaybeQueuedError ? err.cause : err;
+  }
 }
 
 /** fastify's own 4xx (a body that is no JSON, too large, of another type) as Ferry's codes. */

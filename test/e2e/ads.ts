@@ -105,6 +105,29 @@ export function adsSuite(name: string, backend: () => Partial<Config> | Promise<
       adsError(await call(p, "POST", "/webhooks/account", { user_id: "u" }, bearer(REGISTRATION_TOKEN)), 401, "invalid_token", "closed");
     });
 
+    test("account: a user whose token the admin revoked gets 409 account_token_revoked, not the dead token", async () => {
+      const p = await start();
+      const user = fresh("user");
+      const token = await register(p, user);
+      const acct = ok(await call(p, "GET", `/v1/accounts?external_id=ads:${user}`), 200, "find").data[0];
+      const tokens = ok(await call(p, "GET", `/v1/accounts/${acct.id}/tokens`), 200, "tokens").data;
+      assert.equal(tokens.length, 1);
+      assert.equal(tokens[0].name, "ADS access token");
+      assert.equal((await call(p, "DELETE", `/v1/accounts/${acct.id}/tokens/${tokens[0].id}`)).status, 204, "revoke");
+      adsError(await call(p, "POST", "/webhooks/subscribe", { event: "e", url: `${receiver.url}/x` }, bearer(token)), 401, "token_revoked", "the revoked token");
+      adsError(await call(p, "POST", "/webhooks/account", { user_id: user }, bearer(REGISTRATION_TOKEN)), 409, "account_token_revoked", "registering again");
+    });
+
+    test("compat off: without ads in FERRY_COMPAT the ADS routes are not there", async () => {
+      const p = await start({ compat: undefined } as Partial<Config>);
+      for (const path of ["/webhooks/account", "/webhooks/subscribe", "/webhooks/trigger"]) {
+        const c = await call(p, "POST", path, { user_id: "u", event: "e", url: "http://127.0.0.1/x", payload: {} }, bearer(REGISTRATION_TOKEN));
+        assert.equal(c.status, 404, path);
+      }
+      // Ferry's own broadcast stays: it is no compat route.
+      assert.equal((await call(p, "POST", `/v1/broadcast?type=${fresh("x")}`, { a: 1 }, bearer(TRIGGER_TOKEN))).status, 202);
+    });
+
     test("subscribe: an account token subscribes; the same event and URL warns; a second event for the URL adds a subscription", async () => {
       const p = await start();
       const token = await register(p, fresh("user"));
@@ -338,6 +361,15 @@ export function adsSuite(name: string, backend: () => Partial<Config> | Promise<
       problem(await call(p, "POST", "/v1/broadcast", { n: 1 }, AUTH), 422, "invalid_type", "no type");
       problem(await call(p, "POST", "/v1/broadcast?type=a%20b", { n: 1 }, AUTH), 422, "invalid_type", "a malformed type");
       problem(await call(p, "POST", "/v1/broadcast?type=x", [1], AUTH), 422, "invalid_data", "not objects");
+    });
+
+    test("subscribe: the URL of an account's own catch-all destination is refused (409), not narrowed to one event", async () => {
+      const p = await start();
+      const token = await register(p, fresh("user"));
+      const url = `${receiver.url}/${fresh("own")}`;
+      ok(await call(p, "POST", "/v1/destinations", { url }, bearer(token)), 201, "a destination taking every push");
+      adsError(await subscribe(p, token, fresh("relation_added"), url), 409, "destination_exists", "same URL");
+      assert.deepEqual(ok(await call(p, "GET", "/v1/destinations", undefined, bearer(token)), 200, "list").data[0].event_types, [], "left as it was");
     });
 
     test("isolation: one account's token cannot see another's subscription (404); subscribing the same URL makes its own", async () => {
