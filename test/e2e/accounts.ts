@@ -146,7 +146,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
         assert.equal(a.status, 201, a.res.body);
         assert.match(a.body.id, /^acct_[0-9A-Z]{26}$/);
         assert.deepEqual(Object.keys(a.body).sort(), [
-          "created_at", "dedupe_window_ms", "email", "event_retention_ms", "id", "metadata", "name", "strict_event_types", "updated_at", "website",
+          "created_at", "dedupe_window_ms", "email", "event_retention_ms", "external_id", "id", "metadata", "name", "strict_event_types", "updated_at", "website",
         ]);
         assert.equal(a.body.name, "Acme");
         assert.equal(a.body.email, "ops@acme.example");
@@ -441,7 +441,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
           {
             id: undefined, account_id: mine.id, url, method: "POST", headers: {}, event_types: [], enabled: true, disabled_reason: null,
             disabled_at: null, timeout_ms: null, max_attempts: null, default_value: null, rate_limit: null, concurrency: null,
-            failure_threshold: null, failure_window_ms: null, secret: undefined, created_at: undefined, updated_at: undefined,
+            failure_threshold: null, failure_window_ms: null, on_disable: "hold", secret: undefined, created_at: undefined, updated_at: undefined,
           },
         );
         assert.match(d.created_at, ISO);
