@@ -236,7 +236,9 @@ function subscriptionOf(body: Record<string, unknown>): { event: string; url: st
  * the event added to the types of the account's destination for that URL. "exists" when that
  * destination has the event already (the original's warning; a disabled one stays disabled,
  * as the original left an inactive subscription inactive: PATCH /v1/destinations/{id}
- * {"enabled":true} with the same token enables it).
+ * {"enabled":true} with the same token enables it). Adding a type reads, then writes the list:
+ * two subscriptions of one URL to different events at the same instant may keep only one (the
+ * answer was 200 for both); subscribing again restores the other.
  */
 async function subscribe(deps: CompatDeps, request: FastifyRequest, accountId: string, event: string, url: string): Promise<"created" | "exists"> {
   const current: Destination | undefined = await deps.stores.accounts.findDestination(accountId, "POST", url);
