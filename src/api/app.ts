@@ -34,6 +34,7 @@ import { MINUTE, SECOND } from "../core/time.js";
 import { Profiler } from "../app/profiling.js";
 import { ApiMetrics } from "./metrics.js";
 import { adminRoutes } from "./admin.js";
+import { broadcastRoutes } from "./broadcast.js";
 import { compatRoutes } from "../compat/index.js";
 
 export interface AppDeps {
@@ -224,7 +225,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onEventsStored: () => fanout.kick(),
     onEventsReceived: (stored, refused) => metrics.events(stored, refused),
   };
-  const counted = (route: "ingest" | "push" | "compat") => ({
+  const counted = (route: "ingest" | "push" | "compat" | "broadcast") => ({
     ...deps,
     onEnqueued: (postbacks: number) => {
       metrics.ingested(route, postbacks);
@@ -259,6 +260,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     destinationRoutes(authed, deps);
     adminRoutes(authed, { metrics, profiler: new Profiler(deps.config.data_dir) });
   });
+  // Outside the scope above: the provider token is no account token (src/api/broadcast.ts).
+  await app.register(async (scope) => broadcastRoutes(scope, { ...counted("broadcast"), tokenCache }));
   return app;
 }
 

@@ -56,7 +56,13 @@ export function maybeQueued(request: FastifyRequest, err: MaybeQueuedError<unkno
   );
 }
 
-export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue: Queue; ttlMs: number }): void {
+/** Whose keys a request's key is among: the account, or the admin (by default, from request.caller). */
+export type IdempotencyScope = (request: FastifyRequest) => string;
+
+const callerScope: IdempotencyScope = (request) => (request.caller.kind === "account" ? request.caller.accountId : "admin");
+
+export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue: Queue; ttlMs: number; scopeOf?: IdempotencyScope }): void {
+  const scopeOf = deps.scopeOf ?? callerScope;
   app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers["idempotency-key"];
     if (header === undefined) return;
@@ -64,7 +70,7 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue:
     if (!KEY.test(key)) {
       throw new ApiError("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces, e.g. a UUID.", { field: "Idempotency-Key" });
     }
-    const scope = request.caller.kind === "account" ? request.caller.accountId : "admin";
+    const scope = scopeOf(request);
     const fingerprint = createHash("sha256")
       .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
       .digest("base64url");

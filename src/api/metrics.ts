@@ -11,7 +11,7 @@ import { Counter, Histogram, Registry } from "prom-client";
 /** Seconds; most answers take a millisecond or two, an ingest with a slow store more. */
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export type IngestRoute = "ingest" | "push" | "fanout" | "compat";
+export type IngestRoute = "ingest" | "push" | "fanout" | "compat" | "broadcast";
 
 export class ApiMetrics {
   readonly contentType: string;
@@ -33,7 +33,7 @@ export class ApiMetrics {
     });
     this.ingestedTotal = new Counter({
       name: "ferry_postbacks_ingested_total",
-      help: "Postbacks queued, by how they came in: ingest (/ingest, /ingest.php), push (/v1/push, /server/incoming_data), fanout (stored events to their destinations), compat (the seed systems' own routes, FERRY_COMPAT).",
+      help: "Postbacks queued, by how they came in: ingest (/ingest, /ingest.php), push (/v1/push, /server/incoming_data), fanout (stored events to their destinations), compat (the seed systems' own routes, FERRY_COMPAT), broadcast (/v1/broadcast, to every subscribed account).",
       labelNames: ["route"],
       registers,
     });
@@ -44,7 +44,7 @@ export class ApiMetrics {
       registers,
     });
     // Zero series from the start, so a rate() over them works before the first one.
-    for (const route of ["ingest", "push", "fanout"]) this.ingestedTotal.labels(route).inc(0);
+    for (const route of ["ingest", "push", "fanout", "compat", "broadcast"]) this.ingestedTotal.labels(route).inc(0);
     for (const result of ["stored", "refused"]) this.eventsTotal.labels(result).inc(0);
   }
 

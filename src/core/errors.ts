@@ -60,6 +60,12 @@ export const API_ERRORS = {
   postback_delivered: { status: 409, title: "The postback was delivered" },
   postback_cancelled: { status: 409, title: "The postback was cancelled" },
   profile_running: { status: 409, title: "A profile or heap snapshot is being taken already" },
+  // The ADS webhook service's routes (src/compat/ads.ts) answer with its statuses, 401 for a
+  // body missing a field among them.
+  missing_user_id: { status: 401, title: "user_id is missing (ADS account registration)" },
+  invalid_subscription: { status: 401, title: "event or url is missing (ADS subscription)" },
+  invalid_trigger: { status: 400, title: "event or payload is missing or malformed (ADS trigger)" },
+  account_token_revoked: { status: 409, title: "The account's token was revoked" },
   queue_unavailable: { status: 503, title: "The queue cannot take work now" },
   store_unavailable: { status: 503, title: "The store cannot be read now" },
   trusted_account_missing: { status: 503, title: "FERRY_TRUSTED_ACCOUNT names no account" },

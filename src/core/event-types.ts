@@ -12,3 +12,13 @@ export function matchesEventType(patterns: readonly string[], type: string | und
   }
   return false;
 }
+
+/**
+ * Whether a destination subscribed to a broadcast of `type` (a provider's event sent to every
+ * account, seed 004's trigger): its filter names the type, a prefix of it (`relation.*`) or `*`.
+ * An empty filter takes every push of its own account, but no broadcast: a provider's events
+ * reach only the destinations that asked for them, never a tenant's catch-all destination.
+ */
+export function subscribesTo(patterns: readonly string[], type: string): boolean {
+  return patterns.length > 0 && matchesEventType(patterns, type);
+}

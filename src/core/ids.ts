@@ -40,6 +40,12 @@ export function isPostbackId(value: string): boolean {
 /** A new event id, e.g. `evt_01JD3Q8Y2M5V7W9X0Z1A2B3C4D`: events received in one session sort by arrival. */
 export const newEventId = (now: number = Date.now()): string => "evt_" + next(now);
 
+/**
+ * A new broadcast id, e.g. `bc_01JD3Q8Y2M5V7W9X0Z1A2B3C4D`: names one broadcast (a provider's
+ * event sent to every subscribed account), the same in every postback it made.
+ */
+export const newBroadcastId = (now: number = Date.now()): string => "bc_" + next(now);
+
 /** True for a string shaped like an id made by `newEventId`. */
 export function isEventId(value: string): boolean {
   return /^evt_[0-9A-HJKMNP-TV-Z]{26}$/.test(value);
