@@ -14,7 +14,9 @@ let p: Pipeline;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 before(async () => {
   receiver = await startReceiver();
-  p = await startPipeline({ allow_private_destinations: true, max_attempts: 10 });
+  // Retries after 500 ms: both first attempts fail and disable their destination well before a
+  // retry is due, so the drop destination gets exactly the two attempts that disabled it.
+  p = await startPipeline({ allow_private_destinations: true, max_attempts: 10, retry_base_ms: 500, retry_max_delay_ms: 1_000 });
 });
 after(async () => {
   await p.stop();
