@@ -20,3 +20,11 @@ fuzzSuite("Redis and Postgres", () => ({
   database_url: database.url,
   migrate_on_start: true,
 }));
+
+// The seed systems' routes too (FERRY_COMPAT), on their own Redis prefix; the store is shared,
+// and the second run's targets are its own accounts.
+fuzzSuite(
+  "Redis and Postgres, FERRY_COMPAT",
+  () => ({ redis_url: redis.url, redis_prefix: "fuzz-compat", database_url: database.url, migrate_on_start: true }),
+  { compat: true, count: 3000 },
+);

@@ -61,8 +61,21 @@ export type IdempotencyScope = (request: FastifyRequest) => string;
 
 const callerScope: IdempotencyScope = (request) => (request.caller.kind === "account" ? request.caller.accountId : "admin");
 
-export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue: Queue; ttlMs: number; scopeOf?: IdempotencyScope }): void {
+export interface IdempotencyOptions {
+  stores: Stores;
+  queue: Queue;
+  ttlMs: number;
+  scopeOf?: IdempotencyScope;
+  /**
+   * The content type a replayed error answer is sent with: Ferry's routes answer errors as
+   * problem+json; a compat route in its system's own shape (Data Pusher's envelope) as JSON.
+   */
+  errorType?: string;
+}
+
+export function idempotency(app: FastifyInstance, deps: IdempotencyOptions): void {
   const scopeOf = deps.scopeOf ?? callerScope;
+  const errorType = deps.errorType ?? "application/problem+json";
   app.addHook("preHandler", async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers["idempotency-key"];
     if (header === undefined) return;
@@ -82,7 +95,7 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue:
         request.idempotency = { scope, key };
         return;
       case "answered":
-        return replay(reply, claim.status, claim.body);
+        return replay(reply, claim.status, claim.body, errorType);
       case "unresolved": {
         const pending = JSON.parse(claim.pending) as Unresolved;
         // Withdraw first, then ask the store: a call queued and already finished by a worker
@@ -92,7 +105,7 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue:
           (await deps.stores.postbacks.getPostback(pending.firstPostbackId)) !== undefined;
         if (queued) {
           await deps.stores.dedupe.answerIdempotencyKey(scope, key, pending.status, pending.body, Date.now());
-          return replay(reply, pending.status, pending.body);
+          return replay(reply, pending.status, pending.body, errorType);
         }
         if (await deps.stores.dedupe.retakeIdempotencyKey(scope, key, Date.now())) {
           request.idempotency = { scope, key };
@@ -124,6 +137,6 @@ export function idempotency(app: FastifyInstance, deps: { stores: Stores; queue:
   });
 }
 
-function replay(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status).header("idempotent-replayed", "true").type(status >= 400 ? "application/problem+json" : "application/json").send(body);
+function replay(reply: FastifyReply, status: number, body: string, errorType: string): FastifyReply {
+  return reply.code(status).header("idempotent-replayed", "true").type(status >= 400 ? errorType : "application/json").send(body);
 }

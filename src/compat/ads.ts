@@ -105,7 +105,9 @@ export async function adsRoutes(app: FastifyInstance, deps: CompatDeps): Promise
     }
     const body = objectBody(request.body);
     const userId = userIdOf(body["user_id"]);
-    const email = typeof body["user_email"] === "string" && body["user_email"].length <= 320 ? body["user_email"] : null;
+    // Kept when it is an address (the original kept any string); a NUL could not be stored in Postgres.
+    const given = body["user_email"];
+    const email = typeof given === "string" && given.length <= 320 && /^[^\s@\u0000]+@[^\s@\u0000]+$/.test(given) ? given : null;
     const externalId = ADS_PREFIX + userId;
     const account = await findOrCreateAccount(deps, externalId, userId, email);
     // The original handed a known user its stored token again. Ferry stores only hashes, so it

@@ -48,7 +48,7 @@ export async function incomingDataRoutes(app: FastifyInstance, deps: DataPusherD
       const account = await callerAccount(deps, request.caller, given.accountId);
       incoming.set(request, { accountId: account.id, objects: parseData(given.data, deps.config.max_batch, given.from) });
     });
-    idempotency(scope, { stores: deps.stores, queue: deps.queue, ttlMs: deps.config.idempotency_ttl_ms });
+    idempotency(scope, { stores: deps.stores, queue: deps.queue, ttlMs: deps.config.idempotency_ttl_ms, errorType: "application/json" });
     const handler = async (request: FastifyRequest) => {
       const { accountId, objects } = incoming.get(request)!;
       const view = (result: PushResult) => ({ status: true, ...result });

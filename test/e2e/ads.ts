@@ -100,6 +100,16 @@ export function adsSuite(name: string, backend: () => Partial<Config> | Promise<
       adsError(await call(p, "POST", "/webhooks/account", "{not json", bearer(REGISTRATION_TOKEN)), 400, "invalid_json", "malformed JSON");
     });
 
+    test("account: a user_email that is no address (a NUL in it, say) is not kept; the user is registered all the same", async () => {
+      // Found by the fuzz suite: a NUL reached Postgres and answered 500.
+      const p = await start();
+      const user = fresh("user");
+      await register(p, user, "@x\u0000y");
+      const found = ok(await call(p, "GET", `/v1/accounts?external_id=${encodeURIComponent("ads:" + user)}`), 200, "find").data;
+      assert.equal(found.length, 1);
+      assert.equal(found[0].email, null);
+    });
+
     test("account: with no FERRY_REGISTRATION_TOKEN registration is closed", async () => {
       const p = await start({ registration_token: undefined } as Partial<Config>);
       adsError(await call(p, "POST", "/webhooks/account", { user_id: "u" }, bearer(REGISTRATION_TOKEN)), 401, "invalid_token", "closed");

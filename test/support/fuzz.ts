@@ -77,6 +77,8 @@ export interface FuzzTargets {
   /** An event of `accountId`, in session `sessionId`; the category `party` has a schema. */
   eventId: string;
   sessionId: string;
+  /** Set when the seed systems' routes are on (FERRY_COMPAT): the tokens they take. */
+  compat?: { registrationToken: string; triggerToken: string };
 }
 
 /** One request as generated: enough to send it again by hand. */
@@ -91,6 +93,8 @@ export interface FuzzCase {
   body?: Buffer;
   /** Sent over a raw socket (bytes no well-behaved client sends), else with undici. */
   raw: boolean;
+  /** Made from a seed system's route: its errors come in that system's shape, not problem+json. */
+  compat?: boolean;
 }
 
 export interface FuzzFailure {
@@ -194,9 +198,11 @@ interface Template {
   path: string;
   body?: () => unknown;
   /** Who usually sends it. */
-  auth: "admin" | "account" | "either" | "none";
+  auth: "admin" | "account" | "either" | "none" | "registration" | "trigger";
   query?: () => Record<string, string>;
   ingest?: boolean;
+  /** A seed system's route (FERRY_COMPAT). */
+  compat?: boolean;
 }
 
 function templates(t: FuzzTargets, rng: Rng): Template[] {
@@ -225,7 +231,8 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     { method: "POST", path: "/ingest", body: ingestBody, auth: "either", ingest: true },
     { method: "POST", path: "/ingest.php", body: ingestBody, auth: "either", ingest: true },
     { method: "POST", path: "/v1/push", body: () => (rng.chance(0.3) ? [dataObject(), dataObject()] : dataObject()), auth: "either", ingest: true, query: () => ({ type: "order.created", account_id: t.accountId }) },
-    { method: "POST", path: "/server/incoming_data", body: dataObject, auth: "account", ingest: true, query: () => ({ type: "order.created" }) },
+    // Data Pusher's route when FERRY_COMPAT has data-pusher: its answers are then in that system's shape.
+    { method: "POST", path: "/server/incoming_data", body: dataObject, auth: "account", ingest: true, query: () => ({ type: "order.created" }), ...(t.compat ? { compat: true } : {}) },
     { method: "POST", path: "/v1/accounts", body: accountBody, auth: "admin" },
     { method: "GET", path: "/v1/accounts", auth: "admin", query: () => ({ limit: "10" }) },
     { method: "GET", path: "/v1/accounts/:account", auth: "either" },
@@ -257,7 +264,31 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     { method: "GET", path: "/v1/stats", auth: "either", query: () => ({ account_id: t.accountId, since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z" }) },
     { method: "GET", path: "/v1/postbacks/:postback", auth: "either" },
     { method: "POST", path: "/v1/postbacks/:postback/retry", auth: "either" },
+    { method: "POST", path: "/v1/broadcast", body: () => (rng.chance(0.3) ? [dataObject(), dataObject()] : dataObject()), auth: t.compat && rng.chance(0.5) ? "trigger" : "admin", ingest: true, query: () => ({ type: rng.pick(["relation_added", "order.created", "call.standby"]) }) },
+    ...(t.compat ? compatTemplates(t, rng, dataObject) : []),
   ];
+}
+
+/** The seed systems' own routes, as their clients send them (docs/seeds.md). */
+function compatTemplates(t: FuzzTargets, rng: Rng, dataObject: () => Record<string, unknown>): Template[] {
+  const url = () => rng.pick(LOCAL_URLS.slice(0, 5));
+  // A DELETE names only a spare (in the body here): the targets must survive the run.
+  return [
+    { method: "POST", path: "/account/", body: () => ({ account_name: "gangdhars" + rng.int(100), email: "gangs2@gamil.com", website: "https://gangs.com" }), auth: "admin" },
+    { method: "GET", path: "/account/", auth: "admin", query: (): Record<string, string> => (rng.chance(0.7) ? { account_id: t.accountId } : {}) },
+    { method: "PATCH", path: "/account/", body: () => ({ account_id: t.accountId, secret_token: t.accountToken, email: "gangs4@gamil.com", website: "hello.com" }), auth: "none" },
+    { method: "DELETE", path: "/account/", body: () => ({ account_id: rng.pick(t.spareAccountIds) }), auth: "admin" },
+    { method: "POST", path: "/destination/", body: () => ({ account_id: t.accountId, url: url(), http_method: rng.pick(["GET", "POST", "PUT"]), headers: { "APP-ID": "1234" } }), auth: "account" },
+    { method: "GET", path: "/destination/", auth: "account", query: () => ({ account_id: t.accountId }) },
+    { method: "PATCH", path: "/destination/", body: () => ({ destination_id: t.destinationId, http_method: "POST", headers: { "X-A": "b" } }), auth: "account" },
+    { method: "DELETE", path: "/destination/", body: () => ({ destination_id: rng.pick(t.spareDestinationIds) }), auth: "account" },
+    { method: "POST", path: "/server/incoming_data", body: () => ({ account_id: t.accountId, secret_token: t.accountToken, data: dataObject() }), auth: "none", ingest: true },
+    { method: "GET", path: "/server/incoming_data", auth: "none", query: () => ({ account_id: t.accountId, secret_token: t.accountToken, x: String(rng.int(9)) }) },
+    { method: "POST", path: "/webhook", body: () => ({ name: "webhook-consumer-" + rng.int(5), callbackURL: url() }), auth: "registration" },
+    { method: "POST", path: "/webhooks/account", body: () => ({ user_id: "user-" + rng.int(5), user_email: "you@email.bar" }), auth: "registration" },
+    { method: "POST", path: "/webhooks/subscribe", body: () => ({ event: rng.pick(["relation_added", "relation_deleted"]), url: url() }), auth: "account" },
+    { method: "POST", path: "/webhooks/trigger", body: () => ({ event: "relation_added", payload: { relation: rng.int(9), ok: true } }), auth: "trigger" },
+  ].map((template) => ({ ...template, compat: true }) as Template);
 }
 
 /** A path parameter: usually a real id, else junk a router and a store must survive. */
@@ -374,7 +405,12 @@ function queryString(rng: Rng, base: Record<string, string>): string {
 
 /** An Authorization (or CL-X-TOKEN) header for the case; the right token most of the time. */
 function authHeaders(rng: Rng, t: FuzzTargets, usual: Template["auth"]): Record<string, string> {
-  const right = usual === "admin" ? t.adminToken : usual === "account" ? t.accountToken : rng.chance(0.5) ? t.adminToken : t.accountToken;
+  const right =
+    usual === "registration" && t.compat ? t.compat.registrationToken
+    : usual === "trigger" && t.compat ? t.compat.triggerToken
+    : usual === "admin" ? t.adminToken
+    : usual === "account" ? t.accountToken
+    : rng.chance(0.5) ? t.adminToken : t.accountToken;
   const roll = rng.int(20);
   if (roll < 13) return { authorization: `Bearer ${right}` };
   switch (roll) {
@@ -451,7 +487,9 @@ export function generateCase(rng: Rng, t: FuzzTargets, index: number): FuzzCase 
   }
   if (Object.values(headers).some((v) => /[^\x20-\x7e]/.test(v))) raw = true;
   if (/[^\x21-\x7e]/.test(path) || !path.startsWith("/") || !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].includes(method)) raw = true;
-  return { index, kind, method, path, headers, ...(body !== undefined ? { body } : {}), raw };
+  // An unknown path in place of the template's is not the compat route's to answer.
+  const compat = template.compat === true && (roll < 6 || roll >= 11);
+  return { index, kind, method, path, headers, ...(body !== undefined ? { body } : {}), raw, ...(compat ? { compat } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,6 +507,7 @@ export function checkAnswer(c: FuzzCase, a: Answer): string | undefined {
   if (a.status >= 500) return `a ${a.status} for client input`;
   if (a.status < 200 || (a.status >= 300 && a.status < 400)) return `an unexpected status ${a.status}`;
   const bodyless = c.method === "HEAD" || a.status === 204;
+  if (c.compat) return checkCompatAnswer(a, bodyless);
   if (a.status >= 400) {
     if (!/^application\/problem\+json(\s*;|$)/i.test(a.contentType)) return `an error answered as ${JSON.stringify(a.contentType)}, not application/problem+json`;
     if (bodyless) return undefined;
@@ -493,6 +532,32 @@ export function checkAnswer(c: FuzzCase, a: Answer): string | undefined {
   } catch {
     return "a success whose body is not JSON";
   }
+  return undefined;
+}
+
+/**
+ * A seed system's route answers in that system's shape: JSON (a Data Pusher envelope, a list of
+ * fun-with-webhooks errors, an ADS `{"error"}`), or Ferry's problem+json for what no compat
+ * route takes (an unknown method, say). An error must still carry Ferry's code; a success may be
+ * empty (fun-with-webhooks answered its registration with no body).
+ */
+function checkCompatAnswer(a: Answer, bodyless: boolean): string | undefined {
+  if (a.status >= 400 && /^application\/problem\+json(\s*;|$)/i.test(a.contentType)) {
+    return checkAnswer({ index: -1, kind: "", method: bodyless ? "HEAD" : "GET", path: "/", headers: {}, raw: false }, a);
+  }
+  if ((a.status < 400 && a.body === "") || (bodyless && a.status === 204)) return undefined;
+  if (!/^application\/json(\s*;|$)/i.test(a.contentType)) return `a compat answer sent as ${JSON.stringify(a.contentType)}, not JSON`;
+  if (bodyless) return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(a.body);
+  } catch {
+    return "a compat answer whose body is not JSON";
+  }
+  if (a.status < 400) return undefined;
+  const first: unknown = Array.isArray(body) ? body[0] : body;
+  const code = first !== null && typeof first === "object" ? (first as { code?: unknown }).code : undefined;
+  if (typeof code !== "string" || !/^[a-z_]+$/.test(code)) return "a compat error without Ferry's code";
   return undefined;
 }
 
@@ -533,7 +598,7 @@ async function sendRaw(port: number, c: FuzzCase): Promise<Outcome> {
   const res = await exchange(port, c.body ? Buffer.concat([head, c.body]) : head, { waitMs: HANG_MS });
   const [first] = parseResponses(res.text);
   if (!first) return res.closed ? { error: `the connection was closed with no answer (${JSON.stringify(res.text.slice(0, 200))})` } : { hang: true };
-  const body = typeof first.body === "string" ? first.body : JSON.stringify(first.body);
+  const body = first.text;
   return { answer: { status: first.status, contentType: first.headers["content-type"] ?? "", body } };
 }
 
@@ -584,7 +649,8 @@ export async function runFuzz(options: { port: number; targets: FuzzTargets; see
         else if (problem) report.nonProblem++;
         if (problem) report.failures.push({ case: c, problem, status: answer.status, contentType: answer.contentType, body: answer.body.slice(0, 500) });
         else if (answer.status >= 400 && answer.body) {
-          const code = (JSON.parse(answer.body) as { code: string }).code;
+          const parsed = JSON.parse(answer.body) as { code: string } | { code: string }[];
+          const code = (Array.isArray(parsed) ? parsed[0]?.code : parsed.code) ?? "(none)";
           report.byCode[code] = (report.byCode[code] ?? 0) + 1;
         }
       }
@@ -627,9 +693,9 @@ export function formatReport(backend: string, r: FuzzReport): string {
 // The suite, shared by the SQLite and the Redis + Postgres files
 
 /** Cases per backend: FERRY_FUZZ_CASES, or enough to cover every route many times over in well under a minute. */
-export function fuzzCount(): number {
+export function fuzzCount(fallback = 4000): number {
   const raw = process.env["FERRY_FUZZ_CASES"];
-  return raw ? Number(raw) : 4000;
+  return raw ? Number(raw) : fallback;
 }
 
 /**
@@ -637,7 +703,7 @@ export function fuzzCount(): number {
  * token, another account with a token, destinations and postbacks, and spares the fuzzer may
  * delete.
  */
-export async function makeTargets(app: FastifyInstance, adminToken: string): Promise<FuzzTargets> {
+export async function makeTargets(app: FastifyInstance, adminToken: string, compat?: FuzzTargets["compat"]): Promise<FuzzTargets> {
   const call = async (method: string, url: string, token: string, body?: unknown): Promise<any> => {
     const res = await app.inject({
       method: method as "GET",
@@ -682,6 +748,7 @@ export async function makeTargets(app: FastifyInstance, adminToken: string): Pro
     postbackIds: [...ingested.ids, ...pushed.postbacks.map((p: { id: string }) => p.id)],
     eventId: stored.events[0].id,
     sessionId,
+    ...(compat ? { compat } : {}),
   };
 }
 
@@ -689,19 +756,24 @@ export async function makeTargets(app: FastifyInstance, adminToken: string): Pro
  * One test: a real API on `overrides`' backends listening on 127.0.0.1 (no worker: the API is
  * fuzzed, and nothing generated is ever delivered), `fuzzCount()` cases, and the counts asserted.
  */
-export function fuzzSuite(backend: string, overrides: () => Partial<Config>): void {
-  test(`fuzz (${backend}): no 5xx, only problem+json errors, no hangs, no crashes`, { timeout: 180_000 }, async () => {
+export function fuzzSuite(backend: string, overrides: () => Partial<Config>, options: { compat?: boolean; count?: number } = {}): void {
+  const what = options.compat ? "only problem+json errors or the seed system's own, with Ferry's code" : "only problem+json errors";
+  test(`fuzz (${backend}): no 5xx, ${what}, no hangs, no crashes`, { timeout: 180_000 }, async () => {
+    // With the seed systems' routes on: every one of them, and the tokens they take.
+    const compat = options.compat ? { registrationToken: "fuzz-registration-token-0123", triggerToken: "fuzz-trigger-token-0123456" } : undefined;
+    const compatConfig: Partial<Config> = compat ? { compat: "data-pusher,webhooks,ads", registration_token: compat.registrationToken, trigger_token: compat.triggerToken } : {};
     // A small body limit, so that bodies over it cost little to send.
-    const pipeline = await startPipeline({ max_body_bytes: 64 * 1024, ...overrides() }, { worker: false });
+    const pipeline = await startPipeline({ max_body_bytes: 64 * 1024, ...compatConfig, ...overrides() }, { worker: false });
     try {
       await pipeline.app.listen({ port: 0, host: "127.0.0.1" });
       const port = (pipeline.app.server.address() as AddressInfo).port;
-      const targets = await makeTargets(pipeline.app, ADMIN_TOKEN);
+      const targets = await makeTargets(pipeline.app, ADMIN_TOKEN, compat);
       const seed = fuzzSeed();
-      const report = await runFuzz({ port, targets, seed, count: fuzzCount() });
+      const count = fuzzCount(options.count);
+      const report = await runFuzz({ port, targets, seed, count });
       const text = formatReport(backend, report);
       console.log(text);
-      assert.equal(report.cases, fuzzCount(), text);
+      assert.equal(report.cases, count, text);
       assert.deepEqual(
         { fiveXx: report.fiveXx, nonProblem: report.nonProblem, hangs: report.hangs, noAnswer: report.noAnswer, crashes: report.crashes },
         { fiveXx: 0, nonProblem: 0, hangs: 0, noAnswer: 0, crashes: 0 },

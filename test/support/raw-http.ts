@@ -18,6 +18,8 @@ export interface RawResponse {
   headers: Record<string, string>;
   /** Parsed as JSON where it is JSON, else the text. */
   body: any;
+  /** The body as it came, unparsed. */
+  text: string;
 }
 
 /**
@@ -82,7 +84,7 @@ export function parseResponses(text: string): RawResponse[] {
     } catch {
       // not JSON: kept as text, and the assertions say so
     }
-    out.push({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]), headers, body });
+    out.push({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]), headers, body, text: raw });
     rest = rest.slice(end + 4 + length);
   }
   return out;
