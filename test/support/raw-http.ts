@@ -20,6 +20,8 @@ export interface RawResponse {
   body: any;
   /** The body as it came, unparsed. */
   text: string;
+  /** False when fewer bytes came than Content-Length said (the connection ended first). */
+  complete: boolean;
 }
 
 /**
@@ -84,7 +86,7 @@ export function parseResponses(text: string): RawResponse[] {
     } catch {
       // not JSON: kept as text, and the assertions say so
     }
-    out.push({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]), headers, body, text: raw });
+    out.push({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]), headers, body, text: raw, complete: raw.length >= length });
     rest = rest.slice(end + 4 + length);
   }
   return out;
