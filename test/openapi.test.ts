@@ -97,7 +97,7 @@ test("GET /openapi.json and /docs answer without a token, over a socket; /docs l
   await dashboard.arrayBuffer();
 });
 
-test("with FERRY_COMPAT on, the served document lists the seed systems' routes, tagged compat", async (t) => {
+test("with FERRY_COMPAT on, the served document lists the seed systems' routes in their own shapes, tagged compat, and is valid", async (t) => {
   const p = await startPipeline({ compat: "data-pusher,webhooks,ads" }, { worker: false });
   t.after(() => p.stop());
   const res = await p.app.inject({ method: "GET", url: "/openapi.json" });
@@ -107,4 +107,7 @@ test("with FERRY_COMPAT on, the served document lists the seed systems' routes, 
     assert.ok(ops.length > 0, `${path} is in the document`);
     for (const op of ops) assert.deepEqual(op.tags, ["compat"], `${path} is tagged compat`);
   }
+  assert.ok(doc.paths["/webhooks/trigger"]?.["post"]?.responses?.["200"], "each declares its system's own answer");
+  const validator = new Validator();
+  assert.deepEqual(await validator.validate(doc as unknown as Parameters<Validator["validate"]>[0]), { valid: true }, "valid OpenAPI 3.1 with them too");
 });
