@@ -66,7 +66,11 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
 
 /** GET /openapi.json and the browsable docs at /docs: no token, they hold no data. */
 export async function openApiRoutes(app: FastifyInstance): Promise<void> {
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  // The document does not change while the process runs: written once (150 KB of JSON).
+  let text: string | undefined;
+  app.get("/openapi.json", { schema: { hide: true } }, async (_request, reply) =>
+    reply.type("application/json; charset=utf-8").send((text ??= JSON.stringify(app.swagger()))),
+  );
   await app.register(async (scope) => {
     await scope.register(swaggerUi, {
       routePrefix: "/docs",
