@@ -14,6 +14,7 @@ import type { TokenCache } from "../api/auth.js";
 import { dataPusherRoutes } from "./data-pusher.js";
 import { webhooksRoutes } from "./webhooks.js";
 import { adsRoutes } from "./ads.js";
+import { COMPAT_SCHEMAS } from "./schemas.js";
 
 export interface CompatDeps extends Ports {
   config: Config;
@@ -35,6 +36,14 @@ const MODULES = {
 export async function compatRoutes(app: FastifyInstance, deps: CompatDeps): Promise<void> {
   for (const system of deps.config.compatSystems) {
     const routes = MODULES[system];
-    await app.register(async (scope) => routes(scope, deps));
+    await app.register(async (scope) => {
+      // Listed in the OpenAPI document under their own tag, apart from Ferry's API, with their
+      // systems' own shapes (schemas.ts).
+      scope.addHook("onRoute", (route) => {
+        const described = COMPAT_SCHEMAS[`${[route.method].flat().join(", ")} ${route.url}`];
+        route.schema = { summary: `${system}: ${[route.method].flat().join(", ")} ${route.url}`, ...described, ...route.schema, tags: ["compat"] };
+      });
+      await routes(scope, deps);
+    });
   }
 }
