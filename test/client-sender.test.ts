@@ -5,6 +5,8 @@
  * and the retry rules (Retry-After honoured; a 4xx other than 408/409/429 never retried).
  */
 import { after, before, test } from "node:test";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import assert from "node:assert/strict";
 import { Ferry, type Event, type EventInput, type Rejection } from "@ferry/client";
 import { tempDir } from "./support/harness.js";
@@ -221,5 +223,36 @@ test("Retry-After is honoured: Ferry's 503 shutting_down (Retry-After: 1) and a 
     assert.equal(new Set(sent).size, 1);
   } finally {
     await stub.close();
+  }
+});
+
+test("an answer lost after Ferry stored the batch: the resend is answered created false, and nothing is stored twice", async () => {
+  const a = await admin.accounts.create({ name: "Lost answer" });
+  const token = (await admin.tokens.create(a.id)).token;
+  // In front of the real Ferry: forwards every request, but hangs up instead of passing on
+  // Ferry's answer to the first POST /v1/events, as a crash right after the commit would.
+  let hungUp = 0;
+  const proxy = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const answer = await fetch(`${ferry.url}${req.url}`, { method: req.method, headers: req.headers as Record<string, string>, body: chunks.length ? Buffer.concat(chunks) : undefined });
+    const body = Buffer.from(await answer.arrayBuffer());
+    if (req.method === "POST" && req.url?.startsWith("/v1/events") && hungUp++ === 0) return req.socket.destroy();
+    res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" }).end(body);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const sender = new Ferry({ url, token }).eventSender({ maxBatch: 20, maxDelayMs: 60_000, backoffBaseMs: 10 });
+    for (let i = 0; i < 20; i++) await sender.send(event("lost", i));
+    const stats = await sender.close();
+    assert.deepEqual([stats.requests, stats.retries, stats.acknowledged], [2, 1, 20], "one batch, sent twice");
+    assert.equal(stats.duplicates, 20, "the resend found every event stored: " + JSON.stringify(stats));
+    const client = new Ferry({ url: ferry.url, token });
+    const events = await stored(client, "lost");
+    assert.equal(events.length, 20);
+    assert.equal(new Set(events.map((e) => e.client_id)).size, 20);
+  } finally {
+    await new Promise((resolve) => proxy.close(resolve));
   }
 });
