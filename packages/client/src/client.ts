@@ -9,6 +9,7 @@ import type {
   Account,
   AccountFields,
   AccountListQuery,
+  BroadcastResult,
   DataObject,
   Destination,
   DestinationFields,
@@ -16,6 +17,8 @@ import type {
   Event,
   EventFilters,
   EventInput,
+  EventType,
+  EventTypeFields,
   IngestRequest,
   IngestResult,
   NewToken,
@@ -29,6 +32,8 @@ import type {
   SendEventsResult,
   Session,
   SessionQuery,
+  Stats,
+  StatsQuery,
   Token,
 } from "./types.js";
 
@@ -62,6 +67,8 @@ export class Ferry {
   readonly postbacks: Postbacks;
   readonly events: Events;
   readonly sessions: Sessions;
+  readonly eventTypes: EventTypes;
+  readonly stats: StatsApi;
 
   constructor(options: FerryOptions) {
     this.#http = new Transport(options);
@@ -71,6 +78,8 @@ export class Ferry {
     this.postbacks = new Postbacks(this.#http);
     this.events = new Events(this.#http);
     this.sessions = new Sessions(this.#http);
+    this.eventTypes = new EventTypes(this.#http);
+    this.stats = new StatsApi(this.#http);
   }
 
   /** POST /ingest: one postback per data object to the endpoint, in order. */
@@ -82,6 +91,11 @@ export class Ferry {
   async push(type: string | undefined, objects: DataObject | DataObject[], options?: PushOptions): Promise<PushResult> {
     const query = { type, account_id: options?.accountId };
     return (await this.#http.send<PushResult>("post", "/v1/push", { query, body: objects, headers: idem(options) })).data;
+  }
+
+  /** POST /v1/broadcast?type=: a provider's event to every destination, of any account, whose event_types name it (admin or provider token). */
+  async broadcast(type: string, objects: DataObject | DataObject[], options?: IdempotencyOptions): Promise<BroadcastResult> {
+    return (await this.#http.send<BroadcastResult>("post", "/v1/broadcast", { query: { type }, body: objects, headers: idem(options) })).data;
   }
 
   /** A buffered sender of events: batches, retries, bounded memory. Close it when done. */
@@ -212,5 +226,35 @@ export class Sessions {
   /** The session's events in time order (one page), with its count and first and last times. */
   async get(id: string, query: SessionQuery = {}): Promise<Session> {
     return (await this.http.send<Session>("get", `/v1/sessions/${enc(id)}`, { query: { ...query } })).data;
+  }
+}
+
+export class EventTypes {
+  constructor(readonly http: Transport) {}
+  /** Registers or replaces the category's schema: version 1, or the next. */
+  async put(category: string, fields: EventTypeFields, options: { accountId?: string } = {}): Promise<EventType> {
+    return (await this.http.send<EventType>("put", `/v1/event-types/${enc(category)}`, { body: fields, query: { account_id: options.accountId } })).data;
+  }
+  async get(category: string, options: { accountId?: string } = {}): Promise<EventType> {
+    return (await this.http.send<EventType>("get", `/v1/event-types/${enc(category)}`, { query: { account_id: options.accountId } })).data;
+  }
+  async list(query: { account_id?: string; limit?: number; after?: string } = {}): Promise<Page<EventType>> {
+    return (await this.http.send<Page<EventType>>("get", "/v1/event-types", { query: { ...query } })).data;
+  }
+  async delete(category: string, options: { accountId?: string } = {}): Promise<void> {
+    await this.http.send("delete", `/v1/event-types/${enc(category)}`, { query: { account_id: options.accountId } });
+  }
+}
+
+/** Named StatsApi, not Stats: Stats is the shape it answers with. */
+export class StatsApi {
+  constructor(readonly http: Transport) {}
+  /** Every destination summed (the account's, or all for the admin), with the queue. */
+  async all(query: StatsQuery = {}): Promise<Stats> {
+    return (await this.http.send<Stats>("get", "/v1/stats", { query: { ...query } })).data;
+  }
+  /** One destination: counts, latency, enabled, last error, queue depth. */
+  async destination(id: string, query: Omit<StatsQuery, "account_id"> = {}): Promise<Stats> {
+    return (await this.http.send<Stats>("get", `/v1/destinations/${enc(id)}/stats`, { query: { ...query } })).data;
   }
 }

@@ -272,3 +272,41 @@ export interface SessionQuery {
   limit?: number;
   after?: string;
 }
+
+// ---- event types (a JSON Schema per category) ---------------------------------------------
+
+export interface EventType {
+  category: string;
+  schema: Record<string, unknown>;
+  description: string | null;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface EventTypeFields {
+  /** JSON Schema 2020-12 (or draft-07 when its $schema says so) for the events' `data`. */
+  schema: Record<string, unknown>;
+  description?: string;
+}
+
+// ---- stats -------------------------------------------------------------------------------
+
+export interface StatsQuery {
+  account_id?: string;
+  since?: string;
+  until?: string;
+  bucket?: "minute" | "hour";
+}
+
+/** Outcome counts per bucket and latency percentiles (GET /v1/stats, /v1/destinations/{id}/stats). */
+export interface Stats {
+  buckets: Array<{ start: string; delivered: number; retry: number; dead: number; cancelled: number; held: number; [more: string]: unknown }>;
+  latency_ms: { p50: number | null; p95: number | null; p99: number | null };
+  [more: string]: unknown;
+}
+
+export interface BroadcastResult {
+  id: string;
+  postbacks: Array<{ id: string; account_id: string; destination_id: string; index: number }>;
+}
