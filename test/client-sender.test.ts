@@ -171,7 +171,7 @@ test("per-event rejections reach onRejected and stats; the valid events of the b
   assert.equal(stats.acknowledged, 1);
   assert.equal(stats.rejected, 2);
   assert.deepEqual(
-    rejections.map((r) => [r.event.data["i"], r.errors?.[0]?.code]).sort(),
+    rejections.map((r) => [r.event.data?.["i"], r.errors?.[0]?.code]).sort(),
     [
       [2, "invalid_timestamp"],
       [3, "invalid_field"],

@@ -13,12 +13,18 @@ import type {
   DataObject,
   Destination,
   DestinationFields,
+  DestinationListQuery,
+  DestinationStats,
+  DestinationStatsQuery,
   DestinationWithSecret,
   Event,
   EventFilters,
   EventInput,
   EventType,
   EventTypeFields,
+  EventTypeListQuery,
+  NewAccount,
+  NewDestination,
   IngestRequest,
   IngestResult,
   NewToken,
@@ -35,6 +41,7 @@ import type {
   Stats,
   StatsQuery,
   Token,
+  TokenFields,
 } from "./types.js";
 
 export type FerryOptions = TransportOptions;
@@ -107,7 +114,7 @@ export class Ferry {
 export class Accounts {
   constructor(readonly http: Transport) {}
   /** Admin only: 201 with the new account. */
-  async create(fields: AccountFields & { name: string }): Promise<Account> {
+  async create(fields: NewAccount): Promise<Account> {
     return (await this.http.send<Account>("post", "/v1/accounts", { body: fields })).data;
   }
   async get(id: string): Promise<Account> {
@@ -129,7 +136,7 @@ export class Accounts {
 export class Tokens {
   constructor(readonly http: Transport) {}
   /** A new token for the account: its secret (`token`) is shown this once. */
-  async create(accountId: string, fields: { name?: string } = {}): Promise<NewToken> {
+  async create(accountId: string, fields: TokenFields = {}): Promise<NewToken> {
     return (await this.http.send<NewToken>("post", `/v1/accounts/${enc(accountId)}/tokens`, { body: fields })).data;
   }
   async list(accountId: string): Promise<Token[]> {
@@ -144,18 +151,18 @@ export class Tokens {
 export class Destinations {
   constructor(readonly http: Transport) {}
   /** 201 with its secret; the same method and URL again re-registers it (200). */
-  async create(fields: DestinationFields & { url: string }): Promise<DestinationWithSecret> {
+  async create(fields: NewDestination): Promise<DestinationWithSecret> {
     return (await this.http.send<DestinationWithSecret>("post", "/v1/destinations", { body: fields })).data;
   }
   async get(id: string): Promise<Destination> {
     return (await this.http.send<Destination>("get", `/v1/destinations/${enc(id)}`)).data;
   }
   /** One page, no secrets; the admin names the account with `account_id`. */
-  async list(query: { account_id?: string; limit?: number; after?: string } = {}): Promise<Page<Destination>> {
+  async list(query: DestinationListQuery = {}): Promise<Page<Destination>> {
     return (await this.http.send<Page<Destination>>("get", "/v1/destinations", { query: { ...query } })).data;
   }
   /** `{ enabled: true }` re-enables a disabled one and releases its held postbacks. */
-  async update(id: string, fields: Omit<DestinationFields, "account_id">): Promise<Destination> {
+  async update(id: string, fields: DestinationFields): Promise<Destination> {
     return (await this.http.send<Destination>("patch", `/v1/destinations/${enc(id)}`, { body: fields })).data;
   }
   async delete(id: string): Promise<void> {
@@ -238,7 +245,7 @@ export class EventTypes {
   async get(category: string, options: { accountId?: string } = {}): Promise<EventType> {
     return (await this.http.send<EventType>("get", `/v1/event-types/${enc(category)}`, { query: { account_id: options.accountId } })).data;
   }
-  async list(query: { account_id?: string; limit?: number; after?: string } = {}): Promise<Page<EventType>> {
+  async list(query: EventTypeListQuery = {}): Promise<Page<EventType>> {
     return (await this.http.send<Page<EventType>>("get", "/v1/event-types", { query: { ...query } })).data;
   }
   async delete(category: string, options: { accountId?: string } = {}): Promise<void> {
@@ -254,7 +261,7 @@ export class StatsApi {
     return (await this.http.send<Stats>("get", "/v1/stats", { query: { ...query } })).data;
   }
   /** One destination: counts, latency, enabled, last error, queue depth. */
-  async destination(id: string, query: Omit<StatsQuery, "account_id"> = {}): Promise<Stats> {
-    return (await this.http.send<Stats>("get", `/v1/destinations/${enc(id)}/stats`, { query: { ...query } })).data;
+  async destination(id: string, query: DestinationStatsQuery = {}): Promise<DestinationStats> {
+    return (await this.http.send<DestinationStats>("get", `/v1/destinations/${enc(id)}/stats`, { query: { ...query } })).data;
   }
 }

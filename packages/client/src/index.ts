@@ -6,3 +6,4 @@ export type { EventSenderOptions, EventSenderStats, Rejection } from "./sender.j
 export { FerryError, FerryNetworkError, parseRetryAfter } from "./errors.js";
 export type { Problem } from "./errors.js";
 export type * from "./types.js";
+export type { paths, components } from "./openapi.js";
