@@ -63,6 +63,8 @@ test("bad input comes back as FerryError with Ferry's status, code, field and de
     isFerryError(422, "invalid_method", "endpoint.method"),
   );
   await assert.rejects(admin.accounts.get("acct_nope"), isFerryError(404, "account_not_found"));
+  // An id is one path segment, encoded: "a/b?c" reaches the account route, not another one.
+  await assert.rejects(admin.accounts.get("a/b?c"), isFerryError(404, "account_not_found"));
   await assert.rejects(new Ferry({ url: ferry.url, token: "wrong-token-0123456789" }).accounts.list(), isFerryError(401, "invalid_token"));
 });
 
