@@ -158,6 +158,13 @@ test("the buffer is bounded: drop mode refuses and counts, block mode waits for 
   assert.equal(blockStats.dropped, 0);
   assert.equal(blockStats.acknowledged, 60);
   assert.equal((await stored(client, "block")).length, 60);
+
+  // A buffer that fills before a batch does goes out at once, not after maxDelayMs.
+  const full = client.eventSender({ maxBatch: 100, maxDelayMs: 60_000, maxBuffered: 10 });
+  const t0 = Date.now();
+  for (let i = 0; i < 30; i++) await full.send(event("full", i));
+  assert.ok(Date.now() - t0 < 10_000, `30 sends took ${Date.now() - t0} ms`);
+  assert.equal((await full.close()).acknowledged, 30);
 });
 
 test("per-event rejections reach onRejected and stats; the valid events of the batch are stored", async () => {

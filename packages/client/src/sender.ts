@@ -187,7 +187,14 @@ export class EventSender {
   #due(): boolean {
     const oldest = this.#buffer[0];
     if (!oldest) return false;
-    return this.#buffer.length >= this.#maxBatch || this.#flushUntil > this.#taken || Date.now() - oldest.at >= this.#maxDelayMs;
+    // A full buffer goes out at once too: with maxBatch over maxBuffered, blocked senders would
+    // otherwise wait out maxDelayMs.
+    return (
+      this.#buffer.length >= this.#maxBatch ||
+      this.#buffer.length + this.#inFlight >= this.#maxBuffered ||
+      this.#flushUntil > this.#taken ||
+      Date.now() - oldest.at >= this.#maxDelayMs
+    );
   }
 
   async #loop(): Promise<void> {
@@ -241,8 +248,9 @@ export class EventSender {
   }
 
   #outcomes(events: Array<EventInput & { id: string }>, outcomes: EventOutcome[]): void {
+    const byIndex = new Map(outcomes.map((o) => [o.index, o]));
     events.forEach((event, index) => {
-      const o = outcomes.find((x) => x.index === index);
+      const o = byIndex.get(index);
       if (o && "id" in o) {
         this.#stats.acknowledged++;
         if (o.created) this.#stats.created++;
