@@ -16,7 +16,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accessSync, constants, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
@@ -25,28 +25,9 @@ import { ADMIN_TOKEN, eventually, startPipeline, type Pipeline } from "./support
 import { startReceiver, type Receiver } from "../src/receiver.js";
 import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
 import { repoPath } from "./support/paths.js";
+import { CHROMIUM, SKIP_WITHOUT_CHROMIUM } from "./support/chromium.js";
 
-/** FERRY_CHROMIUM, else the first chromium-like program on PATH. */
-function findChromium(): string | undefined {
-  const named = process.env["FERRY_CHROMIUM"];
-  if (named) return existsSync(named) ? named : undefined;
-  for (const name of ["chromium", "chromium-browser", "google-chrome-stable", "google-chrome"]) {
-    for (const dir of (process.env["PATH"] ?? "").split(":").filter(Boolean)) {
-      const path = join(dir, name);
-      try {
-        accessSync(path, constants.X_OK);
-        return path;
-      } catch {
-        // not here
-      }
-    }
-  }
-  return undefined;
-}
-
-const CHROMIUM = findChromium();
-// .ci/run installs chromium, so in CI a missing browser is a broken setup, not a reason to skip.
-const SKIP = CHROMIUM ? false : process.env["CI"] ? false : "no chromium binary found: apt-get install chromium, or set FERRY_CHROMIUM (CI installs it)";
+const SKIP = SKIP_WITHOUT_CHROMIUM;
 /** How often the page polls in this test (seconds), so the live updates show quickly. */
 const POLL_S = 1;
 /** Of the account's 10 order postbacks fail at the receiver with a final 400 (dead after one attempt). */

@@ -104,5 +104,5 @@ export function ingestRoutes(app: FastifyInstance, deps: Pick<Ports, "queue"> & 
     return { ids };
   };
   app.post("/ingest", { schema: ingestSchema }, handler);
-  app.post("/ingest.php", { schema: ingestSchema }, handler);
+  app.post("/ingest.php", { schema: { ...ingestSchema, operationId: "ingestPhp", summary: "The same as POST /ingest, where the PHP ingest script took it" } }, handler);
 }

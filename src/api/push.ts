@@ -85,5 +85,5 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
   app.post("/v1/push", { schema: pushSchema }, handler);
   // With Data Pusher's compatibility on, src/compat/data-pusher.ts owns this path: it takes this
   // header form too, and Data Pusher's own forms (the token and account in the body or query).
-  if (!deps.config.compatSystems.includes("data-pusher")) app.post("/server/incoming_data", { schema: pushSchema }, handler);
+  if (!deps.config.compatSystems.includes("data-pusher")) app.post("/server/incoming_data", { schema: { ...pushSchema, operationId: "pushIncomingData", summary: "The same as POST /v1/push, where Data Pusher's clients post" } }, handler);
 }

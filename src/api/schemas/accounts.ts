@@ -35,6 +35,7 @@ export const ACCOUNT = {
 } as const;
 
 export const createAccountSchema = {
+  operationId: "createAccount",
   tags,
   summary: "Create an account (admin)",
   body: { type: "object", properties: FIELDS, additionalProperties: false },
@@ -42,6 +43,7 @@ export const createAccountSchema = {
 } as const;
 
 export const listAccountsSchema = {
+  operationId: "listAccounts",
   tags,
   summary: "List accounts, or find one by external_id (admin)",
   querystring: { type: "object", properties: { ...PAGE_QUERY, external_id: { type: "string", maxLength: 255 } } },
@@ -49,6 +51,7 @@ export const listAccountsSchema = {
 } as const;
 
 export const getAccountSchema = {
+  operationId: "getAccount",
   tags,
   summary: "An account (the admin, or the account's own token)",
   params: ID_PARAMS,
@@ -56,6 +59,7 @@ export const getAccountSchema = {
 } as const;
 
 export const patchAccountSchema = {
+  operationId: "patchAccount",
   tags,
   summary: "Change an account (admin)",
   params: ID_PARAMS,
@@ -64,6 +68,7 @@ export const patchAccountSchema = {
 } as const;
 
 export const deleteAccountSchema = {
+  operationId: "deleteAccount",
   tags,
   summary: "Delete an account with its tokens and destinations (admin)",
   params: ID_PARAMS,
@@ -80,6 +85,7 @@ export const TOKEN = {
 } as const;
 
 export const createTokenSchema = {
+  operationId: "createToken",
   tags: tokenTags,
   summary: "Create an account token",
   description: "The secret is shown this once; only its hash is kept. No body at all is fine.",
@@ -96,6 +102,7 @@ export const createTokenSchema = {
 } as const;
 
 export const listTokensSchema = {
+  operationId: "listTokens",
   tags: tokenTags,
   summary: "An account's tokens (never their secrets)",
   params: ID_PARAMS,
@@ -103,6 +110,7 @@ export const listTokensSchema = {
 } as const;
 
 export const revokeTokenSchema = {
+  operationId: "revokeToken",
   tags: tokenTags,
   summary: "Revoke a token",
   description: "It stops working at once in this process, within a few seconds in others.",

@@ -4,6 +4,7 @@ import { ERRORS } from "./common.js";
 const tags = ["admin"] as const;
 
 export const metricsSchema = {
+  operationId: "metrics",
   tags,
   summary: "Prometheus metrics (admin; or scrape FERRY_METRICS_PORT, no token)",
   response: {
@@ -13,6 +14,7 @@ export const metricsSchema = {
 } as const;
 
 export const profileSchema = {
+  operationId: "profile",
   tags,
   summary: "Take a CPU profile of this process",
   description: "Written under <data_dir>/profiles/; answered once written. 409 profile_running while another is taken.",
@@ -24,6 +26,7 @@ export const profileSchema = {
 } as const;
 
 export const heapSnapshotSchema = {
+  operationId: "heapSnapshot",
   tags,
   summary: "Take a heap snapshot of this process",
   response: { 200: { type: "object", required: ["path"], properties: { path: { type: "string" } } }, ...ERRORS },

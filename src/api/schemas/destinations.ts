@@ -62,6 +62,7 @@ export const DESTINATION_WITH_SECRET = {
 } as const;
 
 export const createDestinationSchema = {
+  operationId: "createDestination",
   tags,
   summary: "Create a destination",
   description: "201 with its signing secret. The same method and URL as one the account has already: that one, re-enabled and updated, 200.",
@@ -70,6 +71,7 @@ export const createDestinationSchema = {
 } as const;
 
 export const listDestinationsSchema = {
+  operationId: "listDestinations",
   tags,
   summary: "List an account's destinations",
   querystring: { type: "object", properties: { ...ACCOUNT_ID_QUERY, ...PAGE_QUERY } },
@@ -77,6 +79,7 @@ export const listDestinationsSchema = {
 } as const;
 
 export const getDestinationSchema = {
+  operationId: "getDestination",
   tags,
   summary: "A destination (never its secret)",
   params: ID_PARAMS,
@@ -84,6 +87,7 @@ export const getDestinationSchema = {
 } as const;
 
 export const patchDestinationSchema = {
+  operationId: "patchDestination",
   tags,
   summary: "Change a destination",
   description: "Any field but account_id; enabled: true releases its held postbacks.",
@@ -93,6 +97,7 @@ export const patchDestinationSchema = {
 } as const;
 
 export const deleteDestinationSchema = {
+  operationId: "deleteDestination",
   tags,
   summary: "Delete a destination",
   description: "Its held postbacks are cancelled.",
@@ -101,6 +106,7 @@ export const deleteDestinationSchema = {
 } as const;
 
 export const destinationSecretSchema = {
+  operationId: "destinationSecret",
   tags,
   summary: "A destination's signing secret",
   params: ID_PARAMS,
@@ -108,6 +114,7 @@ export const destinationSecretSchema = {
 } as const;
 
 export const rotateSecretSchema = {
+  operationId: "rotateSecret",
   tags,
   summary: "Give a destination a new signing secret",
   params: ID_PARAMS,

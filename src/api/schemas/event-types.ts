@@ -26,6 +26,7 @@ export const EVENT_TYPE = {
 } as const;
 
 export const putEventTypeSchema = {
+  operationId: "putEventType",
   tags,
   summary: "Register or replace a category's schema",
   description: "201 version 1, or 200 replaced (version + 1); a schema that does not compile is 422 invalid_schema.",
@@ -44,6 +45,7 @@ export const putEventTypeSchema = {
 } as const;
 
 export const getEventTypeSchema = {
+  operationId: "getEventType",
   tags,
   summary: "A category's schema",
   params: CATEGORY_PARAMS,
@@ -52,6 +54,7 @@ export const getEventTypeSchema = {
 } as const;
 
 export const listEventTypesSchema = {
+  operationId: "listEventTypes",
   tags,
   summary: "The account's event types",
   querystring: { type: "object", properties: { ...ACCOUNT_ID_QUERY, ...PAGE_QUERY, after: { type: "string", description: "A category: the next_after of the page before." } } },
@@ -59,6 +62,7 @@ export const listEventTypesSchema = {
 } as const;
 
 export const deleteEventTypeSchema = {
+  operationId: "deleteEventType",
   tags,
   summary: "Remove a category's schema",
   params: CATEGORY_PARAMS,

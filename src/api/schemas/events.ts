@@ -64,6 +64,7 @@ const OUTCOME = {
 const OUTCOMES = { type: "object", required: ["events"], properties: { events: { type: "array", items: OUTCOME } } } as const;
 
 export const sendEventsSchema = {
+  operationId: "sendEvents",
   tags,
   summary: "Store events",
   description: "201 all stored; 202 some stored, some not (each event's errors in its place); 422 invalid_events none stored. ?atomic=true: all or none.",
@@ -90,6 +91,7 @@ const EVENT_PAGE = {
 } as const;
 
 export const listEventsSchema = {
+  operationId: "listEvents",
   tags,
   summary: "Query events",
   description: "Ordered by timestamp, then arrival.",
@@ -98,6 +100,7 @@ export const listEventsSchema = {
 } as const;
 
 export const queryEventsSchema = {
+  operationId: "queryEvents",
   tags,
   summary: "Query events, the filters as a JSON body",
   querystring: { type: "object", properties: ACCOUNT_ID_QUERY },
@@ -110,6 +113,7 @@ export const queryEventsSchema = {
 } as const;
 
 export const getEventSchema = {
+  operationId: "getEvent",
   tags,
   summary: "An event",
   params: ID_PARAMS,
@@ -125,6 +129,7 @@ export const SESSION = {
 } as const;
 
 export const getSessionSchema = {
+  operationId: "getSession",
   tags,
   summary: "A session's events in time order, with its count and first and last times",
   params: ID_PARAMS,
@@ -140,6 +145,7 @@ export const getSessionSchema = {
 } as const;
 
 export const listSessionsSchema = {
+  operationId: "listSessions",
   tags,
   summary: "Sessions active in a time range",
   querystring: {

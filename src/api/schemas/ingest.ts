@@ -20,6 +20,7 @@ export const ENDPOINT = {
 } as const;
 
 export const ingestSchema = {
+  operationId: "ingest",
   tags: ["ingest"],
   summary: "Queue one postback per data object",
   description: "Answered 202 only once every postback is durably queued. The URL template is checked here as far as it can be without data; each rendering is checked per object.",

@@ -4,6 +4,7 @@ import { ERRORS } from "./common.js";
 const base = { tags: ["meta"], security: [] } as const;
 
 export const rootSchema = {
+  operationId: "root",
   ...base,
   summary: "Ferry's name and version",
   response: {
@@ -16,12 +17,14 @@ export const rootSchema = {
 } as const;
 
 export const healthzSchema = {
+  operationId: "healthz",
   ...base,
   summary: "Liveness: the process answers",
   response: { 200: { type: "object", required: ["status"], properties: { status: { type: "string", const: "ok" } } } },
 } as const;
 
 export const readyzSchema = {
+  operationId: "readyz",
   ...base,
   summary: "Readiness: the store and the queue answer",
   description: "503 not_ready names the backend that failed.",

@@ -50,6 +50,7 @@ export const POSTBACK = {
 } as const;
 
 export const getPostbackSchema = {
+  operationId: "getPostback",
   tags,
   summary: "A postback's state and every attempt made",
   params: ID_PARAMS,
@@ -84,6 +85,7 @@ export const LOG_ITEM = {
 const TIME_QUERY = { type: "string", description: 'ISO 8601, e.g. "2026-11-23T10:00:00Z" (no zone: UTC).' } as const;
 
 export const searchPostbacksSchema = {
+  operationId: "searchPostbacks",
   tags,
   summary: "Search the delivery log, newest first",
   querystring: {
@@ -139,6 +141,7 @@ const STATS = {
 } as const;
 
 export const destinationStatsSchema = {
+  operationId: "destinationStats",
   tags,
   summary: "A destination's roll-up per time bucket",
   params: ID_PARAMS,
@@ -164,6 +167,7 @@ export const destinationStatsSchema = {
 } as const;
 
 export const statsSchema = {
+  operationId: "stats",
   tags,
   summary: "The roll-up of every destination (or one account's) per time bucket",
   querystring: STATS_QUERY,
@@ -185,6 +189,7 @@ export const statsSchema = {
 } as const;
 
 export const retryPostbackSchema = {
+  operationId: "retryPostback",
   tags,
   summary: "Send a failed or dead postback again",
   params: ID_PARAMS,
@@ -201,6 +206,7 @@ export const retryPostbackSchema = {
 const REPLAY_TIME = { type: ["string", "integer"], description: 'ISO 8601 ("2026-11-23T00:00:00Z") or whole ms since the epoch.' } as const;
 
 export const replayDestinationSchema = {
+  operationId: "replayDestination",
   tags,
   summary: "Send again every failed postback of a destination in a time range",
   params: ID_PARAMS,

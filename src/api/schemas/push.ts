@@ -10,6 +10,7 @@ export const OBJECTS = {
 } as const;
 
 export const pushSchema = {
+  operationId: "push",
   tags: ["push"],
   summary: "Push data objects to an account's destinations",
   description: "One postback per object and subscribed destination, answered 202 once all are durably queued.",
@@ -43,6 +44,7 @@ export const pushSchema = {
 } as const;
 
 export const broadcastSchema = {
+  operationId: "broadcast",
   tags: ["push"],
   summary: "Broadcast data objects to every account's destinations subscribed to a type",
   description: "The admin token or the provider token (FERRY_TRIGGER_TOKEN); an account token is 403 admin_only.",
