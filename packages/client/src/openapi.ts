@@ -12,31 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Ferry's name and version */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            name: "ferry";
-                            version: string;
-                            docs: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["root"];
         put?: never;
         post?: never;
         delete?: never;
@@ -53,29 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: the process answers */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["healthz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -95,47 +49,7 @@ export interface paths {
          * Readiness: the store and the queue answer
          * @description 503 not_ready names the backend that failed.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ready";
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["readyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -157,80 +71,7 @@ export interface paths {
          * Queue one postback per data object
          * @description Answered 202 only once every postback is durably queued. The URL template is checked here as far as it can be without data; each rendering is checked per object.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        endpoint: {
-                            /**
-                             * @description In any case.
-                             * @default GET
-                             * @enum {string}
-                             */
-                            method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-                            /**
-                             * @description An http(s) URL template: {key} is replaced by the data object's value, percent-encoded.
-                             * @example http://partner.example/data?title={mascot}
-                             */
-                            url: string;
-                            /** @description The value of a {key} the data object lacks (FERRY_DEFAULT_VALUE when absent). */
-                            default?: string | number | boolean | null;
-                            /** @description FERRY_MAX_ATTEMPTS when absent. */
-                            max_attempts?: number | null;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        /** @description At most FERRY_MAX_BATCH objects. */
-                        data: {
-                            [key: string]: unknown;
-                        }[];
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description The postbacks' ids, in the order of data. */
-                            ids: string[];
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["ingest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -247,83 +88,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Queue one postback per data object
+         * The same as POST /ingest, where the PHP ingest script took it
          * @description Answered 202 only once every postback is durably queued. The URL template is checked here as far as it can be without data; each rendering is checked per object.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        endpoint: {
-                            /**
-                             * @description In any case.
-                             * @default GET
-                             * @enum {string}
-                             */
-                            method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-                            /**
-                             * @description An http(s) URL template: {key} is replaced by the data object's value, percent-encoded.
-                             * @example http://partner.example/data?title={mascot}
-                             */
-                            url: string;
-                            /** @description The value of a {key} the data object lacks (FERRY_DEFAULT_VALUE when absent). */
-                            default?: string | number | boolean | null;
-                            /** @description FERRY_MAX_ATTEMPTS when absent. */
-                            max_attempts?: number | null;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        /** @description At most FERRY_MAX_BATCH objects. */
-                        data: {
-                            [key: string]: unknown;
-                        }[];
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description The postbacks' ids, in the order of data. */
-                            ids: string[];
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["ingestPhp"];
         delete?: never;
         options?: never;
         head?: never;
@@ -343,73 +111,7 @@ export interface paths {
          * Push data objects to an account's destinations
          * @description One postback per object and subscribed destination, answered 202 once all are durably queued.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token pushes to its own. */
-                    account_id?: string;
-                    /**
-                     * @description The event type destinations subscribe to (event_types).
-                     * @example order.created
-                     */
-                    type?: string;
-                };
-                header?: {
-                    /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            /** @description One JSON object, or an array of up to FERRY_MAX_BATCH objects. */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    } | {
-                        [key: string]: unknown;
-                    }[];
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            postbacks: {
-                                id: string;
-                                destination_id: string;
-                                /** @description The object's place in the body. */
-                                index: number;
-                            }[];
-                            /** @description Indexes of objects dropped as duplicates (the account's dedupe_window_ms). */
-                            duplicates: number[];
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["push"];
         delete?: never;
         options?: never;
         head?: never;
@@ -426,76 +128,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Push data objects to an account's destinations
+         * The same as POST /v1/push, where Data Pusher's clients post
          * @description One postback per object and subscribed destination, answered 202 once all are durably queued.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token pushes to its own. */
-                    account_id?: string;
-                    /**
-                     * @description The event type destinations subscribe to (event_types).
-                     * @example order.created
-                     */
-                    type?: string;
-                };
-                header?: {
-                    /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            /** @description One JSON object, or an array of up to FERRY_MAX_BATCH objects. */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    } | {
-                        [key: string]: unknown;
-                    }[];
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            postbacks: {
-                                id: string;
-                                destination_id: string;
-                                /** @description The object's place in the body. */
-                                index: number;
-                            }[];
-                            /** @description Indexes of objects dropped as duplicates (the account's dedupe_window_ms). */
-                            duplicates: number[];
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["pushIncomingData"];
         delete?: never;
         options?: never;
         head?: never;
@@ -513,154 +149,13 @@ export interface paths {
          * Query events
          * @description Ordered by timestamp, then arrival.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    session_id?: string;
-                    category?: string;
-                    name?: string;
-                    /** @description Inclusive; RFC 3339 or 2021-09-26 00:00:00. */
-                    from?: string;
-                    /** @description Exclusive. */
-                    to?: string;
-                    limit?: number;
-                    /** @description The next_after of the page before, unchanged. */
-                    after?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["Event"][];
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listEvents"];
         put?: never;
         /**
          * Store events
          * @description 201 all stored; 202 some stored, some not (each event's errors in its place); 422 invalid_events none stored. ?atomic=true: all or none.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    atomic?: boolean;
-                };
-                header?: {
-                    /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            /** @description One event, or an array of up to FERRY_MAX_BATCH. */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["EventIn"] | components["schemas"]["EventIn"][];
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            events: {
-                                index: number;
-                                id?: string;
-                                /** @description false when an event with this id was stored before. */
-                                created?: boolean;
-                                errors?: {
-                                    code: string;
-                                    field: string;
-                                    detail: string;
-                                }[];
-                                /** @enum {boolean} */
-                                stored?: false;
-                                detail?: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            events: {
-                                index: number;
-                                id?: string;
-                                /** @description false when an event with this id was stored before. */
-                                created?: boolean;
-                                errors?: {
-                                    code: string;
-                                    field: string;
-                                    detail: string;
-                                }[];
-                                /** @enum {boolean} */
-                                stored?: false;
-                                detail?: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["sendEvents"];
         delete?: never;
         options?: never;
         head?: never;
@@ -677,68 +172,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Query events, the filters as a JSON body */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                        account_id?: string;
-                        session_id?: string;
-                        category?: string;
-                        name?: string;
-                        /** @description Inclusive; RFC 3339 or 2021-09-26 00:00:00. */
-                        from?: string;
-                        /** @description Exclusive. */
-                        to?: string;
-                        /** @description 1 to 1000; 100 when absent. */
-                        limit?: number | string;
-                        /** @description The next_after of the page before, unchanged. */
-                        after?: string;
-                    } | null;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["Event"][];
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["queryEvents"];
         delete?: never;
         options?: never;
         head?: never;
@@ -753,49 +187,7 @@ export interface paths {
             cookie?: never;
         };
         /** An event */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Event"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getEvent"];
         put?: never;
         post?: never;
         delete?: never;
@@ -812,67 +204,7 @@ export interface paths {
             cookie?: never;
         };
         /** A session's events in time order, with its count and first and last times */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    limit?: number;
-                    /** @description The next_after of the page before, unchanged. */
-                    after?: string;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            session_id: string;
-                            count: number;
-                            /**
-                             * @description RFC 3339 in UTC with six fraction digits, e.g. 2021-09-26T09:15:27.243860Z.
-                             * @example 2021-09-26T09:15:27.243860Z
-                             */
-                            first_timestamp: string;
-                            /**
-                             * @description RFC 3339 in UTC with six fraction digits, e.g. 2021-09-26T09:15:27.243860Z.
-                             * @example 2021-09-26T09:15:27.243860Z
-                             */
-                            last_timestamp: string;
-                            events: components["schemas"]["Event"][];
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getSession"];
         put?: never;
         post?: never;
         delete?: never;
@@ -889,58 +221,7 @@ export interface paths {
             cookie?: never;
         };
         /** Sessions active in a time range */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    /** @description Inclusive; RFC 3339 or 2021-09-26 00:00:00. */
-                    from?: string;
-                    /** @description Exclusive. */
-                    to?: string;
-                    name?: string;
-                    limit?: number;
-                    /** @description The next_after of the page before, unchanged. */
-                    after?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["Session"][];
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listSessions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -957,161 +238,15 @@ export interface paths {
             cookie?: never;
         };
         /** A category's schema */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                };
-                header?: never;
-                path: {
-                    /** @example party */
-                    category: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EventType"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getEventType"];
         /**
          * Register or replace a category's schema
          * @description 201 version 1, or 200 replaced (version + 1); a schema that does not compile is 422 invalid_schema.
          */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                };
-                header?: never;
-                path: {
-                    /** @example party */
-                    category: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description A JSON Schema (draft 2020-12 or 07). */
-                        schema: {
-                            [key: string]: unknown;
-                        } | boolean;
-                        description?: string | null;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EventType"];
-                    };
-                };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["EventType"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putEventType"];
         post?: never;
         /** Remove a category's schema */
-        delete: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                };
-                header?: never;
-                path: {
-                    /** @example party */
-                    category: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Done; no body. */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteEventType"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1125,55 +260,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's event types */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    /** @description Items per page. */
-                    limit?: number;
-                    /** @description A category: the next_after of the page before. */
-                    after?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of event types, by category. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["EventType"][];
-                            /** @description Pass as ?after= for the next page; null on the last page. */
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listEventTypes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1192,52 +279,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Send a failed or dead postback again */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            /** @enum {string} */
-                            state: "pending";
-                            /** @description What the postback was: failed or dead. */
-                            outcome: string;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["retryPostback"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1254,65 +296,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Send again every failed postback of a destination in a time range */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description ISO 8601 ("2026-11-23T00:00:00Z") or whole ms since the epoch. */
-                        since: string | number;
-                        /** @description Now when absent. */
-                        until?: string | number;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            destination_id: string;
-                            /** Format: date-time */
-                            since: string;
-                            /** Format: date-time */
-                            until: string;
-                            replayed: number;
-                            skipped: number;
-                        } & {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["replayDestination"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1327,46 +311,7 @@ export interface paths {
             cookie?: never;
         };
         /** A postback's state and every attempt made */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Postback"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getPostback"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1383,64 +328,7 @@ export interface paths {
             cookie?: never;
         };
         /** Search the delivery log, newest first */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    /** @description Items per page. */
-                    limit?: number;
-                    /** @description The next_after of the page before. */
-                    after?: string;
-                    destination_id?: string;
-                    state?: "pending" | "failed" | "delivered" | "dead" | "held" | "cancelled";
-                    status_code?: number;
-                    /** @description Text in the id, URL or error. */
-                    q?: string;
-                    /** @description ISO 8601, e.g. "2026-11-23T10:00:00Z" (no zone: UTC). */
-                    since?: string;
-                    /** @description ISO 8601, e.g. "2026-11-23T10:00:00Z" (no zone: UTC). */
-                    until?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of postbacks. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["PostbackSummary"][];
-                            /** @description Pass as ?after= for the next page; null on the last page. */
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["searchPostbacks"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1457,82 +345,7 @@ export interface paths {
             cookie?: never;
         };
         /** A destination's roll-up per time bucket */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    bucket?: "minute" | "hour";
-                    /** @description 24 hours before until when absent. */
-                    since?: string;
-                    /** @description Now when absent. */
-                    until?: string;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            destination_id: string;
-                            enabled: boolean;
-                            disabled_reason: string | null;
-                            queue_depth: number;
-                            last_error: {
-                                /** Format: date-time */
-                                at?: string;
-                                status_code?: number | null;
-                                error?: string | null;
-                            } | null;
-                            buckets: {
-                                /** Format: date-time */
-                                start: string;
-                                delivered: number;
-                                retry: number;
-                                dead: number;
-                                cancelled: number;
-                                held: number;
-                            }[];
-                            /** @description Delivery latency percentiles in ms; null with no deliveries. */
-                            latency_ms: ({
-                                p50?: number;
-                                p95?: number;
-                                p99?: number;
-                            } & {
-                                [key: string]: unknown;
-                            }) | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["destinationStats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1549,75 +362,7 @@ export interface paths {
             cookie?: never;
         };
         /** The roll-up of every destination (or one account's) per time bucket */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    bucket?: "minute" | "hour";
-                    /** @description 24 hours before until when absent. */
-                    since?: string;
-                    /** @description Now when absent. */
-                    until?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            buckets: {
-                                /** Format: date-time */
-                                start: string;
-                                delivered: number;
-                                retry: number;
-                                dead: number;
-                                cancelled: number;
-                                held: number;
-                            }[];
-                            /** @description Delivery latency percentiles in ms; null with no deliveries. */
-                            latency_ms: ({
-                                p50?: number;
-                                p95?: number;
-                                p99?: number;
-                            } & {
-                                [key: string]: unknown;
-                            }) | null;
-                            queue: {
-                                ready: number;
-                                /** @description Waiting for a later time, or leased. */
-                                waiting: number;
-                            };
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["stats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1634,116 +379,10 @@ export interface paths {
             cookie?: never;
         };
         /** List accounts, or find one by external_id (admin) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Items per page. */
-                    limit?: number;
-                    /** @description The next_after of the page before. */
-                    after?: string;
-                    external_id?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of accounts; with external_id, the one found or none. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["Account"][];
-                            /** @description Pass as ?after= for the next page; null on the last page. */
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listAccounts"];
         put?: never;
         /** Create an account (admin) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name?: string;
-                        /** @description Another name for name (Data Pusher's clients send it). */
-                        account_name?: string;
-                        email?: string | null;
-                        website?: string | null;
-                        /** @description Your own id for the account; GET /v1/accounts?external_id= finds it. */
-                        external_id?: string | null;
-                        /** @description Any JSON object up to 16 KiB. */
-                        metadata?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description Identical pushes within it are dropped; 0 keeps all. */
-                        dedupe_window_ms?: number;
-                        /** @description Refuse events of a category with no registered schema. */
-                        strict_event_types?: boolean;
-                        /** @description null: FERRY_EVENT_RETENTION; 0 keeps them forever. */
-                        event_retention_ms?: number | null;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Account"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createAccount"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1758,152 +397,15 @@ export interface paths {
             cookie?: never;
         };
         /** An account (the admin, or the account's own token) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Account"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getAccount"];
         put?: never;
         post?: never;
         /** Delete an account with its tokens and destinations (admin) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Done; no body. */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteAccount"];
         options?: never;
         head?: never;
         /** Change an account (admin) */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name?: string;
-                        /** @description Another name for name (Data Pusher's clients send it). */
-                        account_name?: string;
-                        email?: string | null;
-                        website?: string | null;
-                        /** @description Your own id for the account; GET /v1/accounts?external_id= finds it. */
-                        external_id?: string | null;
-                        /** @description Any JSON object up to 16 KiB. */
-                        metadata?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description Identical pushes within it are dropped; 0 keeps all. */
-                        dedupe_window_ms?: number;
-                        /** @description Refuse events of a category with no registered schema. */
-                        strict_event_types?: boolean;
-                        /** @description null: FERRY_EVENT_RETENTION; 0 keeps them forever. */
-                        event_retention_ms?: number | null;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Account"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        patch: operations["patchAccount"];
         trace?: never;
     };
     "/v1/accounts/{id}/tokens": {
@@ -1914,106 +416,13 @@ export interface paths {
             cookie?: never;
         };
         /** An account's tokens (never their secrets) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["Token"][];
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listTokens"];
         put?: never;
         /**
          * Create an account token
          * @description The secret is shown this once; only its hash is kept. No body at all is fine.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name?: string | null;
-                    } | null;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            /** @description The secret: send it as Authorization: Bearer. */
-                            token: string;
-                            name: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2034,45 +443,7 @@ export interface paths {
          * Revoke a token
          * @description It stops working at once in this process, within a few seconds in others.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    token_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Done; no body. */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["revokeToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2086,144 +457,13 @@ export interface paths {
             cookie?: never;
         };
         /** List an account's destinations */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
-                    account_id?: string;
-                    /** @description Items per page. */
-                    limit?: number;
-                    /** @description The next_after of the page before. */
-                    after?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of destinations (never their secrets). */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: components["schemas"]["Destination"][];
-                            /** @description Pass as ?after= for the next page; null on the last page. */
-                            next_after: string | null;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["listDestinations"];
         put?: never;
         /**
          * Create a destination
          * @description 201 with its signing secret. The same method and URL as one the account has already: that one, re-enabled and updated, 200.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description The account, for the admin token (on create only). */
-                        account_id?: string;
-                        /**
-                         * @description An http(s) URL template; {key} takes the pushed object's value.
-                         * @example https://partner.example/hook?id={id}
-                         */
-                        url: string;
-                        /**
-                         * @default POST
-                         * @enum {string}
-                         */
-                        method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-                        /** @description Static headers sent with every postback. */
-                        headers?: {
-                            [key: string]: string;
-                        } | null;
-                        /** @description "order.created", "order.*" or "*"; [] takes every type. */
-                        event_types?: string[] | null;
-                        /** @description true releases the postbacks held while it was disabled. */
-                        enabled?: boolean;
-                        timeout_ms?: number | null;
-                        max_attempts?: number | null;
-                        /** @description The value of a {key} the object lacks. */
-                        default_value?: string | number | boolean | null;
-                        /** @description Postbacks per second; null for no limit. */
-                        rate_limit?: number | null;
-                        concurrency?: number | null;
-                        /** @description Failures within failure_window_ms that disable it; 0 never. */
-                        failure_threshold?: number | null;
-                        failure_window_ms?: number | null;
-                        /** @enum {string} */
-                        on_disable?: "hold" | "drop";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["DestinationWithSecret"];
-                    };
-                };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["DestinationWithSecret"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createDestination"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2238,173 +478,21 @@ export interface paths {
             cookie?: never;
         };
         /** A destination (never its secret) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Destination"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getDestination"];
         put?: never;
         post?: never;
         /**
          * Delete a destination
          * @description Its held postbacks are cancelled.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Done; no body. */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteDestination"];
         options?: never;
         head?: never;
         /**
          * Change a destination
          * @description Any field but account_id; enabled: true releases its held postbacks.
          */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description The account, for the admin token (on create only). */
-                        account_id?: string;
-                        /**
-                         * @description An http(s) URL template; {key} takes the pushed object's value.
-                         * @example https://partner.example/hook?id={id}
-                         */
-                        url?: string;
-                        /**
-                         * @default POST
-                         * @enum {string}
-                         */
-                        method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-                        /** @description Static headers sent with every postback. */
-                        headers?: {
-                            [key: string]: string;
-                        } | null;
-                        /** @description "order.created", "order.*" or "*"; [] takes every type. */
-                        event_types?: string[] | null;
-                        /** @description true releases the postbacks held while it was disabled. */
-                        enabled?: boolean;
-                        timeout_ms?: number | null;
-                        max_attempts?: number | null;
-                        /** @description The value of a {key} the object lacks. */
-                        default_value?: string | number | boolean | null;
-                        /** @description Postbacks per second; null for no limit. */
-                        rate_limit?: number | null;
-                        concurrency?: number | null;
-                        /** @description Failures within failure_window_ms that disable it; 0 never. */
-                        failure_threshold?: number | null;
-                        failure_window_ms?: number | null;
-                        /** @enum {string} */
-                        on_disable?: "hold" | "drop";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Destination"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        patch: operations["patchDestination"];
         trace?: never;
     };
     "/v1/destinations/{id}/secret": {
@@ -2415,48 +503,7 @@ export interface paths {
             cookie?: never;
         };
         /** A destination's signing secret */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            secret: string;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["destinationSecret"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2475,46 +522,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Give a destination a new signing secret */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["DestinationWithSecret"];
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["rotateSecret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2529,44 +537,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics (admin; or scrape FERRY_METRICS_PORT, no token) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The Prometheus text format. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/plain": string;
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2588,49 +559,7 @@ export interface paths {
          * Take a CPU profile of this process
          * @description Written under <data_dir>/profiles/; answered once written. 409 profile_running while another is taken.
          */
-        post: {
-            parameters: {
-                query?: {
-                    seconds?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            path: string;
-                            seconds: number;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["profile"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2647,46 +576,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Take a heap snapshot of this process */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            path: string;
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["heapSnapshot"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2706,71 +596,7 @@ export interface paths {
          * Broadcast data objects to every account's destinations subscribed to a type
          * @description The admin token or the provider token (FERRY_TRIGGER_TOKEN); an account token is 403 admin_only.
          */
-        post: {
-            parameters: {
-                query: {
-                    /**
-                     * @description The event type destinations subscribe to (event_types).
-                     * @example order.created
-                     */
-                    type: string;
-                };
-                header?: {
-                    /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            /** @description One JSON object, or an array of up to FERRY_MAX_BATCH objects. */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    } | {
-                        [key: string]: unknown;
-                    }[];
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description The broadcast's id. */
-                            id: string;
-                            postbacks: {
-                                id: string;
-                                account_id: string;
-                                destination_id: string;
-                                index: number;
-                            }[];
-                        };
-                    };
-                };
-                /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["broadcast"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3016,4 +842,2221 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    root: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        name: "ferry";
+                        version: string;
+                        docs: string;
+                    };
+                };
+            };
+        };
+    };
+    healthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+        };
+    };
+    readyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ingest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    endpoint: {
+                        /**
+                         * @description In any case.
+                         * @default GET
+                         * @enum {string}
+                         */
+                        method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+                        /**
+                         * @description An http(s) URL template: {key} is replaced by the data object's value, percent-encoded.
+                         * @example http://partner.example/data?title={mascot}
+                         */
+                        url: string;
+                        /** @description The value of a {key} the data object lacks (FERRY_DEFAULT_VALUE when absent). */
+                        default?: string | number | boolean | null;
+                        /** @description FERRY_MAX_ATTEMPTS when absent. */
+                        max_attempts?: number | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    /** @description At most FERRY_MAX_BATCH objects. */
+                    data: {
+                        [key: string]: unknown;
+                    }[];
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The postbacks' ids, in the order of data. */
+                        ids: string[];
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ingestPhp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    endpoint: {
+                        /**
+                         * @description In any case.
+                         * @default GET
+                         * @enum {string}
+                         */
+                        method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+                        /**
+                         * @description An http(s) URL template: {key} is replaced by the data object's value, percent-encoded.
+                         * @example http://partner.example/data?title={mascot}
+                         */
+                        url: string;
+                        /** @description The value of a {key} the data object lacks (FERRY_DEFAULT_VALUE when absent). */
+                        default?: string | number | boolean | null;
+                        /** @description FERRY_MAX_ATTEMPTS when absent. */
+                        max_attempts?: number | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    /** @description At most FERRY_MAX_BATCH objects. */
+                    data: {
+                        [key: string]: unknown;
+                    }[];
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The postbacks' ids, in the order of data. */
+                        ids: string[];
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    push: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token pushes to its own. */
+                account_id?: string;
+                /**
+                 * @description The event type destinations subscribe to (event_types).
+                 * @example order.created
+                 */
+                type?: string;
+            };
+            header?: {
+                /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One JSON object, or an array of up to FERRY_MAX_BATCH objects. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                } | {
+                    [key: string]: unknown;
+                }[];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        postbacks: {
+                            id: string;
+                            destination_id: string;
+                            /** @description The object's place in the body. */
+                            index: number;
+                        }[];
+                        /** @description Indexes of objects dropped as duplicates (the account's dedupe_window_ms). */
+                        duplicates: number[];
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pushIncomingData: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token pushes to its own. */
+                account_id?: string;
+                /**
+                 * @description The event type destinations subscribe to (event_types).
+                 * @example order.created
+                 */
+                type?: string;
+            };
+            header?: {
+                /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One JSON object, or an array of up to FERRY_MAX_BATCH objects. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                } | {
+                    [key: string]: unknown;
+                }[];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        postbacks: {
+                            id: string;
+                            destination_id: string;
+                            /** @description The object's place in the body. */
+                            index: number;
+                        }[];
+                        /** @description Indexes of objects dropped as duplicates (the account's dedupe_window_ms). */
+                        duplicates: number[];
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                session_id?: string;
+                category?: string;
+                name?: string;
+                /** @description Inclusive; RFC 3339 or 2021-09-26 00:00:00. */
+                from?: string;
+                /** @description Exclusive. */
+                to?: string;
+                limit?: number;
+                /** @description The next_after of the page before, unchanged. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Event"][];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sendEvents: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                atomic?: boolean;
+            };
+            header?: {
+                /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One event, or an array of up to FERRY_MAX_BATCH. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EventIn"] | components["schemas"]["EventIn"][];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: {
+                            index: number;
+                            id?: string;
+                            /** @description false when an event with this id was stored before. */
+                            created?: boolean;
+                            errors?: {
+                                code: string;
+                                field: string;
+                                detail: string;
+                            }[];
+                            /** @enum {boolean} */
+                            stored?: false;
+                            detail?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: {
+                            index: number;
+                            id?: string;
+                            /** @description false when an event with this id was stored before. */
+                            created?: boolean;
+                            errors?: {
+                                code: string;
+                                field: string;
+                                detail: string;
+                            }[];
+                            /** @enum {boolean} */
+                            stored?: false;
+                            detail?: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    queryEvents: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                    account_id?: string;
+                    session_id?: string;
+                    category?: string;
+                    name?: string;
+                    /** @description Inclusive; RFC 3339 or 2021-09-26 00:00:00. */
+                    from?: string;
+                    /** @description Exclusive. */
+                    to?: string;
+                    /** @description 1 to 1000; 100 when absent. */
+                    limit?: number | string;
+                    /** @description The next_after of the page before, unchanged. */
+                    after?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Event"][];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEvent: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                limit?: number;
+                /** @description The next_after of the page before, unchanged. */
+                after?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session_id: string;
+                        count: number;
+                        /**
+                         * @description RFC 3339 in UTC with six fraction digits, e.g. 2021-09-26T09:15:27.243860Z.
+                         * @example 2021-09-26T09:15:27.243860Z
+                         */
+                        first_timestamp: string;
+                        /**
+                         * @description RFC 3339 in UTC with six fraction digits, e.g. 2021-09-26T09:15:27.243860Z.
+                         * @example 2021-09-26T09:15:27.243860Z
+                         */
+                        last_timestamp: string;
+                        events: components["schemas"]["Event"][];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                /** @description Inclusive; RFC 3339 or 2021-09-26 00:00:00. */
+                from?: string;
+                /** @description Exclusive. */
+                to?: string;
+                name?: string;
+                limit?: number;
+                /** @description The next_after of the page before, unchanged. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Session"][];
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEventType: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @example party */
+                category: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventType"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putEventType: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @example party */
+                category: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A JSON Schema (draft 2020-12 or 07). */
+                    schema: {
+                        [key: string]: unknown;
+                    } | boolean;
+                    description?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventType"];
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventType"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteEventType: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @example party */
+                category: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEventTypes: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                /** @description Items per page. */
+                limit?: number;
+                /** @description A category: the next_after of the page before. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of event types, by category. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["EventType"][];
+                        /** @description Pass as ?after= for the next page; null on the last page. */
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retryPostback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        state: "pending";
+                        /** @description What the postback was: failed or dead. */
+                        outcome: string;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description ISO 8601 ("2026-11-23T00:00:00Z") or whole ms since the epoch. */
+                    since: string | number;
+                    /** @description Now when absent. */
+                    until?: string | number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        destination_id: string;
+                        /** Format: date-time */
+                        since: string;
+                        /** Format: date-time */
+                        until: string;
+                        replayed: number;
+                        skipped: number;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPostback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Postback"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    searchPostbacks: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                /** @description Items per page. */
+                limit?: number;
+                /** @description The next_after of the page before. */
+                after?: string;
+                destination_id?: string;
+                state?: "pending" | "failed" | "delivered" | "dead" | "held" | "cancelled";
+                status_code?: number;
+                /** @description Text in the id, URL or error. */
+                q?: string;
+                /** @description ISO 8601, e.g. "2026-11-23T10:00:00Z" (no zone: UTC). */
+                since?: string;
+                /** @description ISO 8601, e.g. "2026-11-23T10:00:00Z" (no zone: UTC). */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of postbacks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["PostbackSummary"][];
+                        /** @description Pass as ?after= for the next page; null on the last page. */
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    destinationStats: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                bucket?: "minute" | "hour";
+                /** @description 24 hours before until when absent. */
+                since?: string;
+                /** @description Now when absent. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        destination_id: string;
+                        enabled: boolean;
+                        disabled_reason: string | null;
+                        queue_depth: number;
+                        last_error: {
+                            /** Format: date-time */
+                            at?: string;
+                            status_code?: number | null;
+                            error?: string | null;
+                        } | null;
+                        buckets: {
+                            /** Format: date-time */
+                            start: string;
+                            delivered: number;
+                            retry: number;
+                            dead: number;
+                            cancelled: number;
+                            held: number;
+                        }[];
+                        /** @description Delivery latency percentiles in ms; null with no deliveries. */
+                        latency_ms: ({
+                            p50?: number;
+                            p95?: number;
+                            p99?: number;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    stats: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                bucket?: "minute" | "hour";
+                /** @description 24 hours before until when absent. */
+                since?: string;
+                /** @description Now when absent. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        buckets: {
+                            /** Format: date-time */
+                            start: string;
+                            delivered: number;
+                            retry: number;
+                            dead: number;
+                            cancelled: number;
+                            held: number;
+                        }[];
+                        /** @description Delivery latency percentiles in ms; null with no deliveries. */
+                        latency_ms: ({
+                            p50?: number;
+                            p95?: number;
+                            p99?: number;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                        queue: {
+                            ready: number;
+                            /** @description Waiting for a later time, or leased. */
+                            waiting: number;
+                        };
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAccounts: {
+        parameters: {
+            query?: {
+                /** @description Items per page. */
+                limit?: number;
+                /** @description The next_after of the page before. */
+                after?: string;
+                external_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of accounts; with external_id, the one found or none. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Account"][];
+                        /** @description Pass as ?after= for the next page; null on the last page. */
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @description Another name for name (Data Pusher's clients send it). */
+                    account_name?: string;
+                    email?: string | null;
+                    website?: string | null;
+                    /** @description Your own id for the account; GET /v1/accounts?external_id= finds it. */
+                    external_id?: string | null;
+                    /** @description Any JSON object up to 16 KiB. */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description Identical pushes within it are dropped; 0 keeps all. */
+                    dedupe_window_ms?: number;
+                    /** @description Refuse events of a category with no registered schema. */
+                    strict_event_types?: boolean;
+                    /** @description null: FERRY_EVENT_RETENTION; 0 keeps them forever. */
+                    event_retention_ms?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @description Another name for name (Data Pusher's clients send it). */
+                    account_name?: string;
+                    email?: string | null;
+                    website?: string | null;
+                    /** @description Your own id for the account; GET /v1/accounts?external_id= finds it. */
+                    external_id?: string | null;
+                    /** @description Any JSON object up to 16 KiB. */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description Identical pushes within it are dropped; 0 keeps all. */
+                    dedupe_window_ms?: number;
+                    /** @description Refuse events of a category with no registered schema. */
+                    strict_event_types?: boolean;
+                    /** @description null: FERRY_EVENT_RETENTION; 0 keeps them forever. */
+                    event_retention_ms?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Token"][];
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string | null;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @description The secret: send it as Authorization: Bearer. */
+                        token: string;
+                        name: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                token_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDestinations: {
+        parameters: {
+            query?: {
+                /** @description The account, for the admin token; an account token acts on its own (another's is 404). */
+                account_id?: string;
+                /** @description Items per page. */
+                limit?: number;
+                /** @description The next_after of the page before. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of destinations (never their secrets). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Destination"][];
+                        /** @description Pass as ?after= for the next page; null on the last page. */
+                        next_after: string | null;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The account, for the admin token (on create only). */
+                    account_id?: string;
+                    /**
+                     * @description An http(s) URL template; {key} takes the pushed object's value.
+                     * @example https://partner.example/hook?id={id}
+                     */
+                    url: string;
+                    /**
+                     * @default POST
+                     * @enum {string}
+                     */
+                    method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+                    /** @description Static headers sent with every postback. */
+                    headers?: {
+                        [key: string]: string;
+                    } | null;
+                    /** @description "order.created", "order.*" or "*"; [] takes every type. */
+                    event_types?: string[] | null;
+                    /** @description true releases the postbacks held while it was disabled. */
+                    enabled?: boolean;
+                    timeout_ms?: number | null;
+                    max_attempts?: number | null;
+                    /** @description The value of a {key} the object lacks. */
+                    default_value?: string | number | boolean | null;
+                    /** @description Postbacks per second; null for no limit. */
+                    rate_limit?: number | null;
+                    concurrency?: number | null;
+                    /** @description Failures within failure_window_ms that disable it; 0 never. */
+                    failure_threshold?: number | null;
+                    failure_window_ms?: number | null;
+                    /** @enum {string} */
+                    on_disable?: "hold" | "drop";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationWithSecret"];
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationWithSecret"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Destination"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The account, for the admin token (on create only). */
+                    account_id?: string;
+                    /**
+                     * @description An http(s) URL template; {key} takes the pushed object's value.
+                     * @example https://partner.example/hook?id={id}
+                     */
+                    url?: string;
+                    /**
+                     * @default POST
+                     * @enum {string}
+                     */
+                    method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+                    /** @description Static headers sent with every postback. */
+                    headers?: {
+                        [key: string]: string;
+                    } | null;
+                    /** @description "order.created", "order.*" or "*"; [] takes every type. */
+                    event_types?: string[] | null;
+                    /** @description true releases the postbacks held while it was disabled. */
+                    enabled?: boolean;
+                    timeout_ms?: number | null;
+                    max_attempts?: number | null;
+                    /** @description The value of a {key} the object lacks. */
+                    default_value?: string | number | boolean | null;
+                    /** @description Postbacks per second; null for no limit. */
+                    rate_limit?: number | null;
+                    concurrency?: number | null;
+                    /** @description Failures within failure_window_ms that disable it; 0 never. */
+                    failure_threshold?: number | null;
+                    failure_window_ms?: number | null;
+                    /** @enum {string} */
+                    on_disable?: "hold" | "drop";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Destination"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    destinationSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        secret: string;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationWithSecret"];
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Prometheus text format. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    profile: {
+        parameters: {
+            query?: {
+                seconds?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        path: string;
+                        seconds: number;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    heapSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        path: string;
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    broadcast: {
+        parameters: {
+            query: {
+                /**
+                 * @description The event type destinations subscribe to (event_types).
+                 * @example order.created
+                 */
+                type: string;
+            };
+            header?: {
+                /** @description Sent again with the same body, the request is answered as the first time, and nothing is queued twice. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One JSON object, or an array of up to FERRY_MAX_BATCH objects. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                } | {
+                    [key: string]: unknown;
+                }[];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The broadcast's id. */
+                        id: string;
+                        postbacks: {
+                            id: string;
+                            account_id: string;
+                            destination_id: string;
+                            index: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description The request cannot be carried out as sent (a bad field, no token, not found, …): problem+json naming the code. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Ferry or a backend failed (store_unavailable and queue_unavailable carry Retry-After): problem+json. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+}
