@@ -213,6 +213,15 @@ test("events: send one and a batch (per-event answers), query a page, queryAll a
   );
   assert.ok(none instanceof FerryError && none.code === "invalid_events" && Array.isArray(none.problem["events"]));
   await assert.rejects(client.sessions.get("no-such-session"), isFerryError(404, "session_not_found"));
+
+  // atomic: one bad event stores none; an Idempotency-Key answers a repeat as the first time.
+  const other = { session_id: "other-session" };
+  const atomic = await client.events.send([event(5, other), event(6, { ...other, timestamp: "bad" })], { atomic: true }).catch((e: unknown) => e);
+  assert.ok(atomic instanceof FerryError && atomic.code === "invalid_events");
+  assert.deepEqual((atomic.problem["events"] as Array<Record<string, unknown>>).map((o) => ("stored" in o ? "not stored" : "errors")), ["not stored", "errors"]);
+  const keyed = await client.events.send(event(7, other), { idempotencyKey: "event-7" });
+  assert.deepEqual(await client.events.send(event(7, other), { idempotencyKey: "event-7" }), keyed);
+  assert.equal((await client.sessions.get("other-session")).count, 1);
   await assert.rejects(client.events.query({ limit: 0 }), isFerryError(422, "invalid_query", "limit"));
 });
 
