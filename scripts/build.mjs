@@ -7,6 +7,11 @@
  * `ferry` at dist/src/cli/main.js itself. Without it, every `npx ferry …` after a rebuild
  * (`npm start` rebuilds) answered "Permission denied".
  *
+ * The workspace package @ferry/client (packages/client) is compiled first, into its own dist/:
+ * Ferry's tests import it by its package name, whose exports point at that dist/ (.js and .d.ts).
+ * Its types are generated from docs/openapi.json first (openapi-typescript writes
+ * packages/client/src/openapi.ts), so they can never lag behind the committed document.
+ *
  * `--outDir DIR` builds elsewhere (the test of this script uses it).
  */
 import { chmodSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -25,6 +30,21 @@ if (!outDir) {
 
 rmSync(outDir, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+
+const client = join(root, "packages", "client");
+rmSync(join(client, "dist"), { recursive: true, force: true });
+const generate = spawnSync(
+  process.execPath,
+  [join(root, "node_modules", "openapi-typescript", "bin", "cli.js"), join(root, "docs", "openapi.json"), "--output", join(client, "src", "openapi.ts")],
+  { encoding: "utf8" },
+);
+if (generate.status !== 0) {
+  process.stderr.write(generate.stdout + generate.stderr);
+  process.exit(generate.status ?? 1);
+}
+const clientRun = spawnSync(process.execPath, [tsc, "-p", join(client, "tsconfig.json")], { stdio: "inherit" });
+if (clientRun.status !== 0) process.exit(clientRun.status ?? 1);
+
 const args = [tsc, "-p", join(root, "tsconfig.json"), "--outDir", outDir, "--tsBuildInfoFile", join(outDir, ".tsbuildinfo")];
 const run = spawnSync(process.execPath, args, { stdio: "inherit" });
 if (run.status !== 0) process.exit(run.status ?? 1);
