@@ -12,6 +12,7 @@ import { migratePostgres } from "../store/postgres-migrations.js";
 import { runRole, type Role } from "../service.js";
 import { startReceiver } from "../receiver.js";
 import { demo } from "./demo-calls.js";
+import { Progress } from "./progress.js";
 import { VERSION } from "../version.js";
 
 const USAGE = `ferry ${VERSION} — real-time delivery of postbacks and webhooks
@@ -201,6 +202,7 @@ async function replay(args: string[]): Promise<number> {
     process.stderr.write(`ferry: ${(err as Error).message}\n`);
     return 1;
   }
+  let progress: Progress | undefined;
   try {
     if (values.postback !== undefined) {
       const outcome = await resendPostback(backends, values.postback, undefined, now);
@@ -209,7 +211,14 @@ async function replay(args: string[]): Promise<number> {
       return ok ? 0 : 1;
     }
     const destinationId = values.destination!;
-    const result = await replayDestination(backends, destinationId, { from, to }, { now });
+    const result = await replayDestination(backends, destinationId, { from, to }, {
+      now,
+      onProgress: (done, total) => {
+        progress ??= new Progress({ label: `ferry replay ${destinationId}`, unit: "postbacks", total });
+        progress.update(done, total);
+      },
+    });
+    progress?.finish();
     if (result === "not_found") {
       process.stderr.write(`ferry replay: no destination ${destinationId}\n`);
       return 1;
@@ -220,6 +229,7 @@ async function replay(args: string[]): Promise<number> {
     );
     return 0;
   } catch (err) {
+    progress?.finish("stopped");
     process.stderr.write(`ferry replay: ${(err as Error).message}\n`);
     return 1;
   } finally {
