@@ -47,6 +47,7 @@ test("the terminal line has a bar and fits the terminal's width", () => {
   const narrow = terminalLine("ferry replay dst_1", 5, 10, 1000, "postbacks", 40);
   assert.equal(narrow.length, 39);
   assert.ok(narrow.endsWith("…"));
+  assert.equal(terminalLine("x".repeat(100), 5, 10, 1000, "postbacks", 0).length, 79, "an unknown width (0) is taken as 80");
 });
 
 test("on a terminal: one line redrawn in place, at most every redrawMs, ended by finish", () => {

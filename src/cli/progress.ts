@@ -76,12 +76,14 @@ export function progressText(done: number, total: number, elapsedMs: number, uni
 }
 
 /** The terminal line: label, a bar, then progressText; cut to the terminal's width. */
-export function terminalLine(label: string, done: number, total: number, elapsedMs: number, unit: string, columns = 80): string {
+export function terminalLine(label: string, done: number, total: number, elapsedMs: number, unit: string, columns?: number): string {
+  // A terminal whose size is unknown says 0 columns (or none): take the classic 80.
+  const width = columns && columns > 0 ? columns : 80;
   const filled = total > 0 ? Math.min(BAR, Math.round((done / total) * BAR)) : BAR;
   const line = `${label} [${"█".repeat(filled)}${"·".repeat(BAR - filled)}] ${progressText(done, total, elapsedMs, unit)}`;
   // One character short of the width: a line that fills it wraps on some terminals, and then \r
   // redraws only the wrapped part.
-  return line.length < columns ? line : line.slice(0, Math.max(0, columns - 2)) + "…";
+  return line.length < width ? line : line.slice(0, Math.max(0, width - 2)) + "…";
 }
 
 export class Progress {
