@@ -7,6 +7,9 @@
  * `ferry` at dist/src/cli/main.js itself. Without it, every `npx ferry …` after a rebuild
  * (`npm start` rebuilds) answered "Permission denied".
  *
+ * The workspace package @ferry/client (packages/client) is compiled first, into its own dist/:
+ * Ferry's tests import it by its package name, whose exports point at that dist/ (.js and .d.ts).
+ *
  * `--outDir DIR` builds elsewhere (the test of this script uses it).
  */
 import { chmodSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -25,6 +28,12 @@ if (!outDir) {
 
 rmSync(outDir, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+
+const client = join(root, "packages", "client");
+rmSync(join(client, "dist"), { recursive: true, force: true });
+const clientRun = spawnSync(process.execPath, [tsc, "-p", join(client, "tsconfig.json")], { stdio: "inherit" });
+if (clientRun.status !== 0) process.exit(clientRun.status ?? 1);
+
 const args = [tsc, "-p", join(root, "tsconfig.json"), "--outDir", outDir, "--tsBuildInfoFile", join(outDir, ".tsbuildinfo")];
 const run = spawnSync(process.execPath, args, { stdio: "inherit" });
 if (run.status !== 0) process.exit(run.status ?? 1);
