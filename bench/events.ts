@@ -132,7 +132,7 @@ async function eventsBackend(ctx: Context, name: BackendName): Promise<EventsBac
   const meter = cpuMeter(groups);
   const ingest = await runPhase(h, {
     label: `events ${name}: ingest ${o.events.toLocaleString("en-US")} events`,
-    job: { type: "events", url: `${api.url}/v1/events`, token, events: o.events, batch: o.eventsBatch, requests, concurrency: o.eventsConcurrency },
+    job: { type: "events", url: `${api.url}/v1/events`, token, events: o.events, batch: o.eventsBatch, requests, concurrency: o.eventsConcurrency, via: o.loadClient },
     progressFrom: "load",
     watch: procs,
   });
