@@ -9,6 +9,8 @@
  *
  * The workspace package @ferry/client (packages/client) is compiled first, into its own dist/:
  * Ferry's tests import it by its package name, whose exports point at that dist/ (.js and .d.ts).
+ * Its types are generated from docs/openapi.json first (openapi-typescript writes
+ * packages/client/src/openapi.ts), so they can never lag behind the committed document.
  *
  * `--outDir DIR` builds elsewhere (the test of this script uses it).
  */
@@ -31,6 +33,15 @@ const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
 
 const client = join(root, "packages", "client");
 rmSync(join(client, "dist"), { recursive: true, force: true });
+const generate = spawnSync(
+  process.execPath,
+  [join(root, "node_modules", "openapi-typescript", "bin", "cli.js"), join(root, "docs", "openapi.json"), "--output", join(client, "src", "openapi.ts")],
+  { encoding: "utf8" },
+);
+if (generate.status !== 0) {
+  process.stderr.write(generate.stdout + generate.stderr);
+  process.exit(generate.status ?? 1);
+}
 const clientRun = spawnSync(process.execPath, [tsc, "-p", join(client, "tsconfig.json")], { stdio: "inherit" });
 if (clientRun.status !== 0) process.exit(clientRun.status ?? 1);
 

@@ -63,6 +63,8 @@ test("bad input comes back as FerryError with Ferry's status, code, field and de
     isFerryError(422, "invalid_method", "endpoint.method"),
   );
   await assert.rejects(admin.accounts.get("acct_nope"), isFerryError(404, "account_not_found"));
+  // An id is one path segment, encoded: "a/b?c" reaches the account route, not another one.
+  await assert.rejects(admin.accounts.get("a/b?c"), isFerryError(404, "account_not_found"));
   await assert.rejects(new Ferry({ url: ferry.url, token: "wrong-token-0123456789" }).accounts.list(), isFerryError(401, "invalid_token"));
 });
 
@@ -212,4 +214,31 @@ test("events: send one and a batch (per-event answers), query a page, queryAll a
   assert.ok(none instanceof FerryError && none.code === "invalid_events" && Array.isArray(none.problem["events"]));
   await assert.rejects(client.sessions.get("no-such-session"), isFerryError(404, "session_not_found"));
   await assert.rejects(client.events.query({ limit: 0 }), isFerryError(422, "invalid_query", "limit"));
+});
+
+test("event types: put (version 1, then 2), get, list, delete; a schema checks events' data", async () => {
+  const { client } = await newAccount("Event types");
+  const schema = { type: "object", required: ["host"], properties: { host: { type: "string" } } };
+  assert.equal((await client.eventTypes.put("party", { schema, description: "a party" })).version, 1);
+  assert.equal((await client.eventTypes.put("party", { schema })).version, 2);
+  assert.deepEqual((await client.eventTypes.get("party")).schema, schema);
+  assert.deepEqual((await client.eventTypes.list()).data.map((t) => t.category), ["party"]);
+  const refused = await client.events.send(event(0)).catch((e: unknown) => e);
+  assert.ok(refused instanceof FerryError && refused.code === "invalid_events");
+  await client.eventTypes.delete("party");
+  await assert.rejects(client.eventTypes.get("party"), isFerryError(404, "event_type_not_found"));
+  await assert.rejects(client.eventTypes.put("party", { schema: { type: "nonsense" } }), isFerryError(422, "invalid_schema"));
+});
+
+test("stats and broadcast: counts per destination and in all, a provider's event to every subscribed account", async () => {
+  const { id: accountId, client } = await newAccount("Stats");
+  const dest = await client.destinations.create({ url: `${receiver.url}/relation`, event_types: ["relation_added"] });
+  const broadcast = await admin.broadcast("relation_added", { user: 1 }, { idempotencyKey: "bc-1" });
+  assert.match(broadcast.id, /^bc_/);
+  assert.ok(broadcast.postbacks.some((p) => p.account_id === accountId && p.destination_id === dest.id));
+  await until(async () => (await client.postbacks.get(broadcast.postbacks.find((p) => p.destination_id === dest.id)!.id)).state === "delivered", 10_000, () => "broadcast delivered");
+  const one = await client.stats.destination(dest.id, { bucket: "minute" });
+  assert.equal(one.buckets.reduce((n, b) => n + b.delivered, 0), 1);
+  const all = await admin.stats.all({ account_id: accountId });
+  assert.equal(all.buckets.reduce((n, b) => n + b.delivered, 0), 1);
 });

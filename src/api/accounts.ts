@@ -17,6 +17,7 @@ import { createAccount, deleteAccount, updateAccount } from "../app/accounts.js"
 import { requireAdmin, type TokenCache } from "./auth.js";
 import { accessibleAccount, accountNotFound, iso, listPage, parsePage, queryString } from "./common.js";
 import { boolField, checkObjectBody, intField, NUL, shown, stringField } from "./validate.js";
+import { createAccountSchema, listAccountsSchema, getAccountSchema, patchAccountSchema, deleteAccountSchema } from "./schemas/accounts.js";
 
 const FIELDS = ["name", "account_name", "email", "website", "external_id", "metadata", "dedupe_window_ms", "strict_event_types", "event_retention_ms"] as const;
 const EXAMPLE = '{"name":"Acme","email":"ops@acme.example","website":"https://acme.example","metadata":{},"dedupe_window_ms":0}';
@@ -106,7 +107,7 @@ function externalIdField(value: unknown): string | null {
 export function accountRoutes(app: FastifyInstance, deps: Ports & { tokenCache: TokenCache }): void {
   const store = deps.stores.accounts;
 
-  app.post("/v1/accounts", async (request, reply) => {
+  app.post("/v1/accounts", { schema: createAccountSchema }, async (request, reply) => {
     requireAdmin(request, "create accounts");
     const fields = parseAccountFields(request.body, true);
     const account = await createAccount(deps, { ...fields, name: fields.name! });
@@ -114,7 +115,7 @@ export function accountRoutes(app: FastifyInstance, deps: Ports & { tokenCache: 
     return accountView(account);
   });
 
-  app.get("/v1/accounts", async (request) => {
+  app.get("/v1/accounts", { schema: listAccountsSchema }, async (request) => {
     requireAdmin(request, "list accounts (an account token may read its own account: GET /v1/accounts/{id})");
     const externalId = queryString(request.query, "external_id");
     if (externalId !== undefined) {
@@ -125,11 +126,11 @@ export function accountRoutes(app: FastifyInstance, deps: Ports & { tokenCache: 
     return listPage(parsePage(request.query), (page) => store.listAccounts(page), accountView);
   });
 
-  app.get<{ Params: { id: string } }>("/v1/accounts/:id", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/accounts/:id", { schema: getAccountSchema }, async (request) => {
     return accountView(await accessibleAccount(request, store, request.params.id));
   });
 
-  app.patch<{ Params: { id: string } }>("/v1/accounts/:id", async (request) => {
+  app.patch<{ Params: { id: string } }>("/v1/accounts/:id", { schema: patchAccountSchema }, async (request) => {
     const { id } = request.params;
     // Another account's id is 404, never 403: nothing tells an account which ids exist.
     if (request.caller.kind === "account" && request.caller.accountId !== id) throw accountNotFound(id);
@@ -137,7 +138,7 @@ export function accountRoutes(app: FastifyInstance, deps: Ports & { tokenCache: 
     return accountView(await updateAccount(deps, id, parseAccountFields(request.body, false)));
   });
 
-  app.delete<{ Params: { id: string } }>("/v1/accounts/:id", async (request, reply) => {
+  app.delete<{ Params: { id: string } }>("/v1/accounts/:id", { schema: deleteAccountSchema }, async (request, reply) => {
     const { id } = request.params;
     if (request.caller.kind === "account" && request.caller.accountId !== id) throw accountNotFound(id);
     requireAdmin(request, "delete an account");

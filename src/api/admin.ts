@@ -10,6 +10,7 @@ import { MAX_PROFILE_SECONDS, ProfilerBusyError, endProfileEarly, type Profiler 
 import { requireAdmin } from "./auth.js";
 import { queryString } from "./common.js";
 import type { ApiMetrics } from "./metrics.js";
+import { metricsSchema, profileSchema, heapSnapshotSchema } from "./schemas/admin.js";
 
 export interface AdminDeps {
   metrics: ApiMetrics;
@@ -25,20 +26,20 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     done();
   });
 
-  app.get("/metrics", async (request, reply) => {
+  app.get("/metrics", { schema: metricsSchema }, async (request, reply) => {
     requireAdmin(request, "read the metrics (or scrape FERRY_METRICS_PORT, which needs no token)");
     reply.type(deps.metrics.contentType);
     return deps.metrics.render();
   });
 
-  app.post("/v1/admin/profile", async (request) => {
+  app.post("/v1/admin/profile", { schema: profileSchema }, async (request) => {
     requireAdmin(request, "profile the process");
     const seconds = profileSeconds(queryString(request.query, "seconds"));
     const path = await busyAsConflict(() => deps.profiler.cpu(seconds));
     return { path, seconds };
   });
 
-  app.post("/v1/admin/heap-snapshot", async (request) => {
+  app.post("/v1/admin/heap-snapshot", { schema: heapSnapshotSchema }, async (request) => {
     requireAdmin(request, "take a heap snapshot");
     return { path: await busyAsConflict(() => deps.profiler.heapSnapshot()) };
   });

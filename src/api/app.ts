@@ -36,6 +36,8 @@ import { ApiMetrics } from "./metrics.js";
 import { adminRoutes } from "./admin.js";
 import { broadcastRoutes } from "./broadcast.js";
 import { compatRoutes } from "../compat/index.js";
+import { openApiRoutes, registerOpenApi } from "./openapi.js";
+import { healthzSchema, readyzSchema, rootSchema } from "./schemas/meta.js";
 
 export interface AppDeps {
   config: Config;
@@ -88,6 +90,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: deps.config.trustedProxies.length > 0 ? [...deps.config.trustedProxies] : false,
   });
   app.server.maxConnections = deps.config.max_connections;
+  // Before any route: the OpenAPI document is made from the routes registered after it.
+  await registerOpenApi(app, deps.version ?? "dev");
   const metrics = deps.metrics ?? new ApiMetrics();
 
   // Latency by route template (routeOptions.url, e.g. /v1/postbacks/:id), never the URL asked
@@ -187,9 +191,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendProblem(reply, "not_found", `No route ${request.method} ${request.url.split("?")[0]}. See the README for the API.`);
   });
 
-  app.get("/", async () => ({ name: "ferry", version: deps.version ?? "dev", docs: "See README.md" }));
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async () => {
+  app.get("/", { schema: rootSchema }, async () => ({ name: "ferry", version: deps.version ?? "dev", docs: "See README.md" }));
+  app.get("/healthz", { schema: healthzSchema }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: readyzSchema }, async () => {
     const failures: string[] = [];
     // Each backend's own message, prefixed with which one failed.
     await deps.stores.ping().catch((err: Error) => failures.push(`store: ${err.message}`));
@@ -199,6 +203,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // The dashboard's static files: no token (they hold no data); its API calls carry one.
   dashboardRoutes(app);
+  // The OpenAPI document and the browsable docs: no token either (src/api/openapi.ts).
+  await openApiRoutes(app);
 
   // Stored events fan out from here, off the request path (src/app/fanout.ts), and expire here.
   const fanout = new FanoutRunner(deps, deps.config, {

@@ -20,6 +20,7 @@ import { bearerToken, callerForToken, hashToken, tokenMatches, type TokenCache }
 import { idempotency, maybeQueued } from "./idempotency.js";
 import { parsePushBody } from "./push.js";
 import { queryString, queueUnavailable } from "./common.js";
+import { broadcastSchema } from "./schemas/push.js";
 
 export interface BroadcastDeps extends Ports {
   config: Config;
@@ -61,7 +62,7 @@ export function broadcastRoutes(app: FastifyInstance, deps: BroadcastDeps): void
   // The admin's keys are those of its other requests; the provider's are its own.
   idempotency(app, { stores: deps.stores, queue: deps.queue, ttlMs: deps.config.idempotency_ttl_ms, scopeOf: (r) => r.broadcaster ?? "admin" });
 
-  app.post("/v1/broadcast", async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post("/v1/broadcast", { schema: broadcastSchema }, async (request: FastifyRequest, reply: FastifyReply) => {
     const type = queryString(request.query, "type");
     if (type === undefined) {
       throw new ApiError("invalid_type", "A broadcast needs its event type: add ?type=relation_added (destinations subscribe by naming it in event_types).", { field: "type" });

@@ -61,12 +61,12 @@ export function dashboardRoutes(app: FastifyInstance): void {
 
   // The page's own links are relative ("app.js", "../v1/..."), so it works under a path prefix
   // behind a proxy too; that needs the trailing slash.
-  app.get("/dashboard", async (_request, reply) => reply.redirect("/dashboard/", 301));
-  app.get("/dashboard/", async (_request, reply) => {
+  app.get("/dashboard", { schema: { hide: true } }, async (_request, reply) => reply.redirect("/dashboard/", 301));
+  app.get("/dashboard/", { schema: { hide: true } }, async (_request, reply) => {
     const { body, type } = send("index.html");
     return reply.headers(HEADERS).type(type).send(body);
   });
-  app.get<{ Params: { file: string } }>("/dashboard/:file", async (request, reply) => {
+  app.get<{ Params: { file: string } }>("/dashboard/:file", { schema: { hide: true } }, async (request, reply) => {
     const { body, type } = send(request.params.file);
     return reply.headers(HEADERS).type(type).send(body);
   });

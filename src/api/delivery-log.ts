@@ -23,6 +23,7 @@ import {
   type StatsRange,
 } from "../app/delivery-log.js";
 import { accessibleAccount, iso, ownAccount, parsePage, queryString } from "./common.js";
+import { searchPostbacksSchema, destinationStatsSchema, statsSchema } from "./schemas/postbacks.js";
 
 function invalid(field: string, detail: string): ApiError {
   return new ApiError("invalid_query", detail, { field });
@@ -90,7 +91,7 @@ function itemView(p: LogItem): Record<string, unknown> {
 }
 
 export function deliveryLogRoutes(app: FastifyInstance, ports: Ports): void {
-  app.get("/v1/postbacks", async (request) => {
+  app.get("/v1/postbacks", { schema: searchPostbacksSchema }, async (request) => {
     const query = request.query;
     const page = parsePage(query);
     const stateRaw = queryString(query, "state");
@@ -128,7 +129,7 @@ export function deliveryLogRoutes(app: FastifyInstance, ports: Ports): void {
     return { data: result.items.map(itemView), next_after: result.next };
   });
 
-  app.get<{ Params: { id: string } }>("/v1/destinations/:id/stats", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/destinations/:id/stats", { schema: destinationStatsSchema }, async (request) => {
     const destination = await findDestination(ports, request.params.id, ownAccount(request));
     const range = statsRange(request.query);
     const s = await destinationStats(ports, destination, range);
@@ -142,7 +143,7 @@ export function deliveryLogRoutes(app: FastifyInstance, ports: Ports): void {
     };
   });
 
-  app.get("/v1/stats", async (request) => {
+  app.get("/v1/stats", { schema: statsSchema }, async (request) => {
     const accountId = await scopeAccount(request, ports);
     const range = statsRange(request.query);
     const s = await overallStats(ports, accountId, range);

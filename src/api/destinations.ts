@@ -25,6 +25,7 @@ import {
 } from "../app/destinations.js";
 import { accessibleAccount, accountNotFound, iso, listPage, ownAccount, parsePage, queryString } from "./common.js";
 import { boolField, checkObjectBody, checkUrlTemplate, intField, parseMethod, positiveNumberField, shown, stringField } from "./validate.js";
+import { createDestinationSchema, listDestinationsSchema, getDestinationSchema, patchDestinationSchema, deleteDestinationSchema, destinationSecretSchema, rotateSecretSchema } from "./schemas/destinations.js";
 
 const FIELDS = [
   "account_id", "url", "method", "headers", "event_types", "enabled", "timeout_ms", "max_attempts",
@@ -223,7 +224,7 @@ export function destinationRoutes(app: FastifyInstance, deps: Ports & { config: 
   /** The destination, when the caller may see it. */
   const destinationOf = (request: FastifyRequest, id: string) => findDestination(deps, id, ownAccount(request));
 
-  app.post("/v1/destinations", async (request, reply) => {
+  app.post("/v1/destinations", { schema: createDestinationSchema }, async (request, reply) => {
     const { accountId: named, ...fields } = fieldsOf(request, true);
     const accountId = await accountFor(request, named, "in the body");
     const { destination, created } = await registerDestination(deps, request.log, accountId, { ...fields, method: fields.method!, url: fields.url! });
@@ -231,30 +232,30 @@ export function destinationRoutes(app: FastifyInstance, deps: Ports & { config: 
     return destinationView(destination, true);
   });
 
-  app.get("/v1/destinations", async (request) => {
+  app.get("/v1/destinations", { schema: listDestinationsSchema }, async (request) => {
     const accountId = await accountFor(request, queryString(request.query, "account_id"), "in the query (?account_id=acct_...)");
     return listPage(parsePage(request.query), (page) => store.listDestinations(accountId, page), (d) => destinationView(d));
   });
 
-  app.get<{ Params: { id: string } }>("/v1/destinations/:id", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/destinations/:id", { schema: getDestinationSchema }, async (request) => {
     return destinationView(await destinationOf(request, request.params.id));
   });
 
-  app.patch<{ Params: { id: string } }>("/v1/destinations/:id", async (request) => {
+  app.patch<{ Params: { id: string } }>("/v1/destinations/:id", { schema: patchDestinationSchema }, async (request) => {
     const current = await destinationOf(request, request.params.id);
     return destinationView(await updateDestination(deps, request.log, current, fieldsOf(request, false)));
   });
 
-  app.delete<{ Params: { id: string } }>("/v1/destinations/:id", async (request, reply) => {
+  app.delete<{ Params: { id: string } }>("/v1/destinations/:id", { schema: deleteDestinationSchema }, async (request, reply) => {
     await deleteDestination(deps, request.log, await destinationOf(request, request.params.id));
     return reply.code(204).send();
   });
 
-  app.get<{ Params: { id: string } }>("/v1/destinations/:id/secret", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/destinations/:id/secret", { schema: destinationSecretSchema }, async (request) => {
     return { secret: (await destinationOf(request, request.params.id)).secret };
   });
 
-  app.post<{ Params: { id: string } }>("/v1/destinations/:id/rotate-secret", async (request) => {
+  app.post<{ Params: { id: string } }>("/v1/destinations/:id/rotate-secret", { schema: rotateSecretSchema }, async (request) => {
     return destinationView(await rotateSecret(deps, await destinationOf(request, request.params.id)), true);
   });
 }

@@ -16,6 +16,7 @@ import { MAX_CATEGORY_LENGTH, type EventType } from "../core/events.js";
 import { eventAccount, type EventRouteDeps } from "./events.js";
 import { iso, parsePage, queryString } from "./common.js";
 import { checkObjectBody, stringField } from "./validate.js";
+import { putEventTypeSchema, getEventTypeSchema, listEventTypesSchema, deleteEventTypeSchema } from "./schemas/event-types.js";
 
 const FIELDS = ["schema", "description"] as const;
 const EXAMPLE = '{"schema":{"type":"object","required":["host","path"],"properties":{"host":{"type":"string"},"path":{"type":"string"}}},"description":"A page of the party site was opened"}';
@@ -34,7 +35,7 @@ export function eventTypeView(t: EventType): Record<string, unknown> {
 }
 
 export function eventTypeRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
-  app.put<{ Params: { category: string } }>("/v1/event-types/:category", async (request, reply) => {
+  app.put<{ Params: { category: string } }>("/v1/event-types/:category", { schema: putEventTypeSchema }, async (request, reply) => {
     const category = checkCategory(request.params.category);
     const body = checkObjectBody(request.body, FIELDS, EXAMPLE);
     if (body["schema"] === undefined) throw new ApiError("invalid_schema", `schema is missing: send the JSON Schema that data must match, e.g. ${EXAMPLE}.`, { field: "schema" });
@@ -47,7 +48,7 @@ export function eventTypeRoutes(app: FastifyInstance, deps: EventRouteDeps): voi
     return eventTypeView(type);
   });
 
-  app.get<{ Params: { category: string } }>("/v1/event-types/:category", async (request) => {
+  app.get<{ Params: { category: string } }>("/v1/event-types/:category", { schema: getEventTypeSchema }, async (request) => {
     const category = checkCategory(request.params.category);
     const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     const type = await deps.stores.events.getEventType(accountId, category);
@@ -55,7 +56,7 @@ export function eventTypeRoutes(app: FastifyInstance, deps: EventRouteDeps): voi
     return eventTypeView(type);
   });
 
-  app.get("/v1/event-types", async (request) => {
+  app.get("/v1/event-types", { schema: listEventTypesSchema }, async (request) => {
     const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     const page = parsePage(request.query);
     const types = await deps.stores.events.listEventTypes(accountId, { after: page.after, limit: page.limit + 1 });
@@ -64,7 +65,7 @@ export function eventTypeRoutes(app: FastifyInstance, deps: EventRouteDeps): voi
     return { data: shown.map(eventTypeView), next_after: more ? shown[shown.length - 1]!.category : null };
   });
 
-  app.delete<{ Params: { category: string } }>("/v1/event-types/:category", async (request, reply) => {
+  app.delete<{ Params: { category: string } }>("/v1/event-types/:category", { schema: deleteEventTypeSchema }, async (request, reply) => {
     const category = checkCategory(request.params.category);
     const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     if (!(await deps.stores.events.deleteEventType(accountId, category))) throw notFound(category);

@@ -25,6 +25,7 @@ import type { EventSchemaCache } from "../core/event-schemas.js";
 import type { EventCursor, EventFilter, SessionCursor } from "../store/port.js";
 import { accessibleAccount, queryString } from "./common.js";
 import { checkObjectBody, NUL } from "./validate.js";
+import { sendEventsSchema, listEventsSchema, queryEventsSchema, getEventSchema, getSessionSchema, listSessionsSchema } from "./schemas/events.js";
 
 export const DEFAULT_EVENT_PAGE = 100;
 export const MAX_EVENT_PAGE = 1000;
@@ -56,7 +57,7 @@ export async function eventAccount(request: FastifyRequest, ports: Ports, named:
 
 /** The POST /v1/events routes: under the Idempotency-Key hooks. */
 export function eventIngestRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
-  app.post("/v1/events", async (request, reply) => {
+  app.post("/v1/events", { schema: sendEventsSchema }, async (request, reply) => {
     const atomic = parseAtomic(queryString(request.query, "atomic"));
     const items = eventItems(request.body, deps.config.max_batch);
     const account = await eventAccount(request, deps, queryString(request.query, "account_id"));
@@ -83,13 +84,13 @@ export function eventIngestRoutes(app: FastifyInstance, deps: EventRouteDeps): v
 
 /** The event queries. */
 export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
-  app.get("/v1/events", async (request) => {
+  app.get("/v1/events", { schema: listEventsSchema }, async (request) => {
     const q = (field: string) => queryString(request.query, field);
     const accountId = (await eventAccount(request, deps, q("account_id"))).id;
     return listEvents(deps, accountId, readFilters((field) => q(field), "query"));
   });
 
-  app.post("/v1/events/query", async (request) => {
+  app.post("/v1/events/query", { schema: queryEventsSchema }, async (request) => {
     const body = checkObjectBody(request.body ?? {}, QUERY_FIELDS, QUERY_EXAMPLE);
     const field = (name: string): string | undefined => {
       const value = body[name];
@@ -106,7 +107,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
     return listEvents(deps, accountId, readFilters(field, "body"));
   });
 
-  app.get<{ Params: { id: string } }>("/v1/events/:id", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/events/:id", { schema: getEventSchema }, async (request) => {
     const accountId = (await eventAccount(request, deps, queryString(request.query, "account_id"))).id;
     const id = request.params.id;
     const event = isEventId(id) ? await deps.stores.events.getEvent(accountId, id) : undefined;
@@ -114,7 +115,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
     return eventView(event);
   });
 
-  app.get<{ Params: { id: string } }>("/v1/sessions/:id", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/sessions/:id", { schema: getSessionSchema }, async (request) => {
     const q = (field: string) => queryString(request.query, field);
     const accountId = (await eventAccount(request, deps, q("account_id"))).id;
     const sessionId = request.params.id;
@@ -131,7 +132,7 @@ export function eventRoutes(app: FastifyInstance, deps: EventRouteDeps): void {
     };
   });
 
-  app.get("/v1/sessions", async (request) => {
+  app.get("/v1/sessions", { schema: listSessionsSchema }, async (request) => {
     const q = (field: string) => queryString(request.query, field);
     const accountId = (await eventAccount(request, deps, q("account_id"))).id;
     const range = readRange(q);

@@ -17,6 +17,7 @@ import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.j
 import type { Endpoint } from "../core/types.js";
 import { queueUnavailable } from "./common.js";
 import { checkUrlTemplate, NUL, parseMethod } from "./validate.js";
+import { ingestSchema } from "./schemas/ingest.js";
 
 type Limits = Pick<Config, "max_batch" | "default_value" | "max_attempts">;
 
@@ -102,6 +103,6 @@ export function ingestRoutes(app: FastifyInstance, deps: Pick<Ports, "queue"> & 
     reply.code(202);
     return { ids };
   };
-  app.post("/ingest", handler);
-  app.post("/ingest.php", handler);
+  app.post("/ingest", { schema: ingestSchema }, handler);
+  app.post("/ingest.php", { schema: ingestSchema }, handler);
 }

@@ -4,6 +4,7 @@ import { ApiError } from "../core/errors.js";
 import { findPostback, postbackState, type FoundPostback } from "../app/postbacks.js";
 import type { Ports } from "../app/ports.js";
 import { iso, ownAccount } from "./common.js";
+import { getPostbackSchema } from "./schemas/postbacks.js";
 
 export function postbackView(p: FoundPostback): Record<string, unknown> {
   const { endpoint, record, queued } = p;
@@ -36,7 +37,7 @@ export function postbackView(p: FoundPostback): Record<string, unknown> {
 }
 
 export function postbackRoutes(app: FastifyInstance, ports: Ports): void {
-  app.get<{ Params: { id: string } }>("/v1/postbacks/:id", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/postbacks/:id", { schema: getPostbackSchema }, async (request) => {
     const { id } = request.params;
     // An account sees only its own postbacks; another's is as unknown as one never made.
     const found = await findPostback(ports, id, ownAccount(request));

@@ -13,6 +13,7 @@ import { push, type PushRequest, type PushResult } from "../app/push.js";
 import { MaybeQueuedError } from "../app/maybe-queued.js";
 import { maybeQueued } from "./idempotency.js";
 import { queryString, queueUnavailable } from "./common.js";
+import { pushSchema } from "./schemas/push.js";
 
 export interface PushDeps extends Ports {
   config: Config;
@@ -81,8 +82,8 @@ export function pushRoutes(app: FastifyInstance, deps: PushDeps): void {
     reply.code(202);
     return result;
   };
-  app.post("/v1/push", handler);
+  app.post("/v1/push", { schema: pushSchema }, handler);
   // With Data Pusher's compatibility on, src/compat/data-pusher.ts owns this path: it takes this
   // header form too, and Data Pusher's own forms (the token and account in the body or query).
-  if (!deps.config.compatSystems.includes("data-pusher")) app.post("/server/incoming_data", handler);
+  if (!deps.config.compatSystems.includes("data-pusher")) app.post("/server/incoming_data", { schema: pushSchema }, handler);
 }

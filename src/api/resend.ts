@@ -9,6 +9,7 @@ import type { Ports } from "../app/ports.js";
 import { replayDestination, resendPostback } from "../app/resend.js";
 import { ownAccount } from "./common.js";
 import { checkObjectBody } from "./validate.js";
+import { retryPostbackSchema, replayDestinationSchema } from "./schemas/postbacks.js";
 
 /** The latest time a Date can hold (year 275760). */
 const MAX_DATE_MS = 8.64e15;
@@ -25,7 +26,7 @@ export function parseTime(value: unknown, field: string): number {
 }
 
 export function resendRoutes(app: FastifyInstance, deps: Ports & { onEnqueued?: (() => void) | undefined }): void {
-  app.post<{ Params: { id: string } }>("/v1/postbacks/:id/retry", async (request, reply) => {
+  app.post<{ Params: { id: string } }>("/v1/postbacks/:id/retry", { schema: retryPostbackSchema }, async (request, reply) => {
     const { id } = request.params;
     const outcome = await resendPostback(deps, id, ownAccount(request));
     switch (outcome) {
@@ -45,7 +46,7 @@ export function resendRoutes(app: FastifyInstance, deps: Ports & { onEnqueued?: 
     return { id, state: "pending", outcome };
   });
 
-  app.post<{ Params: { id: string }; Body: unknown }>("/v1/destinations/:id/replay", async (request, reply) => {
+  app.post<{ Params: { id: string }; Body: unknown }>("/v1/destinations/:id/replay", { schema: replayDestinationSchema }, async (request, reply) => {
     const { id } = request.params;
     // The same checks as every other JSON body: an object, and no field a typo could have made.
     const body = checkObjectBody(request.body ?? {}, ["since", "until"], '{"since": "2026-11-23T00:00:00Z", "until": "2026-11-23T12:00:00Z"}');

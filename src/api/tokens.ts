@@ -13,6 +13,7 @@ import { createToken, listTokens, revokeToken } from "../app/tokens.js";
 import type { TokenCache } from "./auth.js";
 import { accessibleAccount, iso } from "./common.js";
 import { checkObjectBody, stringField } from "./validate.js";
+import { createTokenSchema, listTokensSchema, revokeTokenSchema } from "./schemas/accounts.js";
 
 export function tokenView(t: Token): Record<string, unknown> {
   return { id: t.id, name: t.name, created_at: iso(t.createdAt), revoked_at: iso(t.revokedAt) };
@@ -21,7 +22,7 @@ export function tokenView(t: Token): Record<string, unknown> {
 export function tokenRoutes(app: FastifyInstance, deps: Ports & { tokenCache: TokenCache }): void {
   const store = deps.stores.accounts;
 
-  app.post<{ Params: { id: string } }>("/v1/accounts/:id/tokens", async (request, reply) => {
+  app.post<{ Params: { id: string } }>("/v1/accounts/:id/tokens", { schema: createTokenSchema }, async (request, reply) => {
     const account = await accessibleAccount(request, store, request.params.id);
     // No body at all is fine: a token needs no name.
     const body = request.body === undefined || request.body === null ? {} : checkObjectBody(request.body, ["name"], '{"name":"production"}');
@@ -31,12 +32,12 @@ export function tokenRoutes(app: FastifyInstance, deps: Ports & { tokenCache: To
     return { id: token.id, token: secret, name: token.name, created_at: iso(token.createdAt) };
   });
 
-  app.get<{ Params: { id: string } }>("/v1/accounts/:id/tokens", async (request) => {
+  app.get<{ Params: { id: string } }>("/v1/accounts/:id/tokens", { schema: listTokensSchema }, async (request) => {
     const account = await accessibleAccount(request, store, request.params.id);
     return { data: (await listTokens(deps, account.id)).map(tokenView) };
   });
 
-  app.delete<{ Params: { id: string; token_id: string } }>("/v1/accounts/:id/tokens/:token_id", async (request, reply) => {
+  app.delete<{ Params: { id: string; token_id: string } }>("/v1/accounts/:id/tokens/:token_id", { schema: revokeTokenSchema }, async (request, reply) => {
     const account = await accessibleAccount(request, store, request.params.id);
     const tokenId = request.params.token_id;
     await revokeToken(deps, account.id, tokenId);

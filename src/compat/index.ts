@@ -35,6 +35,13 @@ const MODULES = {
 export async function compatRoutes(app: FastifyInstance, deps: CompatDeps): Promise<void> {
   for (const system of deps.config.compatSystems) {
     const routes = MODULES[system];
-    await app.register(async (scope) => routes(scope, deps));
+    await app.register(async (scope) => {
+      // Listed in the OpenAPI document under their own tag, apart from Ferry's API; a route that
+      // declares no schema of its own is listed with its path and method alone.
+      scope.addHook("onRoute", (route) => {
+        route.schema = { ...route.schema, tags: ["compat"], summary: route.schema?.summary ?? `${system}: ${[route.method].flat().join(", ")} ${route.url}` };
+      });
+      await routes(scope, deps);
+    });
   }
 }

@@ -18,6 +18,7 @@ import { Agent, request as undiciRequest } from "undici";
 import type { Config } from "../../src/config.js";
 import { ADMIN_TOKEN, startPipeline } from "./harness.js";
 import { exchange, parseResponses } from "./raw-http.js";
+import { answerMismatch } from "./openapi-check.js";
 
 export const DEFAULT_SEED = 20261129;
 
@@ -228,6 +229,9 @@ function templates(t: FuzzTargets, rng: Rng): Template[] {
     { method: "GET", path: "/readyz", auth: "none" },
     { method: "GET", path: "/dashboard/", auth: "none" },
     { method: "GET", path: "/dashboard/:dashboardFile", auth: "none" },
+    { method: "GET", path: "/openapi.json", auth: "none" },
+    { method: "GET", path: "/docs", auth: "none" },
+    { method: "GET", path: "/docs/:docsFile", auth: "none" },
     { method: "POST", path: "/ingest", body: ingestBody, auth: "either", ingest: true },
     { method: "POST", path: "/ingest.php", body: ingestBody, auth: "either", ingest: true },
     { method: "POST", path: "/v1/push", body: () => (rng.chance(0.3) ? [dataObject(), dataObject()] : dataObject()), auth: "either", ingest: true, query: () => ({ type: "order.created", account_id: t.accountId }) },
@@ -304,6 +308,7 @@ function pathParam(rng: Rng, t: FuzzTargets, name: string): string {
       case "event": return t.eventId;
       case "session": return t.sessionId;
       case "category": return "party";
+      case "docsFile": return rng.pick(["json", "yaml", "static/index.css", "static/swagger-ui-bundle.js", "static/swagger-initializer.js", "static/logo.svg", "static/favicon-32x32.png"]);
       case "spareCategory": return rng.pick(["page", "click.button", "spare"]);
     }
   }
@@ -533,13 +538,17 @@ export function checkAnswer(c: FuzzCase, a: Answer): string | undefined {
   if (bodyless) return undefined;
   // The dashboard's own files are the one success that is not JSON.
   if (/^\/dashboard\//.test(c.path) && /^text\/(html|javascript|css)(\s*;|$)/i.test(a.contentType)) return undefined;
+  // So are the browsable API docs' (@fastify/swagger-ui): the page, its files and the YAML document.
+  if (/^\/docs(?:[/?]|$)/.test(c.path) && /^(?:text\/(html|javascript|css)|application\/(javascript|x-yaml)|image\/(png|svg\+xml))(\s*;|$)/i.test(a.contentType)) return undefined;
   if (!/^application\/json(\s*;|$)/i.test(a.contentType)) return `a success answered as ${JSON.stringify(a.contentType)}, not application/json`;
+  let body: unknown;
   try {
-    JSON.parse(a.body);
+    body = JSON.parse(a.body);
   } catch {
     return "a success whose body is not JSON";
   }
-  return undefined;
+  // The answer is what docs/openapi.json says it is (the client's types are made from it).
+  return answerMismatch(c.method, c.path, a.status, body);
 }
 
 /**

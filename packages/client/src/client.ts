@@ -9,13 +9,22 @@ import type {
   Account,
   AccountFields,
   AccountListQuery,
+  BroadcastResult,
   DataObject,
   Destination,
   DestinationFields,
+  DestinationListQuery,
+  DestinationStats,
+  DestinationStatsQuery,
   DestinationWithSecret,
   Event,
   EventFilters,
   EventInput,
+  EventType,
+  EventTypeFields,
+  EventTypeListQuery,
+  NewAccount,
+  NewDestination,
   IngestRequest,
   IngestResult,
   NewToken,
@@ -29,7 +38,10 @@ import type {
   SendEventsResult,
   Session,
   SessionQuery,
+  Stats,
+  StatsQuery,
   Token,
+  TokenFields,
 } from "./types.js";
 
 export type FerryOptions = TransportOptions;
@@ -52,7 +64,6 @@ export interface SendEventsOptions extends IdempotencyOptions {
 }
 
 const idem = (o: IdempotencyOptions | undefined) => ({ "idempotency-key": o?.idempotencyKey });
-const enc = encodeURIComponent;
 
 export class Ferry {
   readonly #http: Transport;
@@ -62,6 +73,8 @@ export class Ferry {
   readonly postbacks: Postbacks;
   readonly events: Events;
   readonly sessions: Sessions;
+  readonly eventTypes: EventTypes;
+  readonly stats: StatsApi;
 
   constructor(options: FerryOptions) {
     this.#http = new Transport(options);
@@ -71,6 +84,8 @@ export class Ferry {
     this.postbacks = new Postbacks(this.#http);
     this.events = new Events(this.#http);
     this.sessions = new Sessions(this.#http);
+    this.eventTypes = new EventTypes(this.#http);
+    this.stats = new StatsApi(this.#http);
   }
 
   /** POST /ingest: one postback per data object to the endpoint, in order. */
@@ -84,6 +99,11 @@ export class Ferry {
     return (await this.#http.send<PushResult>("post", "/v1/push", { query, body: objects, headers: idem(options) })).data;
   }
 
+  /** POST /v1/broadcast?type=: a provider's event to every destination, of any account, whose event_types name it (admin or provider token). */
+  async broadcast(type: string, objects: DataObject | DataObject[], options?: IdempotencyOptions): Promise<BroadcastResult> {
+    return (await this.#http.send<BroadcastResult>("post", "/v1/broadcast", { query: { type }, body: objects, headers: idem(options) })).data;
+  }
+
   /** A buffered sender of events: batches, retries, bounded memory. Close it when done. */
   eventSender(options: EventSenderOptions = {}): EventSender {
     return new EventSender(this.events, options);
@@ -93,70 +113,70 @@ export class Ferry {
 export class Accounts {
   constructor(readonly http: Transport) {}
   /** Admin only: 201 with the new account. */
-  async create(fields: AccountFields & { name: string }): Promise<Account> {
+  async create(fields: NewAccount): Promise<Account> {
     return (await this.http.send<Account>("post", "/v1/accounts", { body: fields })).data;
   }
   async get(id: string): Promise<Account> {
-    return (await this.http.send<Account>("get", `/v1/accounts/${enc(id)}`)).data;
+    return (await this.http.send<Account>("get", "/v1/accounts/{id}", { path: { id } })).data;
   }
   /** One page; pass `after: page.next_after` for the next. */
   async list(query: AccountListQuery = {}): Promise<Page<Account>> {
     return (await this.http.send<Page<Account>>("get", "/v1/accounts", { query: { ...query } })).data;
   }
   async update(id: string, fields: AccountFields): Promise<Account> {
-    return (await this.http.send<Account>("patch", `/v1/accounts/${enc(id)}`, { body: fields })).data;
+    return (await this.http.send<Account>("patch", "/v1/accounts/{id}", { path: { id }, body: fields })).data;
   }
   /** Deletes it with its tokens and destinations; their queued postbacks are cancelled. */
   async delete(id: string): Promise<void> {
-    await this.http.send("delete", `/v1/accounts/${enc(id)}`);
+    await this.http.send("delete", "/v1/accounts/{id}", { path: { id } });
   }
 }
 
 export class Tokens {
   constructor(readonly http: Transport) {}
   /** A new token for the account: its secret (`token`) is shown this once. */
-  async create(accountId: string, fields: { name?: string } = {}): Promise<NewToken> {
-    return (await this.http.send<NewToken>("post", `/v1/accounts/${enc(accountId)}/tokens`, { body: fields })).data;
+  async create(accountId: string, fields: TokenFields = {}): Promise<NewToken> {
+    return (await this.http.send<NewToken>("post", "/v1/accounts/{id}/tokens", { path: { id: accountId }, body: fields })).data;
   }
   async list(accountId: string): Promise<Token[]> {
-    return (await this.http.send<{ data: Token[] }>("get", `/v1/accounts/${enc(accountId)}/tokens`)).data.data;
+    return (await this.http.send<{ data: Token[] }>("get", "/v1/accounts/{id}/tokens", { path: { id: accountId } })).data.data;
   }
   /** From then on the token is refused with 401 token_revoked. */
   async revoke(accountId: string, tokenId: string): Promise<void> {
-    await this.http.send("delete", `/v1/accounts/${enc(accountId)}/tokens/${enc(tokenId)}`);
+    await this.http.send("delete", "/v1/accounts/{id}/tokens/{token_id}", { path: { id: accountId, token_id: tokenId } });
   }
 }
 
 export class Destinations {
   constructor(readonly http: Transport) {}
   /** 201 with its secret; the same method and URL again re-registers it (200). */
-  async create(fields: DestinationFields & { url: string }): Promise<DestinationWithSecret> {
+  async create(fields: NewDestination): Promise<DestinationWithSecret> {
     return (await this.http.send<DestinationWithSecret>("post", "/v1/destinations", { body: fields })).data;
   }
   async get(id: string): Promise<Destination> {
-    return (await this.http.send<Destination>("get", `/v1/destinations/${enc(id)}`)).data;
+    return (await this.http.send<Destination>("get", "/v1/destinations/{id}", { path: { id } })).data;
   }
   /** One page, no secrets; the admin names the account with `account_id`. */
-  async list(query: { account_id?: string; limit?: number; after?: string } = {}): Promise<Page<Destination>> {
+  async list(query: DestinationListQuery = {}): Promise<Page<Destination>> {
     return (await this.http.send<Page<Destination>>("get", "/v1/destinations", { query: { ...query } })).data;
   }
   /** `{ enabled: true }` re-enables a disabled one and releases its held postbacks. */
-  async update(id: string, fields: Omit<DestinationFields, "account_id">): Promise<Destination> {
-    return (await this.http.send<Destination>("patch", `/v1/destinations/${enc(id)}`, { body: fields })).data;
+  async update(id: string, fields: DestinationFields): Promise<Destination> {
+    return (await this.http.send<Destination>("patch", "/v1/destinations/{id}", { path: { id }, body: fields })).data;
   }
   async delete(id: string): Promise<void> {
-    await this.http.send("delete", `/v1/destinations/${enc(id)}`);
+    await this.http.send("delete", "/v1/destinations/{id}", { path: { id } });
   }
   async secret(id: string): Promise<string> {
-    return (await this.http.send<{ secret: string }>("get", `/v1/destinations/${enc(id)}/secret`)).data.secret;
+    return (await this.http.send<{ secret: string }>("get", "/v1/destinations/{id}/secret", { path: { id } })).data.secret;
   }
   /** A new signing secret: the destination with it. */
   async rotateSecret(id: string): Promise<DestinationWithSecret> {
-    return (await this.http.send<DestinationWithSecret>("post", `/v1/destinations/${enc(id)}/rotate-secret`)).data;
+    return (await this.http.send<DestinationWithSecret>("post", "/v1/destinations/{id}/rotate-secret", { path: { id } })).data;
   }
   /** Resend: every failed or dead postback of the destination created in the range goes out again. */
   async replay(id: string, range: ReplayRequest): Promise<ReplayResult> {
-    return (await this.http.send<ReplayResult>("post", `/v1/destinations/${enc(id)}/replay`, { body: range })).data;
+    return (await this.http.send<ReplayResult>("post", "/v1/destinations/{id}/replay", { path: { id }, body: range })).data;
   }
 }
 
@@ -164,7 +184,7 @@ export class Postbacks {
   constructor(readonly http: Transport) {}
   /** Its state, endpoint, data and every attempt. */
   async get(id: string): Promise<Postback> {
-    return (await this.http.send<Postback>("get", `/v1/postbacks/${enc(id)}`)).data;
+    return (await this.http.send<Postback>("get", "/v1/postbacks/{id}", { path: { id } })).data;
   }
   /** The delivery log, newest first: one page; pass `after: page.next_after` for the next. */
   async search(filters: PostbackSearch = {}): Promise<Page<PostbackSummary>> {
@@ -172,7 +192,7 @@ export class Postbacks {
   }
   /** Sends a dead postback again, or makes a failed one due now (202). */
   async retry(id: string): Promise<void> {
-    await this.http.send("post", `/v1/postbacks/${enc(id)}/retry`);
+    await this.http.send("post", "/v1/postbacks/{id}/retry", { path: { id } });
   }
 }
 
@@ -203,7 +223,7 @@ export class Events {
     }
   }
   async get(id: string, options: { accountId?: string } = {}): Promise<Event> {
-    return (await this.http.send<Event>("get", `/v1/events/${enc(id)}`, { query: { account_id: options.accountId } })).data;
+    return (await this.http.send<Event>("get", "/v1/events/{id}", { path: { id }, query: { account_id: options.accountId } })).data;
   }
 }
 
@@ -211,6 +231,36 @@ export class Sessions {
   constructor(readonly http: Transport) {}
   /** The session's events in time order (one page), with its count and first and last times. */
   async get(id: string, query: SessionQuery = {}): Promise<Session> {
-    return (await this.http.send<Session>("get", `/v1/sessions/${enc(id)}`, { query: { ...query } })).data;
+    return (await this.http.send<Session>("get", "/v1/sessions/{id}", { path: { id }, query: { ...query } })).data;
+  }
+}
+
+export class EventTypes {
+  constructor(readonly http: Transport) {}
+  /** Registers or replaces the category's schema: version 1, or the next. */
+  async put(category: string, fields: EventTypeFields, options: { accountId?: string } = {}): Promise<EventType> {
+    return (await this.http.send<EventType>("put", "/v1/event-types/{category}", { path: { category }, body: fields, query: { account_id: options.accountId } })).data;
+  }
+  async get(category: string, options: { accountId?: string } = {}): Promise<EventType> {
+    return (await this.http.send<EventType>("get", "/v1/event-types/{category}", { path: { category }, query: { account_id: options.accountId } })).data;
+  }
+  async list(query: EventTypeListQuery = {}): Promise<Page<EventType>> {
+    return (await this.http.send<Page<EventType>>("get", "/v1/event-types", { query: { ...query } })).data;
+  }
+  async delete(category: string, options: { accountId?: string } = {}): Promise<void> {
+    await this.http.send("delete", "/v1/event-types/{category}", { path: { category }, query: { account_id: options.accountId } });
+  }
+}
+
+/** Named StatsApi, not Stats: Stats is the shape it answers with. */
+export class StatsApi {
+  constructor(readonly http: Transport) {}
+  /** Every destination summed (the account's, or all for the admin), with the queue. */
+  async all(query: StatsQuery = {}): Promise<Stats> {
+    return (await this.http.send<Stats>("get", "/v1/stats", { query: { ...query } })).data;
+  }
+  /** One destination: counts, latency, enabled, last error, queue depth. */
+  async destination(id: string, query: DestinationStatsQuery = {}): Promise<DestinationStats> {
+    return (await this.http.send<DestinationStats>("get", "/v1/destinations/{id}/stats", { path: { id }, query: { ...query } })).data;
   }
 }

@@ -5,6 +5,7 @@
  */
 import createClient from "openapi-fetch";
 import { FerryError, FerryNetworkError, parseRetryAfter, type Problem } from "./errors.js";
+import type { paths } from "./openapi.js";
 
 export type FetchLike = (input: Request) => Promise<Response>;
 
@@ -55,8 +56,12 @@ export class Transport {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
-  /** Sends the request; resolves with a 2xx answer, rejects with FerryError or FerryNetworkError. */
-  async send<T>(method: Method, path: string, options: RequestOptions = {}): Promise<Answer<T>> {
+  /**
+   * Sends the request; resolves with a 2xx answer, rejects with FerryError or FerryNetworkError.
+   * `path` is a route of docs/openapi.json as written there (`/v1/accounts/{id}`, its parameters
+   * in `options.path`): a route the document no longer has fails to compile.
+   */
+  async send<T>(method: Method, path: keyof paths, options: RequestOptions = {}): Promise<Answer<T>> {
     const query = options.query ? Object.fromEntries(Object.entries(options.query).filter(([, v]) => v !== undefined)) : undefined;
     const headers = options.headers ? Object.fromEntries(Object.entries(options.headers).filter(([, v]) => v !== undefined)) : undefined;
     const init: Record<string, unknown> = { params: { path: options.path, query }, headers };

@@ -1,12 +1,28 @@
 /**
- * The shapes of Ferry's JSON, as the README documents them: snake_case fields, ISO 8601 times.
- * Written by hand until docs/openapi.json is generated from the route schemas; once it is,
- * `npm run generate -w @ferry/client` writes src/openapi.ts and these stay checked against it.
+ * The shapes of Ferry's JSON, taken from src/openapi.ts, which openapi-typescript generates from
+ * docs/openapi.json (the document Ferry makes from its routes' schemas): `npm run generate -w
+ * @ferry/client` rewrites it, and a test fails when it is stale. Only the names are written
+ * here, so a route whose schema changes changes these types, and a client call that no longer
+ * fits fails to compile. Two are written out, each checked against the document below:
+ * `EventOutcome` (a union the document states as one object with optional members) and `Page`.
+ *
  * The client validates nothing the server does not: a field Ferry refuses comes back as a
  * FerryError with its code, not as a client-side check that could drift.
  */
+import type { components, paths } from "./openapi.js";
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Schemas = components["schemas"];
+type Method = "get" | "post" | "put" | "patch" | "delete";
+/** The operation at `path` and `method`. */
+type Op<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
+type JsonOf<R> = R extends { content: { "application/json": infer J } } ? J : never;
+/** The JSON of the operation's 2xx answers. */
+type Ok<O> = O extends { responses: infer R } ? JsonOf<R[Extract<keyof R, 200 | 201 | 202>]> : never;
+/** The operation's JSON request body. */
+type Body<O> = O extends { requestBody?: { content: { "application/json": infer B } } } ? B : never;
+/** The operation's query parameters. */
+type Query<O> = O extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+
 /** A data object: any JSON object. */
 export type DataObject = Record<string, unknown>;
 
@@ -16,221 +32,64 @@ export interface Page<T> {
   next_after: string | null;
 }
 
-export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-
-// ---- inline postbacks: POST /ingest ------------------------------------------------------
-
-export interface Endpoint {
-  method: HttpMethod;
-  /** A URL template: each `{key}` becomes the data object's value, percent-encoded. */
-  url: string;
-  /** What a missing or null `{key}` becomes for this request. */
-  default?: string;
-  max_attempts?: number;
-}
-
-export interface IngestRequest {
-  endpoint: Endpoint;
-  data: DataObject[];
-}
-
-export interface IngestResult {
-  /** One postback id per data object, in order. */
-  ids: string[];
-}
-
-// ---- push: POST /v1/push -----------------------------------------------------------------
-
-export interface PushResult {
-  postbacks: Array<{ id: string; destination_id: string; index: number }>;
-  /** Objects dropped by the account's dedupe_window_ms. */
-  duplicates: unknown[];
-}
+// ---- inline postbacks, pushes, broadcasts ------------------------------------------------
+export type IngestRequest = Body<Op<"/ingest", "post">>;
+export type Endpoint = IngestRequest["endpoint"];
+export type HttpMethod = Endpoint["method"];
+export type IngestResult = Ok<Op<"/ingest", "post">>;
+export type PushResult = Ok<Op<"/v1/push", "post">>;
+export type BroadcastResult = Ok<Op<"/v1/broadcast", "post">>;
 
 // ---- accounts and tokens -----------------------------------------------------------------
-
-export interface Account {
-  id: string;
-  name: string;
-  email: string | null;
-  website: string | null;
-  external_id: string | null;
-  metadata: Record<string, unknown> | null;
-  dedupe_window_ms: number | null;
-  strict_event_types: boolean;
-  event_retention_ms: number | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface AccountFields {
-  name?: string;
-  email?: string | null;
-  website?: string | null;
-  external_id?: string | null;
-  metadata?: Record<string, unknown> | null;
-  dedupe_window_ms?: number | null;
-  strict_event_types?: boolean;
-  event_retention_ms?: number | null;
-}
-
-export interface AccountListQuery {
-  limit?: number;
-  after?: string;
-  external_id?: string;
-}
-
-export interface Token {
-  id: string;
-  name: string | null;
-  created_at: string;
-  revoked_at: string | null;
-}
-
+export type Account = Schemas["Account"];
+export type NewAccount = Body<Op<"/v1/accounts", "post">>;
+export type AccountFields = Body<Op<"/v1/accounts/{id}", "patch">>;
+export type AccountListQuery = Query<Op<"/v1/accounts", "get">>;
+export type Token = Schemas["Token"];
 /** A new token: `token` is the secret, shown this once. */
-export interface NewToken {
-  id: string;
-  token: string;
-  name: string | null;
-  created_at: string;
-}
+export type NewToken = Ok<Op<"/v1/accounts/{id}/tokens", "post">>;
+export type TokenFields = NonNullable<Body<Op<"/v1/accounts/{id}/tokens", "post">>>;
 
 // ---- destinations ------------------------------------------------------------------------
-
-export interface Destination {
-  id: string;
-  account_id: string;
-  url: string;
-  method: HttpMethod;
-  headers: Record<string, string>;
-  event_types: string[];
-  enabled: boolean;
-  disabled_reason: string | null;
-  disabled_at: string | null;
-  timeout_ms: number | null;
-  max_attempts: number | null;
-  default_value: string | null;
-  rate_limit: number | null;
-  concurrency: number | null;
-  failure_threshold: number | null;
-  failure_window_ms: number | null;
-  on_disable: "hold" | "drop";
-  created_at: string;
-  updated_at: string;
-}
-
+export type Destination = Schemas["Destination"];
 /** A destination as created or rotated: with its signing secret. */
-export interface DestinationWithSecret extends Destination {
-  secret: string;
-}
+export type DestinationWithSecret = Schemas["DestinationWithSecret"];
+export type NewDestination = Body<Op<"/v1/destinations", "post">>;
+export type DestinationFields = Body<Op<"/v1/destinations/{id}", "patch">>;
+export type DestinationListQuery = Query<Op<"/v1/destinations", "get">>;
+export type ReplayRequest = Body<Op<"/v1/destinations/{id}/replay", "post">>;
+export type ReplayResult = Ok<Op<"/v1/destinations/{id}/replay", "post">>;
 
-export interface DestinationFields {
-  url?: string;
-  method?: HttpMethod;
-  headers?: Record<string, string> | null;
-  event_types?: string[];
-  enabled?: boolean;
-  timeout_ms?: number | null;
-  max_attempts?: number | null;
-  default_value?: string | null;
-  rate_limit?: number | null;
-  concurrency?: number | null;
-  failure_threshold?: number | null;
-  failure_window_ms?: number | null;
-  on_disable?: "hold" | "drop";
-  /** The admin names the account; an account token creates in its own. */
-  account_id?: string;
-}
-
-export interface ReplayRequest {
-  since: string;
-  until?: string;
-}
-
-export interface ReplayResult {
-  destination_id: string;
-  since: string;
-  until: string;
-  replayed: number;
-  skipped: number;
-}
-
-// ---- postbacks ---------------------------------------------------------------------------
-
-export type PostbackState = "pending" | "failed" | "delivered" | "dead" | "held" | "cancelled";
-
-export interface Attempt {
-  at: string;
-  status_code: number | null;
-  error: string | null;
-  duration_ms: number | null;
-  url: string;
-  [more: string]: unknown;
-}
-
+// ---- postbacks and stats -----------------------------------------------------------------
 /** GET /v1/postbacks/{id}: the postback with its endpoint, data and every attempt. */
-export interface Postback {
-  id: string;
-  state: PostbackState;
-  attempts: Attempt[] | number;
-  [more: string]: unknown;
-}
-
+export type Postback = Schemas["Postback"];
+export type Attempt = Schemas["Attempt"];
+export type PostbackState = Postback["state"];
 /** A row of the delivery log (GET /v1/postbacks). */
-export interface PostbackSummary {
-  id: string;
-  state: PostbackState;
-  account_id: string | null;
-  destination_id: string | null;
-  created_at: string;
-  updated_at: string;
-  attempts: number;
-  last_attempt: Attempt | null;
-  [more: string]: unknown;
-}
-
-export interface PostbackSearch {
-  account_id?: string;
-  destination_id?: string;
-  state?: PostbackState;
-  since?: string;
-  until?: string;
-  status_code?: number;
-  q?: string;
-  limit?: number;
-  after?: string;
-}
+export type PostbackSummary = Schemas["PostbackSummary"];
+export type PostbackSearch = Query<Op<"/v1/postbacks", "get">>;
+export type StatsQuery = Query<Op<"/v1/stats", "get">>;
+export type DestinationStatsQuery = Query<Op<"/v1/destinations/{id}/stats", "get">>;
+/** GET /v1/stats: every destination summed, with the queue. */
+export type Stats = Ok<Op<"/v1/stats", "get">>;
+/** GET /v1/destinations/{id}/stats: counts, latency, enabled, last error, queue depth. */
+export type DestinationStats = Ok<Op<"/v1/destinations/{id}/stats", "get">>;
 
 // ---- events ------------------------------------------------------------------------------
-
 /** An event as sent. `id` is yours (unique per account): a resend with it is stored once. */
-export interface EventInput {
-  id?: string | null;
-  session_id: string;
-  category: string;
-  name: string;
-  data: DataObject;
-  /** RFC 3339, or `2021-09-26 09:15:27.243860` read as UTC. */
-  timestamp: string;
-}
-
+export type EventInput = Schemas["EventIn"];
 /** An event as Ferry stores and shows it. */
-export interface Event {
-  id: string;
-  client_id: string | null;
-  session_id: string;
-  category: string;
-  name: string;
-  data: DataObject;
-  timestamp: string;
-  received_at: string;
-}
+export type Event = Schemas["Event"];
+export type EventFilters = Query<Op<"/v1/events", "get">>;
+/** GET /v1/sessions/{id}: the session's events (one page) with its count and first and last times. */
+export type Session = Ok<Op<"/v1/sessions/{id}", "get">>;
+export type SessionQuery = Query<Op<"/v1/sessions/{id}", "get">>;
+export type EventType = Schemas["EventType"];
+export type EventTypeFields = Body<Op<"/v1/event-types/{category}", "put">>;
+export type EventTypeListQuery = Query<Op<"/v1/event-types", "get">>;
 
-export interface EventError {
-  code: string;
-  field: string;
-  detail: string;
-}
+type DocumentedOutcome = Ok<Op<"/v1/events", "post">>["events"][number];
+export type EventError = NonNullable<DocumentedOutcome["errors"]>[number];
 
 /** One event's answer, in the order sent: stored (created false for a repeat of its id), refused, or valid but not stored (atomic). */
 export type EventOutcome =
@@ -244,31 +103,7 @@ export interface SendEventsResult {
   events: EventOutcome[];
 }
 
-export interface EventFilters {
-  account_id?: string;
-  session_id?: string;
-  category?: string;
-  name?: string;
-  /** Inclusive. */
-  from?: string;
-  /** Exclusive. */
-  to?: string;
-  /** 1–1000, 100 by default. */
-  limit?: number;
-  after?: string;
-}
-
-export interface Session {
-  session_id: string;
-  count: number;
-  first_timestamp: string;
-  last_timestamp: string;
-  events: Event[];
-  next_after: string | null;
-}
-
-export interface SessionQuery {
-  account_id?: string;
-  limit?: number;
-  after?: string;
-}
+// Compile-time checks that the shapes written out above say what the document says.
+type Assert<T extends true> = T;
+export type _OutcomeFitsDocument = Assert<EventOutcome extends DocumentedOutcome ? true : false>;
+export type _PageFitsDocument = Assert<Ok<Op<"/v1/events", "get">> extends Page<Event> ? true : false>;
