@@ -47,7 +47,7 @@ export async function isolation(ctx: Context): Promise<IsolationResult> {
     const loadAverage = round(loadavg()[0]!, 2);
     const { settings } = await backendSettings(ctx, "embedded");
     const p: FerryProcess = await start(ctx, "start", { ...settings, FERRY_TIMEOUT_MS: String(o.isolationTimeoutMs) });
-    const job = (n: number) => ({ type: "ingest" as const, url: `${p.url}/ingest`, token: TOKEN, body: bodies[0]!, bodies, requests: n, concurrency: o.concurrency });
+    const job = (n: number) => ({ type: "ingest" as const, url: `${p.url}/ingest`, token: TOKEN, body: bodies[0]!, bodies, requests: n, concurrency: o.concurrency, via: o.loadClient });
     // All ten healthy, every postback delivered: the worker is up, pools to all ten are open.
     const warm = Math.max(DESTINATIONS, Math.min(200, Math.floor(requests / 10 / DESTINATIONS) * DESTINATIONS));
     await runPhase(h, { label: `isolation ${label}: warm-up`, expect: warm * o.perRequest, job: job(warm), progressFrom: "receiver", watch: [p] });

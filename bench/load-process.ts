@@ -1,6 +1,9 @@
 /**
  * The bench's load generator, in its own process (forked by the parent with an IPC channel).
  *
+ * - `ingest` and `events` are sent by undici's request() with the body serialized once, or, with
+ *   `via: "client"`, by @ferry/client (`ferry.ingest`, `ferry.events.send`: fetch, the body
+ *   serialized per request) over the same Agent, so both hold the same connections.
  * - `ingest`, closed loop: `concurrency` requests in flight, each sent when the previous one
  *   was answered; latency from send to the complete 202. With `bodies`, request i sends
  *   bodies[i mod n] (the isolation scenario: its destinations interleaved evenly).
@@ -14,6 +17,7 @@
  *   an undici Agent with `concurrency` connections and requests in flight.
  */
 import { Agent, request } from "undici";
+import { Ferry, type EventInput, type IngestRequest } from "@ferry/client";
 import { compileTemplate, renderTemplate } from "../src/core/template.js";
 import { newPostbackId } from "../src/core/ids.js";
 import { VERSION } from "../src/version.js";
@@ -33,6 +37,15 @@ function reporter(phase: string): { tick(): void; stop(): void } {
   return { tick: () => void done++, stop: () => clearInterval(timer) };
 }
 
+/**
+ * @ferry/client over the job's Agent (Node's fetch takes undici's dispatcher), with no timeout:
+ * the undici path has none either, and a per-request timer would be one more cost.
+ */
+function clientOver(url: string, token: string, agent: Agent): Ferry {
+  const dispatcher = { dispatcher: agent } as unknown as RequestInit;
+  return new Ferry({ url: new URL(url).origin, token, timeoutMs: 0, fetch: (req) => fetch(req, dispatcher) });
+}
+
 async function ingest(job: Extract<ToLoad, { type: "ingest" }>): Promise<LoadResult> {
   const open = job.ratePerSecond !== undefined;
   // Open loop: as many connections as it takes, so the client never queues a due request.
@@ -42,10 +55,17 @@ async function ingest(job: Extract<ToLoad, { type: "ingest" }>): Promise<LoadRes
   const progress = reporter(job.phase);
   let failure: Error | undefined;
   const bodies = job.bodies?.length ? job.bodies : [job.body];
+  // The client takes objects, as a user's code has them: parsed once here, serialized per request there.
+  const ferry = job.via === "client" ? clientOver(job.url, job.token, agent) : undefined;
+  const requests = ferry ? bodies.map((b) => JSON.parse(b) as IngestRequest) : [];
   const one = async (i: number, from: number) => {
-    const res = await request(job.url, { method: "POST", body: bodies[i % bodies.length]!, headers, dispatcher: agent });
-    const text = await res.body.text();
-    if (res.statusCode !== 202) throw new Error(`ingest answered ${res.statusCode}: ${text.slice(0, 500)}`);
+    if (ferry) {
+      await ferry.ingest(requests[i % requests.length]!);
+    } else {
+      const res = await request(job.url, { method: "POST", body: bodies[i % bodies.length]!, headers, dispatcher: agent });
+      const text = await res.body.text();
+      if (res.statusCode !== 202) throw new Error(`ingest answered ${res.statusCode}: ${text.slice(0, 500)}`);
+    }
     latency[i] = performance.now() - from;
     progress.tick();
   };
@@ -130,6 +150,7 @@ async function events(job: Extract<ToLoad, { type: "events" }>): Promise<LoadRes
   const data = new EventData(job.events);
   const agent = new Agent({ connections: job.concurrency, keepAliveTimeout: 60_000 });
   const headers = { authorization: `Bearer ${job.token}`, "content-type": "application/json" };
+  const ferry = job.via === "client" ? clientOver(job.url, job.token, agent) : undefined;
   const latency = new Float64Array(job.requests);
   const progress = reporter(job.phase);
   let next = 0;
@@ -140,13 +161,20 @@ async function events(job: Extract<ToLoad, { type: "events" }>): Promise<LoadRes
       Array.from({ length: job.concurrency }, async () => {
         while (next < job.requests && !failure) {
           const i = next++;
-          // Made just before it is sent: a million events never sit in memory.
+          // Made just before it is sent: a million events never sit in memory. For the client,
+          // objects (parsed before the clock starts), as a user's code has them.
           const body = data.body(i * job.batch, (i + 1) * job.batch);
+          const batch = ferry ? (JSON.parse(body) as EventInput[]) : undefined;
           const s = performance.now();
           try {
-            const res = await request(job.url, { method: "POST", body, headers, dispatcher: agent });
-            const text = await res.body.text();
-            if (res.statusCode !== 201) throw new Error(`POST /v1/events answered ${res.statusCode}: ${text.slice(0, 500)}`);
+            if (ferry) {
+              const answer = await ferry.events.send(batch!);
+              if (answer.status !== 201) throw new Error(`POST /v1/events answered ${answer.status}: ${JSON.stringify(answer.events).slice(0, 500)}`);
+            } else {
+              const res = await request(job.url, { method: "POST", body, headers, dispatcher: agent });
+              const text = await res.body.text();
+              if (res.statusCode !== 201) throw new Error(`POST /v1/events answered ${res.statusCode}: ${text.slice(0, 500)}`);
+            }
           } catch (err) {
             failure ??= err as Error;
             return;

@@ -18,6 +18,14 @@ export const BACKENDS: readonly BackendName[] = ["embedded", "redis-postgres"];
 export type ScenarioName = "throughput" | "isolation" | "events";
 export const SCENARIOS: readonly ScenarioName[] = ["throughput", "isolation", "events"];
 
+/**
+ * How the load generator sends ingest requests and event batches: undici's request() with a
+ * body serialized once (`undici`), or @ferry/client (`client`: fetch, the body serialized per
+ * request, as a user's code would). docs/benchmarks.md says what each costs.
+ */
+export type LoadClient = "undici" | "client";
+export const LOAD_CLIENTS: readonly LoadClient[] = ["undici", "client"];
+
 export interface Options {
   /** Ingest requests in the closed-loop and half-rate phases. */
   requests: number;
@@ -56,6 +64,8 @@ export interface Options {
   redisAppendfsync: "always" | "everysec" | "no";
   /** A phase that sees no new postback for this long fails. */
   stallSeconds: number;
+  /** What sends the ingest requests and event batches (the queries and the direct baseline always use undici). */
+  loadClient: LoadClient;
 }
 
 export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.js [options])
@@ -80,6 +90,9 @@ export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.
   --isolation-rounds N     pairs of isolation runs, A B, B A, A B...; the median ratio counts
                       (BENCH_ISOLATION_ROUNDS, 3)
   --isolation-timeout-ms N  FERRY_TIMEOUT_MS of the isolation runs (BENCH_ISOLATION_TIMEOUT_MS, 2000)
+  --load-client undici|client   what sends ingest requests and event batches: undici's
+                      request() with bodies serialized once, or @ferry/client
+                      (BENCH_LOAD_CLIENT, undici; docs/benchmarks.md says why)
   --smoke             one small, fast iteration of every phase (BENCH_SMOKE=1)
   --out DIR           where <timestamp>.json and .md go (BENCH_OUT_DIR, bench/results)
   --redis-appendfsync always|everysec|no   (BENCH_REDIS_APPENDFSYNC, always)
@@ -119,6 +132,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       "events-concurrency": { type: "string" },
       "event-queries": { type: "string" },
       smoke: { type: "boolean" },
+      "load-client": { type: "string" },
       out: { type: "string" },
       "redis-appendfsync": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -155,6 +169,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const fsync = values["redis-appendfsync"] ?? env["BENCH_REDIS_APPENDFSYNC"] ?? "always";
   if (!["always", "everysec", "no"].includes(fsync)) throw new Error(`--redis-appendfsync: always, everysec or no, got "${fsync}"`);
   const halfRateEnv = env["BENCH_HALF_RATE"];
+  const loadClient = values["load-client"] ?? env["BENCH_LOAD_CLIENT"] ?? "undici";
+  if (!LOAD_CLIENTS.includes(loadClient as LoadClient)) throw new Error(`--load-client: undici or client, got "${loadClient}"`);
   return {
     scenarios,
     requests: int("--requests", values.requests, "BENCH_REQUESTS", smoke ? 20 : 2000, 1),
@@ -177,5 +193,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     ferryNodeArgs: (env["BENCH_FERRY_NODE_ARGS"] ?? "").split(" ").filter(Boolean),
     redisAppendfsync: fsync as Options["redisAppendfsync"],
     stallSeconds: int("stall", undefined, "BENCH_STALL_SECONDS", 120, 1),
+    loadClient: loadClient as LoadClient,
   };
 }

@@ -148,6 +148,7 @@ async function main(): Promise<number> {
           FERRY_LOG_LEVEL: "warn",
         },
         ferry_node_args: options.ferryNodeArgs,
+        load_client: options.loadClient,
         redis: services ? { version: services.redisVersion, appendfsync: options.redisAppendfsync } : null,
         postgres: services ? { version: services.postgresVersion } : null,
         ingest_latency: "load generator: send → complete 202 (open loop: from the scheduled send time)",

@@ -1,8 +1,9 @@
 /**
- * Progress on stderr: a bar redrawn in place when stderr is a terminal, otherwise one line as
- * each phase starts and one as it ends (so CI logs and `2> file` stay readable).
+ * Progress on stderr: a bar redrawn in place when stderr is a terminal (the CLI's line: done /
+ * total, rate, time left), otherwise one line as each phase starts and one as it ends (so CI
+ * logs and `2> file` stay readable; the report has the rates).
  */
-const WIDTH = 28;
+import { terminalLine } from "../src/cli/progress.js";
 
 export class Progress {
   private label = "";
@@ -48,12 +49,7 @@ export class Progress {
     const now = performance.now();
     if (!force && now - this.drawn < 100) return;
     this.drawn = now;
-    const fraction = this.total ? this.done / this.total : 1;
-    const filled = Math.round(fraction * WIDTH);
-    const seconds = (now - this.started) / 1000;
-    const line =
-      `${this.label.padEnd(34)} [${"█".repeat(filled)}${"·".repeat(WIDTH - filled)}] ` +
-      `${this.done.toLocaleString("en-US")}/${this.total.toLocaleString("en-US")} ${this.unit}  ${seconds.toFixed(1)} s`;
+    const line = terminalLine(this.label.padEnd(34), this.done, this.total, now - this.started, this.unit, this.out.columns);
     this.out.write(`\r\x1b[2K${line}`);
   }
 }

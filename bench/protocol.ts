@@ -2,6 +2,7 @@
  * Messages between the bench's parent and its two helper processes (IPC of child_process.fork):
  * the receiver (bench/receiver-process.ts) and the load generator (bench/load-process.ts).
  */
+import type { LoadClient } from "./options.js";
 import type { Summary } from "./stats.js";
 
 export type ToReceiver =
@@ -62,6 +63,8 @@ export type ToLoad =
       requests: number;
       concurrency: number;
       ratePerSecond?: number;
+      /** What sends them (bench/options.ts LoadClient); undici when not given. */
+      via?: LoadClient;
     }
   | {
       /** The direct baseline: `total` postbacks straight to the receiver, `concurrency` in flight. */
@@ -86,6 +89,8 @@ export type ToLoad =
       batch: number;
       requests: number;
       concurrency: number;
+      /** What sends them (bench/options.ts LoadClient); undici when not given. */
+      via?: LoadClient;
     }
   | {
       /** The events scenario's queries over HTTP: each kind `perKind` times, one at a time, after a warm-up. */

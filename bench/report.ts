@@ -194,6 +194,8 @@ export interface BenchResult {
     data_object_bytes: number;
     ferry_settings: Record<string, string | number | boolean>;
     ferry_node_args: string[];
+    /** What sent the ingest requests and event batches: undici's request(), or @ferry/client. */
+    load_client: "undici" | "client";
     redis: null | { version: string; appendfsync: string };
     postgres: null | { version: string };
     ingest_latency: string;
@@ -310,6 +312,7 @@ export function markdown(r: BenchResult): string {
     `- **Command:** \`${r.command}\``,
     `- **Scenarios:** ${c.scenarios.join(", ")}`,
     `- **Ferry:** ${settings}${c.ferry_node_args.length ? `; node ${c.ferry_node_args.join(" ")}` : ""}`,
+    `- **Load generator sends with:** ${c.load_client === "client" ? "@ferry/client (fetch, bodies serialized per request)" : "undici request(), bodies serialized once"}`,
   ];
   if (r.direct) lines.push(...throughputSection(r, r.direct));
   if (r.isolation) lines.push(...isolationSection(r.isolation));

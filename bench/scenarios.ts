@@ -125,7 +125,7 @@ export async function backend(ctx: Context, name: BackendName, directRate: numbe
   const body = ingestBody(ctx);
   const postbacks = o.requests * o.perRequest;
   const ingest = (requests: number, ratePerSecond?: number) => ({
-    type: "ingest" as const, url, token: TOKEN, body, requests, concurrency: o.concurrency,
+    type: "ingest" as const, url, token: TOKEN, body, requests, concurrency: o.concurrency, via: o.loadClient,
     ...(ratePerSecond !== undefined ? { ratePerSecond } : {}),
   });
 
@@ -195,7 +195,7 @@ async function backlog(ctx: Context, name: BackendName, emptyRate: number): Prom
   const requests = Math.ceil(o.backlog / o.perRequest);
   const postbacks = requests * o.perRequest;
   const api = await start(ctx, "api", settings);
-  const job = { type: "ingest" as const, url: `${api.url}/ingest`, token: TOKEN, body: ingestBody(ctx), requests, concurrency: o.concurrency };
+  const job = { type: "ingest" as const, url: `${api.url}/ingest`, token: TOKEN, body: ingestBody(ctx), requests, concurrency: o.concurrency, via: o.loadClient };
   const redis = name === "embedded" ? undefined : ctx.services;
   const before = await redis?.netBytes();
   const fill = await runPhase(h, { label: `${name}: backlog fill (no worker)`, job, progressFrom: "load", watch: [api] });

@@ -45,6 +45,7 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
       }
     };
     assert.equal(r.config.smoke, true);
+    assert.equal(r.config.load_client, "undici", "the figures' default: undici sends the load");
     assert.deepEqual(r.config.scenarios, ["throughput", "isolation", "events"], "the default run has every scenario");
     for (const k of ["cpu", "node", "commit"]) assert.ok(typeof r.machine[k] === "string" && r.machine[k], `machine.${k}`);
     positive(r.machine.cores, "machine.cores");
@@ -122,6 +123,30 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
       for (const id of ["events_session_p99", "events_category_hour_p99"]) assert.ok(ids.has(`${b.name}/${id}`), `target ${id} is checked for ${b.name}`);
     }
     for (const t of r.targets) assert.ok(t.met === true || t.met === false, `${t.backend}/${t.id} was measured`);
+  } finally {
+    out.cleanup();
+  }
+});
+
+test("the smoke run with --load-client client sends ingest requests and event batches through @ferry/client", { timeout: 300_000 }, async () => {
+  const out = tempDir("ferry-bench-client-");
+  try {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith("BENCH_")) delete env[k];
+    const args = [PIPELINE, "--smoke", "--scenarios", "throughput,events", "--backends", "embedded", "--load-client", "client", "--out", out.path];
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    assert.equal(code, 0, `bench --smoke --load-client client exited ${code}\n${output}`);
+    assert.match(output, /Load generator sends with:\*\* @ferry\/client/);
+    const json = readdirSync(out.path).find((f) => f.endsWith(".json"))!;
+    const r = JSON.parse(readFileSync(join(out.path, json), "utf8"));
+    assert.equal(r.config.load_client, "client");
+    const embedded = r.backends.find((b: any) => b.name === "embedded");
+    assert.ok(embedded.end_to_end.postbacks_per_s > 0, "every postback ingested through the client was delivered");
+    assert.ok(r.events.backends[0].ingest.events_per_s > 0, "every event batch sent through the client was stored");
   } finally {
     out.cleanup();
   }

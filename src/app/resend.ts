@@ -63,6 +63,16 @@ export interface ReplayResult {
 
 const REPLAY_PAGE = 500;
 
+export interface ReplayOptions {
+  accountId?: string | undefined;
+  now?: number;
+  /**
+   * Called after each postback with how many are done and the total counted at the start (a
+   * count costs one query, so only a caller that shows progress asks for it: `ferry replay`).
+   */
+  onProgress?: (done: number, total: number) => void;
+}
+
 /**
  * Sends again every failed or dead postback of the destination created within [from, to).
  * "not_found" when there is no such destination, or (with `accountId`) it is another account's.
@@ -71,18 +81,23 @@ export async function replayDestination(
   ports: Ports,
   destinationId: string,
   range: { from: number; to: number },
-  options: { accountId?: string | undefined; now?: number } = {},
+  options: ReplayOptions = {},
 ): Promise<ReplayResult | "not_found"> {
   const destination = await ports.stores.accounts.getDestination(destinationId);
   if (!destination || (options.accountId !== undefined && destination.accountId !== options.accountId)) return "not_found";
   const now = options.now ?? Date.now();
+  const { onProgress } = options;
+  const total = onProgress ? await ports.stores.postbacks.countFailedPostbacks(destinationId, range) : 0;
   const result: ReplayResult = { replayed: 0, skipped: 0 };
+  onProgress?.(0, total);
   let after: string | undefined;
   for (;;) {
     const page = await ports.stores.postbacks.listFailedPostbacks(destinationId, range, { after, limit: REPLAY_PAGE });
     for (const p of page) {
       if (await replayOne(ports.queue, p, now)) result.replayed++;
       else result.skipped++;
+      // A postback that failed after the count makes done pass total; the display copes.
+      onProgress?.(result.replayed + result.skipped, total);
     }
     if (page.length < REPLAY_PAGE) return result;
     after = page[page.length - 1]!.id;

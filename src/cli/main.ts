@@ -4,14 +4,14 @@
  * (see docs/operations.md); a bad one stops start-up with a line that names it.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, type Config } from "../config.js";
+import { readConfig } from "./read-config.js";
 import { BackendError, redact } from "../backend-error.js";
 import { openBackends, sqlitePath } from "../backends.js";
-import { replayDestination, resendPostback } from "../app/resend.js";
 import { migratePostgres } from "../store/postgres-migrations.js";
 import { runRole, type Role } from "../service.js";
 import { startReceiver } from "../receiver.js";
 import { demo } from "./demo-calls.js";
+import { replay } from "./replay.js";
 import { VERSION } from "../version.js";
 
 const USAGE = `ferry ${VERSION} — real-time delivery of postbacks and webhooks
@@ -28,6 +28,9 @@ Commands:
                  postback of the destination created in the range
              --postback ID                                  one postback
              TIME: ISO 8601 (2026-11-23T00:00:00Z) or a duration back from now (24h, 30m, 7d)
+             Direct by default: the storage FERRY_* settings name. With --url URL (FERRY_URL),
+             through that Ferry's API instead, with --token T (FERRY_TOKEN or FERRY_ADMIN_TOKEN).
+             Progress goes to stderr: one line redrawn on a terminal, plain lines elsewhere.
   receiver   a tiny HTTP endpoint that prints every request it gets
              --port N (9000)  --host H (127.0.0.1)  --status CODE (200)
              --delay-ms N (0)  --quiet
@@ -42,6 +45,7 @@ docs/operations.md lists them all. Examples:
   FERRY_PORT=8080 FERRY_DATA_DIR=./data ferry start
   ferry receiver --port 9000
   ferry replay --destination dst_01JD... --since 24h
+  FERRY_URL=http://ferry.internal:8080 FERRY_TOKEN=... ferry replay --destination dst_01JD... --since 24h
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -71,19 +75,6 @@ async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`ferry: unknown command "${command}"\n\n${USAGE}`);
       return 2;
-  }
-}
-
-/** The config, or undefined once a configuration error has been printed. */
-function readConfig(): Config | undefined {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`ferry: configuration error:\n${err.message}\n`);
-      return undefined;
-    }
-    throw err;
   }
 }
 
@@ -154,76 +145,6 @@ async function migrate(): Promise<number> {
       process.stderr.write(`ferry migrate: could not migrate ${where}, nothing applied: ${(err as Error).message}\n`);
     }
     return 1;
-  }
-}
-
-/** An ISO 8601 time, or a duration back from now such as 30m, 24h or 7d. */
-function parseWhen(value: string, now: number): number | undefined {
-  const ago = /^(\d+)([smhd])$/.exec(value);
-  if (ago) return now - Number(ago[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[ago[2] as "s" | "m" | "h" | "d"];
-  const ms = /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : NaN;
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
-async function replay(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: { destination: { type: "string" }, postback: { type: "string" }, since: { type: "string" }, until: { type: "string" } },
-    }));
-  } catch (err) {
-    process.stderr.write(`ferry replay: ${(err as Error).message}\n`);
-    return 2;
-  }
-  const now = Date.now();
-  if ((values.destination === undefined) === (values.postback === undefined)) {
-    process.stderr.write("ferry replay: give --destination ID with --since TIME, or --postback ID\n");
-    return 2;
-  }
-  let from = 0;
-  let to = now + 1;
-  if (values.destination !== undefined) {
-    const since = values.since === undefined ? undefined : parseWhen(values.since, now);
-    const until = values.until === undefined ? to : parseWhen(values.until, now);
-    if (since === undefined || until === undefined || until <= since) {
-      process.stderr.write("ferry replay: --since (and --until, if given) must be ISO 8601 times or durations like 24h, with until after since\n");
-      return 2;
-    }
-    [from, to] = [since, until];
-  }
-  const config = readConfig();
-  if (!config) return 2;
-  let backends;
-  try {
-    backends = await openBackends(config);
-  } catch (err) {
-    process.stderr.write(`ferry: ${(err as Error).message}\n`);
-    return 1;
-  }
-  try {
-    if (values.postback !== undefined) {
-      const outcome = await resendPostback(backends, values.postback, undefined, now);
-      const ok = outcome === "queued" || outcome === "rescheduled";
-      (ok ? process.stdout : process.stderr).write(`ferry replay: ${values.postback}: ${outcome}\n`);
-      return ok ? 0 : 1;
-    }
-    const destinationId = values.destination!;
-    const result = await replayDestination(backends, destinationId, { from, to }, { now });
-    if (result === "not_found") {
-      process.stderr.write(`ferry replay: no destination ${destinationId}\n`);
-      return 1;
-    }
-    process.stdout.write(
-      `ferry replay: ${destinationId}: ${result.replayed} postback${result.replayed === 1 ? "" : "s"} sent again, ` +
-        `${result.skipped} skipped (queued or held), created ${new Date(from).toISOString()} to ${new Date(to).toISOString()}\n`,
-    );
-    return 0;
-  } catch (err) {
-    process.stderr.write(`ferry replay: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    await backends.close();
   }
 }
 

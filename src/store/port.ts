@@ -106,6 +106,8 @@ export interface PostbackStore {
    * first, at most `limit` of them after the id `after`: what a replay sends again.
    */
   listFailedPostbacks(destinationId: string, range: { from: number; to: number }, page: Page): Promise<ResendCandidate[]>;
+  /** How many postbacks listFailedPostbacks would list in all: the total a replay's progress shows. */
+  countFailedPostbacks(destinationId: string, range: { from: number; to: number }): Promise<number>;
 }
 
 /** Which recorded postbacks a delivery-log search lists: every filter given must hold. */

@@ -123,6 +123,11 @@ WHERE e.destination_id = $1 AND p.state IN ('failed', 'dead') AND p.created_at >
   AND p.id COLLATE "C" > $4
 ORDER BY p.id COLLATE "C" LIMIT $5`;
 
+const COUNT_FAILED_SQL = `
+SELECT count(*)::int AS n
+FROM endpoints e JOIN postbacks p ON p.endpoint_id = e.id
+WHERE e.destination_id = $1 AND p.state IN ('failed', 'dead') AND p.created_at >= $2 AND p.created_at < $3`;
+
 interface PostbackRowWithAttempts extends PostbackRow {
   attempts: Attempt[];
 }
@@ -272,6 +277,15 @@ export class PostgresPostbackStore implements PostbackStore, DeliveryLog {
       values: [destinationId, range.from, range.to, page.after ?? "", page.limit],
     });
     return rows.map(candidateFromRow);
+  }
+
+  async countFailedPostbacks(destinationId: string, range: { from: number; to: number }): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>({
+      name: "ferry_count_failed",
+      text: COUNT_FAILED_SQL,
+      values: [destinationId, range.from, range.to],
+    });
+    return rows[0]!.n;
   }
 
   async searchPostbacks(filter: LogFilter): Promise<LogPage> {

@@ -103,6 +103,10 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
          WHERE e.destination_id = ? AND p.state IN ('failed', 'dead') AND p.created_at >= ? AND p.created_at < ? AND p.id > ?
          ORDER BY p.id LIMIT ?`,
       ),
+      countFailed: db.prepare(
+        `SELECT count(*) AS n FROM endpoints e JOIN postbacks p ON p.endpoint_id = e.id
+         WHERE e.destination_id = ? AND p.state IN ('failed', 'dead') AND p.created_at >= ? AND p.created_at < ?`,
+      ),
       rollup: db.prepare(
         `INSERT INTO delivery_rollups (${ROLLUP_COLUMNS.join(", ")}) VALUES (${ROLLUP_COLUMNS.map(() => "?").join(", ")})
          ON CONFLICT (destination_id, minute) DO UPDATE SET ${rollupUpsertSet("delivery_rollups")}`,
@@ -180,6 +184,11 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
   async listFailedPostbacks(destinationId: string, range: { from: number; to: number }, page: Page): Promise<ResendCandidate[]> {
     const rows = onSqlite(this.db, () => this.stmt.failed.all(destinationId, range.from, range.to, page.after ?? "", page.limit)) as CandidateRow[];
     return rows.map(candidateFromRow);
+  }
+
+  async countFailedPostbacks(destinationId: string, range: { from: number; to: number }): Promise<number> {
+    const row = onSqlite(this.db, () => this.stmt.countFailed.get(destinationId, range.from, range.to)) as { n: number };
+    return Number(row.n);
   }
 
   async getPostback(id: string): Promise<PostbackRecord | undefined> {

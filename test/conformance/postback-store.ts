@@ -280,6 +280,10 @@ export function postbackStoreConformance(name: string, open: OpenStores): void {
           assert.equal(byId.get(failedLater.postbackId)?.state, "failed");
           assert.deepEqual(await store.listFailedPostbacks("dst_none", { from, to }, { limit: 100 }), []);
           assert.deepEqual(await store.listFailedPostbacks("dst_mine", { from: to, to: to + HOUR }, { limit: 100 }).then((l) => l.map((p) => p.id)), [atTo.postbackId]);
+          // The count is what the listing would list, over every page: a replay's total.
+          assert.equal(await store.countFailedPostbacks("dst_mine", { from, to }), 3);
+          assert.equal(await store.countFailedPostbacks("dst_mine", { from: to, to: to + HOUR }), 1);
+          assert.equal(await store.countFailedPostbacks("dst_none", { from, to }), 0);
         }));
 
       test("listFailedPostbacks pages in id order after the given id", () =>
@@ -325,6 +329,7 @@ export function postbackStoreConformance(name: string, open: OpenStores): void {
             recordCancelled: () => store.recordCancelled([cancel()]),
             getPostback: () => store.getPostback(r.postbackId),
             listFailedPostbacks: () => store.listFailedPostbacks("dst_D", { from: 0, to: T0 + HOUR }, { limit: 10 }),
+            countFailedPostbacks: () => store.countFailedPostbacks("dst_D", { from: 0, to: T0 + HOUR }),
             ping: () => stores.ping(),
           });
         }));
