@@ -194,6 +194,25 @@ test("replayDestination: another account's destination is not_found; nothing fai
   assert.deepEqual(await replayDestination(ports, d.id, { from: 0, to: Date.now() + 1 }, { accountId: account.id }), { replayed: 0, skipped: 0 });
 });
 
+test("replayDestination waits for a dead postback a worker is still settling, then queues it again", async () => {
+  // The window the worker leaves between recording the last attempt and settling it in the queue.
+  const account = await createAccount(ports, { name: "Settling" });
+  const d = (await registerDestination(ports, log, account.id, { method: "POST", url: "https://partner.example/settling" })).destination;
+  const [pb] = (await push(ports, DEFAULTS, { accountId: account.id, type: undefined, objects: [{ n: 1 }] })).postbacks;
+  const reservation = (await ports.queue.reserve(100, 60_000)).find((r) => r.postbackId === pb!.id)!;
+  const at = Date.now();
+  await ports.stores.postbacks.recordAttempts([{
+    postbackId: pb!.id, endpoint: reservation.endpoint, data: reservation.data, createdAt: reservation.createdAt, state: "dead", nextAttemptAt: null,
+    reason: "gave up", attempt: reservation.attempt, startedAt: at, durationMs: 3, url: d.url, statusCode: 500, error: null, errorMessage: null, responseBody: null,
+  }]);
+  const replay = replayDestination(ports, d.id, { from: 0, to: Date.now() + 1 });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await ports.queue.settle([{ reservation, settle: { kind: "done" } }]);
+  assert.deepEqual(await replay, { replayed: 1, skipped: 0 });
+  const queued = await ports.queue.find(pb!.id);
+  assert.ok(queued && !queued.held && queued.attempts === 1, `queued again after the settle: ${JSON.stringify(queued)}`);
+});
+
 test("the destination policy: timeout_ms within half the lease; failure_threshold 0 from the admin only", () => {
   const maxTimeoutMs = maxTimeoutFor(60_000);
   assert.equal(maxTimeoutMs, 30_000);

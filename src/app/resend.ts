@@ -5,7 +5,7 @@
  * the same `webhook-id` and can drop a duplicate — and its history: attempt numbers go on from
  * where they stopped, with a fresh allowance of max_attempts.
  */
-import type { Queue } from "../queue/port.js";
+import type { Queue, QueuedPostback } from "../queue/port.js";
 import type { ResendCandidate } from "../store/port.js";
 import { endpointId } from "../core/ids.js";
 import { findPostback } from "./postbacks.js";
@@ -52,6 +52,10 @@ export async function resendPostback(ports: Ports, id: string, accountId: string
   const attempts = record!.attempts.reduce((n, a) => Math.max(n, a.attempt), 0);
   await requeue(ports.queue, { id, endpoint: record!.endpoint, data: record!.data, createdAt: record!.createdAt, attempts });
   return "queued";
+}
+
+function settling(queued: QueuedPostback, p: ResendCandidate, now: number): boolean {
+  return p.state === "dead" && !queued.held && queued.attempts === p.attempts && queued.dueAt !== null && queued.dueAt > now;
 }
 
 export interface ReplayResult {
@@ -104,9 +108,20 @@ export async function replayDestination(
   }
 }
 
+/** How long a replay waits for a postback a worker is settling (see replayOne), at the most. */
+const SETTLING_WAIT_MS = 2_000;
+
 /** Queues one failed postback again, or makes its retry due now; false when it is queued or held. */
 async function replayOne(queue: Queue, p: ResendCandidate, now: number): Promise<boolean> {
-  const queued = await queue.find(p.id);
+  let queued = await queue.find(p.id);
+  // A worker records a postback's last attempt in the store before the queue lets go of it. Dead
+  // in the store, still leased for the attempt the store holds: it is leaving the queue right
+  // now, and a replay that skipped it would miss it. Wait for that, briefly. (One queued again
+  // and not yet attempted is due, not leased, and is skipped at once.)
+  for (let waited = 0; waited < SETTLING_WAIT_MS && queued && settling(queued, p, Date.now()); waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    queued = await queue.find(p.id);
+  }
   if (!queued) {
     await requeue(queue, p);
     return true;
