@@ -33,6 +33,7 @@ import { broadcast } from "../app/broadcast.js";
 import { MaybeQueuedError } from "../app/maybe-queued.js";
 import { callerForToken, hashToken, tokenMatches } from "../api/auth.js";
 import { portProblem } from "../api/common.js";
+import { fastifyProblem } from "../api/fastify-errors.js";
 import { parseEventTypes } from "../api/destinations.js";
 import { checkUrlTemplate } from "../api/validate.js";
 import { adsEnvelope, triggerMd5 } from "./ads-event.js";
@@ -86,7 +87,7 @@ export async function adsRoutes(app: FastifyInstance, deps: CompatDeps): Promise
   // The original's error shape, `{"error": ...}`, with Ferry's code beside it. An unexpected
   // error goes on to Ferry's handler, which logs it and answers a generic 500.
   app.setErrorHandler((thrown: FastifyError | ApiError, request, reply) => {
-    const err = portProblem(thrown) ?? clientError(thrown) ?? thrown;
+    const err = portProblem(thrown) ?? fastifyProblem(thrown) ?? thrown;
     if (!(err instanceof ApiError)) throw err;
     if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
     if (err.headers) reply.headers(err.headers);
@@ -181,17 +182,6 @@ async function sendTrigger(deps: CompatDeps, event: string, payload: unknown, md
   } catch (err) {
     throw err instanceof MaybeQueuedError ? err.cause : err;
   }
-}
-
-/** fastify's own 4xx (a body that is no JSON, too large, of another type) as Ferry's codes. */
-function clientError(err: FastifyError | ApiError): ApiError | undefined {
-  if (err instanceof ApiError) return undefined;
-  const status = err.statusCode;
-  if (status === undefined || status < 400 || status >= 500) return undefined;
-  if (status === 413) return new ApiError("body_too_large", "The body is larger than the limit (FERRY_MAX_BODY_BYTES).");
-  if (status === 415) return new ApiError("unsupported_media_type", "Send JSON with Content-Type: application/json.");
-  if (err instanceof SyntaxError || /JSON/i.test(err.message)) return new ApiError("invalid_json", "The body is not valid JSON; check its quotes, commas and brackets.");
-  return new ApiError("bad_request", err.message);
 }
 
 function userIdOf(value: unknown): string {

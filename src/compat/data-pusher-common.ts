@@ -6,7 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { API_ERRORS, ApiError, type ApiErrorCode } from "../core/errors.js";
 import type { Account } from "../core/types.js";
 import { bearerToken, callerForToken, type Caller } from "../api/auth.js";
-import { mapFastifyError } from "../api/app.js";
+import { mapFastifyError } from "../api/fastify-errors.js";
 import { portProblem } from "../api/common.js";
 import { shown, stringField } from "../api/validate.js";
 import type { CompatDeps } from "./index.js";

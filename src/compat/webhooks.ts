@@ -24,7 +24,7 @@ import { maxTimeoutFor, registerDestination, updateDestination, type Destination
 import type { Ports } from "../app/ports.js";
 import { hashToken } from "../app/tokens.js";
 import { portProblem } from "../api/common.js";
-import { mapFastifyError } from "../api/app.js";
+import { mapFastifyError } from "../api/fastify-errors.js";
 import type { CompatDeps } from "./index.js";
 import { checkRegistration, type Registration, type RegistrationProblem } from "./webhooks-schema.js";
 
