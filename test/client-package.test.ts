@@ -1,6 +1,7 @@
 /**
  * @ferry/client as another project gets it: `npm pack` of the workspace, installed from the
- * tarball into a fresh project (offline: npm's cache holds openapi-fetch since `npm ci`),
+ * tarball into a fresh project (--prefer-offline: `npm ci` cached openapi-fetch's tarball but not
+ * always its registry metadata, which a fresh machine's install fetches from the npm registry),
  * imported by its name from plain ESM, and called against a real Ferry.
  */
 import { after, test } from "node:test";
@@ -29,7 +30,7 @@ test("the npm pack tarball installs into another project, and its import calls a
   const tarball = readdirSync(project.path).find((f) => f.endsWith(".tgz"));
   assert.ok(tarball, "npm pack wrote a tarball");
   writeFileSync(join(project.path, "package.json"), JSON.stringify({ name: "uses-ferry", private: true, type: "module" }));
-  npm(["install", `./${tarball}`, "--offline", "--no-audit", "--no-fund"], project.path);
+  npm(["install", `./${tarball}`, "--prefer-offline", "--no-audit", "--no-fund"], project.path);
 
   const ferry = await startServer("api", { FERRY_DATA_DIR: data.path, FERRY_ADMIN_TOKEN: TOKEN });
   writeFileSync(

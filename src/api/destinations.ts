@@ -18,7 +18,8 @@ import type { Config } from "../config.js";
 import type { DestinationPatch } from "../store/port.js";
 import { ApiError } from "../core/errors.js";
 import { checkHttpUrl, hasFixedOrigin, renderTemplate } from "../core/template.js";
-import { ON_DISABLE, type Destination, type OnDisable } from "../core/types.js";
+import { ON_DISABLE, ORDERING, type Destination, type OnDisable, type Ordering } from "../core/types.js";
+import { compileTemplate } from "../core/template.js";
 import type { Ports } from "../app/ports.js";
 import {
   checkDestinationPolicy, deleteDestination, findDestination, maxTimeoutFor, registerDestination, rotateSecret, updateDestination,
@@ -30,7 +31,11 @@ import { createDestinationSchema, listDestinationsSchema, getDestinationSchema, 
 const FIELDS = [
   "account_id", "url", "method", "headers", "event_types", "enabled", "timeout_ms", "max_attempts",
   "default_value", "rate_limit", "concurrency", "failure_threshold", "failure_window_ms", "on_disable",
+  "rate_limit_burst", "ordering", "ordering_key", "paused_until",
 ] as const;
+/** The slowest rate a destination may be limited to: one request every 1,000 s. */
+const MIN_RATE_LIMIT = 0.001;
+const MAX_ORDERING_KEY = 200;
 const EXAMPLE = '{"url":"https://partner.example/hook?id={id}","method":"POST","event_types":["order.*"]}';
 
 
@@ -77,6 +82,11 @@ export function destinationView(d: Destination, withSecret = false): Record<stri
     failure_threshold: d.failureThreshold,
     failure_window_ms: d.failureWindowMs,
     on_disable: d.onDisable,
+    rate_limit_burst: d.rateLimitBurst,
+    ordering: d.ordering,
+    ordering_key: d.orderingKey,
+    paused_until: iso(d.pausedUntil),
+    pause_reason: d.pausedUntil === null ? null : d.pauseReason,
     created_at: iso(d.createdAt),
     updated_at: iso(d.updatedAt),
     ...(withSecret ? { secret: d.secret } : {}),
@@ -183,7 +193,13 @@ export function parseDestinationFields(body: unknown, creating: boolean): Destin
     const v = b["default_value"];
     out.defaultValue = typeof v === "number" || typeof v === "boolean" ? String(v) : stringField(v, "default_value", 1024, true);
   }
-  if (b["rate_limit"] !== undefined) out.rateLimit = positiveNumberField(b["rate_limit"], "rate_limit", 100_000);
+  if (b["rate_limit"] !== undefined) {
+    out.rateLimit = positiveNumberField(b["rate_limit"], "rate_limit", 100_000);
+    if (out.rateLimit !== null && out.rateLimit < MIN_RATE_LIMIT) {
+      throw new ApiError("invalid_number", `rate_limit must be at least ${MIN_RATE_LIMIT} (one request every 1,000 s), or null for no limit; got ${shown(out.rateLimit)}.`, { field: "rate_limit" });
+    }
+  }
+  if (b["rate_limit_burst"] !== undefined) out.rateLimitBurst = intField(b["rate_limit_burst"], "rate_limit_burst", 1, 100_000, true);
   if (b["concurrency"] !== undefined) out.concurrency = intField(b["concurrency"], "concurrency", 1, 1000, true);
   if (b["failure_threshold"] !== undefined) out.failureThreshold = intField(b["failure_threshold"], "failure_threshold", 0, 1_000_000, true);
   if (b["failure_window_ms"] !== undefined) out.failureWindowMs = intField(b["failure_window_ms"], "failure_window_ms", 0, 365 * DAY_MS, true);
@@ -194,7 +210,33 @@ export function parseDestinationFields(body: unknown, creating: boolean): Destin
     }
     out.onDisable = v as OnDisable;
   }
+  if (b["ordering"] !== undefined) {
+    const v = b["ordering"];
+    if (!(ORDERING as readonly unknown[]).includes(v)) {
+      throw new ApiError("invalid_field", `ordering must be "none" (fastest), "destination" (one at a time, in the order accepted) or "key" (in order per ordering_key); got ${shown(v)}.`, { field: "ordering" });
+    }
+    out.ordering = v as Ordering;
+  }
+  if (b["ordering_key"] !== undefined) out.orderingKey = parseOrderingKey(b["ordering_key"]);
+  if (b["paused_until"] !== undefined) {
+    // Only a partner's Retry-After pauses a destination; its owner may end the pause at once.
+    if (b["paused_until"] !== null) {
+      throw new ApiError("invalid_field", `paused_until can only be set to null (resume sending now); a destination is paused by its partner's Retry-After. Got ${shown(b["paused_until"])}.`, { field: "paused_until" });
+    }
+    out.pausedUntil = null;
+    out.pauseReason = null;
+  }
   return out;
+}
+
+/** A `{field}` template naming what orders postbacks (ordering "key"); null for the default `{session_id}`. */
+function parseOrderingKey(value: unknown): string | null {
+  const key = stringField(value, "ordering_key", MAX_ORDERING_KEY, true);
+  if (key === null) return null;
+  if (compileTemplate(key).keys.length === 0) {
+    throw new ApiError("invalid_field", `ordering_key must name at least one field of the data object in braces, e.g. "{user_id}" or "{tenant}:{user_id}"; got ${shown(key)}.`, { field: "ordering_key" });
+  }
+  return key;
 }
 
 export function destinationRoutes(app: FastifyInstance, deps: Ports & { config: Pick<Config, "lease_ms"> }): void {

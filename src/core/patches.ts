@@ -25,6 +25,11 @@ const DESTINATION_FIELDS = [
   "failureThreshold",
   "failureWindowMs",
   "onDisable",
+  "ordering",
+  "orderingKey",
+  "rateLimitBurst",
+  "pausedUntil",
+  "pauseReason",
   "secret",
 ] as const satisfies readonly (keyof DestinationPatch)[];
 

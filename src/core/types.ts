@@ -88,6 +88,22 @@ export interface Token {
  */
 export const DISABLED_BY_OWNER = "disabled by its owner";
 
+/**
+ * The disabledReason of a destination whose partner answered 410 Gone: the endpoint no longer
+ * exists, so nothing more is sent until its owner enables it again; what it is owed is held.
+ */
+export const DISABLED_GONE = "gone";
+
+/**
+ * Whether a destination's postbacks keep the order they were accepted in: "none" (the
+ * default, fastest), "destination" (one at a time, in order), "key" (one at a time per
+ * ordering key, keys side by side).
+ */
+export const ORDERING = ["none", "destination", "key"] as const;
+export type Ordering = (typeof ORDERING)[number];
+/** The ordering key of a destination with ordering "key" that names none: an event's session. */
+export const DEFAULT_ORDERING_KEY = "{session_id}";
+
 /** What becomes of a disabled destination's postbacks. */
 export const ON_DISABLE = ["hold", "drop"] as const;
 export type OnDisable = (typeof ON_DISABLE)[number];
@@ -113,6 +129,11 @@ export interface Destination {
   defaultValue: string | null;
   /** Requests per second at most. */
   rateLimit: number | null;
+  /**
+   * Requests sent at once above the rate (GCRA burst), at least 1; null = 1: requests are
+   * spaced evenly at `rateLimit` per second.
+   */
+  rateLimitBurst: number | null;
   /** Requests in flight at most. */
   concurrency: number | null;
   /** Failed attempts within `failureWindowMs` that disable it; 0 = never. */
@@ -124,6 +145,21 @@ export interface Destination {
    * cancels it (fun-with-webhooks' rule: a disabled client is sent nothing, ever).
    */
   onDisable: OnDisable;
+  /** Whether its postbacks keep their order (see ORDERING). */
+  ordering: Ordering;
+  /**
+   * With ordering "key": a `{field}` template rendered against each data object at enqueue;
+   * postbacks with the same rendering go one at a time, in order. null = DEFAULT_ORDERING_KEY.
+   */
+  orderingKey: string | null;
+  /**
+   * Nothing is sent to it before this time (ms since the epoch): its partner answered 429 or
+   * 503 with Retry-After. Postbacks reserved meanwhile go back to the queue, not counted as
+   * attempts. null or past: not paused.
+   */
+  pausedUntil: number | null;
+  /** Why it is paused (e.g. "http_429 with Retry-After: 30"), while pausedUntil is set. */
+  pauseReason: string | null;
   /** Standard Webhooks signing secret, `whsec_` + base64. */
   secret: string;
   createdAt: number;

@@ -19,6 +19,17 @@ export interface NewPostback {
    * attempt `attempts + 1`, so attempt numbers never repeat in its history. Default 0.
    */
   attempts?: number;
+  /**
+   * Its line, when its destination keeps order (issue 14): entries with the same order key
+   * are reserved one at a time, in the order they were enqueued. The head of a line (its
+   * oldest entry not done) is the only one that can be reserved; while it is leased, waiting
+   * for a retry, released or held, the entries behind it wait too, however due they are.
+   * When it is settled done, the next becomes due (at once, or at its own due time if later).
+   * Entries without a key, or of other keys, are never slowed by a line. Set by the app from
+   * the destination's ordering: the destination id ("destination"), or the destination id and
+   * the rendered ordering_key ("key").
+   */
+  orderKey?: string;
 }
 
 /** What one ingest request adds: its endpoint once, and one postback per data object. */
@@ -112,7 +123,14 @@ export interface Queue {
    * every postback is durably stored. Batches without postbacks add nothing.
    */
   enqueue(batches: EnqueueBatch | readonly EnqueueBatch[]): Promise<void>;
-  /** Reserves up to `max` entries due at `now`, leased until `now + leaseMs`, oldest due first. */
+  /**
+   * Reserves up to `max` entries due at `now`, leased until `now + leaseMs`, oldest due first
+   * within each account, shared fairly among accounts (issue 14): when several accounts
+   * (`endpoint.accountId`; entries without one form one more) have entries due, each gets
+   * its part of the reservation however old the others' backlog is, so one account's million
+   * queued postbacks cannot starve another's fresh ones. Only the head of an ordered line
+   * (NewPostback.orderKey) is reserved.
+   */
   reserve(max: number, leaseMs: number, now?: number): Promise<Reservation[]>;
   /** Settles reserved entries in one step. Returns how many still had a current lease (a stale settle changes nothing). */
   settle(settlements: Settlement[]): Promise<number>;

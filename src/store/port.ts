@@ -233,6 +233,13 @@ export interface AccountStore {
   updateDestination(id: string, patch: DestinationPatch, now: number): Promise<Destination | undefined>;
   deleteDestination(id: string): Promise<boolean>;
   /**
+   * Pauses the destination until `until` (its partner answered 429 or 503 with Retry-After):
+   * sets pausedUntil and pauseReason unless it is already paused as long or longer. Does not
+   * touch updatedAt (a pause is the partner's doing, not an edit). False when nothing changed
+   * (no such destination, or a longer pause stands).
+   */
+  pauseDestination(id: string, until: number, reason: string): Promise<boolean>;
+  /**
    * Counts failed attempts towards endpoint health, atomically per destination: a destination
    * with `threshold` failures within `windowMs` is disabled (enabled false, disabledReason set,
    * its failure count cleared). Returns the ids of the destinations this call disabled.

@@ -217,6 +217,14 @@ export class PostgresAccountStore implements AccountStore {
     return rows[0]?.n ?? 0;
   }
 
+  async pauseDestination(id: string, until: number, reason: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      "UPDATE destinations SET paused_until = $2, pause_reason = $3 WHERE id = $1 AND (paused_until IS NULL OR paused_until < $2)",
+      [id, until, reason],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async deleteDestination(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query("DELETE FROM destinations WHERE id = $1", [id]);
     return (rowCount ?? 0) > 0;

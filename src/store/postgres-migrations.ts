@@ -204,6 +204,12 @@ export const STORE_MIGRATIONS: readonly string[] = [
   `ALTER TABLE accounts ADD COLUMN external_id text;
    CREATE UNIQUE INDEX accounts_external_id ON accounts (external_id);
    ALTER TABLE destinations ADD COLUMN on_disable text NOT NULL DEFAULT 'hold';`,
+  // Mirrors SQLite's migration 6: burst, ordering, and the Retry-After pause.
+  `ALTER TABLE destinations ADD COLUMN rate_limit_burst integer;
+   ALTER TABLE destinations ADD COLUMN ordering text NOT NULL DEFAULT 'none';
+   ALTER TABLE destinations ADD COLUMN ordering_key text;
+   ALTER TABLE destinations ADD COLUMN paused_until bigint;
+   ALTER TABLE destinations ADD COLUMN pause_reason text;`,
 ];
 
 type Queryable = Pick<pg.ClientBase, "query">;

@@ -1,6 +1,6 @@
 /** The row shapes both SQL stores read into, and their translation to the port's words. */
 import type { AttemptErrorCode } from "../core/errors.js";
-import type { Account, Destination, Endpoint, HttpMethod, OnDisable, PostbackState, Token } from "../core/types.js";
+import type { Account, Destination, Endpoint, HttpMethod, OnDisable, Ordering, PostbackState, Token } from "../core/types.js";
 import type { Attempt, PostbackRecord, ResendCandidate } from "./port.js";
 
 /** An endpoint's columns, as both schemas name them in a join. */
@@ -150,12 +150,19 @@ export interface DestinationRow {
   created_at: number;
   updated_at: number;
   on_disable: string;
+  rate_limit_burst: number | null;
+  ordering: string;
+  ordering_key: string | null;
+  /** a bigint comes back from Postgres as text */
+  paused_until: number | string | null;
+  pause_reason: string | null;
 }
 
 /** The columns a destination is read with (its failure count stays in the store). */
 export const DESTINATION_COLUMNS =
   "id, account_id, url, method, headers, event_types, enabled, disabled_reason, disabled_at, timeout_ms, max_attempts, " +
-  "default_value, rate_limit, concurrency, failure_threshold, failure_window_ms, secret, created_at, updated_at, on_disable";
+  "default_value, rate_limit, concurrency, failure_threshold, failure_window_ms, secret, created_at, updated_at, on_disable, " +
+  "rate_limit_burst, ordering, ordering_key, paused_until, pause_reason";
 
 export function destinationFromRow(row: DestinationRow): Destination {
   return {
@@ -176,6 +183,11 @@ export function destinationFromRow(row: DestinationRow): Destination {
     failureThreshold: row.failure_threshold,
     failureWindowMs: row.failure_window_ms,
     onDisable: row.on_disable as OnDisable,
+    rateLimitBurst: row.rate_limit_burst,
+    ordering: row.ordering as Ordering,
+    orderingKey: row.ordering_key,
+    pausedUntil: row.paused_until === null ? null : Number(row.paused_until),
+    pauseReason: row.pause_reason,
     secret: row.secret,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -205,5 +217,10 @@ export function destinationValues(d: Destination, enabled: (b: boolean) => unkno
     d.createdAt,
     d.updatedAt,
     d.onDisable,
+    d.rateLimitBurst,
+    d.ordering,
+    d.orderingKey,
+    d.pausedUntil,
+    d.pauseReason,
   ];
 }

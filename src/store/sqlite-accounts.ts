@@ -63,10 +63,14 @@ export class SqliteAccountStore implements AccountStore {
         `UPDATE destinations SET url = ?, method = ?, headers = ?, event_types = ?, enabled = ?, disabled_reason = ?, disabled_at = ?,
            timeout_ms = ?, max_attempts = ?, default_value = ?, rate_limit = ?, concurrency = ?, failure_threshold = ?,
            failure_window_ms = ?, secret = ?, updated_at = ?, on_disable = ?,
+           rate_limit_burst = ?, ordering = ?, ordering_key = ?, paused_until = ?, pause_reason = ?,
            failures = CASE WHEN ? THEN '[]' ELSE failures END
          WHERE id = ?`,
       ),
       deleteDestination: db.prepare("DELETE FROM destinations WHERE id = ?"),
+      pauseDestination: db.prepare(
+        "UPDATE destinations SET paused_until = ?, pause_reason = ? WHERE id = ? AND (paused_until IS NULL OR paused_until < ?)",
+      ),
       health: db.prepare("SELECT enabled, failures FROM destinations WHERE id = ?"),
       setHealth: db.prepare(
         `UPDATE destinations SET failures = ?, enabled = ?,
@@ -220,6 +224,11 @@ export class SqliteAccountStore implements AccountStore {
         d.secret,
         d.updatedAt,
         d.onDisable,
+        d.rateLimitBurst,
+        d.ordering,
+        d.orderingKey,
+        d.pausedUntil,
+        d.pauseReason,
         bit(clearFailures),
         d.id,
       );
@@ -230,6 +239,10 @@ export class SqliteAccountStore implements AccountStore {
   async countDisabledDestinations(): Promise<number> {
     // A scan of the destinations table, which holds a few per account: no index is worth it.
     return this.run(() => this.db.prepare("SELECT count(*) FROM destinations WHERE enabled = 0").pluck().get() as number);
+  }
+
+  async pauseDestination(id: string, until: number, reason: string): Promise<boolean> {
+    return this.run(() => this.stmt.pauseDestination.run(until, reason, id, until)).changes > 0;
   }
 
   async deleteDestination(id: string): Promise<boolean> {

@@ -215,6 +215,13 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE accounts ADD COLUMN external_id TEXT;
    CREATE UNIQUE INDEX accounts_external_id ON accounts (external_id);
    ALTER TABLE destinations ADD COLUMN on_disable TEXT NOT NULL DEFAULT 'hold';`,
+  // Delivery partners can trust (issue 14): a rate limit's burst, opt-in ordering, and a pause
+  // a partner asked for with Retry-After (visible in the destination's view).
+  `ALTER TABLE destinations ADD COLUMN rate_limit_burst INTEGER;
+   ALTER TABLE destinations ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none';
+   ALTER TABLE destinations ADD COLUMN ordering_key TEXT;
+   ALTER TABLE destinations ADD COLUMN paused_until INTEGER;
+   ALTER TABLE destinations ADD COLUMN pause_reason TEXT;`,
 ];
 
 /**

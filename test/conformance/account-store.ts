@@ -231,6 +231,27 @@ export function accountStoreConformance(name: string, open: OpenStores): void {
           assert.equal((await store.getDestination(d.id))?.onDisable, "hold");
         }));
 
+      test("a destination's ordering, burst and pause read back; a pause only lengthens and leaves updatedAt alone", () =>
+        withStore(async (store) => {
+          const d = destination("acct_A");
+          await store.createDestination(d);
+          assert.deepEqual(await store.getDestination(d.id), d);
+          const patched = await store.updateDestination(d.id, { ordering: "destination", orderingKey: null, rateLimitBurst: null }, T0 + 1);
+          assert.deepEqual([patched?.ordering, patched?.orderingKey, patched?.rateLimitBurst], ["destination", null, null]);
+          assert.equal(await store.pauseDestination(d.id, T0 + 30_000, "http_429 with Retry-After: 30"), true);
+          // A shorter pause does not cut a longer one short; a longer one extends it.
+          assert.equal(await store.pauseDestination(d.id, T0 + 10_000, "http_503 with Retry-After: 10"), false);
+          let got = await store.getDestination(d.id);
+          assert.deepEqual([got?.pausedUntil, got?.pauseReason, got?.updatedAt], [T0 + 30_000, "http_429 with Retry-After: 30", T0 + 1]);
+          assert.equal(await store.pauseDestination(d.id, T0 + 60_000, "http_503 with Retry-After: 60"), true);
+          got = await store.getDestination(d.id);
+          assert.deepEqual([got?.pausedUntil, got?.pauseReason], [T0 + 60_000, "http_503 with Retry-After: 60"]);
+          // Its owner ends the pause.
+          got = await store.updateDestination(d.id, { pausedUntil: null, pauseReason: null }, T0 + 2);
+          assert.deepEqual([got?.pausedUntil, (await store.getDestination(d.id))?.pausedUntil], [null, null]);
+          assert.equal(await store.pauseDestination("dst_missing", T0 + 1000, "x"), false);
+        }));
+
       test("findDestination finds the account's destination by method and URL template", () =>
         withStore(async (store) => {
           const post = destination("acct_A", { method: "POST", url: "https://partner.example/hook/{event}" });

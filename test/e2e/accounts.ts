@@ -441,7 +441,7 @@ export function accountsSuite(name: string, makeBackend: typeof backend): void {
           {
             id: undefined, account_id: mine.id, url, method: "POST", headers: {}, event_types: [], enabled: true, disabled_reason: null,
             disabled_at: null, timeout_ms: null, max_attempts: null, default_value: null, rate_limit: null, concurrency: null,
-            failure_threshold: null, failure_window_ms: null, on_disable: "hold", secret: undefined, created_at: undefined, updated_at: undefined,
+            failure_threshold: null, failure_window_ms: null, on_disable: "hold", rate_limit_burst: null, ordering: "none", ordering_key: null, paused_until: null, pause_reason: null, secret: undefined, created_at: undefined, updated_at: undefined,
           },
         );
         assert.match(d.created_at, ISO);

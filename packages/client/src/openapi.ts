@@ -678,6 +678,16 @@ export interface components {
             failure_window_ms: number | null;
             /** @enum {string} */
             on_disable: "hold" | "drop";
+            rate_limit_burst: number | null;
+            /** @enum {string} */
+            ordering: "none" | "destination" | "key";
+            ordering_key: string | null;
+            /**
+             * Format: date-time
+             * @description Nothing is sent before this time: its partner answered 429 or 503 with Retry-After.
+             */
+            paused_until: string | null;
+            pause_reason: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -706,6 +716,16 @@ export interface components {
             failure_window_ms: number | null;
             /** @enum {string} */
             on_disable: "hold" | "drop";
+            rate_limit_burst: number | null;
+            /** @enum {string} */
+            ordering: "none" | "destination" | "key";
+            ordering_key: string | null;
+            /**
+             * Format: date-time
+             * @description Nothing is sent before this time: its partner answered 429 or 503 with Retry-After.
+             */
+            paused_until: string | null;
+            pause_reason: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -2594,6 +2614,17 @@ export interface operations {
                     failure_window_ms?: number | null;
                     /** @enum {string} */
                     on_disable?: "hold" | "drop";
+                    /** @description Requests sent at once above rate_limit; null for 1 (evenly spaced). */
+                    rate_limit_burst?: number | null;
+                    /**
+                     * @description Deliver one at a time in the order accepted: per destination, per ordering_key, or not at all (none, the default).
+                     * @enum {string}
+                     */
+                    ordering?: "none" | "destination" | "key";
+                    /** @description With ordering "key": a {field} template of the data object; null for {session_id}. */
+                    ordering_key?: string | null;
+                    /** @description null ends a pause its partner asked for (Retry-After) now. */
+                    paused_until?: null;
                 };
             };
         };
@@ -2758,6 +2789,17 @@ export interface operations {
                     failure_window_ms?: number | null;
                     /** @enum {string} */
                     on_disable?: "hold" | "drop";
+                    /** @description Requests sent at once above rate_limit; null for 1 (evenly spaced). */
+                    rate_limit_burst?: number | null;
+                    /**
+                     * @description Deliver one at a time in the order accepted: per destination, per ordering_key, or not at all (none, the default).
+                     * @enum {string}
+                     */
+                    ordering?: "none" | "destination" | "key";
+                    /** @description With ordering "key": a {field} template of the data object; null for {session_id}. */
+                    ordering_key?: string | null;
+                    /** @description null ends a pause its partner asked for (Retry-After) now. */
+                    paused_until?: null;
                 };
             };
         };

@@ -21,6 +21,10 @@ const FIELDS = {
   failure_threshold: { type: ["integer", "null"], minimum: 0, maximum: 1000000, description: "Failures within failure_window_ms that disable it; 0 never." },
   failure_window_ms: { type: ["integer", "null"], minimum: 0, maximum: 31536000000 },
   on_disable: { type: "string", enum: ["hold", "drop"] },
+  rate_limit_burst: { type: ["integer", "null"], minimum: 1, maximum: 100000, description: "Requests sent at once above rate_limit; null for 1 (evenly spaced)." },
+  ordering: { type: "string", enum: ["none", "destination", "key"], description: "Deliver one at a time in the order accepted: per destination, per ordering_key, or not at all (none, the default)." },
+  ordering_key: { type: ["string", "null"], maxLength: 200, description: "With ordering \"key\": a {field} template of the data object; null for {session_id}." },
+  paused_until: { type: "null", description: "null ends a pause its partner asked for (Retry-After) now." },
 } as const;
 
 export const DESTINATION = {
@@ -28,7 +32,8 @@ export const DESTINATION = {
   type: "object",
   required: [
     "id", "account_id", "url", "method", "headers", "event_types", "enabled", "disabled_reason", "disabled_at", "timeout_ms", "max_attempts",
-    "default_value", "rate_limit", "concurrency", "failure_threshold", "failure_window_ms", "on_disable", "created_at", "updated_at",
+    "default_value", "rate_limit", "concurrency", "failure_threshold", "failure_window_ms", "on_disable", "rate_limit_burst", "ordering", "ordering_key", "paused_until", "pause_reason",
+    "created_at", "updated_at",
   ],
   properties: {
     id: { type: "string" },
@@ -48,6 +53,11 @@ export const DESTINATION = {
     failure_threshold: { type: ["integer", "null"] },
     failure_window_ms: { type: ["integer", "null"] },
     on_disable: { type: "string", enum: ["hold", "drop"] },
+    rate_limit_burst: { type: ["integer", "null"] },
+    ordering: { type: "string", enum: ["none", "destination", "key"] },
+    ordering_key: NULLABLE_STRING,
+    paused_until: { ...NULLABLE_TIME, description: "Nothing is sent before this time: its partner answered 429 or 503 with Retry-After." },
+    pause_reason: NULLABLE_STRING,
     created_at: TIME,
     updated_at: TIME,
   },
