@@ -346,6 +346,10 @@ describe("trusted networks", () => {
       assert.equal(answer.body.code, "trusted_account_missing");
       assert.match(answer.body.detail, /FERRY_TRUSTED_ACCOUNT names acct_01JZZZZZZZZZZZZZZZZZZZZZZZ/);
     }
+    for (let i = 0; i < 5; i++) assert.equal((await ingest(f, "/ingest")).status, 503);
+    // Every one of those answers was a 503, but a busy trusted client must not flood the log:
+    // the problem is logged once a minute.
+    assert.equal(f.warnings.filter((m) => /FERRY_TRUSTED_ACCOUNT names/.test(m)).length, 1, JSON.stringify(f.warnings));
     // A client that sends a token is not held up by it.
     assert.equal((await ingest(f, "/ingest", { headers: bearer(f.other.token) })).status, 202);
   });

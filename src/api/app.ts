@@ -174,7 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A queue or store failure that no route turned into an answer of its own.
     const err = portProblem(thrown) ?? thrown;
     if (err instanceof ApiError) {
-      if (err.status >= 500) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
+      if (err.status >= 500 && !err.quiet) request.log.error({ err: err.cause ?? err, code: err.code }, err.message);
       return sendProblem(reply, err.code, err.message, err.field, err.headers, err.extensions);
     }
     const mapped = mapFastifyError(err);

@@ -22,11 +22,15 @@ const SENDING_ROUTES = new Set(["POST /ingest", "POST /ingest.php", "POST /v1/ev
 
 /** How long the trusted account, once found, is believed before the store is asked again (as for tokens). */
 const ACCOUNT_CHECK_MS = 1_000;
+/** While the trusted account is missing, its 503 is logged once per this long, not once per request. */
+const MISSING_LOG_MS = 60_000;
 
 /** Who may send without a token, and as whom. */
 export class TrustedNetworks {
   /** The trusted account as last found, and when. */
   private found: { accountId: string; at: number } | undefined;
+  /** When the trusted account being missing was last logged. */
+  private missedLoggedAt = -Infinity;
 
   /**
    * `networks`: FERRY_TRUSTED_NETWORKS parsed. `account`: FERRY_TRUSTED_ACCOUNT, the account such
@@ -58,12 +62,18 @@ export class TrustedNetworks {
   async caller(now = Date.now()): Promise<Caller> {
     if (this.account === undefined) return { kind: "admin" };
     if (!this.found || now - this.found.at >= ACCOUNT_CHECK_MS) {
-      this.found = { accountId: await this.lookUp(this.account), at: now };
+      // While it is missing the store is asked at every request (an account made a moment ago
+      // is found at once), but a busy trusted client must not flood the log: once a minute.
+      const accountId = await this.lookUp(this.account);
+      if (accountId === undefined) throw this.missingError(this.account, now);
+      this.missedLoggedAt = -Infinity;
+      this.found = { accountId, at: now };
     }
     return { kind: "account", accountId: this.found.accountId, tokenId: null };
   }
 
-  private async lookUp(account: string): Promise<string> {
+  /** undefined when no such account exists. */
+  private async lookUp(account: string): Promise<string | undefined> {
     const accounts = this.stores.accounts;
     // config.ts refuses an acct_ value that is not a whole id, so the prefix tells the two apart.
     const byId = account.startsWith("acct_");
@@ -76,14 +86,18 @@ export class TrustedNetworks {
         cause: err,
       });
     }
-    if (!found) {
-      const what = byId ? account : `the account with external_id ${JSON.stringify(account)}`;
-      throw new ApiError(
-        "trusted_account_missing",
-        `FERRY_TRUSTED_ACCOUNT names ${what}, which does not exist (not made yet, or deleted), so a request without a token from a trusted network cannot be taken. ` +
-          "The operator must create it (POST /v1/accounts), or change or unset FERRY_TRUSTED_ACCOUNT (unset: such requests act as the admin); a client can send a token meanwhile.",
-      );
-    }
-    return found.id;
+    return found?.id;
+  }
+
+  private missingError(account: string, now: number): ApiError {
+    const quiet = now - this.missedLoggedAt < MISSING_LOG_MS;
+    if (!quiet) this.missedLoggedAt = now;
+    const what = account.startsWith("acct_") ? account : `the account with external_id ${JSON.stringify(account)}`;
+    return new ApiError(
+      "trusted_account_missing",
+      `FERRY_TRUSTED_ACCOUNT names ${what}, which does not exist (not made yet, or deleted), so a request without a token from a trusted network cannot be taken. ` +
+        "The operator must create it (POST /v1/accounts), or change or unset FERRY_TRUSTED_ACCOUNT (unset: such requests act as the admin); a client can send a token meanwhile.",
+      { quiet },
+    );
   }
 }

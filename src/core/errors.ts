@@ -84,11 +84,13 @@ export class ApiError extends Error {
   readonly headers: Record<string, string> | undefined;
   /** More members of the problem body (RFC 9457 extensions), e.g. the per-event list of a batch. */
   readonly extensions: Record<string, unknown> | undefined;
+  /** Not logged: the same server-side problem was logged a moment ago (a flood of requests meeting it). */
+  readonly quiet: boolean;
 
   constructor(
     code: ApiErrorCode,
     detail: string,
-    options: { field?: string; headers?: Record<string, string>; cause?: unknown; extensions?: Record<string, unknown> } = {},
+    options: { field?: string; headers?: Record<string, string>; cause?: unknown; extensions?: Record<string, unknown>; quiet?: boolean } = {},
   ) {
     super(detail, { cause: options.cause });
     this.name = "ApiError";
@@ -97,6 +99,7 @@ export class ApiError extends Error {
     this.field = options.field;
     this.headers = options.headers;
     this.extensions = options.extensions;
+    this.quiet = options.quiet ?? false;
   }
 }
 
