@@ -51,13 +51,8 @@ export interface FairnessResult {
   load_average_at_start: number;
 }
 
-export async function fairnessScenario(ctx: Context, backends: BackendName[]): Promise<FairnessResult[]> {
-  const out: FairnessResult[] = [];
-  for (const name of backends) out.push(await one(ctx, name));
-  return out;
-}
-
-async function one(ctx: Context, name: BackendName): Promise<FairnessResult> {
+/** One backend's run. */
+export async function fairnessScenario(ctx: Context, name: BackendName): Promise<FairnessResult> {
   const { options: o, helpers: h } = ctx;
   const answer = h.receiver.next("destinations");
   h.receiver.send({ type: "destinations", count: 2 });

@@ -126,8 +126,8 @@ async function main(): Promise<number> {
     const iso = options.scenarios.includes("isolation") ? await isolation(ctx) : null;
     const isoSlow = options.scenarios.includes("isolation-slow") ? await isolation(ctx, options.isolationAnswerMs) : null;
     const events = eventsRun ? await eventsScenario(ctx, backends) : null;
-    const rateLimit = options.scenarios.includes("rate-limit") ? await rateLimitScenario(ctx, backends) : null;
-    const fairness = options.scenarios.includes("fairness") ? await fairnessScenario(ctx, backends) : null;
+    const rateLimit = options.scenarios.includes("rate-limit") ? await inTurn(backends, (b) => rateLimitScenario(ctx, b)) : null;
+    const fairness = options.scenarios.includes("fairness") ? await inTurn(backends, (b) => fairnessScenario(ctx, b)) : null;
 
     // The settings Ferry's processes ran with, as Ferry itself reads them.
     const ferry = loadConfig(ferryEnv({ FERRY_ADMIN_TOKEN: "x".repeat(16) }));
@@ -209,6 +209,13 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
+}
+
+/** `run` on each backend, one after the other (never side by side: they share the two cores). */
+async function inTurn<T>(backends: BackendName[], run: (b: BackendName) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (const b of backends) out.push(await run(b));
+  return out;
 }
 
 function commandLine(): string {

@@ -48,13 +48,8 @@ export interface RateLimitResult {
   load_average_at_start: number;
 }
 
-export async function rateLimitScenario(ctx: Context, backends: BackendName[]): Promise<RateLimitResult[]> {
-  const out: RateLimitResult[] = [];
-  for (const name of backends) out.push(await one(ctx, name));
-  return out;
-}
-
-async function one(ctx: Context, name: BackendName): Promise<RateLimitResult> {
+/** One backend's run. */
+export async function rateLimitScenario(ctx: Context, name: BackendName): Promise<RateLimitResult> {
   const { options: o, helpers: h } = ctx;
   const port = Number(new URL(ctx.receiverUrl).port);
   const ferry = await QueuedFirst.open(ctx, name);

@@ -514,8 +514,16 @@ function eventsSection(r: BenchResult, ev: EventsResult): string[] {
   return lines;
 }
 
+/** A table with a column per backend: its header, and how a row is made. */
+function backendColumns<T extends { name: BackendName; processes: string[] }>(xs: T[]): { header: string[]; row: (name: string, cell: (x: T) => string) => string } {
+  return {
+    header: [`| | ${xs.map((x) => `${x.name} (${x.processes.join(" + ")})`).join(" | ")} |`, `|---|${xs.map(() => "---|").join("")}`],
+    row: (name, cell) => `| ${name} | ${xs.map(cell).join(" | ")} |`,
+  };
+}
+
 function rateLimitSection(xs: RateLimitResult[]): string[] {
-  const row = (name: string, cell: (x: RateLimitResult) => string) => `| ${name} | ${xs.map(cell).join(" | ")} |`;
+  const { header, row } = backendColumns(xs);
   return [
     "",
     "## Rate limit across workers (issue 14)",
@@ -523,8 +531,7 @@ function rateLimitSection(xs: RateLimitResult[]): string[] {
     "- **Setup:** per backend, an account and one destination (GET to the receiver) with the rate_limit and burst below, made through the API; `ferry api` alone takes the backlog (POST /v1/push, 100 objects each), then the workers start and drain it",
     "- **Steady rate:** arrivals from the first one + 1 s to the last one − 1 s ÷ that window (the workers start one after the other); **max in one second:** 1 s buckets from the first arrival",
     "",
-    `| | ${xs.map((x) => `${x.name} (${x.processes.join(" + ")})`).join(" | ")} |`,
-    `|---|${xs.map(() => "---|").join("")}`,
+    ...header,
     row("rate_limit, burst", (x) => `${x.rate_limit}/s, ${x.rate_limit_burst ?? "null (1)"}`),
     row("postbacks, first → last arrival", (x) => `${n0(x.postbacks)} in ${x.seconds} s (${x.overall_per_s}/s)`),
     row("**steady rate** (window)", (x) => `**${x.steady.per_s}/s** (${x.steady.postbacks} from ${x.steady.from_s} s to ${x.steady.to_s} s)`),
@@ -536,7 +543,7 @@ function rateLimitSection(xs: RateLimitResult[]): string[] {
 }
 
 function fairnessSection(xs: FairnessResult[]): string[] {
-  const row = (name: string, cell: (x: FairnessResult) => string) => `| ${name} | ${xs.map(cell).join(" | ")} |`;
+  const { header, row } = backendColumns(xs);
   const lat = (s: Summary) => `${s.p50} / ${s.p99} / ${s.max} ms`;
   return [
     "",
@@ -545,8 +552,7 @@ function fairnessSection(xs: FairnessResult[]): string[] {
     "- **Setup:** per backend, accounts A (noisy) and B (quiet), a destination each (GET, two ports of the receiver), made through the API; `ferry api` alone takes A's backlog (POST /v1/push, 1,000 objects each), then the worker starts; once A's first postback arrived, B pushes one postback at a time, open loop, while A drains",
     "- **B's enqueue→delivery:** receive time − the creation time in the postback's ULID; **A's drain:** A's postbacks ÷ (its first → its last arrival)",
     "",
-    `| | ${xs.map((x) => `${x.name} (${x.processes.join(" + ")})`).join(" | ")} |`,
-    `|---|${xs.map(() => "---|").join("")}`,
+    ...header,
     row("A's backlog; fill (api alone)", (x) => `${n0(x.noisy.backlog)}; ${x.noisy.fill.seconds} s, ${n0(x.noisy.fill.postbacks_per_s)} postbacks/s`),
     row("**A's drain**", (x) => `**${n0(x.noisy.drain.postbacks_per_s)} postbacks/s** (${x.noisy.drain.seconds} s)`),
     row("B's pushes", (x) => `${n0(x.quiet.postbacks)} at ${x.quiet.offered_per_s}/s; push → 202 p50 / p99 ${ms(x.quiet.ingest_latency_ms)}`),
