@@ -9,6 +9,10 @@
  *   attempt there lasts FERRY_TIMEOUT_MS (short here, 2 s, so attempts time out and are
  *   retried within the run).
  *
+ * The slow variant (issue 14, scenario isolation-slow): the same runs with the healthy
+ * destinations answering after `answerMs` (50 ms by default), so Ferry holds many more requests
+ * in flight to the nine for the same rate, beside the ones the hanging destination holds.
+ *
  * Each run: a fresh process and data dir, a warm-up with all ten healthy, then the measured
  * load. The throughput of the nine: their postbacks ÷ (first ingest request sent → the last of
  * their postbacks received); destination 10's are neither counted nor waited for.
@@ -30,7 +34,8 @@ export const DESTINATIONS = 10;
 /** The destination (1-based) that hangs in run B. */
 export const HANGING = 10;
 
-export async function isolation(ctx: Context): Promise<IsolationResult> {
+/** answerMs: how long the healthy destinations take to answer (0: at once, the first variant). */
+export async function isolation(ctx: Context, answerMs = 0): Promise<IsolationResult> {
   const { options: o, helpers: h } = ctx;
   const answer = h.receiver.next("destinations");
   h.receiver.send({ type: "destinations", count: DESTINATIONS });
@@ -43,6 +48,7 @@ export async function isolation(ctx: Context): Promise<IsolationResult> {
   const perDestination = (requests / DESTINATIONS) * o.perRequest;
   const nine = perDestination * healthyPorts.length;
 
+  const variant = answerMs ? `, healthy answer in ${answerMs} ms` : "";
   const run = async (label: string, hang: boolean): Promise<IsolationRun> => {
     const loadAverage = round(loadavg()[0]!, 2);
     const { settings } = await backendSettings(ctx, "embedded");
@@ -50,12 +56,13 @@ export async function isolation(ctx: Context): Promise<IsolationResult> {
     const job = (n: number) => ({ type: "ingest" as const, url: `${p.url}/ingest`, token: TOKEN, body: bodies[0]!, bodies, requests: n, concurrency: o.concurrency, via: o.loadClient });
     // All ten healthy, every postback delivered: the worker is up, pools to all ten are open.
     const warm = Math.max(DESTINATIONS, Math.min(200, Math.floor(requests / 10 / DESTINATIONS) * DESTINATIONS));
-    await runPhase(h, { label: `isolation ${label}: warm-up`, expect: warm * o.perRequest, job: job(warm), progressFrom: "receiver", watch: [p] });
+    await runPhase(h, { label: `isolation ${label}${variant}: warm-up`, expect: warm * o.perRequest, job: job(warm), answerMs, progressFrom: "receiver", watch: [p] });
 
     const meter = cpuMeter(cpuGroups(ctx, [p]));
     const r = await runPhase(h, {
-      label: `isolation ${label}`,
+      label: `isolation ${label}${variant}`,
       expect: nine,
+      answerMs,
       counted: healthyPorts,
       hanging: hang ? [hangPort] : [],
       job: job(requests),
@@ -122,6 +129,7 @@ export async function isolation(ctx: Context): Promise<IsolationResult> {
     destinations: DESTINATIONS,
     hanging_destination: HANGING,
     ferry_timeout_ms: o.isolationTimeoutMs,
+    healthy_answer_ms: answerMs,
     requests,
     data_objects_per_request: o.perRequest,
     postbacks_per_destination: perDestination,

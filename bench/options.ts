@@ -13,10 +13,17 @@ export const BACKENDS: readonly BackendName[] = ["embedded", "redis-postgres"];
 /**
  * throughput: the direct baseline, then per backend warm-up, closed loop, half rate, backlog.
  * isolation: 10 destinations on the embedded default, all healthy, then one of them hanging.
+ * isolation-slow: the same, the healthy ones answering after --isolation-answer-ms (issue 14).
  * events: per backend, BENCH_EVENTS events through POST /v1/events, then the queries of issue 10.
+ * rate-limit: per backend, a destination with rate_limit R and burst 1 drained by two workers
+ *   (embedded: one `ferry start`); the partner's measured rate against R (issue 14).
+ * fairness: per backend, account A's backlog draining while account B sends a trickle; B's
+ *   enqueue→delivery latency and A's drain rate (issue 14).
  */
-export type ScenarioName = "throughput" | "isolation" | "events";
-export const SCENARIOS: readonly ScenarioName[] = ["throughput", "isolation", "events"];
+export type ScenarioName = "throughput" | "isolation" | "isolation-slow" | "events" | "rate-limit" | "fairness";
+export const SCENARIOS: readonly ScenarioName[] = ["throughput", "isolation", "isolation-slow", "events", "rate-limit", "fairness"];
+/** The scenarios that run on each backend (the isolation ones run on embedded alone). */
+export const PER_BACKEND: readonly ScenarioName[] = ["throughput", "events", "rate-limit", "fairness"];
 
 /**
  * How the load generator sends ingest requests and event batches: undici's request() with a
@@ -47,6 +54,18 @@ export interface Options {
   isolationRounds: number;
   /** Isolation scenario: FERRY_TIMEOUT_MS of its Ferry process, how long the hanging destination holds each attempt. */
   isolationTimeoutMs: number;
+  /** isolation-slow: how long the healthy destinations take to answer, ms. */
+  isolationAnswerMs: number;
+  /** rate-limit: the destination's rate_limit (postbacks/s; its rate_limit_burst is 1). */
+  rateLimit: number;
+  /** rate-limit: the backlog lasts this many seconds at rateLimit (rateLimit × seconds postbacks). */
+  rateLimitSeconds: number;
+  /** fairness: postbacks account A has queued before its drain starts. */
+  fairnessBacklog: number;
+  /** fairness: account B's pushes per second (one postback each), open loop, while A drains. */
+  fairnessRate: number;
+  /** fairness: for how many seconds B sends. */
+  fairnessSeconds: number;
   /** Events scenario: events stored through POST /v1/events per backend. */
   events: number;
   /** Events scenario: events per POST /v1/events request (at most FERRY_MAX_BATCH). */
@@ -70,10 +89,14 @@ export interface Options {
 
 export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.js [options])
 
-  --scenarios LIST    throughput, isolation, events, or all (BENCH_SCENARIOS, all)
+  --scenarios LIST    throughput, isolation, isolation-slow, events, rate-limit, fairness,
+                      or all (BENCH_SCENARIOS, all)
                       throughput: the direct baseline and each backend's phases;
                       isolation: 10 destinations, all healthy, then one hanging (embedded);
-                      events: per backend, events in through POST /v1/events, then queries
+                      isolation-slow: the same with the healthy ones answering slowly;
+                      events: per backend, events in through POST /v1/events, then queries;
+                      rate-limit: per backend, a rate-limited destination, two workers;
+                      fairness: per backend, a noisy account's backlog beside a quiet one
   --events N          events stored per backend by the events scenario (BENCH_EVENTS, 1000000)
   --events-batch N    events per POST /v1/events (BENCH_EVENTS_BATCH, 1000)
   --events-concurrency N   POST /v1/events requests in flight (BENCH_EVENTS_CONCURRENCY, 4)
@@ -90,6 +113,13 @@ export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.
   --isolation-rounds N     pairs of isolation runs, A B, B A, A B...; the median ratio counts
                       (BENCH_ISOLATION_ROUNDS, 3)
   --isolation-timeout-ms N  FERRY_TIMEOUT_MS of the isolation runs (BENCH_ISOLATION_TIMEOUT_MS, 2000)
+  --isolation-answer-ms N   isolation-slow: the healthy destinations answer after N ms
+                      (BENCH_ISOLATION_ANSWER_MS, 50)
+  --rate-limit R      rate-limit: the destination's rate_limit, postbacks/s, burst 1 (BENCH_RATE_LIMIT, 50)
+  --rate-limit-seconds N   rate-limit: a backlog of R × N postbacks (BENCH_RATE_LIMIT_SECONDS, 10)
+  --fairness-backlog N     fairness: account A's backlog (BENCH_FAIRNESS_BACKLOG, 200000)
+  --fairness-rate N   fairness: account B's pushes per second while A drains (BENCH_FAIRNESS_RATE, 20)
+  --fairness-seconds N     fairness: for how long B sends (BENCH_FAIRNESS_SECONDS, 10)
   --load-client undici|client   what sends ingest requests and event batches: undici's
                       request() with bodies serialized once, or @ferry/client
                       (BENCH_LOAD_CLIENT, undici; docs/benchmarks.md says why)
@@ -127,6 +157,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       "isolation-requests": { type: "string" },
       "isolation-rounds": { type: "string" },
       "isolation-timeout-ms": { type: "string" },
+      "isolation-answer-ms": { type: "string" },
+      "rate-limit": { type: "string" },
+      "rate-limit-seconds": { type: "string" },
+      "fairness-backlog": { type: "string" },
+      "fairness-rate": { type: "string" },
+      "fairness-seconds": { type: "string" },
       events: { type: "string" },
       "events-batch": { type: "string" },
       "events-concurrency": { type: "string" },
@@ -184,6 +220,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     isolationRounds: int("--isolation-rounds", values["isolation-rounds"], "BENCH_ISOLATION_ROUNDS", smoke ? 1 : 3, 1),
     // Ferry requires FERRY_LEASE_MS (default 60 s) ≥ 2 × FERRY_TIMEOUT_MS.
     isolationTimeoutMs: int("--isolation-timeout-ms", values["isolation-timeout-ms"], "BENCH_ISOLATION_TIMEOUT_MS", 2000, 100),
+    isolationAnswerMs: int("--isolation-answer-ms", values["isolation-answer-ms"], "BENCH_ISOLATION_ANSWER_MS", 50, 1),
+    rateLimit: int("--rate-limit", values["rate-limit"], "BENCH_RATE_LIMIT", 50, 1),
+    rateLimitSeconds: int("--rate-limit-seconds", values["rate-limit-seconds"], "BENCH_RATE_LIMIT_SECONDS", smoke ? 2 : 10, 1),
+    fairnessBacklog: int("--fairness-backlog", values["fairness-backlog"], "BENCH_FAIRNESS_BACKLOG", smoke ? 2000 : 200_000, 1),
+    fairnessRate: int("--fairness-rate", values["fairness-rate"], "BENCH_FAIRNESS_RATE", 20, 1),
+    fairnessSeconds: int("--fairness-seconds", values["fairness-seconds"], "BENCH_FAIRNESS_SECONDS", smoke ? 2 : 10, 1),
     events: int("--events", values.events, "BENCH_EVENTS", smoke ? 2000 : 1_000_000, 1),
     eventsBatch: int("--events-batch", values["events-batch"], "BENCH_EVENTS_BATCH", smoke ? 100 : 1000, 1),
     eventsConcurrency: int("--events-concurrency", values["events-concurrency"], "BENCH_EVENTS_CONCURRENCY", smoke ? 2 : 4, 1),

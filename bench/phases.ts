@@ -28,7 +28,12 @@ export async function runPhase(
     /** Receiver ports whose postbacks count toward `expect` (none: all), and ports that hang. */
     counted?: number[];
     hanging?: number[];
-    job?: LoadJob;
+    /** The other ports answer after this many ms. */
+    answerMs?: number;
+    /** Ports whose arrivals the receiver records one by one (Received.records). */
+    record?: number[];
+    /** The load; a function is called after `begin` (say, once the process it sends to is up). */
+    job?: LoadJob | (() => LoadJob);
     /** What the bar follows: postbacks received, or ingest requests answered. */
     progressFrom: "receiver" | "load";
     /** Runs once the receiver expects the phase's postbacks (say, starts the worker). */
@@ -38,7 +43,7 @@ export async function runPhase(
   },
 ): Promise<{ received?: Received; load?: LoadResult }> {
   const phase = `p${++phases}`;
-  const total = spec.progressFrom === "receiver" ? spec.expect! : (spec.job && "requests" in spec.job ? spec.job.requests : 0);
+  const total = spec.progressFrom === "receiver" ? spec.expect! : (spec.job && typeof spec.job !== "function" && "requests" in spec.job ? spec.job.requests : 0);
   h.progress.phase(spec.label, total, spec.progressFrom === "receiver" ? "postbacks" : "requests");
   let lastMove = Date.now();
   let lastDone = -1;
@@ -63,15 +68,18 @@ export async function runPhase(
         type: "expect", phase, count: spec.expect,
         ...(spec.counted ? { counted: spec.counted } : {}),
         ...(spec.hanging ? { hanging: spec.hanging } : {}),
+        ...(spec.answerMs ? { answerMs: spec.answerMs } : {}),
+        ...(spec.record ? { record: spec.record } : {}),
       });
     }
     await spec.begin?.();
     let load: Promise<LoadResult> | undefined;
-    if (spec.job) {
+    const job = typeof spec.job === "function" ? spec.job() : spec.job;
+    if (job) {
       const result = h.load.next("result", phase);
       const error = h.load.next("error", phase).then((m) => Promise.reject(new Error(`${spec.label}: ${m.message}`)));
       error.catch(() => {});
-      h.load.send({ ...spec.job, phase } as ToLoad);
+      h.load.send({ ...job, phase } as ToLoad);
       load = Promise.race([result.then((m) => m.result), error]);
     }
     const all = Promise.all([received?.then((m) => m.result), load]);

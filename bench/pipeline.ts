@@ -1,7 +1,10 @@
 /**
  * `npm run bench`: seed-shaped load through Ferry, against a direct baseline in the same run
  * (the throughput scenario), ten destinations of which one hangs (the isolation scenario), and
- * a million events stored through POST /v1/events, then queried (the events scenario, issue 10).
+ * a million events stored through POST /v1/events, then queried (the events scenario, issue 10);
+ * for issue 14, the isolation scenario with slow healthy partners (isolation-slow), a
+ * rate-limited destination drained by two workers (rate-limit), and a noisy account's backlog
+ * beside a quiet account's trickle (fairness).
  * docs/benchmarks.md says what it measures, how, and what the figures were.
  *
  * Processes: this one (orchestration and the progress bar only), the load generator
@@ -11,7 +14,8 @@
  * Modules: options.ts (flags and BENCH_* variables), machine.ts, services.ts (redis-server,
  * Postgres databases), ferry.ts (Ferry processes, peak RSS), phases.ts (one measured phase),
  * scenarios.ts (what each throughput run does), isolation.ts (the isolation scenario), events.ts
- * and events-data.ts (the events scenario and the events it stores), report.ts
+ * and events-data.ts (the events scenario and the events it stores), rate-limit.ts and
+ * fairness.ts (issue 14's, on accounts made by accounts.ts, queued first by queued-first.ts), report.ts
  * (JSON shape, targets, Markdown), stats.ts.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -20,7 +24,7 @@ import { join, relative } from "node:path";
 import { loadConfig } from "../src/config.js";
 import { forkHelper } from "./children.js";
 import { describeMachine } from "./machine.js";
-import { parseOptions, ROOT, type BackendName } from "./options.js";
+import { parseOptions, PER_BACKEND, ROOT, type BackendName } from "./options.js";
 import { Progress } from "./progress.js";
 import type { FromLoad, FromReceiver, ToLoad, ToReceiver } from "./protocol.js";
 import { checkTargets, markdown, type BenchResult } from "./report.js";
@@ -30,6 +34,8 @@ import { startServices, unavailable, type Services } from "./services.js";
 import { ferryEnv } from "./ferry.js";
 import { EVENT_QUERY_KINDS, eventsScenario } from "./events.js";
 import { EventData } from "./events-data.js";
+import { rateLimitScenario } from "./rate-limit.js";
+import { fairnessScenario } from "./fairness.js";
 
 async function main(): Promise<number> {
   let options;
@@ -47,8 +53,8 @@ async function main(): Promise<number> {
   let backends: BackendName[];
   const throughput = options.scenarios.includes("throughput");
   const eventsRun = options.scenarios.includes("events");
-  // The throughput and events scenarios run on each backend; isolation on embedded alone.
-  const perBackend = throughput || eventsRun;
+  // The throughput, events, rate-limit and fairness scenarios run on each backend; isolation on embedded alone.
+  const perBackend = options.scenarios.some((s) => PER_BACKEND.includes(s));
   const why = perBackend ? await unavailable() : undefined;
   if (!perBackend) {
     backends = [];
@@ -106,14 +112,22 @@ async function main(): Promise<number> {
           : "; events scenario skipped") +
         (options.scenarios.includes("isolation")
           ? `; isolation: ${options.isolationRounds} × (A, B) of ${options.isolationRequests} requests × ${options.perRequest} to ${DESTINATIONS} destinations, FERRY_TIMEOUT_MS=${options.isolationTimeoutMs}`
-          : "; isolation scenario skipped"),
+          : "; isolation scenario skipped") +
+        (options.scenarios.includes("isolation-slow") ? `; isolation-slow: the healthy answer in ${options.isolationAnswerMs} ms` : "") +
+        (options.scenarios.includes("rate-limit") ? `; rate-limit: ${options.rateLimit}/s, burst 1, ${options.rateLimit * options.rateLimitSeconds} postbacks` : "") +
+        (options.scenarios.includes("fairness")
+          ? `; fairness: A's backlog ${options.fairnessBacklog.toLocaleString("en-US")}, B ${options.fairnessRate}/s for ${options.fairnessSeconds} s`
+          : ""),
     );
 
     const base = throughput ? await direct(ctx) : null;
     const results = [];
     if (throughput) for (const name of backends) results.push(await backend(ctx, name, base!.postbacks_per_s));
     const iso = options.scenarios.includes("isolation") ? await isolation(ctx) : null;
+    const isoSlow = options.scenarios.includes("isolation-slow") ? await isolation(ctx, options.isolationAnswerMs) : null;
     const events = eventsRun ? await eventsScenario(ctx, backends) : null;
+    const rateLimit = options.scenarios.includes("rate-limit") ? await inTurn(backends, (b) => rateLimitScenario(ctx, b)) : null;
+    const fairness = options.scenarios.includes("fairness") ? await inTurn(backends, (b) => fairnessScenario(ctx, b)) : null;
 
     // The settings Ferry's processes ran with, as Ferry itself reads them.
     const ferry = loadConfig(ferryEnv({ FERRY_ADMIN_TOKEN: "x".repeat(16) }));
@@ -136,6 +150,9 @@ async function main(): Promise<number> {
         skipped_backends: skipped,
         backlog: options.backlog,
         half_rate: options.halfRate,
+        isolation_answer_ms: options.isolationAnswerMs,
+        rate_limit: { rate_limit: options.rateLimit, seconds: options.rateLimitSeconds },
+        fairness: { backlog: options.fairnessBacklog, quiet_per_s: options.fairnessRate, quiet_seconds: options.fairnessSeconds },
         endpoint: endpoint(ctx),
         data_object: DATA_OBJECT,
         data_object_bytes: Buffer.byteLength(JSON.stringify(DATA_OBJECT)),
@@ -158,6 +175,9 @@ async function main(): Promise<number> {
       direct: base,
       backends: results,
       isolation: iso,
+      isolation_slow: isoSlow,
+      rate_limit: rateLimit,
+      fairness,
       events: events
         ? {
             events: options.events,
@@ -189,6 +209,13 @@ async function main(): Promise<number> {
   } finally {
     await cleanup();
   }
+}
+
+/** `run` on each backend, one after the other (never side by side: they share the two cores). */
+async function inTurn<T>(backends: BackendName[], run: (b: BackendName) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (const b of backends) out.push(await run(b));
+  return out;
 }
 
 function commandLine(): string {

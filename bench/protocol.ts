@@ -15,6 +15,13 @@ export type ToReceiver =
       counted?: number[];
       /** Ports that accept each request and never answer, until the next "expect". */
       hanging?: number[];
+      /** The other ports answer 200 after this many ms (slow healthy partners); none: at once. */
+      answerMs?: number;
+      /**
+       * Ports whose every new postback is also recorded: its arrival time and enqueue→delivery
+       * latency, in arrival order (what rates per second and one account's latency come from).
+       */
+      record?: number[];
     }
   /** Listen on `count` more ports (the destinations of the isolation scenario); answered with "destinations". */
   | { type: "destinations"; count: number };
@@ -42,6 +49,14 @@ export interface Received {
   latencyMs: Summary;
   /** By port, every port that got a request in the phase. */
   byPort: Record<string, PortReceived>;
+  /** By port, the ports the phase asked to record (each port's postbacks in arrival order). */
+  records?: Record<string, Arrivals>;
+}
+
+/** A recorded port's distinct postbacks in arrival order: epoch ms, and enqueue→delivery ms (NaN: no ULID). */
+export interface Arrivals {
+  at: number[];
+  latencyMs: number[];
 }
 
 export type FromReceiver =

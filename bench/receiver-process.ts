@@ -8,13 +8,16 @@
  *
  * One port at start; the isolation scenario asks for more ("destinations": one port each, so
  * each is an origin of its own to Ferry), says which of them count toward the phase, and which
- * hang: accept each request and never answer it, until the next phase.
+ * hang: accept each request and never answer it, until the next phase. A phase may have the
+ * other ports answer after a delay (slow healthy partners), and may ask for some ports' arrivals
+ * to be recorded one by one (two pushes into arrays per new postback: the rate-limit and
+ * fairness scenarios compute rates per second and one account's latencies from them).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeTime } from "ulid";
 import { MsHistogram } from "./stats.js";
-import type { FromReceiver, PortReceived, ToReceiver } from "./protocol.js";
+import type { Arrivals, FromReceiver, PortReceived, ToReceiver } from "./protocol.js";
 
 const send = (message: FromReceiver) => process.send!(message);
 
@@ -32,6 +35,9 @@ interface Phase {
   lastAt: number;
   latency: MsHistogram;
   ports: Map<number, PortReceived>;
+  /** answerMs of the phase; 0: answer at once. */
+  answerMs: number;
+  records: Map<number, Arrivals>;
   done: boolean;
 }
 
@@ -48,6 +54,8 @@ function handle(port: number, req: IncomingMessage, res: ServerResponse): void {
       // Accepted, never answered: Ferry's timeout ends it (and closes the connection).
       held.add(res);
       res.once("close", () => held.delete(res));
+    } else if (phase && phase.answerMs > 0) {
+      setTimeout(() => res.end("ok"), phase.answerMs);
     } else {
       res.end("ok");
     }
@@ -64,18 +72,29 @@ function handle(port: number, req: IncomingMessage, res: ServerResponse): void {
     p.ids.add(id);
     if (++stats.count === 1) stats.firstAt = now;
     stats.lastAt = now;
+    const record = p.records.get(port);
+    if (!counted && !record) return;
+    const latency = latencyOf(id, now);
+    if (record) {
+      record.at.push(now);
+      record.latencyMs.push(latency);
+    }
     if (!counted) return;
     if (++p.n === 1) p.firstAt = now;
     p.lastAt = now;
-    if (id.startsWith("pb_")) {
-      try {
-        p.latency.add(now - decodeTime(id.slice(3)));
-      } catch {
-        // not a ULID: no latency for it
-      }
-    }
+    if (!Number.isNaN(latency)) p.latency.add(latency);
     if (p.n >= p.count) finish(p);
   });
+}
+
+/** Receive time minus the creation time in a `pb_` + ULID id; NaN for any other id. */
+function latencyOf(id: string, now: number): number {
+  if (!id.startsWith("pb_")) return NaN;
+  try {
+    return now - decodeTime(id.slice(3));
+  } catch {
+    return NaN;
+  }
 }
 
 function listen(): Promise<{ server: Server; port: number }> {
@@ -102,6 +121,7 @@ function finish(p: Phase): void {
       lastAt: p.lastAt,
       latencyMs: p.latency.summary(),
       byPort: Object.fromEntries(p.ports),
+      ...(p.records.size ? { records: Object.fromEntries(p.records) } : {}),
     },
   });
   p.ids = new Set(); // free a million ids before the next phase
@@ -126,6 +146,8 @@ process.on("message", (message: ToReceiver) => {
       lastAt: 0,
       latency: new MsHistogram(),
       ports: new Map(),
+      answerMs: message.answerMs ?? 0,
+      records: new Map((message.record ?? []).map((port) => [port, { at: [], latencyMs: [] }])),
       done: false,
     };
   } else if (message.type === "destinations") {

@@ -7,6 +7,8 @@ import type { Machine } from "./machine.js";
 import type { BackendName, ScenarioName } from "./options.js";
 import type { Summary } from "./stats.js";
 import type { EventsBackendResult } from "./events.js";
+import { FAIRNESS_P99_MS, type FairnessResult } from "./fairness.js";
+import type { RateLimitResult } from "./rate-limit.js";
 
 export interface EndToEnd {
   postbacks: number;
@@ -120,6 +122,8 @@ export interface IsolationResult {
   hanging_destination: number;
   /** FERRY_TIMEOUT_MS of both runs' Ferry process: how long each attempt to the hanging destination lasts. */
   ferry_timeout_ms: number;
+  /** How long the healthy destinations take to answer: 0 (at once), or the slow variant's --isolation-answer-ms. */
+  healthy_answer_ms: number;
   /** Ingest requests per run, all destinations together; each carries `data_objects_per_request` postbacks to one destination. */
   requests: number;
   data_objects_per_request: number;
@@ -157,7 +161,9 @@ export interface EventsResult {
 }
 
 export interface Target {
-  id: "end_to_end_ratio" | "backlog_worker_rss" | "backlog_drain_ratio" | "ingest_p99_half_rate" | "isolation_ratio" | "events_session_p99" | "events_category_hour_p99";
+  id:
+    | "end_to_end_ratio" | "backlog_worker_rss" | "backlog_drain_ratio" | "ingest_p99_half_rate" | "isolation_ratio" | "events_session_p99" | "events_category_hour_p99"
+    | "isolation_slow_ratio" | "rate_limit_ratio" | "fairness_quiet_p99";
   backend: BackendName;
   description: string;
   target: string;
@@ -189,6 +195,10 @@ export interface BenchResult {
     skipped_backends: Record<string, string>;
     backlog: number;
     half_rate: boolean;
+    /** The issue-14 scenarios' settings (what ran only if the scenario is in `scenarios`). */
+    isolation_answer_ms: number;
+    rate_limit: { rate_limit: number; seconds: number };
+    fairness: { backlog: number; quiet_per_s: number; quiet_seconds: number };
     endpoint: { method: string; url: string };
     data_object: Record<string, unknown>;
     data_object_bytes: number;
@@ -207,6 +217,12 @@ export interface BenchResult {
   backends: BackendResult[];
   /** The isolation scenario; null when it did not run. */
   isolation: IsolationResult | null;
+  /** The isolation-slow scenario (issue 14): the healthy destinations answer after healthy_answer_ms. */
+  isolation_slow: IsolationResult | null;
+  /** The rate-limit scenario (issue 14), per backend; null when it did not run. */
+  rate_limit: RateLimitResult[] | null;
+  /** The fairness scenario (issue 14), per backend; null when it did not run. */
+  fairness: FairnessResult[] | null;
   /** The events scenario (issue 10); null when it did not run. */
   events: EventsResult | null;
   targets: Target[];
@@ -272,8 +288,8 @@ export function checkTargets(r: Omit<BenchResult, "targets">): Target[] {
       note: [small, viaStore(["category_hour"])].filter(Boolean).join("; "),
     });
   }
-  const iso = r.isolation;
-  if (iso) {
+  for (const iso of [r.isolation, r.isolation_slow]) {
+    if (!iso) continue;
     const ratio = iso.ratio;
     const b = iso.one_hanging.healthy;
     const notes: string[] = [];
@@ -282,12 +298,36 @@ export function checkTargets(r: Omit<BenchResult, "targets">): Target[] {
     if (b.seconds * 1000 < iso.ferry_timeout_ms) {
       notes.push(`run B lasted ${b.seconds} s, less than FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms}: no attempt to the hanging destination timed out within it`);
     }
+    const slow = iso.healthy_answer_ms > 0;
     out.push({
-      id: "isolation_ratio", backend: iso.backend,
-      description: `one of ${iso.destinations} destinations hanging (FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms}): the other ${iso.destinations - 1} keep ≥ 80% of their all-healthy postbacks/s`,
+      id: slow ? "isolation_slow_ratio" : "isolation_ratio", backend: iso.backend,
+      description:
+        `one of ${iso.destinations} destinations hanging (FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms})${slow ? `, the others answering in ${iso.healthy_answer_ms} ms` : ""}: ` +
+        `the other ${iso.destinations - 1} keep ≥ 80% of their all-healthy postbacks/s`,
       target: "≥ 0.80", measured: ratio, unit: "× all-healthy postbacks/s",
       met: ratio >= 0.8, missed_by: ratio >= 0.8 ? null : below(ratio, 0.8),
       note: notes.length ? notes.join("; ") : null,
+    });
+  }
+  for (const x of r.rate_limit ?? []) {
+    const ok = x.ratio >= 0.9 && x.ratio <= 1.1;
+    out.push({
+      id: "rate_limit_ratio", backend: x.name,
+      description: `a destination with rate_limit ${x.rate_limit}/s, burst ${x.rate_limit_burst ?? 1}, drained by ${x.processes.join(" + ")}: the partner's steady rate within ±10% of the limit`,
+      target: "0.90 – 1.10", measured: x.ratio, unit: "× rate_limit",
+      met: ok, missed_by: ok ? null : `${Math.round(Math.abs(x.ratio - 1) * 100)}% ${x.ratio > 1 ? "over" : "under"} the limit (${x.steady.per_s}/s vs ${x.rate_limit}/s)`,
+      note: `max ${x.max_per_second} in one second${r.config.smoke ? "; smoke run" : ""}`,
+    });
+  }
+  for (const x of r.fairness ?? []) {
+    const p99 = x.quiet.delivery_latency_ms.p99;
+    const ok = p99 < FAIRNESS_P99_MS;
+    out.push({
+      id: "fairness_quiet_p99", backend: x.name,
+      description: `a quiet account's enqueue→delivery p99 while a noisy one's ${x.noisy.backlog.toLocaleString("en-US")}-postback backlog drains`,
+      target: `< ${FAIRNESS_P99_MS} ms`, measured: p99, unit: "ms",
+      met: ok, missed_by: ok ? null : above(p99, FAIRNESS_P99_MS, "ms"),
+      note: `the noisy account drained at ${x.noisy.drain.postbacks_per_s.toLocaleString("en-US")} postbacks/s${r.config.smoke ? "; smoke run" : ""}`,
     });
   }
   return out;
@@ -316,7 +356,10 @@ export function markdown(r: BenchResult): string {
   ];
   if (r.direct) lines.push(...throughputSection(r, r.direct));
   if (r.isolation) lines.push(...isolationSection(r.isolation));
+  if (r.isolation_slow) lines.push(...isolationSection(r.isolation_slow));
   if (r.events) lines.push(...eventsSection(r, r.events));
+  if (r.rate_limit) lines.push(...rateLimitSection(r.rate_limit));
+  if (r.fairness) lines.push(...fairnessSection(r.fairness));
   if (r.targets.length) {
     lines.push("", "| target | backend | measured | result |", "|---|---|---|---|");
     for (const t of r.targets) {
@@ -397,9 +440,10 @@ function isolationSection(iso: IsolationResult): string[] {
   const nine = iso.destinations - 1;
   return [
     "",
-    "## Isolation",
+    iso.healthy_answer_ms ? `## Isolation, slow healthy partners (${iso.healthy_answer_ms} ms answers)` : "## Isolation",
     "",
-    `- **Setup:** ${iso.backend} (${iso.processes.join(" + ")}), a fresh process and data dir per run; ${iso.destinations} destinations = ${iso.destinations} ports of the receiver (${iso.destinations} origins); FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms}`,
+    `- **Setup:** ${iso.backend} (${iso.processes.join(" + ")}), a fresh process and data dir per run; ${iso.destinations} destinations = ${iso.destinations} ports of the receiver (${iso.destinations} origins); FERRY_TIMEOUT_MS=${iso.ferry_timeout_ms}; ` +
+      (iso.healthy_answer_ms ? `the healthy destinations answer 200 after ${iso.healthy_answer_ms} ms` : "the healthy destinations answer 200 at once"),
     `- **Load:** ${iso.load}`,
     `- **Throughput of the ${nine}:** ${iso.throughput_definition}`,
     `- **Rounds** (one A and one B run back to back, the order alternating; B ÷ A is the median over the rounds): ` +
@@ -468,4 +512,52 @@ function eventsSection(r: BenchResult, ev: EventsResult): string[] {
     lines.push(row(`\`${k}\` through the store, p50 / p95 / p99`, (b) => q(b.store[k])));
   }
   return lines;
+}
+
+/** A table with a column per backend: its header, and how a row is made. */
+function backendColumns<T extends { name: BackendName; processes: string[] }>(xs: T[]): { header: string[]; row: (name: string, cell: (x: T) => string) => string } {
+  return {
+    header: [`| | ${xs.map((x) => `${x.name} (${x.processes.join(" + ")})`).join(" | ")} |`, `|---|${xs.map(() => "---|").join("")}`],
+    row: (name, cell) => `| ${name} | ${xs.map(cell).join(" | ")} |`,
+  };
+}
+
+function rateLimitSection(xs: RateLimitResult[]): string[] {
+  const { header, row } = backendColumns(xs);
+  return [
+    "",
+    "## Rate limit across workers (issue 14)",
+    "",
+    "- **Setup:** per backend, an account and one destination (GET to the receiver) with the rate_limit and burst below, made through the API; `ferry api` alone takes the backlog (POST /v1/push, 100 objects each), then the workers start and drain it",
+    "- **Steady rate:** arrivals from the first one + 1 s to the last one − 1 s ÷ that window (the workers start one after the other); **max in one second:** 1 s buckets from the first arrival",
+    "",
+    ...header,
+    row("rate_limit, burst", (x) => `${x.rate_limit}/s, ${x.rate_limit_burst ?? "null (1)"}`),
+    row("postbacks, first → last arrival", (x) => `${n0(x.postbacks)} in ${x.seconds} s (${x.overall_per_s}/s)`),
+    row("**steady rate** (window)", (x) => `**${x.steady.per_s}/s** (${x.steady.postbacks} from ${x.steady.from_s} s to ${x.steady.to_s} s)`),
+    row("**steady rate ÷ rate_limit** (target 0.90 – 1.10)", (x) => `**${x.ratio.toFixed(2)}**`),
+    row("max in one second", (x) => String(x.max_per_second)),
+    row("per second", (x) => x.per_second.join(", ")),
+    row("load average as the drain began", (x) => String(x.load_average_at_start)),
+  ];
+}
+
+function fairnessSection(xs: FairnessResult[]): string[] {
+  const { header, row } = backendColumns(xs);
+  const lat = (s: Summary) => `${s.p50} / ${s.p99} / ${s.max} ms`;
+  return [
+    "",
+    "## Fairness: a noisy account beside a quiet one (issue 14)",
+    "",
+    "- **Setup:** per backend, accounts A (noisy) and B (quiet), a destination each (GET, two ports of the receiver), made through the API; `ferry api` alone takes A's backlog (POST /v1/push, 1,000 objects each), then the worker starts; once A's first postback arrived, B pushes one postback at a time, open loop, while A drains",
+    "- **B's enqueue→delivery:** receive time − the creation time in the postback's ULID; **A's drain:** A's postbacks ÷ (its first → its last arrival)",
+    "",
+    ...header,
+    row("A's backlog; fill (api alone)", (x) => `${n0(x.noisy.backlog)}; ${x.noisy.fill.seconds} s, ${n0(x.noisy.fill.postbacks_per_s)} postbacks/s`),
+    row("**A's drain**", (x) => `**${n0(x.noisy.drain.postbacks_per_s)} postbacks/s** (${x.noisy.drain.seconds} s)`),
+    row("B's pushes", (x) => `${n0(x.quiet.postbacks)} at ${x.quiet.offered_per_s}/s; push → 202 p50 / p99 ${ms(x.quiet.ingest_latency_ms)}`),
+    row(`**B's enqueue→delivery p50 / p99 / max** (target p99 < ${FAIRNESS_P99_MS} ms)`, (x) => `**${lat(x.quiet.delivery_latency_ms)}**`),
+    row("after A's first arrival: B's first, B's last, A's last", (x) => `${x.quiet.first_after_s} s, ${x.quiet.last_after_s} s, ${x.noisy.drain.seconds} s`),
+    row("load average as the drain began", (x) => String(x.load_average_at_start)),
+  ];
 }

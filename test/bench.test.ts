@@ -1,8 +1,9 @@
 /**
  * `npm run bench` must not rot: one smoke iteration of every phase (direct baseline, warm-up,
  * closed loop, half rate, backlog fill and drain) on every backend this machine has, and of the
- * isolation scenario (10 destinations, all healthy, then one hanging), and of the events scenario
- * (events in through POST /v1/events, then the queries of issue 10), as a child process.
+ * isolation scenario (10 destinations, all healthy, then one hanging) in both variants (healthy
+ * answers at once, and slow), of the events scenario (events in through POST /v1/events, then
+ * the queries of issue 10), and of issue 14's rate-limit and fairness scenarios, as a child process.
  * Only the shape of its JSON is checked: timing belongs in the benchmark.
  */
 import { test } from "node:test";
@@ -35,18 +36,9 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
     assert.ok(files.includes(json.replace(/\.json$/, ".md")), "the Markdown report sits beside the JSON");
     const r = JSON.parse(readFileSync(join(out.path, json), "utf8"));
 
-    const positive = (value: unknown, what: string) => assert.ok(typeof value === "number" && value > 0, `${what} should be a positive number, got ${value}`);
-    // Whole-millisecond latencies may truly be 0 on a fast run.
-    const latency = (s: any, what: string, strict: boolean) => {
-      positive(s?.samples, `${what}.samples`);
-      for (const k of ["p50", "p99", "max"]) {
-        if (strict) positive(s[k], `${what}.${k}`);
-        else assert.ok(Number.isFinite(s[k]) && s[k] >= 0, `${what}.${k} should be a number ≥ 0, got ${s[k]}`);
-      }
-    };
     assert.equal(r.config.smoke, true);
     assert.equal(r.config.load_client, "undici", "the figures' default: undici sends the load");
-    assert.deepEqual(r.config.scenarios, ["throughput", "isolation", "events"], "the default run has every scenario");
+    assert.deepEqual(r.config.scenarios, ["throughput", "isolation", "isolation-slow", "events", "rate-limit", "fairness"], "the default run has every scenario");
     for (const k of ["cpu", "node", "commit"]) assert.ok(typeof r.machine[k] === "string" && r.machine[k], `machine.${k}`);
     positive(r.machine.cores, "machine.cores");
     positive(r.direct.postbacks_per_s, "direct.postbacks_per_s");
@@ -80,28 +72,12 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
         assert.ok(ids.has(`${b}/${id}`), `target ${id} is checked for ${b}`);
       }
     }
-    assert.match(stdout, /## Isolation/, "the isolation section is printed");
-    const iso = r.isolation;
-    assert.ok(iso, "the isolation scenario ran");
-    assert.equal(iso.backend, "embedded");
-    assert.equal(iso.destinations, 10);
-    positive(iso.ferry_timeout_ms, "isolation.ferry_timeout_ms");
-    positive(iso.ratio, "isolation.ratio");
-    assert.ok(iso.rounds.length >= 1 && iso.median_round >= 1 && iso.median_round <= iso.rounds.length, "isolation rounds and the median one");
-    for (const x of iso.rounds) positive(x.ratio, "isolation.rounds[].ratio");
-    for (const [name, run] of [["all_healthy", iso.all_healthy], ["one_hanging", iso.one_hanging]] as const) {
-      positive(run.healthy.postbacks_per_s, `isolation.${name}.healthy.postbacks_per_s`);
-      assert.equal(run.healthy.postbacks, iso.postbacks_per_destination * 9, `isolation.${name}: the nine's postbacks`);
-      latency(run.delivery_latency_ms, `isolation.${name}.delivery_latency_ms`, false);
-      assert.equal(run.destinations.length, 10);
-      for (const d of run.destinations.slice(0, 9)) {
-        assert.equal(d.state, "healthy");
-        assert.equal(d.postbacks, iso.postbacks_per_destination, `isolation.${name}: destination ${d.destination} got all its postbacks`);
-      }
-    }
-    const hung = iso.one_hanging.destinations[9];
-    assert.equal(hung.state, "hanging");
-    positive(hung.requests, "isolation: attempts held by the hanging destination");
+    assert.match(stdout, /## Isolation\n/, "the isolation section is printed");
+    assert.match(stdout, /## Isolation, slow healthy partners \(50 ms answers\)/, "the slow isolation section is printed");
+    assert.equal(r.isolation.healthy_answer_ms, 0);
+    assert.equal(r.isolation_slow.healthy_answer_ms, 50, "the slow variant's healthy destinations answer in 50 ms by default");
+    for (const iso of [r.isolation, r.isolation_slow]) checkIsolation(iso);
+    assert.ok(ids.has("embedded/isolation_slow_ratio"), "the slow isolation target is checked");
     assert.ok(ids.has("embedded/isolation_ratio"), "the isolation target is checked");
     assert.match(stdout, /## Events \(issue 10\)/, "the events section is printed");
     const ev = r.events;
@@ -121,6 +97,30 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
       }
       assert.equal(b.api.session_view.rows, 50, "a session's whole story is its 50 events");
       for (const id of ["events_session_p99", "events_category_hour_p99"]) assert.ok(ids.has(`${b.name}/${id}`), `target ${id} is checked for ${b.name}`);
+    }
+    assert.match(stdout, /## Rate limit across workers/, "the rate-limit section is printed");
+    assert.deepEqual(r.rate_limit.map((x: any) => x.name), names, "the rate-limit scenario runs on the same backends");
+    for (const x of r.rate_limit) {
+      assert.equal(x.rate_limit, r.config.rate_limit.rate_limit);
+      assert.equal(x.rate_limit_burst, 1);
+      assert.equal(x.postbacks, r.config.rate_limit.rate_limit * r.config.rate_limit.seconds, `rate_limit.${x.name}: every postback arrived`);
+      positive(x.steady.per_s, `rate_limit.${x.name}.steady.per_s`);
+      positive(x.ratio, `rate_limit.${x.name}.ratio`);
+      positive(x.max_per_second, `rate_limit.${x.name}.max_per_second`);
+      assert.equal(x.per_second.reduce((a: number, b: number) => a + b, 0), x.postbacks, "the per-second buckets hold every arrival");
+      if (x.name === "redis-postgres") assert.ok(x.processes.includes("2 × ferry worker"), `two workers drain: ${x.processes}`);
+      assert.ok(ids.has(`${x.name}/rate_limit_ratio`), `the rate-limit target is checked for ${x.name}`);
+    }
+    assert.match(stdout, /## Fairness: a noisy account beside a quiet one/, "the fairness section is printed");
+    assert.deepEqual(r.fairness.map((x: any) => x.name), names, "the fairness scenario runs on the same backends");
+    for (const x of r.fairness) {
+      const quiet = r.config.fairness.quiet_per_s * r.config.fairness.quiet_seconds;
+      assert.equal(x.noisy.backlog, r.config.fairness.backlog);
+      positive(x.noisy.drain.postbacks_per_s, `fairness.${x.name}.noisy.drain.postbacks_per_s`);
+      assert.equal(x.quiet.postbacks, quiet, `fairness.${x.name}: every quiet postback arrived`);
+      latency(x.quiet.delivery_latency_ms, `fairness.${x.name}.quiet.delivery_latency_ms`, false);
+      assert.equal(x.quiet.delivery_latency_ms.samples, quiet, "one latency per quiet postback");
+      assert.ok(ids.has(`${x.name}/fairness_quiet_p99`), `the fairness target is checked for ${x.name}`);
     }
     for (const t of r.targets) assert.ok(t.met === true || t.met === false, `${t.backend}/${t.id} was measured`);
   } finally {
@@ -151,3 +151,40 @@ test("the smoke run with --load-client client sends ingest requests and event ba
     out.cleanup();
   }
 });
+
+function positive(value: unknown, what: string): void {
+  assert.ok(typeof value === "number" && value > 0, `${what} should be a positive number, got ${value}`);
+}
+
+/** A latency summary; whole-millisecond latencies may truly be 0 on a fast run (strict: not). */
+function latency(s: any, what: string, strict: boolean): void {
+  positive(s?.samples, `${what}.samples`);
+  for (const k of ["p50", "p99", "max"]) {
+    if (strict) positive(s[k], `${what}.${k}`);
+    else assert.ok(Number.isFinite(s[k]) && s[k] >= 0, `${what}.${k} should be a number ≥ 0, got ${s[k]}`);
+  }
+}
+
+/** The shape of one isolation result (either variant). */
+function checkIsolation(iso: any): void {
+  assert.ok(iso, "the isolation scenario ran");
+  assert.equal(iso.backend, "embedded");
+  assert.equal(iso.destinations, 10);
+  positive(iso.ferry_timeout_ms, "isolation.ferry_timeout_ms");
+  positive(iso.ratio, "isolation.ratio");
+  assert.ok(iso.rounds.length >= 1 && iso.median_round >= 1 && iso.median_round <= iso.rounds.length, "isolation rounds and the median one");
+  for (const x of iso.rounds) positive(x.ratio, "isolation.rounds[].ratio");
+  for (const [name, run] of [["all_healthy", iso.all_healthy], ["one_hanging", iso.one_hanging]] as const) {
+    positive(run.healthy.postbacks_per_s, `isolation.${name}.healthy.postbacks_per_s`);
+    assert.equal(run.healthy.postbacks, iso.postbacks_per_destination * 9, `isolation.${name}: the nine's postbacks`);
+    latency(run.delivery_latency_ms, `isolation.${name}.delivery_latency_ms`, false);
+    assert.equal(run.destinations.length, 10);
+    for (const d of run.destinations.slice(0, 9)) {
+      assert.equal(d.state, "healthy");
+      assert.equal(d.postbacks, iso.postbacks_per_destination, `isolation.${name}: destination ${d.destination} got all its postbacks`);
+    }
+  }
+  const hung = iso.one_hanging.destinations[9];
+  assert.equal(hung.state, "hanging");
+  positive(hung.requests, "isolation: attempts held by the hanging destination");
+}
