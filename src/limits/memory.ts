@@ -6,7 +6,7 @@
  * Redis store (src/limits/port.ts): GCRA for the rate, leases that end by themselves for slots.
  */
 import { BoundedMap } from "../core/bounded-map.js";
-import { FULL_RETRY_MS, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
+import { FULL_RETRY_MS, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
 
 /** Destinations whose state is kept: far more than a worker has slots. */
 const MAX_STATES = 20_000;
@@ -42,7 +42,7 @@ export class MemoryLimitStore implements LimitStore {
     }
     if (limits.rateLimit !== null) {
       const interval = 1000 / limits.rateLimit;
-      const tolerance = ((limits.rateLimitBurst ?? 1) - 1) * interval;
+      const tolerance = rateToleranceMs(limits);
       const tat = Math.max(state.tat, now);
       if (tat - now > tolerance) return { granted: false, retryInMs: Math.max(1, Math.ceil(tat - tolerance - now)), reason: "rate" };
       state.tat = tat + interval;

@@ -9,8 +9,9 @@
  * conformance suite is test/conformance/limits.ts.
  *
  * Contract:
- * - Rate: GCRA. `rateLimit` requests per second on average; up to `rateLimitBurst` (null = 1)
- *   may go at once after an idle spell, else requests are spaced 1/rateLimit s apart.
+ * - Rate: GCRA. `rateLimit` requests per second on average, never more over any window; up to
+ *   `rateLimitBurst` (null = 1) may go at once after an idle spell, else requests are spaced
+ *   1/rateLimit s apart, give or take RATE_SLACK of that (see `rateToleranceMs`).
  * - Concurrency: at most `concurrency` leases held at once. A lease ends at `release`, or by
  *   itself `leaseMs` after it was granted (a killed worker's slots come back).
  * - A refusal takes nothing: no token is spent when the slots are full, and no slot is held
@@ -42,6 +43,21 @@ export interface LimitStore {
   /** What runs where, for the start-up line. */
   readonly describe: string;
   close(): Promise<void>;
+}
+
+/**
+ * How early (as a share of the interval between requests) a request may come. A waiter's timer
+ * fires a little late, and strict GCRA counts lateness as lost: at 20/s, 2.5 ms late per
+ * request is 5% less. With this slack a late request's successor may come that much sooner,
+ * so the average holds; two requests are still never less than 0.9 intervals apart, and never
+ * two at once without a burst.
+ */
+export const RATE_SLACK = 0.1;
+
+/** GCRA's tolerance in ms: how far ahead of the schedule a request may be and still go. */
+export function rateToleranceMs(limits: Pick<LimitSettings, "rateLimit" | "rateLimitBurst">): number {
+  const interval = 1000 / (limits.rateLimit ?? Infinity);
+  return ((limits.rateLimitBurst ?? 1) - 1 + RATE_SLACK) * interval;
 }
 
 /**

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Redis } from "ioredis";
 import { BackendError, redact } from "../backend-error.js";
-import { FULL_RETRY_MS, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
+import { FULL_RETRY_MS, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
 
 /** Versioned: processes of two Ferry versions on one Redis each call their own code. */
 export const LIMITS_LIBRARY = "ferry_limits_v1";
@@ -70,7 +70,7 @@ export class RedisLimitStore implements LimitStore {
       Math.max(1, Math.ceil(leaseMs)),
       limits.concurrency ?? "",
       limits.rateLimit ?? "",
-      limits.rateLimitBurst ?? "",
+      limits.rateLimit === null ? "" : rateToleranceMs(limits),
       FULL_RETRY_MS,
     )) as [number, (string | number)?, string?];
     if (reply[0] === 1) return { granted: true, lease: reply[1] === undefined ? null : String(reply[1]) };

@@ -2,8 +2,9 @@
      own clock (TIME), so workers on machines whose clocks differ share one schedule.
      Input:  ARGV[1] prefix, ARGV[2] destination id, ARGV[3] lease name (unique per acquire),
              ARGV[4] lease length in ms, ARGV[5] concurrency ("" for none), ARGV[6] rate per
-             second ("" for none), ARGV[7] burst ("" for 1), ARGV[8] ms to wait at most when
-             the slots are full.
+             second ("" for none), ARGV[7] how far ahead of its schedule a request may go,
+             in ms (GCRA's tolerance: the burst's and the timer slack's), ARGV[8] ms to wait
+             at most when the slots are full.
      Keys:   P:lim:c:<id>  zset  lease → when it ends (ms); ended ones are pruned here
              P:lim:r:<id>  string  GCRA's theoretical arrival time of the next request (ms)
              Both expire once nothing in them matters any more (idle destinations leave nothing).
@@ -28,7 +29,7 @@ end
 if rate then
   local key = p .. ":lim:r:" .. id
   local interval = 1000 / rate
-  local tolerance = ((tonumber(ARGV[7]) or 1) - 1) * interval
+  local tolerance = tonumber(ARGV[7]) or 0
   local tat = tonumber(redis.call("GET", key)) or now
   if tat < now then tat = now end
   if tat - now > tolerance then
