@@ -27,6 +27,12 @@ test("ferry start keeps rate_limit 20 (20/s ± 10% over 8 s) and concurrency 2, 
     t.diagnostic(`embedded: rate_limit 20 gave ${rate.toFixed(1)}/s over 8 s; concurrency 2 saw at most ${slow.maxInFlight()} in flight`);
     assert.ok(rate >= 18 && rate <= 22, `${rate}/s: outside 20/s ± 10%`);
     assert.equal(slow.maxInFlight(), 2);
+    // The waits are counted, by reason only.
+    const metrics = await (await fetch(`${ferry.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    for (const reason of ["rate", "concurrency"]) {
+      const line = metrics.split("\n").find((l) => l.startsWith(`ferry_limit_waits_total{reason="${reason}"`));
+      assert.ok(line && Number(line.split(" ").pop()) > 0, `ferry_limit_waits_total for ${reason}: ${line}`);
+    }
     assert.deepEqual(await ferry.stop(), { code: 0, signal: null }, ferry.stderr());
   } finally {
     ferry.signal("SIGKILL");

@@ -27,8 +27,10 @@ const LOG_EVERY_MS = 5000;
 /** setTimeout's longest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What the limiter reports, for /metrics: a store's refusal (a wait), or a postback given back. */
-export type LimitEvent = "wait_concurrency" | "wait_rate" | "given_back_line_full" | "given_back_deadline" | "given_back_unavailable";
+/** What the limiter reports, for /metrics: the store told a line's head to wait, or a postback went back to the queue. */
+export type LimitEvent =
+  | { kind: "wait"; reason: "concurrency" | "rate" }
+  | { kind: "given_back"; reason: "line_full" | "deadline" | "store_unavailable" };
 
 /** A slot and token taken: release it once the send has ended. */
 export interface Slot {
@@ -70,7 +72,7 @@ export class DestinationLimiter {
    */
   acquire(id: string, limits: LimitSettings, deadline: number, leaseMs: number): Promise<Slot | number> {
     const left = deadline - Date.now();
-    if (left < 0) return this.givenBack("given_back_deadline", DEADLINE_DELAY);
+    if (left < 0) return this.givenBack("deadline", DEADLINE_DELAY);
     let line = this.lines.get(id);
     if (!line) {
       line = { id, waiters: [], asking: false, waitingFor: undefined, wake: undefined, limits, leaseMs };
@@ -82,13 +84,13 @@ export class DestinationLimiter {
     if (line.waiters.length >= MAX_WAITING) {
       // Come back once the line ahead has likely gone through.
       const perSecond = Math.min(limits.rateLimit ?? Infinity, (limits.concurrency ?? Infinity) * 10);
-      return this.givenBack("given_back_line_full", Math.max(100, Math.ceil(((line.waiters.length + 1) / perSecond) * 1000)));
+      return this.givenBack("line_full", Math.max(100, Math.ceil(((line.waiters.length + 1) / perSecond) * 1000)));
     }
     const l = line;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         // Its deadline came first: out of the line, back to the queue while its lease holds.
-        this.o.observe?.("given_back_deadline");
+        this.o.observe?.({ kind: "given_back", reason: "deadline" });
         waiter.settle(DEADLINE_DELAY);
       }, Math.min(left, MAX_TIMER_MS));
       const waiter: Waiter = {
@@ -126,7 +128,7 @@ export class DestinationLimiter {
           // The store is away (Redis down): no slot can be promised, so nobody is sent.
           this.failed(err, line.id, "acquire");
           for (const w of [...line.waiters]) {
-            this.o.observe?.("given_back_unavailable");
+            this.o.observe?.({ kind: "given_back", reason: "store_unavailable" });
             w.settle(UNAVAILABLE_DELAY);
           }
           break;
@@ -140,7 +142,7 @@ export class DestinationLimiter {
           continue;
         }
         line.waitingFor = got.reason;
-        this.o.observe?.(got.reason === "concurrency" ? "wait_concurrency" : "wait_rate");
+        this.o.observe?.({ kind: "wait", reason: got.reason });
         await new Promise<void>((resolve) => {
           const timer = setTimeout(wake, Math.min(got.retryInMs, MAX_TIMER_MS));
           function wake() {
@@ -160,8 +162,8 @@ export class DestinationLimiter {
     }
   }
 
-  private givenBack(event: LimitEvent, ms: number): Promise<number> {
-    this.o.observe?.(event);
+  private givenBack(reason: "line_full" | "deadline", ms: number): Promise<number> {
+    this.o.observe?.({ kind: "given_back", reason });
     return Promise.resolve(ms);
   }
 
