@@ -63,8 +63,8 @@ test("only the head of a line asks the store: 10 waiting at 20/s cost about one 
   const elapsed = Date.now() - t0;
   assert.ok(got.every((g) => typeof g === "object"), "all sent");
   assert.ok(elapsed >= 430, `evenly spaced at 50 ms: 10 took ${elapsed} ms`);
-  // 10 grants and about one refusal before each of the 9 later ones; a late timer adds few.
-  assert.ok(store.asked <= 25, `${store.asked} questions for 10 grants`);
+  // 10 grants and about one refusal before each of the later ones; a late timer adds few.
+  assert.ok(store.asked <= 22, `${store.asked} questions for 10 grants`);
   assert.ok(events.some((e) => e.kind === "wait" && e.reason === "rate"));
 });
 
@@ -89,4 +89,16 @@ test("a store that cannot be asked sends the line back to the queue, nobody is s
   const l = new DestinationLimiter({ store: broken });
   const got = await Promise.all([1, 2, 3].map(() => l.acquire("d", limits({ concurrency: 5 }), Infinity, LEASE)));
   assert.ok(got.every((g) => typeof g === "number" && g > 0), JSON.stringify(got));
+});
+
+test("on shutdown every waiter goes back to the queue at once, not at its deadline", async () => {
+  const l = new DestinationLimiter({ store: new MemoryLimitStore() });
+  const slow = limits({ rateLimit: 0.001 });
+  assert.equal(typeof (await l.acquire("d", slow, Infinity, LEASE)), "object");
+  const waiting = Promise.all([1, 2].map(() => l.acquire("d", slow, Date.now() + 60_000, LEASE)));
+  await new Promise((r) => setTimeout(r, 20));
+  const t0 = Date.now();
+  l.rejectWaiting();
+  assert.deepEqual(await waiting, [0, 0]);
+  assert.ok(Date.now() - t0 < 100);
 });

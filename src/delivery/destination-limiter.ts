@@ -38,7 +38,10 @@ export interface Slot {
 }
 
 interface Waiter {
-  settle(result: Slot | number): void;
+  /** The latest time it may be sent. */
+  deadline: number;
+  /** Leaves the line (if still in it) and answers; false if it had answered already. */
+  settle(result: Slot | number): boolean;
 }
 
 interface Line {
@@ -94,15 +97,20 @@ export class DestinationLimiter {
         waiter.settle(DEADLINE_DELAY);
       }, Math.min(left, MAX_TIMER_MS));
       const waiter: Waiter = {
+        deadline,
         settle: (result) => {
+          if (settled) return false;
+          settled = true;
           clearTimeout(timer);
           const i = l.waiters.indexOf(waiter);
           if (i !== -1) l.waiters.splice(i, 1);
           // Nobody left to ask for: the head stops sleeping and the line ends.
           if (l.waiters.length === 0) l.wake?.();
           resolve(result);
+          return true;
         },
       };
+      let settled = false;
       l.waiters.push(waiter);
       if (!l.asking) void this.ask(l);
     });
@@ -114,6 +122,11 @@ export class DestinationLimiter {
     this.o.store.release(id, slot.lease).catch((err: unknown) => this.failed(err, id, "release"));
     const line = this.lines.get(id);
     if (line?.waitingFor === "concurrency") line.wake?.();
+  }
+
+  /** On shutdown: every waiter goes back to the queue now rather than at its deadline. */
+  rejectWaiting(): void {
+    for (const line of this.lines.values()) for (const w of [...line.waiters]) w.settle(0);
   }
 
   /** The head's loop: asks the store for the line until the line is empty. */
@@ -135,10 +148,7 @@ export class DestinationLimiter {
         }
         if (got.granted) {
           line.waitingFor = undefined;
-          const head = line.waiters[0];
-          if (head) head.settle({ lease: got.lease });
-          // Its waiter left (deadline) while the store answered: the slot is nobody's.
-          else if (got.lease !== null) this.release(line.id, { lease: got.lease });
+          this.grant(line, got.lease, got.sendInMs);
           continue;
         }
         line.waitingFor = got.reason;
@@ -159,6 +169,33 @@ export class DestinationLimiter {
       if (line.waiters.length === 0 && this.lines.get(line.id) === line) this.lines.delete(line.id);
       // A waiter that joined as the loop ended starts it again.
       else if (line.waiters.length > 0) void this.ask(line);
+    }
+  }
+
+  /**
+   * Hands a grant to the head of the line, which leaves it so the next asks at once. A grant
+   * for a moment ahead (the rate's place kept) is waited for out of the line.
+   */
+  private grant(line: Line, lease: string | null, sendInMs: number): void {
+    const slot: Slot = { lease };
+    const head = line.waiters[0];
+    if (head && Date.now() + sendInMs < head.deadline) {
+      if (sendInMs <= 0) {
+        head.settle(slot);
+        return;
+      }
+      line.waiters.shift();
+      setTimeout(() => {
+        // Its deadline timer won a close race: the slot is nobody's.
+        if (!head.settle(slot) && lease !== null) this.release(line.id, slot);
+      }, sendInMs);
+      return;
+    }
+    // Its waiter left (deadline) while the store answered, or its place comes too late for it.
+    if (lease !== null) this.release(line.id, slot);
+    if (head) {
+      this.o.observe?.({ kind: "given_back", reason: "deadline" });
+      head.settle(DEADLINE_DELAY);
     }
   }
 

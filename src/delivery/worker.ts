@@ -184,6 +184,7 @@ export class Worker {
     this.wakeLoop?.();
     await this.loop;
     this.limiter.rejectWaiting();
+    this.destinationLimiter.rejectWaiting();
     if (this.busy > 0) {
       const allDone = new Promise<void>((resolve) => (this.idle = resolve));
       const timer = setTimeout(() => {

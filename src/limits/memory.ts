@@ -6,7 +6,7 @@
  * Redis store (src/limits/port.ts): GCRA for the rate, leases that end by themselves for slots.
  */
 import { BoundedMap } from "../core/bounded-map.js";
-import { FULL_RETRY_MS, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
+import { FULL_RETRY_MS, aheadMs, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
 
 /** Destinations whose state is kept: far more than a worker has slots. */
 const MAX_STATES = 20_000;
@@ -40,17 +40,19 @@ export class MemoryLimitStore implements LimitStore {
         return { granted: false, retryInMs: Math.max(1, Math.min(FULL_RETRY_MS, Math.ceil(earliest - now))), reason: "concurrency" };
       }
     }
+    let sendInMs = 0;
     if (limits.rateLimit !== null) {
-      const interval = 1000 / limits.rateLimit;
-      const tolerance = rateToleranceMs(limits);
       const tat = Math.max(state.tat, now);
-      if (tat - now > tolerance) return { granted: false, retryInMs: Math.max(1, Math.ceil(tat - tolerance - now)), reason: "rate" };
-      state.tat = tat + interval;
+      const wait = tat - rateToleranceMs(limits) - now;
+      const ahead = aheadMs(limits);
+      if (wait > ahead) return { granted: false, retryInMs: Math.max(1, Math.ceil(wait - ahead)), reason: "rate" };
+      state.tat = tat + 1000 / limits.rateLimit;
+      sendInMs = Math.max(0, Math.ceil(wait));
     }
-    if (limits.concurrency === null) return { granted: true, lease: null };
+    if (limits.concurrency === null) return { granted: true, lease: null, sendInMs };
     const lease = String(++this.leases);
-    state.slots.set(lease, now + leaseMs);
-    return { granted: true, lease };
+    state.slots.set(lease, now + sendInMs + leaseMs);
+    return { granted: true, lease, sendInMs };
   }
 
   async release(destinationId: string, lease: string): Promise<void> {

@@ -11,7 +11,10 @@
  * Contract:
  * - Rate: GCRA. `rateLimit` requests per second on average, never more over any window; up to
  *   `rateLimitBurst` (null = 1) may go at once after an idle spell, else requests are spaced
- *   1/rateLimit s apart, give or take RATE_SLACK of that (see `rateToleranceMs`).
+ *   1/rateLimit s apart. A grant may be for a moment just ahead (`sendInMs`, at most
+ *   `aheadMs`): the store keeps the schedule, so a waiter whose timer fires late delays only
+ *   its own request, never the ones after it (strict GCRA would count lateness as lost rate:
+ *   at 20/s, 5 ms late per request is 10% less).
  * - Concurrency: at most `concurrency` leases held at once. A lease ends at `release`, or by
  *   itself `leaseMs` after it was granted (a killed worker's slots come back).
  * - A refusal takes nothing: no token is spent when the slots are full, and no slot is held
@@ -30,8 +33,11 @@ export interface LimitSettings {
 }
 
 export type Acquired =
-  /** Send now. `lease` names the slot to release; null when no slot was taken (no concurrency limit). */
-  | { granted: true; lease: string | null }
+  /**
+   * Send in `sendInMs` (0: now), the rate's place kept for it. `lease` names the slot to release
+   * after the send; null when no slot was taken (no concurrency limit).
+   */
+  | { granted: true; lease: string | null; sendInMs: number }
   /** Ask again in `retryInMs`: the slots are full ("concurrency") or the rate says wait ("rate"). */
   | { granted: false; retryInMs: number; reason: "concurrency" | "rate" };
 
@@ -45,19 +51,18 @@ export interface LimitStore {
   close(): Promise<void>;
 }
 
-/**
- * How early (as a share of the interval between requests) a request may come. A waiter's timer
- * fires a little late, and strict GCRA counts lateness as lost: at 20/s, 2.5 ms late per
- * request is 5% less. With this slack a late request's successor may come that much sooner,
- * so the average holds; two requests are still never less than 0.9 intervals apart, and never
- * two at once without a burst.
- */
-export const RATE_SLACK = 0.1;
-
-/** GCRA's tolerance in ms: how far ahead of the schedule a request may be and still go. */
+/** GCRA's tolerance in ms: how far ahead of the schedule a request may go (the burst). */
 export function rateToleranceMs(limits: Pick<LimitSettings, "rateLimit" | "rateLimitBurst">): number {
-  const interval = 1000 / (limits.rateLimit ?? Infinity);
-  return ((limits.rateLimitBurst ?? 1) - 1 + RATE_SLACK) * interval;
+  return ((limits.rateLimitBurst ?? 1) - 1) * (1000 / (limits.rateLimit ?? Infinity));
+}
+
+/**
+ * How far ahead a grant may be: one interval between requests, so that the next head asking
+ * as soon as the previous grant is handed out gets its place (10 ms at least, for fast rates;
+ * 1 s at most: beyond that it is told to ask again).
+ */
+export function aheadMs(limits: Pick<LimitSettings, "rateLimit">): number {
+  return Math.min(1000, Math.max(10, 1000 / (limits.rateLimit ?? Infinity)));
 }
 
 /**

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Redis } from "ioredis";
 import { BackendError, redact } from "../backend-error.js";
-import { FULL_RETRY_MS, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
+import { FULL_RETRY_MS, aheadMs, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
 
 /** Versioned: processes of two Ferry versions on one Redis each call their own code. */
 export const LIMITS_LIBRARY = "ferry_limits_v1";
@@ -71,9 +71,10 @@ export class RedisLimitStore implements LimitStore {
       limits.concurrency ?? "",
       limits.rateLimit ?? "",
       limits.rateLimit === null ? "" : rateToleranceMs(limits),
+      limits.rateLimit === null ? "" : aheadMs(limits),
       FULL_RETRY_MS,
-    )) as [number, (string | number)?, string?];
-    if (reply[0] === 1) return { granted: true, lease: reply[1] === undefined ? null : String(reply[1]) };
+    )) as [number, number, string?];
+    if (reply[0] === 1) return { granted: true, sendInMs: Number(reply[1]), lease: reply[2] === undefined ? null : String(reply[2]) };
     return { granted: false, retryInMs: Number(reply[1]), reason: reply[2] === "c" ? "concurrency" : "rate" };
   }
 
