@@ -102,3 +102,23 @@ test("on shutdown every waiter goes back to the queue at once, not at its deadli
   assert.deepEqual(await waiting, [0, 0]);
   assert.ok(Date.now() - t0 < 100);
 });
+
+test("a place granted ahead is waited for out of the line; one after the waiter's deadline is not taken", async () => {
+  const store = new Counting();
+  const l = new DestinationLimiter({ store });
+  const r10 = limits({ rateLimit: 10, concurrency: 5 });
+  assert.equal(typeof (await l.acquire("d", r10, Infinity, LEASE)), "object");
+  // The next place is ~100 ms ahead: granted at once, sent then.
+  const t0 = Date.now();
+  const second = await l.acquire("d", r10, Infinity, LEASE);
+  assert.equal(typeof second, "object");
+  assert.ok(Date.now() - t0 >= 80, `sent at its place, ${Date.now() - t0} ms later`);
+  // A waiter whose deadline comes before its place goes back to the queue, its slot released.
+  const late = await l.acquire("d", r10, Date.now() + 20, LEASE);
+  assert.ok(typeof late === "number" && late > 0);
+  await new Promise((r) => setTimeout(r, 150));
+  const slots = await Promise.all([1, 2, 3].map(() => store.acquire("other", limits({ concurrency: 1 }), LEASE)));
+  assert.equal(slots.filter((s) => s.granted).length, 1, "stores are per destination (sanity)");
+  const left = await store.acquire("d", limits({ concurrency: 3 }), LEASE);
+  assert.ok(left.granted, "the late waiter's slot was released: 2 held of 3");
+});
