@@ -166,9 +166,8 @@ export class DestinationLimiter {
     } finally {
       line.asking = false;
       line.waitingFor = undefined;
-      if (line.waiters.length === 0 && this.lines.get(line.id) === line) this.lines.delete(line.id);
-      // A waiter that joined as the loop ended starts it again.
-      else if (line.waiters.length > 0) void this.ask(line);
+      // Empty now (the loop runs until it is, or gave everyone back): the next postback starts afresh.
+      if (this.lines.get(line.id) === line) this.lines.delete(line.id);
     }
   }
 
