@@ -1,7 +1,9 @@
 /**
  * Chooses and opens the queue and store adapters the config asks for. The embedded default:
  * both in one SQLite file in the data dir. FERRY_REDIS_URL moves the queue to Redis,
- * FERRY_DATABASE_URL the store to Postgres; either may be set without the other.
+ * FERRY_DATABASE_URL the store to Postgres; either may be set without the other. Destination
+ * limits (concurrency, rate_limit) live where the queue does: in Redis, shared by every worker
+ * on it, or in the worker's own memory on the embedded default (one worker process).
  */
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -14,11 +16,16 @@ import { RedisQueue } from "./queue/redis.js";
 import { connectPostgresStores } from "./store/postgres.js";
 import { openSqlite, type SqliteDatabase } from "./sqlite.js";
 import { redact } from "./backend-error.js";
+import type { LimitStore } from "./limits/port.js";
+import { MemoryLimitStore } from "./limits/memory.js";
+import { RedisLimitStore } from "./limits/redis.js";
 export { BackendError, redact } from "./backend-error.js";
 
 export interface Backends {
   queue: Queue;
   stores: Stores;
+  /** Destinations' concurrency and rate limits, for the worker. */
+  limits: LimitStore;
   /** What runs where, for the start-up log line; no password in it. */
   describe: string;
   close(): Promise<void>;
@@ -41,6 +48,10 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
       ? await connectPostgresStores(config.database_url, { migrate: config.migrate_on_start })
       : openSqliteStores(sqlite());
     opened.push(stores);
+    const limits: LimitStore = config.redis_url
+      ? await RedisLimitStore.connect(config.redis_url, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms })
+      : new MemoryLimitStore();
+    opened.push(limits);
     const where = [
       config.redis_url ? `queue in Redis ${redact(config.redis_url)}` : `queue in SQLite ${sqlitePath(config)}`,
       config.database_url ? `store in Postgres ${redact(config.database_url)}` : `store in SQLite ${sqlitePath(config)}`,
@@ -48,8 +59,10 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
     return {
       queue,
       stores,
+      limits,
       describe: where.join(", "),
       async close() {
+        await limits.close();
         await queue.close();
         await stores.close();
         db?.close();

@@ -138,7 +138,7 @@ test("src/core imports nothing outside src/core but node: builtins, ulid and ajv
 // module is named by its source file (`../resend.js` is src/resend.ts) or its package.
 
 /** The two ports: the only part of src/queue and src/store the layers above may know. */
-const PORTS = new Set(["src/queue/port.ts", "src/store/port.ts"]);
+const PORTS = new Set(["src/queue/port.ts", "src/store/port.ts", "src/limits/port.ts"]);
 /** Files that read settings, make loggers, name the version and open the backends. */
 const WIRING_FILES = new Set(["src/config.ts", "src/log.ts", "src/version.ts", "src/backends.ts"]);
 /**
@@ -175,7 +175,7 @@ const folderOf = (path: string) => path.split("/").slice(0, 2).join("/");
 type Rule = (from: string, imported: Import) => string | undefined;
 
 /**
- * (a) src/api, src/delivery and src/compat import only: src/core, src/app, the two ports, their own folder
+ * (a) src/api, src/delivery and src/compat import only: src/core, src/app, the ports, their own folder
  * (api from api, delivery from delivery; not each other; compat from api too, and api/app.ts from
  * compat/index.ts), node: builtins and the packages in
  * package.json's dependencies. Wiring files only from WIRING_MODULES, except that any of them
@@ -223,7 +223,7 @@ const appRule: Rule = (from, imported) => {
 /** Which files each rule covers. */
 const LAYERS: { name: string; dirs: string[]; except?: Set<string>; rule: Rule }[] = [
   { name: "api and delivery", dirs: ["src/api", "src/delivery", "src/compat"], rule: edgeRule },
-  { name: "adapters", dirs: ["src/queue", "src/store"], except: PORTS, rule: adapterRule },
+  { name: "adapters", dirs: ["src/queue", "src/store", "src/limits"], except: PORTS, rule: adapterRule },
   { name: "use cases", dirs: ["src/app"], rule: appRule },
 ];
 

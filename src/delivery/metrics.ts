@@ -9,6 +9,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { DeliveryObserver } from "./worker.js";
+import type { LimitEvent } from "./destination-limiter.js";
 
 type Outcome = "delivered" | "retry" | "dead" | "held" | "cancelled" | "released";
 
@@ -25,6 +26,8 @@ export class DeliveryMetrics implements DeliveryObserver {
   private readonly attempts: Counter<"outcome" | "destination">;
   private readonly duration: Histogram<"destination">;
   private readonly disabledTotal: Counter;
+  private readonly limitWaits: Counter<"reason">;
+  private readonly limitGivenBack: Counter<"reason">;
   private readonly byDestination = new Map<string, Series>();
   private readonly none: Series;
   private readonly other: Series;
@@ -51,6 +54,19 @@ export class DeliveryMetrics implements DeliveryObserver {
     this.disabledTotal = new Counter({
       name: "ferry_destinations_auto_disabled_total",
       help: "Destinations this process disabled by endpoint health (too many failures within the window).",
+      registers,
+    });
+    // Per reason only (no destination label): a handful of series whatever the traffic.
+    this.limitWaits = new Counter({
+      name: "ferry_limit_waits_total",
+      help: "Times a destination's limits told the head of its line to wait: reason concurrency (its slots were full) or rate (rate_limit). Each is one question to the limit store.",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.limitGivenBack = new Counter({
+      name: "ferry_limit_given_back_total",
+      help: "Postbacks a destination's limits sent back to the queue: line_full (too many already waiting), deadline (waited until their lease could no longer cover an attempt), store_unavailable (the limit store could not be asked).",
+      labelNames: ["reason"],
       registers,
     });
     const self = this;
@@ -83,6 +99,10 @@ export class DeliveryMetrics implements DeliveryObserver {
 
   disabled(count: number): void {
     this.disabledTotal.inc(count);
+  }
+
+  limited(event: LimitEvent): void {
+    (event.kind === "wait" ? this.limitWaits : this.limitGivenBack).labels(event.reason).inc();
   }
 
   private seriesOf(destinationId: string | undefined): Series {

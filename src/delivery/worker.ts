@@ -16,7 +16,8 @@ import { SECOND } from "../core/time.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.js";
 import { DestinationCache, type Route } from "./destinations.js";
-import { DestinationLimiter } from "./destination-limiter.js";
+import { DestinationLimiter, type LimitEvent, type Slot } from "./destination-limiter.js";
+import type { LimitStore } from "../limits/port.js";
 import { outcome } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
 
@@ -24,6 +25,8 @@ export interface WorkerOptions {
   queue: Queue;
   stores: Pick<Stores, "postbacks" | "accounts">;
   sender: Sender;
+  /** Where destinations' concurrency and rate limits are kept (shared by every worker on Redis). */
+  limits: LimitStore;
   logger: Logger;
   /** Postbacks a worker has at once (reserved, not yet settled), all origins together. */
   concurrency: number;
@@ -49,6 +52,8 @@ export interface DeliveryObserver {
   notAttempted(outcome: "held" | "cancelled" | "released", destinationId: string | undefined): void;
   /** Endpoint health disabled this many destinations. */
   disabled(count: number): void;
+  /** A destination's limits made a postback wait, or sent it back to the queue. */
+  limited?(event: LimitEvent): void;
 }
 
 interface Done {
@@ -95,7 +100,7 @@ export class Worker {
   private readonly o: WorkerOptions;
   private readonly limiter: OriginLimiter;
   private readonly destinations: DestinationCache;
-  private readonly destinationLimiter = new DestinationLimiter();
+  private readonly destinationLimiter: DestinationLimiter;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly templates = new BoundedMap<string, CompiledTemplate>(TEMPLATES);
   private readonly inFlight = new Set<AbortController>();
@@ -130,6 +135,12 @@ export class Worker {
     });
     this.leaseMargin = Math.min(5 * SECOND, Math.floor(options.leaseMs / 10));
     this.destinations = new DestinationCache(options.stores.accounts);
+    const observer = options.observer;
+    this.destinationLimiter = new DestinationLimiter({
+      store: options.limits,
+      logger: options.logger,
+      ...(observer?.limited ? { observe: (event: LimitEvent) => observer.limited!(event) } : {}),
+    });
   }
 
   start(): void {
@@ -173,6 +184,7 @@ export class Worker {
     this.wakeLoop?.();
     await this.loop;
     this.limiter.rejectWaiting();
+    this.destinationLimiter.rejectWaiting();
     if (this.busy > 0) {
       const allDone = new Promise<void>((resolve) => (this.idle = resolve));
       const timer = setTimeout(() => {
@@ -331,25 +343,28 @@ export class Worker {
    */
   private async sendWithinLimits(r: Reservation, q: Request): Promise<SendResult | undefined> {
     const d = q.destination;
-    const limited = d !== undefined && (d.concurrency !== null || d.rateLimit !== null);
-    if (limited) {
-      const wait = await this.destinationLimiter.acquire(d.id, d, q.deadline);
-      if (wait > 0) {
-        this.giveBack(r, wait);
+    // A destination without limits asks no store at all: unlimited throughput is unchanged.
+    let held: Slot | undefined;
+    if (d !== undefined && (d.concurrency !== null || d.rateLimit !== null)) {
+      // The slot's lease lasts as long as the postback's: a killed worker's slots come back then.
+      const got = await this.destinationLimiter.acquire(d.id, d, q.deadline, this.o.leaseMs);
+      if (typeof got === "number") {
+        this.giveBack(r, got);
         return undefined;
       }
+      held = got;
     }
     const origin = ORIGIN.exec(q.url)?.[0] ?? q.url;
     const slot = this.limiter.acquire(origin, q.deadline, q.timeoutMs);
     const admission = typeof slot === "number" ? slot : await slot;
     if (admission > 0) {
-      if (limited) this.destinationLimiter.release(d.id);
+      if (held) this.destinationLimiter.release(d!.id, held);
       this.giveBack(r, admission);
       return undefined;
     }
     const sent = await this.send(r, q);
     this.limiter.release(origin, q.ended, Date.now(), q.durationMs);
-    if (limited) this.destinationLimiter.release(d.id);
+    if (held) this.destinationLimiter.release(d!.id, held);
     if (q.ended === "aborted" && sent.result.kind === "error") {
       // Shutdown cut it short before an answer: not an attempt to blame the destination for.
       this.giveBack(r, 0);
