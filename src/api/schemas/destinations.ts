@@ -16,7 +16,7 @@ const FIELDS = {
   timeout_ms: { type: ["integer", "null"], minimum: 100, maximum: 120000 },
   max_attempts: { type: ["integer", "null"], minimum: 1, maximum: 100 },
   default_value: { type: ["string", "number", "boolean", "null"], description: "The value of a {key} the object lacks." },
-  rate_limit: { type: ["number", "null"], exclusiveMinimum: 0, maximum: 100000, description: "Postbacks per second; null for no limit." },
+  rate_limit: { type: ["number", "null"], minimum: 0.001, maximum: 100000, description: "Postbacks per second, across all workers together; null for no limit." },
   concurrency: { type: ["integer", "null"], minimum: 1, maximum: 1000 },
   failure_threshold: { type: ["integer", "null"], minimum: 0, maximum: 1000000, description: "Failures within failure_window_ms that disable it; 0 never." },
   failure_window_ms: { type: ["integer", "null"], minimum: 0, maximum: 31536000000 },
