@@ -89,12 +89,16 @@ export class Sender {
         signal,
       });
       const responseBody = await this.readStart(res.body);
-      const retryAfter = res.headers["retry-after"];
+      const retryAfter = first(res.headers["retry-after"]);
+      // undici's request() follows no redirect (no redirect interceptor is installed), so a
+      // 3xx is the attempt's answer: its Location is kept to say where it led, never followed.
+      const location = res.statusCode >= 300 && res.statusCode < 400 ? first(res.headers["location"]) : undefined;
       return {
         result: {
           kind: "response",
           status: res.statusCode,
-          retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+          retryAfter,
+          ...(location === undefined ? {} : { location }),
         },
         responseBody,
         errorMessage: null,
@@ -131,6 +135,10 @@ export class Sender {
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function errorCode(err: unknown): string {

@@ -11,13 +11,16 @@ import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "..
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
 import type { RetryPolicy } from "../core/retry.js";
-import { destinationSendsBody, sendsBody, type Destination, type HttpMethod } from "../core/types.js";
-import { SECOND } from "../core/time.js";
+import { DISABLED_GONE, destinationSendsBody, sendsBody, type Destination, type HttpMethod } from "../core/types.js";
+import { MINUTE, SECOND } from "../core/time.js";
 import { BoundedMap } from "../core/bounded-map.js";
+import { congestionOf, type Aimd, type Congestion, type Signal } from "../core/aimd.js";
 import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.js";
 import { DestinationCache, type Route } from "./destinations.js";
 import { DestinationLimiter } from "./destination-limiter.js";
-import { outcome } from "./outcome.js";
+import { DestinationPacing, PACED_DELAY } from "./destination-pacing.js";
+import { LogEvery } from "./log-every.js";
+import { outcome, type Outcome, type Pause } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
 
 export interface WorkerOptions {
@@ -49,6 +52,12 @@ export interface DeliveryObserver {
   notAttempted(outcome: "held" | "cancelled" | "released", destinationId: string | undefined): void;
   /** Endpoint health disabled this many destinations. */
   disabled(count: number): void;
+  /** An origin's or a destination's limit was halved (adaptive pacing) on this sign of overload. */
+  paced(scope: "origin" | "destination", signal: Congestion): void;
+  /** A destination was paused by its partner's Retry-After (by this worker). */
+  paused(): void;
+  /** A destination was disabled because it answered 410 Gone. */
+  gone(): void;
 }
 
 interface Done {
@@ -56,6 +65,10 @@ interface Done {
   record?: AttemptRecord;
   cancel?: CancelRecord;
   failure?: DestinationFailure;
+  /** Its destination answered 429/503 with Retry-After: paused in the store with this flush. */
+  pause?: Pause;
+  /** Its destination answered 410 Gone: disabled in the store with this flush, before the settle. */
+  gone?: string;
 }
 
 /** Most entries reserved in one call: large enough to batch, small enough to share among workers. */
@@ -70,6 +83,15 @@ const HOLD_SWEEP_MS = 5 * SECOND;
 const TEMPLATES = 1000;
 /** scheme://host:port of a URL. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+/** At most one pacing log line per origin or destination (and direction) this often. */
+const PACE_LOG_MS = 10 * SECOND;
+/** At most one log line per destination this often about a Retry-After that could not be used. */
+const RETRY_AFTER_LOG_MS = MINUTE;
+/**
+ * A postback of a paused destination comes back after the pause and up to this much more:
+ * spread, so a long backlog does not all fall due in the same millisecond when it ends.
+ */
+const PAUSE_SPREAD_MS = 500;
 /** A postback without a destination or account to look up is sent as queued. */
 const SEND: Route = { kind: "send" };
 
@@ -96,6 +118,10 @@ export class Worker {
   private readonly limiter: OriginLimiter;
   private readonly destinations: DestinationCache;
   private readonly destinationLimiter = new DestinationLimiter();
+  /** Adaptive pacing per destination (the origin's is in `limiter`). */
+  private readonly pacing: DestinationPacing;
+  private readonly paceLog = new LogEvery(PACE_LOG_MS);
+  private readonly retryAfterLog = new LogEvery(RETRY_AFTER_LOG_MS);
   private sweeper: NodeJS.Timeout | undefined;
   private readonly templates = new BoundedMap<string, CompiledTemplate>(TEMPLATES);
   private readonly inFlight = new Set<AbortController>();
@@ -113,11 +139,17 @@ export class Worker {
   private flushing: Promise<void> | undefined;
   private idle: (() => void) | undefined;
   /** Counters for the logs and /metrics. */
-  readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0, held: 0, cancelled: 0, disabled: 0, enabled: 0 };
+  readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0, held: 0, cancelled: 0, disabled: 0, enabled: 0, paused: 0, gone: 0, paced: 0 };
 
   /** Postbacks reserved and not yet settled: in flight, for /metrics. */
   get inFlightCount(): number {
     return this.busy;
+  }
+
+  /** Origins and destinations paced below their full concurrency now, for /metrics. */
+  pacedBelowFull(): { origins: number; destinations: number } {
+    const now = Date.now();
+    return { origins: this.limiter.belowFull(now), destinations: this.pacing.belowFull(now) };
   }
 
   constructor(options: WorkerOptions) {
@@ -127,7 +159,9 @@ export class Worker {
       slots: options.concurrency,
       // Half the timeout: an origin slower than that is close to timing out, one merely slow is not.
       stallMs: Math.floor(options.timeoutMs / 2),
+      onPace: (origin, from, to, signal) => this.paced("origin", origin, from, to, signal),
     });
+    this.pacing = new DestinationPacing({ onPace: (id, from, to, signal) => this.paced("destination", id, from, to, signal) });
     this.leaseMargin = Math.min(5 * SECOND, Math.floor(options.leaseMs / 10));
     this.destinations = new DestinationCache(options.stores.accounts);
   }
@@ -248,8 +282,14 @@ export class Worker {
     if (route === undefined) return;
     if (route.kind === "hold") return this.park(r);
     if (route.kind === "cancel") return this.cancel(r, route.reason);
+    if (route.kind === "paused") return this.giveBack(r, route.until - Date.now() + Math.floor(Math.random() * PAUSE_SPREAD_MS));
     const request = this.prepare(r, route, leaseEnd);
-    const sent = request.unsendable ?? (await this.sendWithinLimits(r, request));
+    if (request.unsendable) return this.record(r, request, request.unsendable);
+    const d = request.destination;
+    // Adaptive pacing of the destination, beside its owner's limits (in sendWithinLimits).
+    if (d && !this.pacing.acquire(d.id, d.concurrency ?? this.o.originConcurrency)) return this.giveBack(r, PACED_DELAY);
+    const sent = await this.sendWithinLimits(r, request);
+    if (d) this.pacing.release(d.id, sent === undefined ? "aborted" : request.ended);
     if (sent !== undefined) this.record(r, request, sent);
   }
 
@@ -373,7 +413,7 @@ export class Worker {
     q.durationMs = Math.round((performance.now() - t0) * 100) / 100;
     clearTimeout(timer);
     this.inFlight.delete(controller);
-    q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : "answered";
+    q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : (congestionOf(sent.result) ?? "answered");
     return sent;
   }
 
@@ -399,12 +439,63 @@ export class Worker {
       maxDelayMs: this.o.retryMaxDelayMs,
     };
     const attempt = { reservation: r, url: q.url, sent, startedAt: q.startedAt, durationMs: q.durationMs, destination: q.destination };
-    const { record, settle, failure, counter } = outcome(attempt, policy, this.o, Date.now());
+    const now = Date.now();
+    const o = outcome(attempt, policy, this.o, now);
+    const { record, settle, failure, counter } = o;
     this.counts.attempts++;
     this.counts[counter]++;
     this.o.observer?.attempt(counter, r.endpoint.destinationId, q.durationMs);
     this.log(q, record);
-    this.finish({ settlement: { reservation: r, settle }, record, failure });
+    const done: Done = { settlement: { reservation: r, settle }, record };
+    if (failure) done.failure = failure;
+    if (q.destination) this.partnerAsked(q.destination, o, done, now);
+    this.finish(done);
+  }
+
+  /**
+   * What the partner's answer asks of its whole destination: a pause (429 or 503 with
+   * Retry-After), taken here at once and stored with the flush, which other workers read
+   * within their destination cache's 1 s; or, on 410 Gone, to be disabled with the flush.
+   */
+  private partnerAsked(d: Destination, o: Outcome, done: Done, now: number): void {
+    if (o.retryAfterProblem && this.retryAfterLog.due(d.id, now) !== undefined) {
+      const { value, problem } = o.retryAfterProblem;
+      this.o.logger.warn(
+        { destination_id: d.id, retry_after: value, max_delay_ms: this.o.retryMaxDelayMs },
+        problem === "invalid"
+          ? "partner sent a Retry-After that is neither seconds nor an HTTP date; ignored (logged once a minute per destination)"
+          : "partner's Retry-After is longer than FERRY_RETRY_MAX_DELAY_MS; the pause is capped there (logged once a minute per destination)",
+      );
+    }
+    if (o.pause) {
+      done.pause = o.pause;
+      this.destinations.pause(d.id, o.pause.until, now);
+      this.counts.paused++;
+      this.o.observer?.paused();
+      if (this.paceLog.due(`pause:${d.id}`, now) !== undefined) {
+        this.o.logger.warn(
+          { destination_id: d.id, paused_until: new Date(o.pause.until).toISOString(), reason: o.pause.reason },
+          "destination paused by its partner's Retry-After; its postbacks wait until then, not counted as attempts",
+        );
+      }
+    }
+    if (o.gone) done.gone = d.id;
+  }
+
+  /** An origin's or destination's pacing limit changed: counted, and logged at most every PACE_LOG_MS per direction. */
+  private paced(scope: "origin" | "destination", key: string, from: Aimd, to: Aimd, signal: Signal): void {
+    const dropped = to.limit < from.limit;
+    if (dropped && signal !== "success") {
+      this.counts.paced++;
+      this.o.observer?.paced(scope, signal);
+    }
+    // Logged when it drops, and when it is back at its full concurrency.
+    if (!dropped && to.limit < to.max) return;
+    const times = this.paceLog.due(`${scope}:${dropped ? "down" : "up"}:${key}`);
+    if (times === undefined) return;
+    const fields = { [scope === "origin" ? "origin" : "destination_id"]: key, limit: to.limit, max: to.max, ...(dropped ? { signal, drops: times } : {}) };
+    if (dropped) this.o.logger.warn(fields, `${scope} pacing: concurrency lowered (timeouts, connection errors, 429 or 503)`);
+    else this.o.logger.info(fields, `${scope} pacing: back to full concurrency`);
   }
 
   /** The one log line per attempt the seed asks for: time, method, URL, code, latency, body. */
@@ -511,7 +602,34 @@ export class Worker {
     // Counted once the attempts are recorded; a retried flush may count a failure twice,
     // which only disables a failing destination a little sooner.
     if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
+    await this.partnerRequests(items, now);
     await this.o.queue.settle(items.map((i) => i.settlement));
+  }
+
+  /**
+   * Stores the pauses (the longest per destination) and the 410 Gone disables of finished work.
+   * Before the settle: a postback held for a destination still enabled would be released by the
+   * hold sweep. Repeated by a retried flush, which changes nothing (a pause only lengthens).
+   */
+  private async partnerRequests(items: Done[], now: number): Promise<void> {
+    const pauses = new Map<string, Pause>();
+    const gone = new Set<string>();
+    for (const item of items) {
+      if (item.pause && (pauses.get(item.pause.destinationId)?.until ?? 0) < item.pause.until) pauses.set(item.pause.destinationId, item.pause);
+      if (item.gone) gone.add(item.gone);
+    }
+    for (const p of pauses.values()) {
+      await this.o.stores.accounts.pauseDestination(p.destinationId, p.until, p.reason);
+      // Read again on its next postback: the stored pause from now on (and its end, if the owner ends it).
+      this.destinations.forget(p.destinationId);
+    }
+    for (const id of gone) {
+      await this.o.stores.accounts.updateDestination(id, { enabled: false, disabledReason: DISABLED_GONE }, now);
+      this.destinations.forget(id);
+      this.counts.gone++;
+      this.o.observer?.gone();
+      this.o.logger.warn({ destination_id: id }, "destination answered 410 Gone: disabled; its postbacks are held until it is enabled again");
+    }
   }
 
   private async writeFailed(items: Done[], err: unknown): Promise<void> {
