@@ -132,27 +132,38 @@ test("origin: what one origin holds (in flight and waiting) stays within its fai
   l.rejectWaiting();
 });
 
-test("destination gate: at full it never turns one away; below full it admits `limit` at once", () => {
+test("destination gate: at full it never holds one back; below full it admits `limit` at once and a short line waits", async () => {
   const changes: string[] = [];
   const g = new DestinationPacing({ onPace: (id, from, to) => changes.push(`${id} ${from.limit}->${to.limit}`) });
-  for (let i = 0; i < 100; i++) assert.equal(g.acquire("d", 4, T), true, "at full, the owner's limits decide");
+  for (let i = 0; i < 100; i++) assert.equal(g.acquire("d", 4, FAR, T), true, "at full, the owner's limits decide");
   for (let i = 0; i < 100; i++) g.release("d", "answered", T);
-  assert.equal(g.acquire("d", 4, T), true);
+  assert.equal(g.acquire("d", 4, FAR, T), true);
   g.release("d", "timeout", T);
-  assert.equal(g.acquire("d", 4, T), true);
+  assert.equal(g.acquire("d", 4, FAR, T), true);
   g.release("d", "throttled", T);
   assert.equal(g.limitOf("d", 4, T), 1);
   assert.equal(g.belowFull(T), 1);
-  assert.equal(g.acquire("d", 4, T), true);
-  assert.equal(g.acquire("d", 4, T), false, "one at a time now");
+  assert.equal(g.acquire("d", 4, FAR, T), true);
+  const second = g.acquire("d", 4, FAR, T);
+  const third = g.acquire("d", 4, FAR, T);
+  assert.ok(second instanceof Promise && third instanceof Promise, "one at a time now; two rounds wait");
+  assert.equal(g.acquire("d", 4, FAR, T), false, "a longer line goes back to the queue");
+  assert.equal(g.acquire("d", 4, T, T), false, "nor waits one whose deadline is now");
   g.release("d", "aborted", T);
+  assert.equal(await second, true, "the next in line takes the freed slot");
   assert.equal(g.limitOf("d", 4, T), 1, "aborted: no signal");
-  assert.equal(g.acquire("d", 4, T), true);
   g.release("d", "answered", T);
   assert.equal(g.limitOf("d", 4, T), 2);
+  assert.equal(await third, true);
   assert.deepEqual(changes, ["d 4->2", "d 2->1", "d 1->2"]);
+  // A waiter leaves at its deadline.
+  assert.equal(g.acquire("w", 2, Infinity), true);
+  g.release("w", "timeout");
+  assert.equal(g.acquire("w", 2, Infinity), true);
+  const late = g.acquire("w", 2, Date.now() + 30);
+  assert.ok(late instanceof Promise);
+  assert.equal(await late, false);
   // A lower concurrency setting applies at once.
   assert.equal(g.limitOf("e", 3, T), 3);
-  assert.equal(g.acquire("d", 1, T), true);
-  assert.equal(g.belowFull(T), 0, "limit 1 of max 1 is full");
+  g.rejectWaiting();
 });

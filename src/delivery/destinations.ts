@@ -73,6 +73,11 @@ export class DestinationCache {
     if ((this.pauses.get(destinationId, now) ?? 0) < until) this.pauses.set(destinationId, until, now);
   }
 
+  /** Until when this worker paused the destination itself (0: it did not): no lookup, for a check just before sending. */
+  pausedHere(destinationId: string, now: number = Date.now()): number {
+    return this.pauses.get(destinationId, now) ?? 0;
+  }
+
   /** Forgets what is known of a destination (it was just disabled or paused here). */
   forget(destinationId: string): void {
     this.destinations.delete(destinationId);

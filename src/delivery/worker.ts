@@ -92,6 +92,11 @@ const RETRY_AFTER_LOG_MS = MINUTE;
  * spread, so a long backlog does not all fall due in the same millisecond when it ends.
  */
 const PAUSE_SPREAD_MS = 500;
+/**
+ * After a 410, this worker sends its destination nothing for this long (a local pause): by
+ * then the flush has disabled it in the store, and its postbacks are held when next reserved.
+ */
+const GONE_GRACE_MS = 2 * SECOND;
 /** A postback without a destination or account to look up is sent as queued. */
 const SEND: Route = { kind: "send" };
 
@@ -207,6 +212,7 @@ export class Worker {
     this.wakeLoop?.();
     await this.loop;
     this.limiter.rejectWaiting();
+    this.pacing.rejectWaiting();
     if (this.busy > 0) {
       const allDone = new Promise<void>((resolve) => (this.idle = resolve));
       const timer = setTimeout(() => {
@@ -287,7 +293,10 @@ export class Worker {
     if (request.unsendable) return this.record(r, request, request.unsendable);
     const d = request.destination;
     // Adaptive pacing of the destination, beside its owner's limits (in sendWithinLimits).
-    if (d && !this.pacing.acquire(d.id, d.concurrency ?? this.o.originConcurrency)) return this.giveBack(r, PACED_DELAY);
+    if (d) {
+      const gate = this.pacing.acquire(d.id, d.concurrency ?? this.o.originConcurrency, request.deadline);
+      if (!(gate === true || (gate !== false && (await gate)))) return this.giveBack(r, PACED_DELAY);
+    }
     const sent = await this.sendWithinLimits(r, request);
     if (d) this.pacing.release(d.id, sent === undefined ? "aborted" : request.ended);
     if (sent !== undefined) this.record(r, request, sent);
@@ -387,6 +396,14 @@ export class Worker {
       this.giveBack(r, admission);
       return undefined;
     }
+    // Paused (Retry-After) while it waited for its limits: not sent, back until the pause ends.
+    const pausedUntil = d === undefined ? 0 : this.destinations.pausedHere(d.id);
+    if (pausedUntil > Date.now()) {
+      this.limiter.release(origin, "aborted");
+      if (limited) this.destinationLimiter.release(d.id);
+      this.giveBack(r, pausedUntil - Date.now() + Math.floor(Math.random() * PAUSE_SPREAD_MS));
+      return undefined;
+    }
     const sent = await this.send(r, q);
     this.limiter.release(origin, q.ended, Date.now(), q.durationMs);
     if (limited) this.destinationLimiter.release(d.id);
@@ -479,7 +496,11 @@ export class Worker {
         );
       }
     }
-    if (o.gone) done.gone = d.id;
+    if (o.gone) {
+      done.gone = d.id;
+      // Nothing more is sent to it from here while the flush disables it in the store.
+      this.destinations.pause(d.id, now + GONE_GRACE_MS, now);
+    }
   }
 
   /** An origin's or destination's pacing limit changed: counted, and logged at most every PACE_LOG_MS per direction. */
