@@ -33,7 +33,7 @@ async function api(base: string, method: string, path: string, token: string, bo
   return json;
 }
 
-test("two workers: a 429 with Retry-After: 3 stops both from sending to that destination until then", async () => {
+test("two workers: a 429 with Retry-After: 3 stops both from sending to that destination until then", async (t) => {
   const PAUSE_S = 3;
   let first = true;
   const receiver = await startReceiver({
@@ -88,6 +88,9 @@ test("two workers: a 429 with Retry-After: 3 stops both from sending to that des
     assert.equal(attempts[0]! + attempts[1]!, N + 1, `attempts: ${attempts}`);
     const pauseLines = workers.flatMap((w) => w.logs().filter((l) => /paused by its partner's Retry-After/.test(String(l.msg))));
     assert.equal(pauseLines.length, 1);
+    const resumed = receiver.requests.find((r) => r.receivedAt >= t0 + 1_500)!.receivedAt - t0;
+    const lastBefore = Math.max(...receiver.requests.filter((r) => r.receivedAt < t0 + 1_500).map((r) => r.receivedAt)) - t0;
+    t.diagnostic(`two workers: last request ${lastBefore} ms after the 429, next ${resumed} ms after it (paused ${pausedUntil - t0} ms); attempts per worker ${attempts}`);
   } finally {
     await killAll();
     await receiver.close();

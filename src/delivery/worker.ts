@@ -288,14 +288,15 @@ export class Worker {
     if (route === undefined) return;
     if (route.kind === "hold") return this.park(r);
     if (route.kind === "cancel") return this.cancel(r, route.reason);
-    if (route.kind === "paused") return this.giveBack(r, route.until - Date.now() + Math.floor(Math.random() * PAUSE_SPREAD_MS));
+    if (route.kind === "paused") return this.waitOutPause(r, route.until);
     const request = this.prepare(r, route, leaseEnd);
     if (request.unsendable) return this.record(r, request, request.unsendable);
     const d = request.destination;
     // Adaptive pacing of the destination, beside its owner's limits (in sendWithinLimits).
     if (d) {
-      const gate = this.pacing.acquire(d.id, d.concurrency ?? this.o.originConcurrency, request.deadline);
-      if (!(gate === true || (gate !== false && (await gate)))) return this.giveBack(r, PACED_DELAY);
+      let admitted = this.pacing.acquire(d.id, d.concurrency ?? this.o.originConcurrency, request.deadline);
+      if (admitted instanceof Promise) admitted = await admitted;
+      if (!admitted) return this.giveBack(r, PACED_DELAY);
     }
     const sent = await this.sendWithinLimits(r, request);
     if (d) this.pacing.release(d.id, sent === undefined ? "aborted" : request.ended);
@@ -331,6 +332,11 @@ export class Worker {
   /** Not attempted: back to the queue in `delayMs`, the attempt not counted. */
   private giveBack(r: Reservation, delayMs: number): void {
     this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + delayMs } } });
+  }
+
+  /** Its destination is paused: back to the queue until the pause ends (spread a little), not an attempt. */
+  private waitOutPause(r: Reservation, until: number): void {
+    this.giveBack(r, until - Date.now() + Math.floor(Math.random() * PAUSE_SPREAD_MS));
   }
 
   /** The request to send: the destination's current settings, the URL rendered, the timeout and deadline. */
@@ -401,7 +407,7 @@ export class Worker {
     if (pausedUntil > Date.now()) {
       this.limiter.release(origin, "aborted");
       if (limited) this.destinationLimiter.release(d.id);
-      this.giveBack(r, pausedUntil - Date.now() + Math.floor(Math.random() * PAUSE_SPREAD_MS));
+      this.waitOutPause(r, pausedUntil);
       return undefined;
     }
     const sent = await this.send(r, q);
