@@ -91,6 +91,17 @@ function recordOf(a: Attempt, state: AttemptRecord["state"], nextAttemptAt: numb
 }
 
 /**
+ * Until when the worker that got this answer must send its destination nothing, decided the
+ * moment the answer arrives (before the limits it held are passed on): a Retry-After pause, or
+ * `goneGraceMs` after a 410 (the flush disables the destination meanwhile). 0: no pause.
+ */
+export function pauseAsked(destination: Destination, result: AttemptResult, now: number, maxDelayMs: number, goneGraceMs: number): number {
+  if (result.kind !== "response") return 0;
+  if (result.status === 410) return now + goneGraceMs;
+  return retryAfterPause(destination, result, now, maxDelayMs).pause?.until ?? 0;
+}
+
+/**
  * A 429 or 503 with Retry-After pauses the whole destination (issue 14), not only this
  * postback: the partner asked for nothing until then. Capped by the longest retry delay. A
  * value Ferry cannot read is treated as absent (the postback's own backoff applies) and named,

@@ -20,7 +20,7 @@ import { DestinationCache, type Route } from "./destinations.js";
 import { DestinationLimiter } from "./destination-limiter.js";
 import { DestinationPacing, PACED_DELAY } from "./destination-pacing.js";
 import { LogEvery } from "./log-every.js";
-import { outcome, type Outcome, type Pause } from "./outcome.js";
+import { outcome, pauseAsked, type Outcome, type Pause } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
 
 export interface WorkerOptions {
@@ -437,6 +437,11 @@ export class Worker {
     clearTimeout(timer);
     this.inFlight.delete(controller);
     q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : (congestionOf(sent.result) ?? "answered");
+    // A pause (Retry-After) or 410 holds from now: before this postback's limits pass to the next.
+    if (q.destination) {
+      const until = pauseAsked(q.destination, sent.result, Date.now(), this.o.retryMaxDelayMs, GONE_GRACE_MS);
+      if (until > 0) this.destinations.pause(q.destination.id, until);
+    }
     return sent;
   }
 
@@ -491,8 +496,8 @@ export class Worker {
       );
     }
     if (o.pause) {
+      // Paused here already (send); stored with the flush.
       done.pause = o.pause;
-      this.destinations.pause(d.id, o.pause.until, now);
       this.counts.paused++;
       this.o.observer?.paused();
       if (this.paceLog.due(`pause:${d.id}`, now) !== undefined) {
@@ -502,11 +507,8 @@ export class Worker {
         );
       }
     }
-    if (o.gone) {
-      done.gone = d.id;
-      // Nothing more is sent to it from here while the flush disables it in the store.
-      this.destinations.pause(d.id, now + GONE_GRACE_MS, now);
-    }
+    // Paused here already (send) while the flush disables it in the store.
+    if (o.gone) done.gone = d.id;
   }
 
   /** An origin's or destination's pacing limit changed: counted, and logged at most every PACE_LOG_MS per direction. */
