@@ -241,11 +241,11 @@ export class OriginLimiter {
    * use them all).
    */
   private fitsInLine(state: Origin, deadline: number, timeoutMs: number, now: number): boolean {
-    const perOrigin = state.pace.limit;
-    const rounds = Math.ceil((state.line.length + 1) / perOrigin);
+    const limit = state.pace.limit;
+    const rounds = Math.ceil((state.line.length + 1) / limit);
     const roundMs = state.answerMs === undefined ? timeoutMs : Math.min(timeoutMs, 2 * state.answerMs);
     if (now + rounds * roundMs > deadline) return false;
-    if (state.line.length < perOrigin) return true;
+    if (state.line.length < limit) return true;
     let others = 0;
     for (const s of this.origins.values()) if (this.health(s, now) !== "struggling") others++;
     const share = Math.floor(this.o.slots / Math.max(1, others));
