@@ -44,6 +44,11 @@ export interface SendResult {
 
 /** Bytes of a response read before the connection is dropped instead of drained. */
 const DRAIN_LIMIT = 1024 * 1024;
+/**
+ * Bytes of response headers accepted (Node's default, set here so no NODE_OPTIONS can raise
+ * it): a partner sending more fails the attempt (network_error, "Headers Overflow").
+ */
+const MAX_HEADER_BYTES = 16 * 1024;
 
 export class Sender {
   private readonly dispatcher: Dispatcher;
@@ -56,6 +61,7 @@ export class Sender {
       // The worker's own timer bounds each attempt; these only stop a stuck socket.
       headersTimeout: 0,
       bodyTimeout: 0,
+      maxHeaderSize: MAX_HEADER_BYTES,
     };
     // Through a proxy, the proxy resolves names and connects: the guard would only see the
     // proxy's own address, which the operator chose. Give the proxy its own egress rules.
