@@ -28,3 +28,10 @@ test("BoundedMap deleteWhere removes matching entries only", () => {
   assert.deepEqual([m.has("t1"), m.has("t2"), m.has("t3")], [false, true, false]);
   assert.throws(() => new BoundedMap(0), RangeError);
 });
+
+test("BoundedMap values() yields the entries not expired, oldest set first", () => {
+  const m = new BoundedMap<string, number>(10, 1000);
+  m.set("a", 1, 0).set("b", 2, 500).set("c", 3, 900);
+  assert.deepEqual([...m.values(999)], [1, 2, 3]);
+  assert.deepEqual([...m.values(1000)], [2, 3], "a expired at 1000");
+});

@@ -78,6 +78,9 @@ test("the dashboard in headless chromium", { skip: SKIP, timeout: 180_000 }, asy
   // Flaky: disabled by endpoint health after 2 failed attempts; what is owed to it is held.
   const flaky = (await api("POST", "/v1/destinations", { account_id: account.id, url: `${receiver.url}/flaky`, event_types: ["flaky.*"], failure_threshold: 2 })).body;
   assert.ok(orders.id && flaky.id, "both destinations were made");
+  // Busy: its partner answered 429 with Retry-After (issue 14), so it is paused for ten minutes.
+  const busy = (await api("POST", "/v1/destinations", { account_id: account.id, url: `${receiver.url}/busy`, event_types: ["busy.*"] })).body;
+  assert.equal(await ferry.backends.stores.accounts.pauseDestination(busy.id, Date.now() + 600_000, "http_429 with Retry-After: 600"), true);
 
   const push = async (type: string, objects: object[]) => {
     const res = await api("POST", `/v1/push?type=${type}`, objects, token);
@@ -162,6 +165,7 @@ test("the dashboard in headless chromium", { skip: SKIP, timeout: 180_000 }, asy
     await textOf(`#destinations tr[data-id="${flaky.id}"]`, /Disabled/);
     await textOf(`#destinations tr[data-id="${flaky.id}"]`, /2 failed attempts/);
     assert.equal(await page.locator(`#destinations tr[data-id="${orders.id}"] button:has-text("Re-enable")`).isHidden(), true);
+    await textOf(`#destinations tr[data-id="${busy.id}"] td:nth-child(2)`, /^Pauseduntil .+: http_429 with Retry-After: 600$/);
     assert.equal(await page.evaluate('sessionStorage.getItem("ferry.token")'), token, "the token is kept in the tab's sessionStorage");
   });
 

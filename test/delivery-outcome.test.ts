@@ -1,7 +1,7 @@
 /** The pure outcome of one attempt: record, settle, destination failure and counter. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { outcome, type Attempt } from "../src/delivery/outcome.js";
+import { GONE_HELD, outcome, type Attempt } from "../src/delivery/outcome.js";
 import type { Reservation } from "../src/queue/port.js";
 import type { Destination } from "../src/core/types.js";
 import type { SendResult } from "../src/delivery/sender.js";
@@ -77,4 +77,39 @@ test("an unrenderable URL is dead at once; without a destination no failure is c
   assert.equal(o.record.errorMessage, "bad");
   assert.equal(o.record.statusCode, null);
   assert.equal(o.failure, undefined);
+});
+
+test("410 from a destination: recorded, held (not dead, no failure counted), and the destination is to be disabled; on_disable drop: dead", () => {
+  const gone: SendResult = { result: { kind: "response", status: 410 }, responseBody: "gone", errorMessage: null };
+  const held = outcome(attempt(gone, 1, { ...destination, onDisable: "hold" }), POLICY, HEALTH, NOW, LOW);
+  assert.deepEqual(held.settle, { kind: "hold" });
+  assert.equal(held.gone, true);
+  assert.equal(held.failure, undefined);
+  assert.equal(held.record.state, "failed");
+  assert.equal(held.record.statusCode, 410);
+  assert.equal(held.record.nextAttemptAt, null);
+  assert.equal(held.record.reason, `http_410; ${GONE_HELD}`);
+  const dropped = outcome(attempt(gone, 1, { ...destination, onDisable: "drop" }), POLICY, HEALTH, NOW, LOW);
+  assert.deepEqual(dropped.settle, { kind: "done" });
+  assert.equal(dropped.record.state, "dead");
+  // Without a destination (a bare /ingest URL): dead as before, nothing to disable.
+  const inline = outcome(attempt(gone), POLICY, HEALTH, NOW, LOW);
+  assert.equal(inline.record.state, "dead");
+  assert.equal(inline.gone, undefined);
+});
+
+test("429/503 with Retry-After pause the destination (capped at maxDelayMs); unusable values are named, not used; no destination, no pause", () => {
+  const answer = (status: number, retryAfter: string): SendResult => ({ result: { kind: "response", status, retryAfter }, responseBody: "", errorMessage: null });
+  const o = outcome(attempt(answer(429, "30"), 1, destination), POLICY, HEALTH, NOW, LOW);
+  assert.deepEqual(o.pause, { destinationId: "dst_1", until: NOW + 30_000, reason: "http_429 with Retry-After: 30" });
+  assert.equal(o.retryAfterProblem, undefined);
+  assert.deepEqual(o.settle, { kind: "retry", at: NOW + 30_000 });
+  const capped = outcome(attempt(answer(503, "86400"), 1, destination), POLICY, HEALTH, NOW, LOW);
+  assert.equal(capped.pause?.until, NOW + POLICY.maxDelayMs);
+  assert.deepEqual(capped.retryAfterProblem, { value: "86400", problem: "capped" });
+  const bad = outcome(attempt(answer(503, "-1"), 1, destination), POLICY, HEALTH, NOW, LOW);
+  assert.equal(bad.pause, undefined);
+  assert.deepEqual(bad.retryAfterProblem, { value: "-1", problem: "invalid" });
+  assert.equal(outcome(attempt(answer(500, "30"), 1, destination), POLICY, HEALTH, NOW, LOW).pause, undefined, "only 429 and 503 pause");
+  assert.equal(outcome(attempt(answer(429, "30")), POLICY, HEALTH, NOW, LOW).pause, undefined, "inline endpoints: per postback only");
 });

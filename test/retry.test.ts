@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay, decide, parseRetryAfter, type AttemptResult, type RetryPolicy } from "../src/core/retry.js";
+import { backoffDelay, decide, parseRetryAfter, retryAfterDelay, type AttemptResult, type RetryPolicy } from "../src/core/retry.js";
 import { ATTEMPT_ERRORS, type AttemptErrorCode } from "../src/core/errors.js";
 
 const NOW = Date.UTC(2030, 0, 15, 12, 0, 0); // a whole second, so HTTP dates are exact
@@ -43,9 +43,33 @@ test("every other network error is retried after the backoff", () => {
   }
 });
 
-test("other 4xx, 3xx and 1xx are dead at once, on the first attempt", () => {
-  for (const status of [100, 301, 302, 304, 307, 400, 401, 403, 404, 405, 409, 410, 413, 422, 451, 499]) {
+test("other 4xx and 1xx are dead at once, on the first attempt", () => {
+  for (const status of [100, 400, 401, 403, 404, 405, 409, 410, 413, 422, 451, 499]) {
     assert.deepEqual(decide(response(status), 1, POLICY, NOW, LOW), { kind: "dead", reason: `http_${status}` }, `status ${status}`);
+  }
+});
+
+test("a 3xx is dead at once, its reason naming the status and where it led, not followed (issue 14)", () => {
+  for (const status of [301, 302, 303, 304, 307, 308]) {
+    assert.deepEqual(decide(response(status), 1, POLICY, NOW, LOW), { kind: "dead", reason: `http_${status}; redirect without a Location, not followed` }, `status ${status}`);
+  }
+  const moved: AttemptResult = { kind: "response", status: 301, location: "http://10.0.0.1/admin" };
+  assert.deepEqual(decide(moved, 1, POLICY, NOW, LOW), { kind: "dead", reason: "http_301; redirect to http://10.0.0.1/admin not followed" });
+  // A partner's header is shown cut short and without control characters.
+  const odd: AttemptResult = { kind: "response", status: 302, location: "http://x/\r\nSet-Cookie: a" + "y".repeat(500) };
+  const reason = (decide(odd, 1, POLICY, NOW, LOW) as { reason: string }).reason;
+  assert.ok(!/[\r\n]/.test(reason) && reason.length < 300, reason);
+});
+
+test("retryAfterDelay: seconds or an HTTP date, capped at the longest delay; negative, fractional or garbage values are invalid", () => {
+  assert.deepEqual(retryAfterDelay("30", NOW, 60_000), { ms: 30_000, capped: false });
+  assert.deepEqual(retryAfterDelay("0", NOW, 60_000), { ms: 0, capped: false });
+  assert.deepEqual(retryAfterDelay(new Date(NOW + 45_000).toUTCString(), NOW, 60_000), { ms: 45_000, capped: false });
+  assert.deepEqual(retryAfterDelay(new Date(NOW - 45_000).toUTCString(), NOW, 60_000), { ms: 0, capped: false }, "a date past: no wait");
+  assert.deepEqual(retryAfterDelay("86400", NOW, 60_000), { ms: 60_000, capped: true });
+  assert.deepEqual(retryAfterDelay("9".repeat(400), NOW, 60_000), { ms: 60_000, capped: true }, "a number too large for a double");
+  for (const bad of ["-5", "1.5", "soon", "", "30s", "0x10", "Infinity", "NaN", "May 2031"]) {
+    assert.equal(retryAfterDelay(bad, NOW, 60_000), "invalid", JSON.stringify(bad));
   }
 });
 

@@ -54,4 +54,9 @@ export class BoundedMap<K, V> {
   clear(): void {
     this.entries.clear();
   }
+
+  /** The values not expired at `now`, oldest set first (for a gauge read on a scrape). */
+  *values(now: number = Date.now()): IterableIterator<V> {
+    for (const entry of this.entries.values()) if (entry.expires > now) yield entry.value;
+  }
 }

@@ -440,9 +440,12 @@ function updateDestinationRow(row, d, s) {
   cells.target.replaceChildren(h("span", { class: "mono" }, `${d.method} ${d.url}`), h("br"), h("span", { class: "small mono" }, d.id));
   const enabled = s ? s.enabled : d.enabled;
   const reason = (s ? s.disabled_reason : d.disabled_reason) ?? "";
+  // Paused by its partner (429/503 with Retry-After): nothing is sent until paused_until.
+  const paused = enabled && d.paused_until && Date.parse(d.paused_until) > Date.now();
   cells.status.replaceChildren(
-    h("span", { class: `badge ${enabled ? "enabled" : "disabled"}` }, enabled ? "Enabled" : "Disabled"),
+    h("span", { class: `badge ${enabled ? (paused ? "paused" : "enabled") : "disabled"}` }, enabled ? (paused ? "Paused" : "Enabled") : "Disabled"),
     enabled || !reason ? "" : h("div", { class: "small" }, reason),
+    paused ? h("div", { class: "small" }, `until ${fmtTime(d.paused_until)}: ${d.pause_reason ?? "its partner asked"}`) : "",
   );
   row.reenable.hidden = enabled;
   if (!s) {

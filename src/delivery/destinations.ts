@@ -12,6 +12,12 @@ import { BoundedMap } from "../core/bounded-map.js";
 
 /** How long a looked-up destination or account is trusted. */
 const TTL_MS = 1000;
+/**
+ * How long a pause set here (Retry-After) is kept in memory: until the store's copy, written
+ * with the worker's next flush and read again within TTL_MS, shows it. Then the stored pause
+ * rules, so ending it through the API (paused_until: null) resumes this worker too.
+ */
+const LOCAL_PAUSE_MS = 2 * TTL_MS;
 /** Destinations, accounts and signing keys kept. */
 const MAX_ENTRIES = 10_000;
 
@@ -20,6 +26,8 @@ export type Route =
   | { kind: "send"; destination?: Destination; key?: Buffer }
   /** Park it until the destination is enabled again (its on_disable is "hold"). */
   | { kind: "hold" }
+  /** Its partner asked for a pause (Retry-After): back to the queue until then, not an attempt. */
+  | { kind: "paused"; until: number }
   /** Its destination or account is gone: record it cancelled. */
   | { kind: "cancel"; reason: string };
 
@@ -30,11 +38,13 @@ export class DestinationCache {
   private readonly destinations = new BoundedMap<string, Promise<Destination | undefined>>(MAX_ENTRIES, TTL_MS);
   private readonly accounts = new BoundedMap<string, Promise<boolean | undefined>>(MAX_ENTRIES, TTL_MS);
   private readonly keys = new BoundedMap<string, Buffer>(MAX_ENTRIES);
+  /** Pauses this worker set, until the store's copy shows them (LOCAL_PAUSE_MS). */
+  private readonly pauses = new BoundedMap<string, number>(MAX_ENTRIES, LOCAL_PAUSE_MS);
 
   constructor(private readonly store: Pick<AccountStore, "getDestination" | "getAccount">) {}
 
   /** Rejects when the store cannot be read; the caller gives the postback back to the queue. */
-  async route(endpoint: Endpoint): Promise<Route> {
+  async route(endpoint: Endpoint, now: number = Date.now()): Promise<Route> {
     if (endpoint.destinationId !== undefined) {
       const destination = await this.destination(endpoint.destinationId);
       if (!destination) return { kind: "cancel", reason: "its destination was deleted" };
@@ -42,11 +52,14 @@ export class DestinationCache {
         if (destination.onDisable !== "drop") return { kind: "hold" };
         // A cancel cannot be undone, and the cached state may be up to a second old: a client
         // that registered again just now (enabled, and pushed to at once) must not lose its calls.
-        const now = await this.fresh(endpoint.destinationId);
-        if (!now) return { kind: "cancel", reason: "its destination was deleted" };
-        if (!now.enabled) return now.onDisable === "drop" ? { kind: "cancel", reason: DROPPED_WHILE_DISABLED } : { kind: "hold" };
-        return { kind: "send", destination: now, key: this.key(now.secret) };
+        const current = await this.fresh(endpoint.destinationId);
+        if (!current) return { kind: "cancel", reason: "its destination was deleted" };
+        if (!current.enabled) return current.onDisable === "drop" ? { kind: "cancel", reason: DROPPED_WHILE_DISABLED } : { kind: "hold" };
+        return { kind: "send", destination: current, key: this.key(current.secret) };
       }
+      // Paused by a worker (this one, or another: the store's copy read within TTL_MS).
+      const until = Math.max(destination.pausedUntil ?? 0, this.pauses.get(destination.id, now) ?? 0);
+      if (until > now) return { kind: "paused", until };
       return { kind: "send", destination, key: this.key(destination.secret) };
     }
     if (endpoint.accountId !== undefined && !(await this.accountExists(endpoint.accountId))) {
@@ -55,7 +68,17 @@ export class DestinationCache {
     return { kind: "send" };
   }
 
-  /** Forgets what is known of a destination (it was just disabled here). */
+  /** Pauses the destination here at once, before the store (and so other workers) know of it. */
+  pause(destinationId: string, until: number, now: number = Date.now()): void {
+    if ((this.pauses.get(destinationId, now) ?? 0) < until) this.pauses.set(destinationId, until, now);
+  }
+
+  /** Until when this worker paused the destination itself (0: it did not): no lookup, for a check just before sending. */
+  pausedHere(destinationId: string, now: number = Date.now()): number {
+    return this.pauses.get(destinationId, now) ?? 0;
+  }
+
+  /** Forgets what is known of a destination (it was just disabled or paused here). */
   forget(destinationId: string): void {
     this.destinations.delete(destinationId);
   }

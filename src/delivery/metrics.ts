@@ -10,6 +10,13 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { DeliveryObserver } from "./worker.js";
 import type { LimitEvent } from "./destination-limiter.js";
+import { CONGESTION, type Congestion } from "../core/aimd.js";
+
+/** What the metrics read from the worker on each scrape. */
+export interface DeliverySource {
+  readonly inFlightCount: number;
+  pacedBelowFull?(): { origins: number; destinations: number };
+}
 
 type Outcome = "delivered" | "retry" | "dead" | "held" | "cancelled" | "released";
 
@@ -28,10 +35,13 @@ export class DeliveryMetrics implements DeliveryObserver {
   private readonly disabledTotal: Counter;
   private readonly limitWaits: Counter<"reason">;
   private readonly limitGivenBack: Counter<"reason">;
+  private readonly pacedTotal: Counter<"scope" | "signal">;
+  private readonly pausesTotal: Counter;
+  private readonly goneTotal: Counter;
   private readonly byDestination = new Map<string, Series>();
   private readonly none: Series;
   private readonly other: Series;
-  private source: { readonly inFlightCount: number } | undefined;
+  private source: DeliverySource | undefined;
 
   constructor(
     registry: Registry,
@@ -78,12 +88,41 @@ export class DeliveryMetrics implements DeliveryObserver {
         this.set(self.source?.inFlightCount ?? 0);
       },
     });
+    this.pacedTotal = new Counter({
+      name: "ferry_pacing_decreases_total",
+      help: "Times adaptive pacing halved the concurrency of an origin or a destination, by the sign of overload: timeout, connection_error, throttled (429 or 503).",
+      labelNames: ["scope", "signal"],
+      registers,
+    });
+    // Every series shown from the start, at 0, so rate() sees the first decrease.
+    for (const scope of ["origin", "destination"]) for (const signal of CONGESTION) this.pacedTotal.labels(scope, signal);
+    new Gauge({
+      name: "ferry_pacing_below_full",
+      help: "Origins and destinations whose adaptive pacing limit is below their full concurrency now (remembered for 10 minutes after their last request).",
+      labelNames: ["scope"],
+      registers,
+      collect() {
+        const paced = self.source?.pacedBelowFull?.() ?? { origins: 0, destinations: 0 };
+        this.labels("origin").set(paced.origins);
+        this.labels("destination").set(paced.destinations);
+      },
+    });
+    this.pausesTotal = new Counter({
+      name: "ferry_destination_pauses_total",
+      help: "Answers 429 or 503 with a usable Retry-After, each pausing its destination (all its postbacks, on every worker) until then.",
+      registers,
+    });
+    this.goneTotal = new Counter({
+      name: "ferry_destinations_gone_total",
+      help: "Destinations this process disabled because they answered 410 Gone.",
+      registers,
+    });
     this.none = this.series("none");
     this.other = this.series("other");
   }
 
   /** The worker whose postbacks in flight are reported. */
-  watch(source: { readonly inFlightCount: number }): void {
+  watch(source: DeliverySource): void {
     this.source = source;
   }
 
@@ -103,6 +142,18 @@ export class DeliveryMetrics implements DeliveryObserver {
 
   limited(event: LimitEvent): void {
     (event.kind === "wait" ? this.limitWaits : this.limitGivenBack).labels(event.reason).inc();
+  }
+
+  paced(scope: "origin" | "destination", signal: Congestion): void {
+    this.pacedTotal.labels(scope, signal).inc();
+  }
+
+  paused(): void {
+    this.pausesTotal.inc();
+  }
+
+  gone(): void {
+    this.goneTotal.inc();
   }
 
   private seriesOf(destinationId: string | undefined): Series {

@@ -17,8 +17,15 @@
  *   it keeps no line, and all struggling origins together take at most `STRUGGLING_SHARE` of the
  *   slots. So however many partners hang, healthy origins keep the rest of the slots, and a new
  *   origin still gets its first request through.
+ * - Pacing (issue 14, src/core/aimd.ts): an origin's requests in flight are bounded by its own
+ *   limit, `perOrigin` at first, halved (down to 1) by each timeout, connection error, 429 or
+ *   503, and grown back by one per `limit` successes. A partner that is down holds one slot,
+ *   not `perOrigin`; one that recovers is not stampeded. The limit is remembered while the
+ *   origin is idle, as its health is. What an origin holds (in flight and waiting) is bounded
+ *   by its fair share of the slots (at least two rounds of its own limit).
  */
 import { BoundedMap } from "../core/bounded-map.js";
+import { adapt, aimd, type Aimd, type Congestion, type Signal } from "../core/aimd.js";
 import { SECOND } from "../core/time.js";
 
 /** Of the worker's slots, the most all struggling origins together may take. */
@@ -43,13 +50,19 @@ export interface OriginLimiterOptions {
   slots: number;
   /** A proven origin with requests out and no answer for this long is struggling. */
   stallMs: number;
+  /** Told when an origin's limit changes (for the log); not called when it stays the same. */
+  onPace?: ((origin: string, from: Aimd, to: Aimd, signal: Signal) => void) | undefined;
 }
 
 /** 0: the slot is taken (give it back with `release`); else give the postback back to the queue for that many ms. */
 export type Admission = number;
 
-/** How a request ended, for the origin's health. */
-export type Ended = "answered" | "timeout" | "aborted";
+/**
+ * How a request ended, for the origin's health and its pacing: "answered" (a response that
+ * shows no overload), one of the signs of overload (Congestion: "timeout", "connection_error",
+ * "throttled" = 429 or 503), or "aborted" (shutdown; says nothing of the origin).
+ */
+export type Ended = "answered" | Congestion | "aborted";
 
 export type Health = "healthy" | "unproven" | "struggling";
 
@@ -71,13 +84,22 @@ interface Origin {
   progressAt: number;
   /** Its recent answer time in ms (rises at once, falls slowly); undefined until it answers. */
   answerMs: number | undefined;
+  /** Requests it may have in flight now (AIMD). */
+  pace: Aimd;
+}
+
+/** What is remembered of an idle origin. */
+interface Known {
+  last: "answered" | "timedOut";
+  answerMs: number | undefined;
+  pace: Aimd;
 }
 
 export class OriginLimiter {
   /** Origins with requests in flight or waiting: at most one per slot. */
   private readonly origins = new Map<string, Origin>();
   /** What is known of idle origins. */
-  private readonly known = new BoundedMap<string, { last: "answered" | "timedOut"; answerMs: number | undefined }>(REMEMBERED, REMEMBER_MS);
+  private readonly known = new BoundedMap<string, Known>(REMEMBERED, REMEMBER_MS);
   private readonly strugglingCap: number;
   private readonly unprovenCap: number;
 
@@ -91,6 +113,19 @@ export class OriginLimiter {
     return this.origins.size;
   }
 
+  /** Origins (busy, or idle and remembered) whose limit is below `perOrigin` now: for a gauge. */
+  belowFull(now: number = Date.now()): number {
+    let n = 0;
+    for (const state of this.origins.values()) if (state.pace.limit < state.pace.max) n++;
+    for (const known of this.known.values(now)) if (known.pace.limit < known.pace.max) n++;
+    return n;
+  }
+
+  /** Requests the origin may have in flight now. */
+  limitOf(origin: string, now: number = Date.now()): number {
+    return (this.origins.get(origin) ?? this.known.get(origin, now))?.pace.limit ?? this.o.perOrigin;
+  }
+
   /**
    * Asks for a slot to `origin` for a postback that must start by `deadline` and may take
    * `timeoutMs`. Synchronous unless it waits in the line.
@@ -99,12 +134,13 @@ export class OriginLimiter {
     const state = this.origins.get(origin) ?? this.create(origin, now);
     if (now > deadline) return this.refuse(origin, state, BUSY_ORIGIN_DELAY);
     const health = this.health(state, now);
+    const limit = state.pace.limit;
     if (health === "struggling") {
       // Come back once the requests out there have likely ended.
-      if (state.active >= this.o.perOrigin || this.occupiedBy("struggling", now) >= this.strugglingCap) return this.refuse(origin, state, timeoutMs);
+      if (state.active >= limit || this.occupiedBy("struggling", now) >= this.strugglingCap) return this.refuse(origin, state, timeoutMs);
     } else {
       if (health === "unproven" && this.occupiedBy("unproven", now) >= this.unprovenCap) return this.refuse(origin, state, UNPROVEN_DELAY);
-      if (state.active >= this.o.perOrigin) return this.fitsInLine(state, deadline, timeoutMs, now) ? this.wait(state, deadline, now) : BUSY_ORIGIN_DELAY;
+      if (state.active >= limit) return this.fitsInLine(state, deadline, timeoutMs, now) ? this.wait(state, deadline, now) : BUSY_ORIGIN_DELAY;
     }
     state.active++;
     return 0;
@@ -117,7 +153,8 @@ export class OriginLimiter {
   release(origin: string, ended: Ended, now: number = Date.now(), durationMs?: number): void {
     const state = this.origins.get(origin);
     if (!state) return;
-    if (ended === "answered") {
+    if (ended !== "timeout" && ended !== "aborted") {
+      // It ended in time (an answer, even 429 or 503, or a quick connection error): not hung.
       state.answered = true;
       state.timedOut = false;
       state.progressAt = now;
@@ -128,11 +165,12 @@ export class OriginLimiter {
     } else if (ended === "timeout") {
       state.timedOut = true;
     }
+    if (ended !== "aborted") this.adapt(origin, state, ended === "answered" ? "success" : ended);
     state.active--;
     const health = this.health(state, now);
     // A struggling origin keeps no line: those waiting would most likely time out as well.
     if (health === "struggling") this.turnAway(state);
-    const limit = health === "struggling" ? 0 : this.o.perOrigin;
+    const limit = health === "struggling" ? 0 : state.pace.limit;
     while (state.active < limit && state.line.length > 0) {
       const next = state.line.shift()!;
       clearTimeout(next.timer);
@@ -159,8 +197,16 @@ export class OriginLimiter {
     return known === "timedOut" ? "struggling" : known === "answered" ? "healthy" : "unproven";
   }
 
+  private adapt(origin: string, state: Origin, signal: Signal): void {
+    const from = state.pace;
+    state.pace = adapt(from, signal);
+    if (state.pace.limit !== from.limit) this.o.onPace?.(origin, from, state.pace, signal);
+  }
+
   private create(origin: string, now: number): Origin {
     const known = this.known.get(origin, now);
+    // Kept in `origins` while busy, in `known` once idle: never in both (belowFull counts each once).
+    if (known) this.known.delete(origin);
     const state: Origin = {
       active: 0,
       line: [],
@@ -168,6 +214,7 @@ export class OriginLimiter {
       timedOut: known?.last === "timedOut",
       progressAt: now,
       answerMs: known?.answerMs,
+      pace: known?.pace ?? aimd(this.o.perOrigin),
     };
     this.origins.set(origin, state);
     return state;
@@ -189,20 +236,20 @@ export class OriginLimiter {
   /**
    * Whether a postback joining the line would likely still start by its deadline (each round of
    * requests ahead counted at twice the origin's recent answer time, at most the timeout), and
-   * the line is within the origin's fair share of the slots
-   * struggling origins leave (at least two rounds of its own concurrency: one busy partner
-   * alone can use them all).
+   * what the origin holds (in flight and waiting) stays within its fair share of the slots
+   * struggling origins leave (at least two rounds of its own limit: one busy partner alone can
+   * use them all).
    */
   private fitsInLine(state: Origin, deadline: number, timeoutMs: number, now: number): boolean {
-    const perOrigin = this.o.perOrigin;
-    const rounds = Math.ceil((state.line.length + 1) / perOrigin);
+    const limit = state.pace.limit;
+    const rounds = Math.ceil((state.line.length + 1) / limit);
     const roundMs = state.answerMs === undefined ? timeoutMs : Math.min(timeoutMs, 2 * state.answerMs);
     if (now + rounds * roundMs > deadline) return false;
-    if (state.line.length < perOrigin) return true;
+    if (state.line.length < limit) return true;
     let others = 0;
     for (const s of this.origins.values()) if (this.health(s, now) !== "struggling") others++;
     const share = Math.floor(this.o.slots / Math.max(1, others));
-    return state.line.length < share - perOrigin;
+    return state.active + state.line.length < share;
   }
 
   private wait(state: Origin, deadline: number, now: number): Promise<Admission> {
@@ -245,7 +292,7 @@ export class OriginLimiter {
 
   private forget(origin: string, state: Origin, now: number = Date.now()): void {
     this.origins.delete(origin);
-    if (state.timedOut) this.known.set(origin, { last: "timedOut", answerMs: state.answerMs }, now);
-    else if (state.answered) this.known.set(origin, { last: "answered", answerMs: state.answerMs }, now);
+    if (state.timedOut) this.known.set(origin, { last: "timedOut", answerMs: state.answerMs, pace: state.pace }, now);
+    else if (state.answered) this.known.set(origin, { last: "answered", answerMs: state.answerMs, pace: state.pace }, now);
   }
 }

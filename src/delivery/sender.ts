@@ -44,6 +44,11 @@ export interface SendResult {
 
 /** Bytes of a response read before the connection is dropped instead of drained. */
 const DRAIN_LIMIT = 1024 * 1024;
+/**
+ * Bytes of response headers accepted (Node's default, set here so no NODE_OPTIONS can raise
+ * it): a partner sending more fails the attempt (network_error, "Headers Overflow").
+ */
+const MAX_HEADER_BYTES = 16 * 1024;
 
 export class Sender {
   private readonly dispatcher: Dispatcher;
@@ -56,6 +61,7 @@ export class Sender {
       // The worker's own timer bounds each attempt; these only stop a stuck socket.
       headersTimeout: 0,
       bodyTimeout: 0,
+      maxHeaderSize: MAX_HEADER_BYTES,
     };
     // Through a proxy, the proxy resolves names and connects: the guard would only see the
     // proxy's own address, which the operator chose. Give the proxy its own egress rules.
@@ -89,12 +95,16 @@ export class Sender {
         signal,
       });
       const responseBody = await this.readStart(res.body);
-      const retryAfter = res.headers["retry-after"];
+      const retryAfter = first(res.headers["retry-after"]);
+      // undici's request() follows no redirect (no redirect interceptor is installed), so a
+      // 3xx is the attempt's answer: its Location is kept to say where it led, never followed.
+      const location = res.statusCode >= 300 && res.statusCode < 400 ? first(res.headers["location"]) : undefined;
       return {
         result: {
           kind: "response",
           status: res.statusCode,
-          retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+          retryAfter,
+          ...(location === undefined ? {} : { location }),
         },
         responseBody,
         errorMessage: null,
@@ -131,6 +141,10 @@ export class Sender {
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function errorCode(err: unknown): string {

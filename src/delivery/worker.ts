@@ -11,14 +11,17 @@ import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "..
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
 import type { RetryPolicy } from "../core/retry.js";
-import { destinationSendsBody, sendsBody, type Destination, type HttpMethod } from "../core/types.js";
-import { SECOND } from "../core/time.js";
+import { DISABLED_GONE, destinationSendsBody, sendsBody, type Destination, type HttpMethod } from "../core/types.js";
+import { MINUTE, SECOND } from "../core/time.js";
 import { BoundedMap } from "../core/bounded-map.js";
+import { congestionOf, type Aimd, type Congestion, type Signal } from "../core/aimd.js";
 import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.js";
 import { DestinationCache, type Route } from "./destinations.js";
 import { DestinationLimiter, type LimitEvent, type Slot } from "./destination-limiter.js";
 import type { LimitStore } from "../limits/port.js";
-import { outcome } from "./outcome.js";
+import { DestinationPacing, PACED_DELAY } from "./destination-pacing.js";
+import { LogEvery } from "./log-every.js";
+import { outcome, pauseAsked, type Outcome, type Pause } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
 
 export interface WorkerOptions {
@@ -54,6 +57,12 @@ export interface DeliveryObserver {
   disabled(count: number): void;
   /** A destination's limits made a postback wait, or sent it back to the queue. */
   limited?(event: LimitEvent): void;
+  /** An origin's or a destination's limit was halved (adaptive pacing) on this sign of overload. */
+  paced(scope: "origin" | "destination", signal: Congestion): void;
+  /** A destination was paused by its partner's Retry-After (by this worker). */
+  paused(): void;
+  /** A destination was disabled because it answered 410 Gone. */
+  gone(): void;
 }
 
 interface Done {
@@ -61,6 +70,10 @@ interface Done {
   record?: AttemptRecord;
   cancel?: CancelRecord;
   failure?: DestinationFailure;
+  /** Its destination answered 429/503 with Retry-After: paused in the store with this flush. */
+  pause?: Pause;
+  /** Its destination answered 410 Gone: disabled in the store with this flush, before the settle. */
+  gone?: string;
 }
 
 /** Most entries reserved in one call: large enough to batch, small enough to share among workers. */
@@ -75,6 +88,20 @@ const HOLD_SWEEP_MS = 5 * SECOND;
 const TEMPLATES = 1000;
 /** scheme://host:port of a URL. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+/** At most one pacing log line per origin or destination (and direction) this often. */
+const PACE_LOG_MS = 10 * SECOND;
+/** At most one log line per destination this often about a Retry-After that could not be used. */
+const RETRY_AFTER_LOG_MS = MINUTE;
+/**
+ * A postback of a paused destination comes back after the pause and up to this much more:
+ * spread, so a long backlog does not all fall due in the same millisecond when it ends.
+ */
+const PAUSE_SPREAD_MS = 500;
+/**
+ * After a 410, this worker sends its destination nothing for this long (a local pause): by
+ * then the flush has disabled it in the store, and its postbacks are held when next reserved.
+ */
+const GONE_GRACE_MS = 2 * SECOND;
 /** A postback without a destination or account to look up is sent as queued. */
 const SEND: Route = { kind: "send" };
 
@@ -101,6 +128,10 @@ export class Worker {
   private readonly limiter: OriginLimiter;
   private readonly destinations: DestinationCache;
   private readonly destinationLimiter: DestinationLimiter;
+  /** Adaptive pacing per destination (the origin's is in `limiter`). */
+  private readonly pacing: DestinationPacing;
+  private readonly paceLog = new LogEvery(PACE_LOG_MS);
+  private readonly retryAfterLog = new LogEvery(RETRY_AFTER_LOG_MS);
   private sweeper: NodeJS.Timeout | undefined;
   private readonly templates = new BoundedMap<string, CompiledTemplate>(TEMPLATES);
   private readonly inFlight = new Set<AbortController>();
@@ -118,11 +149,17 @@ export class Worker {
   private flushing: Promise<void> | undefined;
   private idle: (() => void) | undefined;
   /** Counters for the logs and /metrics. */
-  readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0, held: 0, cancelled: 0, disabled: 0, enabled: 0 };
+  readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0, held: 0, cancelled: 0, disabled: 0, enabled: 0, paused: 0, gone: 0, paced: 0 };
 
   /** Postbacks reserved and not yet settled: in flight, for /metrics. */
   get inFlightCount(): number {
     return this.busy;
+  }
+
+  /** Origins and destinations paced below their full concurrency now, for /metrics. */
+  pacedBelowFull(): { origins: number; destinations: number } {
+    const now = Date.now();
+    return { origins: this.limiter.belowFull(now), destinations: this.pacing.belowFull(now) };
   }
 
   constructor(options: WorkerOptions) {
@@ -132,7 +169,9 @@ export class Worker {
       slots: options.concurrency,
       // Half the timeout: an origin slower than that is close to timing out, one merely slow is not.
       stallMs: Math.floor(options.timeoutMs / 2),
+      onPace: (origin, from, to, signal) => this.paced("origin", origin, from, to, signal),
     });
+    this.pacing = new DestinationPacing({ onPace: (id, from, to, signal) => this.paced("destination", id, from, to, signal) });
     this.leaseMargin = Math.min(5 * SECOND, Math.floor(options.leaseMs / 10));
     this.destinations = new DestinationCache(options.stores.accounts);
     const observer = options.observer;
@@ -185,6 +224,7 @@ export class Worker {
     await this.loop;
     this.limiter.rejectWaiting();
     this.destinationLimiter.rejectWaiting();
+    this.pacing.rejectWaiting();
     if (this.busy > 0) {
       const allDone = new Promise<void>((resolve) => (this.idle = resolve));
       const timer = setTimeout(() => {
@@ -260,8 +300,18 @@ export class Worker {
     if (route === undefined) return;
     if (route.kind === "hold") return this.park(r);
     if (route.kind === "cancel") return this.cancel(r, route.reason);
+    if (route.kind === "paused") return this.waitOutPause(r, route.until);
     const request = this.prepare(r, route, leaseEnd);
-    const sent = request.unsendable ?? (await this.sendWithinLimits(r, request));
+    if (request.unsendable) return this.record(r, request, request.unsendable);
+    const d = request.destination;
+    // Adaptive pacing of the destination, beside its owner's limits (in sendWithinLimits).
+    if (d) {
+      let admitted = this.pacing.acquire(d.id, d.concurrency ?? this.o.originConcurrency, request.deadline);
+      if (admitted instanceof Promise) admitted = await admitted;
+      if (!admitted) return this.giveBack(r, PACED_DELAY);
+    }
+    const sent = await this.sendWithinLimits(r, request);
+    if (d) this.pacing.release(d.id, sent === undefined ? "aborted" : request.ended);
     if (sent !== undefined) this.record(r, request, sent);
   }
 
@@ -294,6 +344,11 @@ export class Worker {
   /** Not attempted: back to the queue in `delayMs`, the attempt not counted. */
   private giveBack(r: Reservation, delayMs: number): void {
     this.finish({ settlement: { reservation: r, settle: { kind: "release", at: Date.now() + delayMs } } });
+  }
+
+  /** Its destination is paused: back to the queue until the pause ends (spread a little), not an attempt. */
+  private waitOutPause(r: Reservation, until: number): void {
+    this.giveBack(r, until - Date.now() + Math.floor(Math.random() * PAUSE_SPREAD_MS));
   }
 
   /** The request to send: the destination's current settings, the URL rendered, the timeout and deadline. */
@@ -362,6 +417,14 @@ export class Worker {
       this.giveBack(r, admission);
       return undefined;
     }
+    // Paused (Retry-After) while it waited for its limits: not sent, back until the pause ends.
+    const pausedUntil = d === undefined ? 0 : this.destinations.pausedHere(d.id);
+    if (pausedUntil > Date.now()) {
+      this.limiter.release(origin, "aborted");
+      if (held) this.destinationLimiter.release(d!.id, held);
+      this.waitOutPause(r, pausedUntil);
+      return undefined;
+    }
     const sent = await this.send(r, q);
     this.limiter.release(origin, q.ended, Date.now(), q.durationMs);
     if (held) this.destinationLimiter.release(d!.id, held);
@@ -388,7 +451,12 @@ export class Worker {
     q.durationMs = Math.round((performance.now() - t0) * 100) / 100;
     clearTimeout(timer);
     this.inFlight.delete(controller);
-    q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : "answered";
+    q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : (congestionOf(sent.result) ?? "answered");
+    // A pause (Retry-After) or 410 holds from now: before this postback's limits pass to the next.
+    if (q.destination) {
+      const until = pauseAsked(q.destination, sent.result, Date.now(), this.o.retryMaxDelayMs, GONE_GRACE_MS);
+      if (until > 0) this.destinations.pause(q.destination.id, until);
+    }
     return sent;
   }
 
@@ -414,12 +482,64 @@ export class Worker {
       maxDelayMs: this.o.retryMaxDelayMs,
     };
     const attempt = { reservation: r, url: q.url, sent, startedAt: q.startedAt, durationMs: q.durationMs, destination: q.destination };
-    const { record, settle, failure, counter } = outcome(attempt, policy, this.o, Date.now());
+    const now = Date.now();
+    const o = outcome(attempt, policy, this.o, now);
+    const { record, settle, failure, counter } = o;
     this.counts.attempts++;
     this.counts[counter]++;
     this.o.observer?.attempt(counter, r.endpoint.destinationId, q.durationMs);
     this.log(q, record);
-    this.finish({ settlement: { reservation: r, settle }, record, failure });
+    const done: Done = { settlement: { reservation: r, settle }, record };
+    if (failure) done.failure = failure;
+    if (q.destination) this.partnerAsked(q.destination, o, done, now);
+    this.finish(done);
+  }
+
+  /**
+   * What the partner's answer asks of its whole destination: a pause (429 or 503 with
+   * Retry-After), taken here at once and stored with the flush, which other workers read
+   * within their destination cache's 1 s; or, on 410 Gone, to be disabled with the flush.
+   */
+  private partnerAsked(d: Destination, o: Outcome, done: Done, now: number): void {
+    if (o.retryAfterProblem && this.retryAfterLog.due(d.id, now) !== undefined) {
+      const { value, problem } = o.retryAfterProblem;
+      this.o.logger.warn(
+        { destination_id: d.id, retry_after: value, max_delay_ms: this.o.retryMaxDelayMs },
+        problem === "invalid"
+          ? "partner sent a Retry-After that is neither seconds nor an HTTP date; ignored (logged once a minute per destination)"
+          : "partner's Retry-After is longer than FERRY_RETRY_MAX_DELAY_MS; the pause is capped there (logged once a minute per destination)",
+      );
+    }
+    if (o.pause) {
+      // Paused here already (send); stored with the flush.
+      done.pause = o.pause;
+      this.counts.paused++;
+      this.o.observer?.paused();
+      if (this.paceLog.due(`pause:${d.id}`, now) !== undefined) {
+        this.o.logger.warn(
+          { destination_id: d.id, paused_until: new Date(o.pause.until).toISOString(), reason: o.pause.reason },
+          "destination paused by its partner's Retry-After; its postbacks wait until then, not counted as attempts",
+        );
+      }
+    }
+    // Paused here already (send) while the flush disables it in the store.
+    if (o.gone) done.gone = d.id;
+  }
+
+  /** An origin's or destination's pacing limit changed: counted, and logged at most every PACE_LOG_MS per direction. */
+  private paced(scope: "origin" | "destination", key: string, from: Aimd, to: Aimd, signal: Signal): void {
+    const dropped = to.limit < from.limit;
+    if (dropped && signal !== "success") {
+      this.counts.paced++;
+      this.o.observer?.paced(scope, signal);
+    }
+    // Logged when it drops, and when it is back at its full concurrency.
+    if (!dropped && to.limit < to.max) return;
+    const times = this.paceLog.due(`${scope}:${dropped ? "down" : "up"}:${key}`);
+    if (times === undefined) return;
+    const fields = { [scope === "origin" ? "origin" : "destination_id"]: key, limit: to.limit, max: to.max, ...(dropped ? { signal, drops: times } : {}) };
+    if (dropped) this.o.logger.warn(fields, `${scope} pacing: concurrency lowered (timeouts, connection errors, 429 or 503)`);
+    else this.o.logger.info(fields, `${scope} pacing: back to full concurrency`);
   }
 
   /** The one log line per attempt the seed asks for: time, method, URL, code, latency, body. */
@@ -526,7 +646,34 @@ export class Worker {
     // Counted once the attempts are recorded; a retried flush may count a failure twice,
     // which only disables a failing destination a little sooner.
     if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
+    await this.partnerRequests(items, now);
     await this.o.queue.settle(items.map((i) => i.settlement));
+  }
+
+  /**
+   * Stores the pauses (the longest per destination) and the 410 Gone disables of finished work.
+   * Before the settle: a postback held for a destination still enabled would be released by the
+   * hold sweep. Repeated by a retried flush, which changes nothing (a pause only lengthens).
+   */
+  private async partnerRequests(items: Done[], now: number): Promise<void> {
+    const pauses = new Map<string, Pause>();
+    const gone = new Set<string>();
+    for (const item of items) {
+      if (item.pause && (pauses.get(item.pause.destinationId)?.until ?? 0) < item.pause.until) pauses.set(item.pause.destinationId, item.pause);
+      if (item.gone) gone.add(item.gone);
+    }
+    for (const p of pauses.values()) {
+      await this.o.stores.accounts.pauseDestination(p.destinationId, p.until, p.reason);
+      // Read again on its next postback: the stored pause from now on (and its end, if the owner ends it).
+      this.destinations.forget(p.destinationId);
+    }
+    for (const id of gone) {
+      await this.o.stores.accounts.updateDestination(id, { enabled: false, disabledReason: DISABLED_GONE }, now);
+      this.destinations.forget(id);
+      this.counts.gone++;
+      this.o.observer?.gone();
+      this.o.logger.warn({ destination_id: id }, "destination answered 410 Gone: disabled; its postbacks are held until it is enabled again");
+    }
   }
 
   private async writeFailed(items: Done[], err: unknown): Promise<void> {

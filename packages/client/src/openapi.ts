@@ -2606,7 +2606,7 @@ export interface operations {
                     max_attempts?: number | null;
                     /** @description The value of a {key} the object lacks. */
                     default_value?: string | number | boolean | null;
-                    /** @description Postbacks per second; null for no limit. */
+                    /** @description Postbacks per second, across all workers together; null for no limit. */
                     rate_limit?: number | null;
                     concurrency?: number | null;
                     /** @description Failures within failure_window_ms that disable it; 0 never. */
@@ -2781,7 +2781,7 @@ export interface operations {
                     max_attempts?: number | null;
                     /** @description The value of a {key} the object lacks. */
                     default_value?: string | number | boolean | null;
-                    /** @description Postbacks per second; null for no limit. */
+                    /** @description Postbacks per second, across all workers together; null for no limit. */
                     rate_limit?: number | null;
                     concurrency?: number | null;
                     /** @description Failures within failure_window_ms that disable it; 0 never. */
