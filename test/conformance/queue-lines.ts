@@ -336,6 +336,8 @@ export function queueLinesConformance(
     });
 
     describe("fairness among accounts", () => {
+      // The reservation still lists what it took oldest due first (queue.ts): fairness is in
+      // what it takes, not in the order it lists them.
       test("one account's 5,000 older entries do not keep another's few waiting: one reserve takes both", () =>
         withQueue(async (queue) => {
           const a = accountEndpoint();
@@ -348,7 +350,6 @@ export function queueLinesConformance(
           assert.equal(got.length, 10);
           const gotIds = ids(got);
           for (const id of ids(fresh.postbacks)) assert.ok(gotIds.includes(id), `B's ${id} is reserved`);
-          assert.ok(gotIds.indexOf(fresh.postbacks[0]!.id) < 2, "B's oldest is among the first two (one per account)");
           const ofA = got.filter((r) => r.endpoint.accountId === a.accountId);
           assert.deepEqual(ids(ofA), ids(backlog.postbacks.slice(0, 7)), "A's part is A's oldest, in order");
           const ofB = got.filter((r) => r.endpoint.accountId === b.accountId);
