@@ -34,7 +34,8 @@ import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 
-const MIGRATIONS = [
+/** Exported for the upgrade test (test/queue.sqlite.test.ts): a database at an earlier version. */
+export const MIGRATIONS = [
   `CREATE TABLE queue_endpoints (
      id TEXT PRIMARY KEY,
      method TEXT NOT NULL,
