@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { migrate, openSqlite, type SqliteDatabase } from "../src/sqlite.js";
-import { MIGRATIONS, SqliteQueue, laneOf } from "../src/queue/sqlite.js";
+import { MIGRATIONS, SqliteQueue } from "../src/queue/sqlite.js";
 import type { Queue } from "../src/queue/port.js";
 import { tempDir } from "./support/harness.js";
 import { queueConformance, endpoint, postbacks, type OpenedQueue } from "./conformance/queue.js";
@@ -187,11 +187,13 @@ describe("SQLite queue upgrade (migration 3: lanes and lines)", () => {
       for (let i = 0; i < 2; i++) addEntry.run(`pb-none-${i}`, "ep-none", 5000, 5000);
 
       const queue = new SqliteQueue(db);
-      const lanes = db.prepare("SELECT postback_id, lane FROM queue_entries WHERE postback_id IN ('pb-big-00', 'pb-small-0', 'pb-none-0') ORDER BY postback_id").all();
+      const lanes = db
+        .prepare("SELECT q.postback_id, l.account_id FROM queue_entries q LEFT JOIN queue_lanes l ON l.lane = q.lane WHERE postback_id IN ('pb-big-00', 'pb-small-0', 'pb-none-0') ORDER BY postback_id")
+        .all();
       assert.deepEqual(lanes, [
-        { postback_id: "pb-big-00", lane: laneOf("acct_big") },
-        { postback_id: "pb-none-0", lane: 0 },
-        { postback_id: "pb-small-0", lane: laneOf("acct_small") },
+        { postback_id: "pb-big-00", account_id: "acct_big" },
+        { postback_id: "pb-none-0", account_id: null },
+        { postback_id: "pb-small-0", account_id: "acct_small" },
       ]);
       const got = (await queue.reserve(6, 30_000, 6000)).map((r) => r.postbackId);
       assert.deepEqual(got, ["pb-big-00", "pb-big-01", "pb-small-0", "pb-small-1", "pb-none-0", "pb-none-1"], "two each, oldest due first");
