@@ -6,9 +6,10 @@ import { openSqlite, type SqliteDatabase } from "../src/sqlite.js";
 import { SqliteQueue } from "../src/queue/sqlite.js";
 import type { Queue } from "../src/queue/port.js";
 import { tempDir } from "./support/harness.js";
-import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
+import { queueConformance, endpoint, postbacks, type OpenedQueue } from "./conformance/queue.js";
+import { queueLinesConformance } from "./conformance/queue-lines.js";
 
-queueConformance("SQLite", async () => {
+async function openQueue(): Promise<OpenedQueue> {
   const dir = tempDir("ferry-queue-");
   const path = join(dir.path, "ferry.db");
   const opened: { db: SqliteDatabase; queue: Queue }[] = [];
@@ -33,7 +34,10 @@ queueConformance("SQLite", async () => {
       dir.cleanup();
     },
   };
-});
+}
+
+queueConformance("SQLite", openQueue);
+queueLinesConformance("SQLite", openQueue);
 
 interface ThreadResult {
   ok: boolean;

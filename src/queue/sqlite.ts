@@ -7,6 +7,22 @@
  * tells a running lease from a scheduled retry (both are due later).
  * Limits: one writer at a time; a worker in another process than the API learns of new work
  * by polling (`poll_interval_ms`), one in the same process at once.
+ *
+ * Ordered lines (issue 14): an entry with an order key that finds its line occupied on enqueue
+ * is blocked: due at BLOCKED_DUE, just before HELD_DUE, so that, like a held entry, every
+ * due-time range passes it by and stats count it as waiting. Only the head of a line (its
+ * lowest seq, i.e. enqueued first) ever has a real due time; settling the head done (or dead)
+ * gives the next its own due time back (created_at) in the same transaction.
+ *
+ * Fairness (issue 14): each entry carries its lane, the account of its endpoint ('' for none),
+ * and the due index is (lane, due_at, seq) instead of (due_at, seq). reserve walks the lanes
+ * with a skip-scan over that index (one seek per lane: min(lane) > the previous) and shares
+ * `max` among those with entries due, round robin, starting after the lane it stopped at last
+ * time; a lane's part is its oldest due entries. Why a skip-scan and not a table of lanes:
+ * it costs nothing on enqueue and settle (no lane row to keep in step), the one-account case
+ * pays two extra seeks per reserve, and the hot table keeps one due index, not two (every
+ * reserve and settle rewrites due_at in it). The cost grows with the number of accounts with
+ * entries queued (two seeks each per reserve, waitForWork and stats): fine for thousands.
  */
 import Database from "better-sqlite3";
 import type { SqliteDatabase } from "../sqlite.js";
@@ -42,10 +58,30 @@ const MIGRATIONS = [
    ALTER TABLE queue_endpoints ADD COLUMN destination_id TEXT;
    ALTER TABLE queue_entries ADD COLUMN held_for TEXT;
    CREATE INDEX queue_entries_held ON queue_entries (held_for) WHERE held_for IS NOT NULL;`,
+  // Issue 14: an entry's lane (its endpoint's account, '' for none) leads the due index, so
+  // that reserve can share among accounts; its line (order_key) is found by its own index.
+  `ALTER TABLE queue_entries ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+   ALTER TABLE queue_entries ADD COLUMN order_key TEXT;
+   UPDATE queue_entries SET lane = coalesce((SELECT account_id FROM queue_endpoints e WHERE e.id = queue_entries.endpoint_id), '');
+   DROP INDEX queue_entries_due;
+   CREATE INDEX queue_entries_lane_due ON queue_entries (lane, due_at, seq);
+   CREATE INDEX queue_entries_line ON queue_entries (order_key, seq) WHERE order_key IS NOT NULL;`,
 ];
 
 /** The due time of a held entry: later than any real time, so nothing finds it due. */
 const HELD_DUE = Number.MAX_SAFE_INTEGER;
+/** The due time of an entry behind the head of its line: never due, yet not held. */
+const BLOCKED_DUE = HELD_DUE - 1;
+
+/**
+ * The lanes with entries, as a recursive skip-scan of queue_entries_lane_due: each step is one
+ * seek (the least lane after the previous), however many entries a lane has.
+ */
+const LANES = `WITH RECURSIVE lanes(lane) AS (
+  SELECT min(lane) FROM queue_entries
+  UNION ALL
+  SELECT (SELECT min(lane) FROM queue_entries WHERE lane > lanes.lane) FROM lanes WHERE lanes.lane IS NOT NULL
+)`;
 
 interface EntryRow {
   seq: number;
@@ -57,6 +93,12 @@ interface EntryRow {
   due_at: number;
   created_at: number;
   held_for?: string | null;
+}
+
+/** An entry chosen by reserve, before it is taken. */
+interface Picked {
+  seq: number;
+  due_at: number;
 }
 
 /** Added to a wait for a due time, so that it is due when the wait ends. */
@@ -88,6 +130,8 @@ export class SqliteQueue implements Queue {
   private readonly stmt;
   private closed = false;
   private pending: PendingEnqueue[] = [];
+  /** The lane the last reservation stopped at: the next starts after it (see pickFairly). */
+  private laneCursor = "";
 
   constructor(db: SqliteDatabase) {
     this.db = db;
@@ -99,9 +143,16 @@ export class SqliteQueue implements Queue {
          ON CONFLICT (id) DO UPDATE SET remaining = remaining + excluded.remaining`,
       ),
       insertEntry: db.prepare(
-        "INSERT INTO queue_entries (postback_id, endpoint_id, data, attempts, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO queue_entries (postback_id, endpoint_id, data, attempts, due_at, created_at, lane) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
-      pick: db.prepare("SELECT seq FROM queue_entries WHERE due_at <= ? ORDER BY due_at, seq LIMIT ?").pluck(),
+      // An entry joining a line is blocked when the line has an entry already (its head or
+      // one behind it); otherwise it is the head, due at its own time.
+      insertLined: db.prepare(
+        `INSERT INTO queue_entries (postback_id, endpoint_id, data, attempts, due_at, created_at, lane, order_key)
+         VALUES (?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM queue_entries WHERE order_key = @orderKey) THEN ${BLOCKED_DUE} ELSE @createdAt END, @createdAt, ?, @orderKey)`,
+      ),
+      lanes: db.prepare(`${LANES} SELECT lane FROM lanes WHERE lane IS NOT NULL`).pluck(),
+      pick: db.prepare("SELECT seq, due_at FROM queue_entries WHERE lane = ? AND due_at <= ? ORDER BY due_at, seq LIMIT ? OFFSET ?"),
       // A reservation makes the lease odd (the next odd number); a settle makes it even.
       take: db.prepare(
         `UPDATE queue_entries SET due_at = ?, attempts = attempts + 1, lease = lease + 1 + lease % 2
@@ -111,7 +162,12 @@ export class SqliteQueue implements Queue {
       endpoint: db.prepare(
         "SELECT id, method, url, default_value, max_attempts, account_id, destination_id FROM queue_endpoints WHERE id = ?",
       ),
-      remove: db.prepare("DELETE FROM queue_entries WHERE postback_id = ? AND lease = ? RETURNING endpoint_id"),
+      remove: db.prepare("DELETE FROM queue_entries WHERE postback_id = ? AND lease = ? RETURNING endpoint_id, order_key"),
+      // The next of a line whose head left: due at its own time from now on.
+      advance: db.prepare(
+        `UPDATE queue_entries SET due_at = created_at
+         WHERE seq = (SELECT min(seq) FROM queue_entries WHERE order_key = ?) AND due_at = ${BLOCKED_DUE}`,
+      ),
       // These end the lease (bump it to even): settling the same reservation again changes nothing.
       retry: db.prepare("UPDATE queue_entries SET due_at = ?, lease = lease + 2 - lease % 2 WHERE postback_id = ? AND lease = ?"),
       release: db.prepare(
@@ -123,15 +179,19 @@ export class SqliteQueue implements Queue {
       ),
       unhold: db.prepare("UPDATE queue_entries SET due_at = ?, held_for = NULL WHERE held_for = ?"),
       heldDestinations: db.prepare("SELECT DISTINCT held_for FROM queue_entries WHERE held_for IS NOT NULL").pluck(),
-      // Not held, and not under a lease that still runs (odd lease, due later). A lease that ran
-      // out is ended (made even), as a new reservation would: its holder's settle is stale.
+      // Not held, not blocked in its line (it would overtake its head), and not under a lease
+      // that still runs (odd lease, due later). A lease that ran out is ended (made even), as a
+      // new reservation would: its holder's settle is stale.
       reschedule: db.prepare(
         `UPDATE queue_entries SET due_at = ?, lease = lease + lease % 2
-         WHERE postback_id = ? AND held_for IS NULL AND NOT (lease % 2 = 1 AND due_at > ?)`,
+         WHERE postback_id = ? AND held_for IS NULL AND due_at != ${BLOCKED_DUE} AND NOT (lease % 2 = 1 AND due_at > ?)`,
       ),
       decrement: db.prepare("UPDATE queue_endpoints SET remaining = remaining - ? WHERE id = ? RETURNING remaining").pluck(),
       dropEndpoint: db.prepare("DELETE FROM queue_endpoints WHERE id = ?"),
-      nextDue: db.prepare("SELECT min(due_at) FROM queue_entries").pluck(),
+      // The least due time of each lane (one seek each), and the least of those.
+      nextDue: db.prepare(
+        `${LANES} SELECT min((SELECT min(due_at) FROM queue_entries q WHERE q.lane = lanes.lane)) FROM lanes WHERE lane IS NOT NULL`,
+      ).pluck(),
       find: db.prepare(
         "SELECT seq, postback_id, endpoint_id, data, attempts, lease, due_at, created_at, held_for FROM queue_entries WHERE postback_id = ?",
       ),
@@ -152,9 +212,16 @@ export class SqliteQueue implements Queue {
       countFor: db.prepare(
         `SELECT count(*) FROM queue_entries WHERE endpoint_id IN (SELECT id FROM queue_endpoints WHERE destination_id IN (SELECT value FROM json_each(?)))`,
       ).pluck(),
-      ready: db.prepare("SELECT count(*) FROM queue_entries WHERE due_at <= ?").pluck(),
-      // Held entries are neither ready nor waiting for a time.
-      waiting: db.prepare(`SELECT count(*) FROM queue_entries WHERE due_at > ? AND due_at < ${HELD_DUE}`).pluck(),
+      // Counted lane by lane, each a range of the due index. Held entries are neither ready nor
+      // waiting for a time; blocked ones wait (for their line).
+      ready: db.prepare(
+        `${LANES} SELECT coalesce(sum((SELECT count(*) FROM queue_entries q WHERE q.lane = lanes.lane AND q.due_at <= ?)), 0)
+         FROM lanes WHERE lane IS NOT NULL`,
+      ).pluck(),
+      waiting: db.prepare(
+        `${LANES} SELECT coalesce(sum((SELECT count(*) FROM queue_entries q WHERE q.lane = lanes.lane AND q.due_at > ? AND q.due_at < ${HELD_DUE})), 0)
+         FROM lanes WHERE lane IS NOT NULL`,
+      ).pluck(),
     };
   }
 
@@ -174,9 +241,11 @@ export class SqliteQueue implements Queue {
       endpoint.destinationId ?? null,
       postbacks.length,
     );
+    const lane = endpoint.accountId ?? "";
     for (const p of postbacks) {
       try {
-        this.stmt.insertEntry.run(p.id, endpoint.id, p.data, p.attempts ?? 0, createdAt, createdAt);
+        if (p.orderKey === undefined) this.stmt.insertEntry.run(p.id, endpoint.id, p.data, p.attempts ?? 0, createdAt, createdAt, lane);
+        else this.stmt.insertLined.run(p.id, endpoint.id, p.data, p.attempts ?? 0, lane, { createdAt, orderKey: p.orderKey });
       } catch (err) {
         // postback_id is UNIQUE: the id is queued already, or repeats in this call.
         if (err instanceof Database.SqliteError && err.code === "SQLITE_CONSTRAINT_UNIQUE") throw duplicate(p.id);
@@ -228,15 +297,50 @@ export class SqliteQueue implements Queue {
     p.resolve();
   }
 
-  // Picked in due order, then taken in one statement; RETURNING gives rows in no set order, so
-  // they are put back in the order picked (a reservation lists them oldest due first).
+  // Picked lane by lane (see pickFairly), then taken in one statement; RETURNING gives rows in
+  // no set order, so they are put back in the order picked.
   private readonly reserveTx = (max: number, leaseEnd: number, now: number): EntryRow[] => {
-    const seqs = this.stmt.pick.all(now, max) as number[];
+    const seqs = this.pickFairly(max, now);
     if (seqs.length === 0) return [];
     const order = new Map(seqs.map((seq, i) => [seq, i]));
     const rows = this.stmt.take.all(leaseEnd, JSON.stringify(seqs)) as EntryRow[];
     return rows.sort((a, b) => order.get(a.seq)! - order.get(b.seq)!);
   };
+
+  /**
+   * Up to `max` due entries, shared among lanes: in rounds, each lane with entries due left
+   * gets an equal part of what is still to pick (at least one), its oldest due first, until
+   * `max` are picked or no lane has more. Lanes are visited starting after the one the last
+   * reservation stopped at, so with more lanes than `max` every lane gets its turn. The
+   * reservation lists what was picked oldest due first, as without lanes. One lane (the
+   * common case) is one range of the due index, as before lanes.
+   */
+  private pickFairly(max: number, now: number): number[] {
+    const lanes = this.stmt.lanes.all() as string[];
+    if (lanes.length === 0) return [];
+    if (lanes.length === 1) return (this.stmt.pick.all(lanes[0], now, max, 0) as Picked[]).map((p) => p.seq);
+    const start = lanes.findIndex((lane) => lane > this.laneCursor);
+    let active = start <= 0 ? lanes : [...lanes.slice(start), ...lanes.slice(0, start)];
+    const taken = new Map<string, number>();
+    const picked: Picked[] = [];
+    let firstRound = true;
+    while (picked.length < max && active.length > 0) {
+      const share = Math.max(1, Math.floor((max - picked.length) / active.length));
+      const more: string[] = [];
+      for (const lane of active) {
+        const want = Math.min(share, max - picked.length);
+        if (want === 0) break;
+        const rows = this.stmt.pick.all(lane, now, want, taken.get(lane) ?? 0) as Picked[];
+        picked.push(...rows);
+        taken.set(lane, (taken.get(lane) ?? 0) + rows.length);
+        if (rows.length > 0 && firstRound) this.laneCursor = lane;
+        if (rows.length === want) more.push(lane);
+      }
+      active = more;
+      firstRound = false;
+    }
+    return picked.sort((a, b) => a.due_at - b.due_at || a.seq - b.seq).map((p) => p.seq);
+  }
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
     const rows = this.guard("reserve", () => this.db.transaction(this.reserveTx).immediate(max, now + leaseMs, now));
@@ -250,16 +354,21 @@ export class SqliteQueue implements Queue {
     }));
   }
 
+  /** Whether the last settle let the next entry of a line go (waitForWork must hear of it). */
+  private advanced = false;
+
   private readonly settleTx = (settlements: Settlement[]): number => {
     let held = 0;
+    this.advanced = false;
     const done = new Map<string, number>();
     for (const { reservation: r, settle } of settlements) {
       const lease = Number(r.lease);
       if (settle.kind === "done") {
-        const gone = this.stmt.remove.get(r.postbackId, lease) as { endpoint_id: string } | undefined;
+        const gone = this.stmt.remove.get(r.postbackId, lease) as { endpoint_id: string; order_key: string | null } | undefined;
         if (gone) {
           held++;
           done.set(gone.endpoint_id, (done.get(gone.endpoint_id) ?? 0) + 1);
+          if (gone.order_key !== null && this.stmt.advance.run(gone.order_key).changes > 0) this.advanced = true;
         }
       } else if (settle.kind === "hold") {
         held += this.stmt.hold.run(holdFor(r), r.postbackId, lease).changes;
@@ -281,7 +390,7 @@ export class SqliteQueue implements Queue {
   async settle(settlements: Settlement[]): Promise<number> {
     if (settlements.length === 0) return 0;
     const held = this.guard("settle", () => this.db.transaction(this.settleTx).immediate(settlements));
-    if (settlements.some((s) => s.settle.kind !== "done")) this.wake();
+    if (this.advanced || settlements.some((s) => s.settle.kind !== "done")) this.wake();
     return held;
   }
 
@@ -358,7 +467,8 @@ export class SqliteQueue implements Queue {
       endpoint: this.endpoint(row.endpoint_id),
       data: row.data,
       attempts: row.attempts,
-      dueAt: row.held_for == null ? row.due_at : null,
+      // Held, or blocked in its line: no time of its own.
+      dueAt: row.held_for == null && row.due_at !== BLOCKED_DUE ? row.due_at : null,
       held: row.held_for != null,
       createdAt: row.created_at,
     };
