@@ -6,7 +6,8 @@ import { BackendError } from "../src/backend-error.js";
 import { DuplicateIdError, QueueUnavailableError } from "../src/core/port-errors.js";
 import type { Queue } from "../src/queue/port.js";
 import { freePort, networkBytes, startRedis, type TestRedis } from "./support/redis.js";
-import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
+import { queueConformance, endpoint, postbacks, type OpenedQueue } from "./conformance/queue.js";
+import { queueLinesConformance } from "./conformance/queue-lines.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { FUNCTIONS, LIBRARY_NAME, librarySource } from "../src/queue/redis-functions.js";
@@ -20,7 +21,7 @@ after(() => server.close());
 let prefixes = 0;
 const newPrefix = () => `t${process.pid}x${++prefixes}`;
 
-queueConformance("Redis", async () => {
+async function openQueue(): Promise<OpenedQueue> {
   const prefix = newPrefix();
   const opened: Queue[] = [];
   const openOne = async () => {
@@ -40,7 +41,10 @@ queueConformance("Redis", async () => {
       for (const q of opened) await q.close();
     },
   };
-});
+}
+
+queueConformance("Redis", openQueue);
+queueLinesConformance("Redis", openQueue);
 
 const T0 = Date.UTC(2024, 0, 1);
 /** The seed's data object. */

@@ -247,8 +247,9 @@ export function parseMembers(reply: unknown): string[] {
 
 export function parseFindReply(postbackId: string, reply: unknown): QueuedPostback | undefined {
   if (reply === null) return undefined;
-  if (!Array.isArray(reply) || reply.length < 4) throw new MalformedReplyError("find", reply, "expected nil or [meta, data, dueAt, record, endpointJson]");
-  const [meta, data, score, record, json] = reply as unknown[];
+  if (!Array.isArray(reply) || reply.length < 4) throw new MalformedReplyError("find", reply, "expected nil or [meta, data, dueAt, record, endpointJson, blocked]");
+  // blocked (ferry_v5): 1 while it waits behind its line's head, when dueAt is nil too.
+  const [meta, data, score, record, json, blocked] = reply as unknown[];
   if (typeof meta !== "string" || typeof data !== "string" || typeof record !== "string") {
     throw new MalformedReplyError("find", reply, "meta, data and record must be strings");
   }
@@ -258,13 +259,13 @@ export function parseFindReply(postbackId: string, reply: unknown): QueuedPostba
   const e1 = record.indexOf("\n");
   const e2 = record.indexOf("\n", e1 + 1);
   if (e1 <= 0 || e2 < 0) throw new MalformedReplyError("find", reply, "the batch record lacks createdAt or endpoint");
-  const held = score == null;
+  const held = score == null && blocked !== 1;
   return {
     postbackId,
     endpoint: decodeEndpoint(record.slice(e1 + 1, e2), typeof json === "string" ? json : "[]"),
     data,
     attempts,
-    dueAt: held ? null : Number(score),
+    dueAt: score == null ? null : Number(score),
     held,
     createdAt: Number(record.slice(0, e1)),
   };
