@@ -414,3 +414,105 @@ describe("Redis queue: functions", () => {
     }
   });
 });
+
+describe("Redis queue: lanes and lines (ferry_v5)", () => {
+  const drain = async (queue: RedisQueue, now: number) => {
+    let n = 0;
+    for (;;) {
+      const rs = await queue.reserve(100, 1000, now);
+      if (rs.length === 0) return n;
+      n += await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
+    }
+  };
+  const leftKeys = async (admin: Redis, prefix: string) =>
+    (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`)).sort();
+
+  test("a queue written by ferry_v4 is delivered: its entries, whatever their account, are one lane beside the new ones", async () => {
+    // test/fixtures/ferry_v4-library.lua is ferry_v4 as the release before loaded it.
+    const v4 = readFileSync(repoPath("test", "fixtures", "ferry_v4-library.lua"), "utf8");
+    const prefix = newPrefix();
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      await admin.call("FUNCTION", "LOAD", "REPLACE", v4);
+      const old = [
+        { endpoint: endpoint({ accountId: "acct_a", destinationId: "dst_a" }), postbacks: postbacks(30), createdAt: T0 },
+        { endpoint: endpoint({ accountId: "acct_b", destinationId: "dst_b" }), postbacks: postbacks(2), createdAt: T0 + 1 },
+      ];
+      assert.equal(await admin.call("FCALL", "ferry_v4_enqueue", 0, prefix, ...enqueueArgs(old, () => true)), 32);
+      const fresh = { endpoint: endpoint({ accountId: "acct_c", destinationId: "dst_c" }), postbacks: postbacks(3), createdAt: T0 + 100 };
+      await queue.enqueue(fresh);
+      assert.deepEqual(await queue.stats(T0 + 100), { ready: 35, waiting: 0 });
+      assert.equal(await queue.oldestDueAt(T0 + 100), T0);
+      const found = await queue.find(old[1]!.postbacks[0]!.id);
+      assert.deepEqual([found?.dueAt, found?.held, found?.endpoint], [T0 + 1, false, old[1]!.endpoint]);
+
+      // v4's entries are one lane (P:q) beside acct_c's: acct_c gets its share at once.
+      const rs = await queue.reserve(10, 1000, T0 + 100);
+      assert.deepEqual(rs.filter((r) => r.endpoint.accountId === "acct_c").map((r) => r.postbackId), fresh.postbacks.map((p) => p.id));
+      assert.deepEqual(rs.filter((r) => r.endpoint.accountId === "acct_a").map((r) => r.postbackId), old[0]!.postbacks.slice(0, 7).map((p) => p.id));
+      await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "retry", at: T0 + 200 } })));
+      assert.equal(await drain(queue, T0 + 200), 35);
+      assert.deepEqual(await queue.stats(T0 + 200), { ready: 0, waiting: 0 });
+      assert.deepEqual(await leftKeys(admin, prefix), [], "nothing left but the batch counter and expiring endpoints");
+    } finally {
+      await admin.call("FUNCTION", "DELETE", "ferry_v4").catch(() => {});
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("lanes, lines and their indexes go when the queue is drained: nothing is left behind", async () => {
+    const prefix = newPrefix();
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      const a = endpoint({ accountId: "acct_a", destinationId: "dst_a" });
+      const b = endpoint({ accountId: "acct_b", destinationId: "dst_b" });
+      const lined = (n: number, key: string) => postbacks(n).map((p) => ({ ...p, orderKey: key }));
+      await queue.enqueue([
+        { endpoint: a, postbacks: [...lined(3, "dst_a"), ...postbacks(2)], createdAt: T0 },
+        { endpoint: b, postbacks: lined(2, "dst_b:user 1"), createdAt: T0 },
+        { endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 },
+      ]);
+      const keys = await leftKeys(admin, prefix);
+      for (const k of [":q", ":q:acct_a", ":q:acct_b", ":lanes", ":turn", ":bl", ":k", ":o:dst_a", ":o:dst_b:user 1", ":ol"]) assert.ok(keys.includes(prefix + k), `${k} in ${keys.join(" ")}`);
+      // A held head, a retried one: then everything goes.
+      const first = await queue.reserve(100, 1000, T0);
+      assert.equal(first.length, 6, "two heads, four free entries");
+      // Equal due times list in enqueue order: acct_a's first is its line's head.
+      const headA = first.find((r) => r.endpoint.accountId === "acct_a")!;
+      await queue.settle(first.map((reservation) => ({
+        reservation,
+        settle: reservation === headA ? { kind: "hold" } : reservation.endpoint.accountId === "acct_b" ? { kind: "retry", at: T0 + 50 } : { kind: "done" },
+      })));
+      assert.equal(await queue.unhold("dst_a"), 1);
+      assert.equal(await drain(queue, Date.now()), 9 - 4);
+      assert.deepEqual(await queue.stats(), { ready: 0, waiting: 0 });
+      assert.deepEqual(await leftKeys(admin, prefix), []);
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("a reservation over many lanes is still one function call", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      const batches = Array.from({ length: 20 }, (_, i) => ({ endpoint: endpoint({ accountId: `acct_${i}` }), postbacks: postbacks(i === 0 ? 1000 : 3), createdAt: T0 + i }));
+      await queue.enqueue(batches);
+      const calls = async () => Number(/^cmdstat_fcall:calls=(\d+)/m.exec((await admin.info("commandstats")) as string)?.[1] ?? 0);
+      const before = await calls();
+      const rs = await queue.reserve(64, 1000, T0 + 100);
+      assert.equal((await calls()) - before, 1);
+      assert.equal(rs.length, 64);
+      assert.equal(new Set(rs.map((r) => r.endpoint.accountId)).size, 20, "every account has its part");
+      assert.equal(rs.filter((r) => r.endpoint.accountId === "acct_0").length, 64 - 19 * 3);
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+});
