@@ -39,7 +39,7 @@
  *   P:lanes zset accountId → the first score of its lane (absent when the lane is empty)
  *   P:turn zset  accountId → that, or when reserve last served the lane if later
  *   P:ls  hash  lane ("" for P:q) → when reserve last served it
- *   P:bl  hash  batch → its account (batches without one: none, their lane is P:q)
+ *   P:bl  hash  batch → its account, then "\n" if it has entries in lines (neither: no field)
  *   P:o:<orderKey>  list  the members of a line, oldest first; the head is the first
  *   P:k   hash  member → its order key (ordered entries only)
  *   P:ol  set   order keys of lines with entries behind their head (listings)

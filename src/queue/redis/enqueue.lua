@@ -81,10 +81,8 @@ for _, b in ipairs(batches) do
   local q = laneKey(p, lane)
   redis.call("HSET", p .. ":b", batch, b.createdAtText .. "\n" .. ARGV[at + 1] .. "\n" .. ARGV[at + 3] .. "\n" .. ARGV[at + 4])
   redis.call("HSET", p .. ":r", batch, n)
-  if lane ~= "" then
-    redis.call("HSET", p .. ":bl", batch, lane)
-    touched[lane] = true
-  end
+  if lane ~= "" then touched[lane] = true end
+  local lined = false
   for j = 1, n do
     local m = batch .. b36(j - 1)
     redis.call("HSET", p .. ":i", b.ids[j], m)
@@ -94,6 +92,7 @@ for _, b in ipairs(batches) do
     if b.ordered and ARGV[at + 4 + n + j] ~= "" then
       local key = ARGV[at + 4 + n + j]
       redis.call("HSET", p .. ":k", m, key)
+      lined = true
       local length = redis.call("RPUSH", lineKey(p, key), m)
       head = length == 1
       -- P:ol lists the lines with entries behind their head, for listings.
@@ -103,6 +102,12 @@ for _, b in ipairs(batches) do
       redis.call("ZADD", q, b.createdAt, m)
       if earliest == nil or b.createdAt < earliest then earliest = b.createdAt end
     end
+  end
+  -- The batch's lane, and "\n" when settle must look for its entries' lines (helpers.lua).
+  if lined then
+    redis.call("HSET", p .. ":bl", batch, lane .. "\n")
+  elseif lane ~= "" then
+    redis.call("HSET", p .. ":bl", batch, lane)
   end
   total = total + n
 end

@@ -25,16 +25,18 @@ local function laneKey(p, lane)
   return p .. ":q:" .. lane
 end
 
--- The lane of a member: its batch's account in P:bl, "" when none is recorded. `cache` (a
--- table, batch → lane) spares a call that settles many entries of one batch a lookup each.
+-- The lane of a member, and whether its batch has entries in lines: P:bl holds the batch's
+-- account, followed by "\n" when it has ("" and no line when nothing is recorded). `cache` (a
+-- table, batch → that value) spares a call that settles many entries of one batch a lookup each.
 local function laneOf(p, m, cache)
   local batch = batchOf(m)
-  local lane = cache[batch]
-  if lane == nil then
-    lane = redis.call("HGET", p .. ":bl", batch) or ""
-    cache[batch] = lane
+  local raw = cache[batch]
+  if raw == nil then
+    raw = redis.call("HGET", p .. ":bl", batch) or ""
+    cache[batch] = raw
   end
-  return lane
+  if string.byte(raw, -1) == 10 then return string.sub(raw, 1, -2), true end
+  return raw, false
 end
 
 -- A member's own due time: its batch's createdAt (the first line of its record).

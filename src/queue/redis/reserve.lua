@@ -33,6 +33,7 @@ if legacy and tonumber(legacy) <= now then
 end
 
 local picked = {}
+local sources = 0
 local left = max
 local asking = lanes
 while left > 0 and #asking > 0 do
@@ -41,6 +42,7 @@ while left > 0 and #asking > 0 do
     local share = math.ceil(left / (#asking - k + 1))
     local q = laneKey(p, l.name)
     local got = redis.call("ZRANGEBYSCORE", q, "-inf", ARGV[2], "WITHSCORES", "LIMIT", 0, share)
+    if #got > 0 then sources = sources + 1 end
     for g = 1, #got, 2 do
       picked[#picked + 1] = { m = got[g], due = tonumber(got[g + 1]) }
       -- Leased at once, so the next round does not find it due again.
@@ -56,11 +58,13 @@ for _, l in ipairs(lanes) do
   redis.call("HSET", p .. ":ls", l.name, ARGV[2])
   touchLane(p, l.name)
 end
--- Across lanes too, the reply lists the oldest due first.
-table.sort(picked, function(a, b)
-  if a.due ~= b.due then return a.due < b.due end
-  return a.m < b.m
-end)
+-- Across lanes too, the reply lists the oldest due first (one lane's are in order already).
+if sources > 1 then
+  table.sort(picked, function(a, b)
+    if a.due ~= b.due then return a.due < b.due end
+    return a.m < b.m
+  end)
+end
 
 local out = {}
 local batches = {}

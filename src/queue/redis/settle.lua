@@ -43,7 +43,7 @@ local function settle(kind, m, lease, at)
   local a2 = string.find(meta, ",", a1 + 1, true)
   if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
   held = held + 1
-  local lane = laneOf(p, m, lanes)
+  local lane, lined = laneOf(p, m, lanes)
   touched[lane] = true
   local q = laneKey(p, lane)
   if kind ~= "d" then
@@ -67,7 +67,7 @@ local function settle(kind, m, lease, at)
   redis.call("HDEL", p .. ":d", m)
   redis.call("HDEL", p .. ":m", m)
   redis.call("HDEL", p .. ":i", string.sub(meta, a2 + 1))
-  advance(m)
+  if lined then advance(m) end
   local batch = batchOf(m)
   if redis.call("HINCRBY", p .. ":r", batch, -1) > 0 then return end
   local record = redis.call("HGET", p .. ":b", batch)
