@@ -13,7 +13,8 @@ import type { Destination } from "../core/types.js";
 import { subscribesTo } from "../core/event-types.js";
 import { newBroadcastId, newPostbackId } from "../core/ids.js";
 import type { Ports } from "./ports.js";
-import { destinationBatch, pushTargets, type PushDefaults } from "./push.js";
+import { destinationBatch, inLine, pushTargets, type PushDefaults } from "./push.js";
+import { orderKeyRule } from "../core/ordering.js";
 import { whenMaybeQueued } from "./maybe-queued.js";
 
 /** Marks a broadcast that must go out once: `key` seen in `scope` within `windowMs` is a repeat. */
@@ -78,9 +79,10 @@ export async function broadcast(ports: Ports, defaults: PushDefaults, req: Broad
     const texts = req.objects.map((o) => JSON.stringify(o));
     const batches = (await broadcastTargets(ports, req.type)).map((d) => {
       const batch = destinationBatch(d, defaults, d.accountId, now);
+      const lineOf = orderKeyRule(d);
       texts.forEach((data, index) => {
         const postbackId = newPostbackId(now);
-        batch.postbacks.push({ id: postbackId, data });
+        batch.postbacks.push(inLine({ id: postbackId, data }, lineOf, () => req.objects[index]!));
         result.postbacks.push({ id: postbackId, account_id: d.accountId, destination_id: d.id, index });
       });
       return batch;

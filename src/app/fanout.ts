@@ -14,7 +14,8 @@ import type { StoredEvent } from "../core/events.js";
 import type { Destination } from "../core/types.js";
 import type { EnqueueBatch } from "../queue/port.js";
 import type { Ports } from "./ports.js";
-import { destinationBatch, pushTargets, type PushDefaults } from "./push.js";
+import { destinationBatch, inLine, pushTargets, type PushDefaults } from "./push.js";
+import { orderKeyRule, type OrderKeyRule } from "../core/ordering.js";
 import { eventJson } from "./events.js";
 
 export interface FanoutResult {
@@ -71,21 +72,29 @@ interface EventPostback {
   accountId: string;
   id: string;
   data: string;
+  /** The event as a data object, for an ordering key (parsed once, when first asked for). */
+  object: () => Record<string, unknown>;
 }
 
 /** The event's postbacks: one per destination subscribed to its category. */
 function eventPostbacks(event: StoredEvent, destinations: Destination[]): EventPostback[] {
   const data = eventJson(event);
-  return pushTargets(destinations, event.category).map((d) => ({ destination: d, accountId: event.accountId, id: eventPostbackId(event.id, d.id), data }));
+  let parsed: Record<string, unknown> | undefined;
+  const object = () => (parsed ??= JSON.parse(data) as Record<string, unknown>);
+  return pushTargets(destinations, event.category).map((d) => ({ destination: d, accountId: event.accountId, id: eventPostbackId(event.id, d.id), data, object }));
 }
 
 /** The postbacks as batches, one per destination. */
 function batches(postbacks: EventPostback[], defaults: PushDefaults, now: number): EnqueueBatch[] {
   const byDestination = new Map<string, EnqueueBatch>();
+  const lines = new Map<string, OrderKeyRule | undefined>();
   for (const p of postbacks) {
     let batch = byDestination.get(p.destination.id);
-    if (!batch) byDestination.set(p.destination.id, (batch = destinationBatch(p.destination, defaults, p.accountId, now)));
-    batch.postbacks.push({ id: p.id, data: p.data });
+    if (!batch) {
+      byDestination.set(p.destination.id, (batch = destinationBatch(p.destination, defaults, p.accountId, now)));
+      lines.set(p.destination.id, orderKeyRule(p.destination));
+    }
+    batch.postbacks.push(inLine({ id: p.id, data: p.data }, lines.get(p.destination.id), p.object));
   }
   return [...byDestination.values()];
 }

@@ -4,7 +4,8 @@
  * account's duplicate window are dropped. Returns only once every postback is durably queued.
  */
 import { createHash } from "node:crypto";
-import type { EnqueueBatch } from "../queue/port.js";
+import type { EnqueueBatch, NewPostback } from "../queue/port.js";
+import { orderKeyRule, type OrderKeyRule } from "../core/ordering.js";
 import { ApiError } from "../core/errors.js";
 import { matchesEventType } from "../core/event-types.js";
 import { endpointId, newPostbackId } from "../core/ids.js";
@@ -65,10 +66,11 @@ export async function push(ports: Ports, defaults: PushDefaults, req: PushReques
   const postbacks: PushResult["postbacks"] = [];
   const batches = destinations.map((d) => {
     const batch = destinationBatch(d, defaults, accountId, now);
+    const lineOf = orderKeyRule(d);
     texts.forEach((data, index) => {
       if (duplicate[index]) return;
       const id = newPostbackId(now);
-      batch.postbacks.push({ id, data });
+      batch.postbacks.push(inLine({ id, data }, lineOf, () => req.objects[index]!));
       postbacks.push({ id, destination_id: d.id, index });
     });
     return batch;
@@ -92,6 +94,15 @@ export async function push(ports: Ports, defaults: PushDefaults, req: PushReques
 
 function contentHash(type: string | undefined, text: string): string {
   return createHash("sha256").update(`${type ?? ""}\n${text}`).digest("base64url");
+}
+
+/**
+ * The postback in its line, when its destination keeps order (core/ordering.ts). `object` is
+ * the data object, asked for only then: an event's is parsed from its JSON text.
+ */
+export function inLine(p: NewPostback, lineOf: OrderKeyRule | undefined, object: () => Record<string, unknown>): NewPostback {
+  const orderKey = lineOf?.(object());
+  return orderKey === undefined ? p : { ...p, orderKey };
 }
 
 /** An empty batch for the destination: its endpoint as this push sees it. */

@@ -8,6 +8,9 @@
 import type { Queue, QueuedPostback } from "../queue/port.js";
 import type { ResendCandidate } from "../store/port.js";
 import { endpointId } from "../core/ids.js";
+import { orderKeyRule } from "../core/ordering.js";
+import type { Destination } from "../core/types.js";
+import { inLine } from "./push.js";
 import { findPostback } from "./postbacks.js";
 import type { Ports } from "./ports.js";
 
@@ -24,13 +27,18 @@ export type ResendOutcome =
   | "cancelled"
   | "not_found";
 
-/** Puts a settled postback back in the queue, due now. */
-async function requeue(queue: Queue, p: Omit<ResendCandidate, "state">): Promise<void> {
+/**
+ * Puts a settled postback back in the queue, due now. When its destination keeps order it
+ * joins the end of its line (as the destination is configured now): it is sent after what
+ * is queued already, never ahead of it.
+ */
+async function requeue(queue: Queue, p: Omit<ResendCandidate, "state">, destination: Destination | undefined): Promise<void> {
   const { id: _old, ...rest } = p.endpoint;
   const endpoint = { ...rest, maxAttempts: p.attempts + p.endpoint.maxAttempts };
+  const lineOf = destination && orderKeyRule(destination);
   await queue.enqueue({
     endpoint: { id: endpointId(endpoint), ...endpoint },
-    postbacks: [{ id: p.id, data: p.data, attempts: p.attempts }],
+    postbacks: [inLine({ id: p.id, data: p.data, attempts: p.attempts }, lineOf, () => JSON.parse(p.data) as Record<string, unknown>)],
     createdAt: p.createdAt,
   });
 }
@@ -50,7 +58,9 @@ export async function resendPostback(ports: Ports, id: string, accountId: string
   }
   if (record!.state === "delivered" || record!.state === "cancelled") return record!.state;
   const attempts = record!.attempts.reduce((n, a) => Math.max(n, a.attempt), 0);
-  await requeue(ports.queue, { id, endpoint: record!.endpoint, data: record!.data, createdAt: record!.createdAt, attempts });
+  const destinationId = record!.endpoint.destinationId;
+  const destination = destinationId === undefined ? undefined : await ports.stores.accounts.getDestination(destinationId);
+  await requeue(ports.queue, { id, endpoint: record!.endpoint, data: record!.data, createdAt: record!.createdAt, attempts }, destination);
   return "queued";
 }
 
@@ -98,7 +108,7 @@ export async function replayDestination(
   for (;;) {
     const page = await ports.stores.postbacks.listFailedPostbacks(destinationId, range, { after, limit: REPLAY_PAGE });
     for (const p of page) {
-      if (await replayOne(ports.queue, p, now)) result.replayed++;
+      if (await replayOne(ports.queue, p, destination, now)) result.replayed++;
       else result.skipped++;
       // A postback that failed after the count makes done pass total; the display copes.
       onProgress?.(result.replayed + result.skipped, total);
@@ -112,7 +122,7 @@ export async function replayDestination(
 const SETTLING_WAIT_MS = 2_000;
 
 /** Queues one failed postback again, or makes its retry due now; false when it is queued or held. */
-async function replayOne(queue: Queue, p: ResendCandidate, now: number): Promise<boolean> {
+async function replayOne(queue: Queue, p: ResendCandidate, destination: Destination, now: number): Promise<boolean> {
   let queued = await queue.find(p.id);
   // A worker records a postback's last attempt in the store before the queue lets go of it. Dead
   // in the store, still leased for the attempt the store holds: it is leaving the queue right
@@ -123,7 +133,7 @@ async function replayOne(queue: Queue, p: ResendCandidate, now: number): Promise
     queued = await queue.find(p.id);
   }
   if (!queued) {
-    await requeue(queue, p);
+    await requeue(queue, p, destination);
     return true;
   }
   return !queued.held && p.state === "failed" && (await queue.reschedule(p.id, now));

@@ -88,7 +88,8 @@ export function appendQuery(url: string, data: Record<string, unknown>, defaultV
   return base + joiner + pairs.join("&") + (hash === -1 ? "" : url.slice(hash));
 }
 
-function lookup(data: Record<string, unknown>, key: string): unknown {
+/** A placeholder's value in the data object (see the rules above); undefined when absent. */
+export function lookup(data: Record<string, unknown>, key: string): unknown {
   if (Object.hasOwn(data, key)) return data[key];
   if (!key.includes(".")) return undefined;
   let node: unknown = data;

@@ -14,16 +14,18 @@
  * lowest seq, i.e. enqueued first) ever has a real due time; settling the head done (or dead)
  * gives the next its own due time back (created_at) in the same transaction.
  *
- * Fairness (issue 14): each entry carries its lane, the account of its endpoint ('' for none),
- * and the due index is (lane, due_at, seq) instead of (due_at, seq). reserve walks the lanes
+ * Fairness (issue 14): each entry carries its lane, a number standing for the account of its
+ * endpoint (laneOf; 0 for none), and the due index is (lane, due_at, seq) instead of
+ * (due_at, seq). reserve walks the lanes
  * with a skip-scan over that index (one seek per lane: min(lane) > the previous) and shares
- * `max` among those with entries due, round robin, starting after the lane it stopped at last
- * time; a lane's part is its oldest due entries. Why a skip-scan and not a table of lanes:
+ * `max` among those with entries due, round robin, least recently served first (see
+ * pickFairly); a lane's part is its oldest due entries. Why a skip-scan and not a table of lanes:
  * it costs nothing on enqueue and settle (no lane row to keep in step), the one-account case
  * pays two extra seeks per reserve, and the hot table keeps one due index, not two (every
  * reserve and settle rewrites due_at in it). The cost grows with the number of accounts with
  * entries queued (two seeks each per reserve, waitForWork and stats): fine for thousands.
  */
+import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import type { SqliteDatabase } from "../sqlite.js";
 import { migrate } from "../sqlite.js";
@@ -58,11 +60,11 @@ const MIGRATIONS = [
    ALTER TABLE queue_endpoints ADD COLUMN destination_id TEXT;
    ALTER TABLE queue_entries ADD COLUMN held_for TEXT;
    CREATE INDEX queue_entries_held ON queue_entries (held_for) WHERE held_for IS NOT NULL;`,
-  // Issue 14: an entry's lane (its endpoint's account, '' for none) leads the due index, so
+  // Issue 14: an entry's lane (its endpoint's account as a number, 0 for none) leads the due index, so
   // that reserve can share among accounts; its line (order_key) is found by its own index.
-  `ALTER TABLE queue_entries ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+  `ALTER TABLE queue_entries ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE queue_entries ADD COLUMN order_key TEXT;
-   UPDATE queue_entries SET lane = coalesce((SELECT account_id FROM queue_endpoints e WHERE e.id = queue_entries.endpoint_id), '');
+   UPDATE queue_entries SET lane = ferry_lane((SELECT account_id FROM queue_endpoints e WHERE e.id = queue_entries.endpoint_id));
    DROP INDEX queue_entries_due;
    CREATE INDEX queue_entries_lane_due ON queue_entries (lane, due_at, seq);
    CREATE INDEX queue_entries_line ON queue_entries (order_key, seq) WHERE order_key IS NOT NULL;`,
@@ -130,11 +132,16 @@ export class SqliteQueue implements Queue {
   private readonly stmt;
   private closed = false;
   private pending: PendingEnqueue[] = [];
-  /** The lane the last reservation stopped at: the next starts after it (see pickFairly). */
-  private laneCursor = "";
+  /** The reservation (numbered by `turns`) that last served each lane (see pickFairly). */
+  private readonly served = new BoundedMap<number, number>(10_000);
+  private turns = 0;
+  /** laneOf, remembered: hashing once per account, not per batch. */
+  private readonly laneIds = new BoundedMap<string, number>(10_000);
 
   constructor(db: SqliteDatabase) {
     this.db = db;
+    // Migration 3 gives the entries queued before it their lanes.
+    db.function("ferry_lane", { deterministic: true }, (accountId: unknown) => (typeof accountId === "string" ? laneOf(accountId) : 0));
     migrate(db, "queue", MIGRATIONS);
     this.stmt = {
       insertEndpoint: db.prepare(
@@ -152,6 +159,10 @@ export class SqliteQueue implements Queue {
          VALUES (?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM queue_entries WHERE order_key = @orderKey) THEN ${BLOCKED_DUE} ELSE @createdAt END, @createdAt, ?, @orderKey)`,
       ),
       lanes: db.prepare(`${LANES} SELECT lane FROM lanes WHERE lane IS NOT NULL`).pluck(),
+      // One lane's due entries, oldest first: its seqs alone (one lane), or with their due
+      // times, to merge several lanes' picks in due order.
+      pickSeqs: db.prepare("SELECT seq FROM queue_entries WHERE lane = ? AND due_at <= ? ORDER BY due_at, seq LIMIT ?").pluck(),
+      laneHead: db.prepare("SELECT due_at FROM queue_entries WHERE lane = ? AND due_at <= ? ORDER BY due_at LIMIT 1").pluck(),
       pick: db.prepare("SELECT seq, due_at FROM queue_entries WHERE lane = ? AND due_at <= ? ORDER BY due_at, seq LIMIT ? OFFSET ?"),
       // A reservation makes the lease odd (the next odd number); a settle makes it even.
       take: db.prepare(
@@ -241,7 +252,11 @@ export class SqliteQueue implements Queue {
       endpoint.destinationId ?? null,
       postbacks.length,
     );
-    const lane = endpoint.accountId ?? "";
+    let lane = 0;
+    if (endpoint.accountId !== undefined) {
+      lane = this.laneIds.get(endpoint.accountId) ?? laneOf(endpoint.accountId);
+      this.laneIds.set(endpoint.accountId, lane);
+    }
     for (const p of postbacks) {
       try {
         if (p.orderKey === undefined) this.stmt.insertEntry.run(p.id, endpoint.id, p.data, p.attempts ?? 0, createdAt, createdAt, lane);
@@ -310,34 +325,36 @@ export class SqliteQueue implements Queue {
   /**
    * Up to `max` due entries, shared among lanes: in rounds, each lane with entries due left
    * gets an equal part of what is still to pick (at least one), its oldest due first, until
-   * `max` are picked or no lane has more. Lanes are visited starting after the one the last
-   * reservation stopped at, so with more lanes than `max` every lane gets its turn. The
-   * reservation lists what was picked oldest due first, as without lanes. One lane (the
-   * common case) is one range of the due index, as before lanes.
+   * `max` are picked or no lane has more. Lanes take their turns least recently served first
+   * (then oldest due first): with more lanes than `max`, those left out this time come first
+   * next time, so none starves. The reservation lists what was picked oldest due first, as
+   * without lanes. One lane (the common case) is one range of the due index, as before lanes.
    */
   private pickFairly(max: number, now: number): number[] {
-    const lanes = this.stmt.lanes.all() as string[];
+    const lanes = this.stmt.lanes.all() as number[];
     if (lanes.length === 0) return [];
-    if (lanes.length === 1) return (this.stmt.pick.all(lanes[0], now, max, 0) as Picked[]).map((p) => p.seq);
-    const start = lanes.findIndex((lane) => lane > this.laneCursor);
-    let active = start <= 0 ? lanes : [...lanes.slice(start), ...lanes.slice(0, start)];
-    const taken = new Map<string, number>();
+    if (lanes.length === 1) return this.stmt.pickSeqs.all(lanes[0], now, max) as number[];
+    const due = lanes.flatMap((lane) => {
+      const head = this.stmt.laneHead.get(lane, now) as number | undefined;
+      return head === undefined ? [] : [{ lane, head, served: this.served.get(lane) ?? 0 }];
+    });
+    let active = due.sort((a, b) => a.served - b.served || a.head - b.head || a.lane - b.lane).map((d) => d.lane);
+    const taken = new Map<number, number>();
     const picked: Picked[] = [];
-    let firstRound = true;
+    const turn = ++this.turns;
     while (picked.length < max && active.length > 0) {
       const share = Math.max(1, Math.floor((max - picked.length) / active.length));
-      const more: string[] = [];
+      const more: number[] = [];
       for (const lane of active) {
         const want = Math.min(share, max - picked.length);
         if (want === 0) break;
         const rows = this.stmt.pick.all(lane, now, want, taken.get(lane) ?? 0) as Picked[];
         picked.push(...rows);
         taken.set(lane, (taken.get(lane) ?? 0) + rows.length);
-        if (rows.length > 0 && firstRound) this.laneCursor = lane;
+        if (rows.length > 0) this.served.set(lane, turn);
         if (rows.length === want) more.push(lane);
       }
       active = more;
-      firstRound = false;
     }
     return picked.sort((a, b) => a.due_at - b.due_at || a.seq - b.seq).map((p) => p.seq);
   }
@@ -536,6 +553,18 @@ export class SqliteQueue implements Queue {
     }
     return endpoint;
   }
+}
+
+/**
+ * An account's lane: 48 bits of a hash of its id, never 0 (entries without an account). A
+ * number, not the id, so that the due index's keys stay as short as without lanes (an id of
+ * 30 characters in every key made reserve and settle a quarter slower), and every process
+ * finds the same number without a table to keep. Two accounts whose hashes collide (odds of
+ * about n² / 2^49) share a lane: one share between them, nothing worse.
+ */
+export function laneOf(accountId: string): number {
+  const h = createHash("sha256").update(accountId).digest();
+  return h.readUIntBE(0, 6) % (2 ** 48 - 1) + 1;
 }
 
 /** The destination a held entry waits for: the reservation's, which a hold requires. */
