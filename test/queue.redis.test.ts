@@ -47,6 +47,12 @@ queueConformance("Redis", openQueue);
 queueLinesConformance("Redis", openQueue);
 
 const T0 = Date.UTC(2024, 0, 1);
+
+/** FCALLs the server has run so far (all connections). */
+async function fcallCalls(admin: Redis): Promise<number> {
+  const info = (await admin.info("commandstats")) as string;
+  return Number(/^cmdstat_fcall:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+}
 /** The seed's data object. */
 const SEED_DATA = JSON.stringify({ mascot: "Gopher", location: "https://blog.golang.org/gopher/gopher.png" });
 
@@ -385,10 +391,7 @@ describe("Redis queue: functions", () => {
     const admin = new Redis(server.url);
     try {
       await queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }); // warm: the endpoint cache
-      const calls = async () => {
-        const info = (await admin.info("commandstats")) as string;
-        return Number(/^cmdstat_fcall:calls=(\d+)/m.exec(info)?.[1] ?? 0);
-      };
+      const calls = () => fcallCalls(admin);
       const before = await calls();
       await queue.enqueue(Array.from({ length: 5 }, (_, i) => ({ endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 + i })));
       assert.equal((await calls()) - before, 1, "five batches, one FCALL");
@@ -503,7 +506,7 @@ describe("Redis queue: lanes and lines (ferry_v5)", () => {
     try {
       const batches = Array.from({ length: 20 }, (_, i) => ({ endpoint: endpoint({ accountId: `acct_${i}` }), postbacks: postbacks(i === 0 ? 1000 : 3), createdAt: T0 + i }));
       await queue.enqueue(batches);
-      const calls = async () => Number(/^cmdstat_fcall:calls=(\d+)/m.exec((await admin.info("commandstats")) as string)?.[1] ?? 0);
+      const calls = () => fcallCalls(admin);
       const before = await calls();
       const rs = await queue.reserve(64, 1000, T0 + 100);
       assert.equal((await calls()) - before, 1);
