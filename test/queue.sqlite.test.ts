@@ -2,8 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { openSqlite, type SqliteDatabase } from "../src/sqlite.js";
-import { SqliteQueue } from "../src/queue/sqlite.js";
+import { migrate, openSqlite, type SqliteDatabase } from "../src/sqlite.js";
+import { MIGRATIONS, SqliteQueue } from "../src/queue/sqlite.js";
 import type { Queue } from "../src/queue/port.js";
 import { tempDir } from "./support/harness.js";
 import { queueConformance, endpoint, postbacks, type OpenedQueue } from "./conformance/queue.js";
@@ -161,6 +161,43 @@ describe("SQLite queue durability", () => {
       await queue.close();
       await waiting;
       await queue.waitForWork(60_000);
+    } finally {
+      db.close();
+      dir.cleanup();
+    }
+  });
+});
+
+describe("SQLite queue upgrade (migration 3: lanes and lines)", () => {
+  test("entries queued before lanes get their account's lane, and reserve shares among accounts at once", async () => {
+    const dir = tempDir("ferry-queue-");
+    const db = openSqlite(join(dir.path, "ferry.db"));
+    try {
+      // A database as the version before issue 14 left it: two queue migrations, entries in it.
+      migrate(db, "queue", MIGRATIONS.slice(0, 2));
+      const addEndpoint = db.prepare(
+        "INSERT INTO queue_endpoints (id, method, url, default_value, max_attempts, account_id, destination_id, remaining) VALUES (?, 'GET', 'http://partner.example/{n}', '', 5, ?, ?, ?)",
+      );
+      const addEntry = db.prepare("INSERT INTO queue_entries (postback_id, endpoint_id, data, due_at, created_at) VALUES (?, ?, '{}', ?, ?)");
+      addEndpoint.run("ep-big", "acct_big", "dst_big", 50);
+      addEndpoint.run("ep-small", "acct_small", "dst_small", 2);
+      addEndpoint.run("ep-none", null, null, 2);
+      for (let i = 0; i < 50; i++) addEntry.run(`pb-big-${String(i).padStart(2, "0")}`, "ep-big", 1000 + i, 1000 + i);
+      for (let i = 0; i < 2; i++) addEntry.run(`pb-small-${i}`, "ep-small", 5000, 5000);
+      for (let i = 0; i < 2; i++) addEntry.run(`pb-none-${i}`, "ep-none", 5000, 5000);
+
+      const queue = new SqliteQueue(db);
+      const lanes = db
+        .prepare("SELECT q.postback_id, l.account_id FROM queue_entries q LEFT JOIN queue_lanes l ON l.lane = q.lane WHERE postback_id IN ('pb-big-00', 'pb-small-0', 'pb-none-0') ORDER BY postback_id")
+        .all();
+      assert.deepEqual(lanes, [
+        { postback_id: "pb-big-00", account_id: "acct_big" },
+        { postback_id: "pb-none-0", account_id: null },
+        { postback_id: "pb-small-0", account_id: "acct_small" },
+      ]);
+      const got = (await queue.reserve(6, 30_000, 6000)).map((r) => r.postbackId);
+      assert.deepEqual(got, ["pb-big-00", "pb-big-01", "pb-small-0", "pb-small-1", "pb-none-0", "pb-none-1"], "two each, oldest due first");
+      await queue.close();
     } finally {
       db.close();
       dir.cleanup();

@@ -15,7 +15,7 @@
  * gives the next its own due time back (created_at) in the same transaction.
  *
  * Fairness (issue 14): each entry carries its lane, a number standing for the account of its
- * endpoint (laneOf; 0 for none), and the due index is (lane, due_at, seq) instead of
+ * endpoint (queue_lanes numbers accounts 1, 2, …; 0 for none), and the due index is (lane, due_at, seq) instead of
  * (due_at, seq). reserve walks the lanes
  * with a skip-scan over that index (one seek per lane: min(lane) > the previous) and shares
  * `max` among those with entries due, round robin, least recently served first (see
@@ -25,7 +25,6 @@
  * reserve and settle rewrites due_at in it). The cost grows with the number of accounts with
  * entries queued (two seeks each per reserve, waitForWork and stats): fine for thousands.
  */
-import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import type { SqliteDatabase } from "../sqlite.js";
 import { migrate } from "../sqlite.js";
@@ -34,7 +33,8 @@ import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 
-const MIGRATIONS = [
+/** Exported for the upgrade test (test/queue.sqlite.test.ts): a database at an earlier version. */
+export const MIGRATIONS = [
   `CREATE TABLE queue_endpoints (
      id TEXT PRIMARY KEY,
      method TEXT NOT NULL,
@@ -62,9 +62,15 @@ const MIGRATIONS = [
    CREATE INDEX queue_entries_held ON queue_entries (held_for) WHERE held_for IS NOT NULL;`,
   // Issue 14: an entry's lane (its endpoint's account as a number, 0 for none) leads the due index, so
   // that reserve can share among accounts; its line (order_key) is found by its own index.
-  `ALTER TABLE queue_entries ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
+  // An account's lane is a small number from queue_lanes, not its id: the due index's keys stay
+  // as short as before lanes (30-character ids in every key cost reserve and settle about a
+  // tenth more, in the WAL pages each commit writes).
+  `CREATE TABLE queue_lanes (lane INTEGER PRIMARY KEY, account_id TEXT NOT NULL UNIQUE);
+   ALTER TABLE queue_entries ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE queue_entries ADD COLUMN order_key TEXT;
-   UPDATE queue_entries SET lane = ferry_lane((SELECT account_id FROM queue_endpoints e WHERE e.id = queue_entries.endpoint_id));
+   INSERT INTO queue_lanes (account_id) SELECT DISTINCT account_id FROM queue_endpoints WHERE account_id IS NOT NULL;
+   UPDATE queue_entries SET lane = coalesce(
+     (SELECT l.lane FROM queue_endpoints e JOIN queue_lanes l ON l.account_id = e.account_id WHERE e.id = queue_entries.endpoint_id), 0);
    DROP INDEX queue_entries_due;
    CREATE INDEX queue_entries_lane_due ON queue_entries (lane, due_at, seq);
    CREATE INDEX queue_entries_line ON queue_entries (order_key, seq) WHERE order_key IS NOT NULL;`,
@@ -135,13 +141,17 @@ export class SqliteQueue implements Queue {
   /** The reservation (numbered by `turns`) that last served each lane (see pickFairly). */
   private readonly served = new BoundedMap<number, number>(10_000);
   private turns = 0;
-  /** laneOf, remembered: hashing once per account, not per batch. */
+  /**
+   * Accounts' lanes (queue_lanes) as committed: a lane is never renumbered, so these stay true.
+   * `newLanes` holds those the enqueue transaction under way looked up or added; they join
+   * `laneIds` only once it commits (a lane added by a transaction that rolled back may be
+   * given to another account later).
+   */
   private readonly laneIds = new BoundedMap<string, number>(10_000);
+  private newLanes = new Map<string, number>();
 
   constructor(db: SqliteDatabase) {
     this.db = db;
-    // Migration 3 gives the entries queued before it their lanes.
-    db.function("ferry_lane", { deterministic: true }, (accountId: unknown) => (typeof accountId === "string" ? laneOf(accountId) : 0));
     migrate(db, "queue", MIGRATIONS);
     this.stmt = {
       insertEndpoint: db.prepare(
@@ -158,6 +168,8 @@ export class SqliteQueue implements Queue {
         `INSERT INTO queue_entries (postback_id, endpoint_id, data, attempts, due_at, created_at, lane, order_key)
          VALUES (?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM queue_entries WHERE order_key = @orderKey) THEN ${BLOCKED_DUE} ELSE @createdAt END, @createdAt, ?, @orderKey)`,
       ),
+      lane: db.prepare("SELECT lane FROM queue_lanes WHERE account_id = ?").pluck(),
+      addLane: db.prepare("INSERT INTO queue_lanes (account_id) VALUES (?)"),
       lanes: db.prepare(`${LANES} SELECT lane FROM lanes WHERE lane IS NOT NULL`).pluck(),
       // One lane's due entries, oldest first: its seqs alone (one lane), or with their due
       // times, to merge several lanes' picks in due order.
@@ -236,6 +248,25 @@ export class SqliteQueue implements Queue {
     };
   }
 
+  /** The account's lane, numbered on first sight; called within an enqueue transaction. */
+  private laneOf(accountId: string): number {
+    let lane = this.newLanes.get(accountId) ?? (this.stmt.lane.get(accountId) as number | undefined);
+    lane ??= Number(this.stmt.addLane.run(accountId).lastInsertRowid);
+    this.newLanes.set(accountId, lane);
+    return lane;
+  }
+
+  /** Runs an enqueue transaction; the lanes it numbered are remembered only if it commits. */
+  private commitEnqueue(run: () => void): void {
+    this.newLanes = new Map();
+    try {
+      run();
+      for (const [accountId, lane] of this.newLanes) this.laneIds.set(accountId, lane);
+    } finally {
+      this.newLanes = new Map();
+    }
+  }
+
   private readonly enqueueTx = (batches: readonly EnqueueBatch[]): void => {
     for (const batch of batches) this.insertBatch(batch);
   };
@@ -254,8 +285,7 @@ export class SqliteQueue implements Queue {
     );
     let lane = 0;
     if (endpoint.accountId !== undefined) {
-      lane = this.laneIds.get(endpoint.accountId) ?? laneOf(endpoint.accountId);
-      this.laneIds.set(endpoint.accountId, lane);
+      lane = this.laneIds.get(endpoint.accountId) ?? this.laneOf(endpoint.accountId);
     }
     for (const p of postbacks) {
       try {
@@ -291,13 +321,13 @@ export class SqliteQueue implements Queue {
     const group = this.pending;
     this.pending = [];
     try {
-      this.db.transaction(this.enqueueGroupTx).immediate(group);
+      this.commitEnqueue(() => this.db.transaction(this.enqueueGroupTx).immediate(group));
       for (const p of group) this.enqueued(p);
     } catch {
       // One bad call (a repeated id) must not fail the others: commit each on its own.
       for (const p of group) {
         try {
-          this.db.transaction(this.enqueueTx).immediate(p.batches);
+          this.commitEnqueue(() => this.db.transaction(this.enqueueTx).immediate(p.batches));
           this.enqueued(p);
         } catch (err) {
           p.reject(this.failure(err, "enqueue"));
@@ -553,18 +583,6 @@ export class SqliteQueue implements Queue {
     }
     return endpoint;
   }
-}
-
-/**
- * An account's lane: 48 bits of a hash of its id, never 0 (entries without an account). A
- * number, not the id, so that the due index's keys stay as short as without lanes (an id of
- * 30 characters in every key made reserve and settle a quarter slower), and every process
- * finds the same number without a table to keep. Two accounts whose hashes collide (odds of
- * about n² / 2^49) share a lane: one share between them, nothing worse.
- */
-export function laneOf(accountId: string): number {
-  const h = createHash("sha256").update(accountId).digest();
-  return h.readUIntBE(0, 6) % (2 ** 48 - 1) + 1;
 }
 
 /** The destination a held entry waits for: the reservation's, which a hold requires. */

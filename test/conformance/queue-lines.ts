@@ -75,14 +75,9 @@ export function queueLinesConformance(
 ): void {
   const slack = capabilities.timingSlackMs ?? 1000;
 
-  async function withQueue(fn: (queue: Queue, opened: OpenedQueue) => Promise<void>): Promise<void> {
-    const opened = await open();
-    try {
-      await fn(opened.queue, opened);
-    } finally {
-      await opened.close();
-    }
-  }
+  /** Runs `fn` with a freshly opened, empty queue, closing it whatever happens. */
+  const withQueue = (fn: (queue: Queue, opened: OpenedQueue) => Promise<void>): Promise<void> =>
+    open().then((opened) => fn(opened.queue, opened).finally(() => opened.close()));
 
   /** Reserves one at a time until nothing more is due at `now`, settling each done: the order reserved. */
   async function drainInOrder(queue: Queue, now: number): Promise<string[]> {
