@@ -499,6 +499,29 @@ describe("Redis queue: lanes and lines (ferry_v5)", () => {
     }
   });
 
+  test("behind one account's 50,000-entry backlog, another's fresh entries wait for no more than the next reservation", async () => {
+    const queue = await RedisQueue.connect(server.url, { prefix: newPrefix() });
+    try {
+      const noisy = endpoint({ accountId: "acct_noisy" });
+      for (let i = 0; i < 50; i++) await queue.enqueue({ endpoint: noisy, postbacks: postbacks(1000), createdAt: T0 });
+      const quiet = endpoint({ accountId: "acct_quiet" });
+      let now = T0 + 60_000;
+      for (let round = 0; round < 20; round++) {
+        const fresh = postbacks(5);
+        await queue.enqueue({ endpoint: quiet, postbacks: fresh, createdAt: now });
+        const rs = await queue.reserve(64, 60_000, now);
+        assert.equal(rs.length, 64);
+        const got = new Set(rs.map((r) => r.postbackId));
+        for (const p of fresh) assert.ok(got.has(p.id), `round ${round}: a fresh entry of the quiet account waits behind the backlog`);
+        await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
+        now += 10;
+      }
+      assert.equal((await queue.stats(now)).ready, 50_000 - 20 * 59);
+    } finally {
+      await queue.close();
+    }
+  });
+
   test("a reservation over many lanes is still one function call", async () => {
     const prefix = newPrefix();
     const queue = await RedisQueue.connect(server.url, { prefix });
