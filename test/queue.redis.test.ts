@@ -48,6 +48,11 @@ queueLinesConformance("Redis", openQueue);
 
 const T0 = Date.UTC(2024, 0, 1);
 
+/** The queue's keys under `prefix` but the batch counter and endpoints (which expire on their own). */
+async function leftKeys(admin: Redis, prefix: string): Promise<string[]> {
+  return (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`)).sort();
+}
+
 /** FCALLs the server has run so far (all connections). */
 async function fcallCalls(admin: Redis): Promise<number> {
   const info = (await admin.info("commandstats")) as string;
@@ -376,8 +381,7 @@ describe("Redis queue: functions", () => {
       assert.equal(reserved.entries.length, 3);
       assert.equal(await admin.call("FCALL", "ferry_v2_settle", 0, prefix, "d" + reserved.entries.map((e) => e.lease).join(";")), 3);
       assert.deepEqual(await queue.stats(T0 + 5000), { ready: 0, waiting: 0 });
-      const left = (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`));
-      assert.deepEqual(left, [], "nothing left but the batch counter and expiring endpoints");
+      assert.deepEqual(await leftKeys(admin, prefix), [], "nothing left but the batch counter and expiring endpoints");
     } finally {
       await admin.call("FUNCTION", "DELETE", "ferry_v2").catch(() => {});
       admin.disconnect();
@@ -427,8 +431,6 @@ describe("Redis queue: lanes and lines (ferry_v5)", () => {
       n += await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
     }
   };
-  const leftKeys = async (admin: Redis, prefix: string) =>
-    (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`)).sort();
 
   test("a queue written by ferry_v4 is delivered: its entries, whatever their account, are one lane beside the new ones", async () => {
     // test/fixtures/ferry_v4-library.lua is ferry_v4 as the release before loaded it.
