@@ -45,7 +45,8 @@ function webhookIds(requests: ReceivedRequest[]): string[] {
 async function queued(prefix: string): Promise<number> {
   const client = new Redis(redis.url);
   try {
-    return await client.zcard(`${prefix}:q`);
+    // P:i maps every queued postback, whichever lane or line it waits in (ferry_v5).
+    return await client.hlen(`${prefix}:i`);
   } finally {
     client.disconnect();
   }

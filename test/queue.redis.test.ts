@@ -6,7 +6,8 @@ import { BackendError } from "../src/backend-error.js";
 import { DuplicateIdError, QueueUnavailableError } from "../src/core/port-errors.js";
 import type { Queue } from "../src/queue/port.js";
 import { freePort, networkBytes, startRedis, type TestRedis } from "./support/redis.js";
-import { queueConformance, endpoint, postbacks } from "./conformance/queue.js";
+import { queueConformance, endpoint, postbacks, type OpenedQueue } from "./conformance/queue.js";
+import { queueLinesConformance } from "./conformance/queue-lines.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { FUNCTIONS, LIBRARY_NAME, librarySource } from "../src/queue/redis-functions.js";
@@ -20,7 +21,7 @@ after(() => server.close());
 let prefixes = 0;
 const newPrefix = () => `t${process.pid}x${++prefixes}`;
 
-queueConformance("Redis", async () => {
+async function openQueue(): Promise<OpenedQueue> {
   const prefix = newPrefix();
   const opened: Queue[] = [];
   const openOne = async () => {
@@ -40,9 +41,23 @@ queueConformance("Redis", async () => {
       for (const q of opened) await q.close();
     },
   };
-});
+}
+
+queueConformance("Redis", openQueue);
+queueLinesConformance("Redis", openQueue);
 
 const T0 = Date.UTC(2024, 0, 1);
+
+/** The queue's keys under `prefix` but the batch counter and endpoints (which expire on their own). */
+async function leftKeys(admin: Redis, prefix: string): Promise<string[]> {
+  return (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`)).sort();
+}
+
+/** FCALLs the server has run so far (all connections). */
+async function fcallCalls(admin: Redis): Promise<number> {
+  const info = (await admin.info("commandstats")) as string;
+  return Number(/^cmdstat_fcall:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+}
 /** The seed's data object. */
 const SEED_DATA = JSON.stringify({ mascot: "Gopher", location: "https://blog.golang.org/gopher/gopher.png" });
 
@@ -366,8 +381,7 @@ describe("Redis queue: functions", () => {
       assert.equal(reserved.entries.length, 3);
       assert.equal(await admin.call("FCALL", "ferry_v2_settle", 0, prefix, "d" + reserved.entries.map((e) => e.lease).join(";")), 3);
       assert.deepEqual(await queue.stats(T0 + 5000), { ready: 0, waiting: 0 });
-      const left = (await admin.keys(`${prefix}:*`)).filter((k) => k !== `${prefix}:seq` && !k.startsWith(`${prefix}:e:`));
-      assert.deepEqual(left, [], "nothing left but the batch counter and expiring endpoints");
+      assert.deepEqual(await leftKeys(admin, prefix), [], "nothing left but the batch counter and expiring endpoints");
     } finally {
       await admin.call("FUNCTION", "DELETE", "ferry_v2").catch(() => {});
       admin.disconnect();
@@ -381,10 +395,7 @@ describe("Redis queue: functions", () => {
     const admin = new Redis(server.url);
     try {
       await queue.enqueue({ endpoint: endpoint(), postbacks: postbacks(1), createdAt: T0 }); // warm: the endpoint cache
-      const calls = async () => {
-        const info = (await admin.info("commandstats")) as string;
-        return Number(/^cmdstat_fcall:calls=(\d+)/m.exec(info)?.[1] ?? 0);
-      };
+      const calls = () => fcallCalls(admin);
       const before = await calls();
       await queue.enqueue(Array.from({ length: 5 }, (_, i) => ({ endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 + i })));
       assert.equal((await calls()) - before, 1, "five batches, one FCALL");
@@ -404,6 +415,129 @@ describe("Redis queue: functions", () => {
       const b = { endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 };
       await queue.enqueue(b);
       assert.equal((await queue.reserve(10, 1000, T0)).length, 2);
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+});
+
+describe("Redis queue: lanes and lines (ferry_v5)", () => {
+  const drain = async (queue: RedisQueue, now: number) => {
+    let n = 0;
+    for (;;) {
+      const rs = await queue.reserve(100, 1000, now);
+      if (rs.length === 0) return n;
+      n += await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
+    }
+  };
+
+  test("a queue written by ferry_v4 is delivered: its entries, whatever their account, are one lane beside the new ones", async () => {
+    // test/fixtures/ferry_v4-library.lua is ferry_v4 as the release before loaded it.
+    const v4 = readFileSync(repoPath("test", "fixtures", "ferry_v4-library.lua"), "utf8");
+    const prefix = newPrefix();
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      await admin.call("FUNCTION", "LOAD", "REPLACE", v4);
+      const old = [
+        { endpoint: endpoint({ accountId: "acct_a", destinationId: "dst_a" }), postbacks: postbacks(30), createdAt: T0 },
+        { endpoint: endpoint({ accountId: "acct_b", destinationId: "dst_b" }), postbacks: postbacks(2), createdAt: T0 + 1 },
+      ];
+      assert.equal(await admin.call("FCALL", "ferry_v4_enqueue", 0, prefix, ...enqueueArgs(old, () => true)), 32);
+      const fresh = { endpoint: endpoint({ accountId: "acct_c", destinationId: "dst_c" }), postbacks: postbacks(3), createdAt: T0 + 100 };
+      await queue.enqueue(fresh);
+      assert.deepEqual(await queue.stats(T0 + 100), { ready: 35, waiting: 0 });
+      assert.equal(await queue.oldestDueAt(T0 + 100), T0);
+      const found = await queue.find(old[1]!.postbacks[0]!.id);
+      assert.deepEqual([found?.dueAt, found?.held, found?.endpoint], [T0 + 1, false, old[1]!.endpoint]);
+
+      // v4's entries are one lane (P:q) beside acct_c's: acct_c gets its share at once.
+      const rs = await queue.reserve(10, 1000, T0 + 100);
+      assert.deepEqual(rs.filter((r) => r.endpoint.accountId === "acct_c").map((r) => r.postbackId), fresh.postbacks.map((p) => p.id));
+      assert.deepEqual(rs.filter((r) => r.endpoint.accountId === "acct_a").map((r) => r.postbackId), old[0]!.postbacks.slice(0, 7).map((p) => p.id));
+      await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "retry", at: T0 + 200 } })));
+      assert.equal(await drain(queue, T0 + 200), 35);
+      assert.deepEqual(await queue.stats(T0 + 200), { ready: 0, waiting: 0 });
+      assert.deepEqual(await leftKeys(admin, prefix), [], "nothing left but the batch counter and expiring endpoints");
+    } finally {
+      await admin.call("FUNCTION", "DELETE", "ferry_v4").catch(() => {});
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("lanes, lines and their indexes go when the queue is drained: nothing is left behind", async () => {
+    const prefix = newPrefix();
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      const a = endpoint({ accountId: "acct_a", destinationId: "dst_a" });
+      const b = endpoint({ accountId: "acct_b", destinationId: "dst_b" });
+      const lined = (n: number, key: string) => postbacks(n).map((p) => ({ ...p, orderKey: key }));
+      await queue.enqueue([
+        { endpoint: a, postbacks: [...lined(3, "dst_a"), ...postbacks(2)], createdAt: T0 },
+        { endpoint: b, postbacks: lined(2, "dst_b:user 1"), createdAt: T0 },
+        { endpoint: endpoint(), postbacks: postbacks(2), createdAt: T0 },
+      ]);
+      const keys = await leftKeys(admin, prefix);
+      for (const k of [":q", ":q:acct_a", ":q:acct_b", ":lanes", ":turn", ":bl", ":k", ":o:dst_a", ":o:dst_b:user 1", ":ol"]) assert.ok(keys.includes(prefix + k), `${k} in ${keys.join(" ")}`);
+      // A held head, a retried one: then everything goes.
+      const first = await queue.reserve(100, 1000, T0);
+      assert.equal(first.length, 6, "two heads, four free entries");
+      // Equal due times list in enqueue order: acct_a's first is its line's head.
+      const headA = first.find((r) => r.endpoint.accountId === "acct_a")!;
+      await queue.settle(first.map((reservation) => ({
+        reservation,
+        settle: reservation === headA ? { kind: "hold" } : reservation.endpoint.accountId === "acct_b" ? { kind: "retry", at: T0 + 50 } : { kind: "done" },
+      })));
+      assert.equal(await queue.unhold("dst_a"), 1);
+      assert.equal(await drain(queue, Date.now()), 9 - 4);
+      assert.deepEqual(await queue.stats(), { ready: 0, waiting: 0 });
+      assert.deepEqual(await leftKeys(admin, prefix), []);
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("behind one account's 50,000-entry backlog, another's fresh entries wait for no more than the next reservation", async () => {
+    const queue = await RedisQueue.connect(server.url, { prefix: newPrefix() });
+    try {
+      const noisy = endpoint({ accountId: "acct_noisy" });
+      for (let i = 0; i < 50; i++) await queue.enqueue({ endpoint: noisy, postbacks: postbacks(1000), createdAt: T0 });
+      const quiet = endpoint({ accountId: "acct_quiet" });
+      let now = T0 + 60_000;
+      for (let round = 0; round < 20; round++) {
+        const fresh = postbacks(5);
+        await queue.enqueue({ endpoint: quiet, postbacks: fresh, createdAt: now });
+        const rs = await queue.reserve(64, 60_000, now);
+        assert.equal(rs.length, 64);
+        const got = new Set(rs.map((r) => r.postbackId));
+        for (const p of fresh) assert.ok(got.has(p.id), `round ${round}: a fresh entry of the quiet account waits behind the backlog`);
+        await queue.settle(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })));
+        now += 10;
+      }
+      assert.equal((await queue.stats(now)).ready, 50_000 - 20 * 59);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  test("a reservation over many lanes is still one function call", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      const batches = Array.from({ length: 20 }, (_, i) => ({ endpoint: endpoint({ accountId: `acct_${i}` }), postbacks: postbacks(i === 0 ? 1000 : 3), createdAt: T0 + i }));
+      await queue.enqueue(batches);
+      const calls = () => fcallCalls(admin);
+      const before = await calls();
+      const rs = await queue.reserve(64, 1000, T0 + 100);
+      assert.equal((await calls()) - before, 1);
+      assert.equal(rs.length, 64);
+      assert.equal(new Set(rs.map((r) => r.endpoint.accountId)).size, 20, "every account has its part");
+      assert.equal(rs.filter((r) => r.endpoint.accountId === "acct_0").length, 64 - 19 * 3);
     } finally {
       admin.disconnect();
       await queue.close();

@@ -18,7 +18,9 @@ import {
   parseCount,
   parseEnqueueReply,
   parseFindReply,
+  parseMembers,
   parseReserveReply,
+  parseStatsReply,
   settleArgs,
 } from "../src/queue/redis-codec.js";
 
@@ -30,11 +32,15 @@ function readEnqueueArgs(args: string[]) {
   const batches = [];
   let i = 0;
   while (i < args.length) {
-    const [when, endpointId, json, idPrefix, suffixes] = args.slice(i, i + 5);
+    const [flagged, endpointId, json, idPrefix, suffixes] = args.slice(i, i + 5);
+    const ordered = flagged!.startsWith("o");
+    const when = ordered ? flagged!.slice(1) : flagged!;
     const ids = suffixes!.split("\n").map((s) => idPrefix + s);
     const data = args.slice(i + 5, i + 5 + ids.length);
     assert.equal(data.length, ids.length, "one data object per id");
-    const [createdAt, before] = when!.split(":");
+    const orderKeys = ordered ? args.slice(i + 5 + ids.length, i + 5 + 2 * ids.length) : ids.map(() => "");
+    assert.equal(orderKeys.length, ids.length, "one order key per id");
+    const [createdAt, before] = when.split(":");
     batches.push({
       createdAt: Number(createdAt),
       attempts: before === undefined ? data.map(() => 0) : before.split(",").map(Number),
@@ -42,8 +48,9 @@ function readEnqueueArgs(args: string[]) {
       json,
       ids,
       data,
+      orderKeys,
     });
-    i += 5 + ids.length;
+    i += 5 + (ordered ? 2 : 1) * ids.length;
   }
   return batches;
 }
@@ -113,6 +120,25 @@ describe("Redis codec: enqueue", () => {
     const resent = enqueueArgs([{ endpoint: EP, postbacks: [{ id: "a", data: "{}", attempts: 3 }, { id: "b", data: "{}" }], createdAt: 5 }], never);
     assert.equal(resent[0], "5:3,0");
     assert.deepEqual(readOne(resent).attempts, [3, 0]);
+  });
+
+  test("order keys travel after the data, one per id, only for batches that have any (ferry_v5)", () => {
+    const plain = enqueueArgs([{ endpoint: EP, postbacks: [{ id: "a", data: "{}" }], createdAt: 5 }], never);
+    assert.equal(plain.length, 6, "nothing more for a batch in no line");
+    const lined = enqueueArgs(
+      [
+        { endpoint: EP, postbacks: [{ id: "a", data: "{}", orderKey: "dst_1" }, { id: "b", data: "{}" }, { id: "c", data: "{}", orderKey: "dst_1:k,;\n" }], createdAt: 5 },
+        { endpoint: EP, postbacks: [{ id: "d", data: "{}", attempts: 2 }], createdAt: 6 },
+        { endpoint: EP, postbacks: [{ id: "e", data: "{}", attempts: 1, orderKey: "x" }], createdAt: 7 },
+      ],
+      never,
+    );
+    assert.deepEqual([lined[0], lined[11], lined[17]], ["o5", "6:2", "o7:1"]);
+    const [first, second, third] = readEnqueueArgs(lined);
+    assert.deepEqual(first!.orderKeys, ["dst_1", "", "dst_1:k,;\n"], "any text: each key is an argument of its own");
+    assert.deepEqual(first!.ids, ["a", "b", "c"]);
+    assert.deepEqual([second!.ids, second!.orderKeys, second!.attempts], [["d"], [""], [2]]);
+    assert.deepEqual([third!.ids, third!.orderKeys, third!.attempts, third!.createdAt], [["e"], ["x"], [1], 7]);
   });
 
   test("an id with a line break, or an empty batch, is refused before it reaches Redis", () => {
@@ -260,9 +286,29 @@ describe("Redis codec: find", () => {
     assert.equal(parseFindReply("pb_1", null), undefined);
   });
 
+  test("an entry behind its line's head is not held and has no due time (ferry_v5)", () => {
+    const found = parseFindReply("pb_1", ["0,0,pb_1", "{}", null, record, encodeEndpoint(OWNED), 1]);
+    assert.deepEqual([found?.held, found?.dueAt], [false, null]);
+    assert.equal(parseFindReply("pb_1", ["0,2,pb_1", "{}", null, record, encodeEndpoint(OWNED), 0])?.held, true);
+  });
+
   test("malformed find replies are refused", () => {
     for (const bad of ["x", [], ["2,4,pb_1", "{}"], [1, "{}", null, record, null], ["24", "{}", null, record, null], ["2,4,pb_1", "{}", 5, record, null], ["2,4,pb_1", "{}", null, "no-lines", null]]) {
       assert.throws(() => parseFindReply("pb_1", bad), MalformedReplyError, JSON.stringify(bad));
     }
+  });
+});
+
+describe("Redis codec: stats and listings", () => {
+  test("stats reads [ready, not held] as ready and waiting", () => {
+    assert.deepEqual(parseStatsReply([3, 10]), { ready: 3, waiting: 7 });
+    assert.deepEqual(parseStatsReply([0, 0]), { ready: 0, waiting: 0 });
+    for (const bad of [null, [1], [1, 2, 3], [-1, 2], [3, 2], ["1", "2"], [1.5, 2]]) assert.throws(() => parseStatsReply(bad), MalformedReplyError, JSON.stringify(bad));
+  });
+
+  test("latest reads a list of members", () => {
+    assert.deepEqual(parseMembers([member(1, 0), member(40, 3)]), [member(1, 0), member(40, 3)]);
+    assert.deepEqual(parseMembers([]), []);
+    for (const bad of [null, "11", [1], ["pb_1"], [""]]) assert.throws(() => parseMembers(bad), MalformedReplyError, JSON.stringify(bad));
   });
 });

@@ -48,9 +48,11 @@ export function decodeEndpoint(id: string, json: string): Endpoint {
 
 /**
  * ARGV after the prefix, per batch: createdAt (then, only for resends, ":" and each entry's
- * attempts before, ","-joined), endpointId, endpointJson ("" to leave it out), idPrefix,
- * suffixes ("\n"-joined), data…  Every batch must hold at least one postback. An endpoint's
- * JSON travels with the first batch naming it, and only when `sendJson` asks for it.
+ * attempts before, ","-joined; prefixed with "o" when any postback has an order key),
+ * endpointId, endpointJson ("" to leave it out), idPrefix, suffixes ("\n"-joined), data…, and
+ * with "o" one order key per postback ("" for none). Every batch must hold at least one
+ * postback. An endpoint's JSON travels with the first batch naming it, and only when
+ * `sendJson` asks for it. Batches without order keys cost nothing more than before.
  */
 export function enqueueArgs(batches: readonly EnqueueBatch[], sendJson: (endpointId: string) => boolean): string[] {
   const args: string[] = [];
@@ -82,8 +84,10 @@ function pushBatchArgs(args: string[], batch: EnqueueBatch, endpointJson: string
   }
   // Attempts made before travel only for resends, after createdAt: nothing for new postbacks.
   const when = resend ? `${createdAt}:${postbacks.map((p) => p.attempts ?? 0).join(",")}` : String(createdAt);
-  args.push(when, endpoint.id, endpointJson, common, postbacks.map((p) => p.id.slice(common.length)).join("\n"));
+  const ordered = postbacks.some((p) => p.orderKey);
+  args.push(ordered ? `o${when}` : when, endpoint.id, endpointJson, common, postbacks.map((p) => p.id.slice(common.length)).join("\n"));
   for (const p of postbacks) args.push(p.data);
+  if (ordered) for (const p of postbacks) args.push(p.orderKey ?? "");
 }
 
 export type EnqueueReply =
@@ -220,12 +224,32 @@ export function parseCount(fn: string, reply: unknown): number {
   throw new MalformedReplyError(fn, reply, "expected a count");
 }
 
+// ---- stats and listings ----
+
+/** stats answers {ready, queued}: entries due now, and every entry not held. */
+export function parseStatsReply(reply: unknown): { ready: number; waiting: number } {
+  const ok = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0;
+  if (!Array.isArray(reply) || reply.length !== 2 || !ok(reply[0]) || !ok(reply[1]) || reply[1] < reply[0]) {
+    throw new MalformedReplyError("stats", reply, "expected [ready, queued] with ready ≤ queued");
+  }
+  return { ready: reply[0], waiting: reply[1] - reply[0] };
+}
+
+/** latest answers a list of members. */
+export function parseMembers(reply: unknown): string[] {
+  if (!Array.isArray(reply) || !reply.every((m) => typeof m === "string" && MEMBER.test(m))) {
+    throw new MalformedReplyError("latest", reply, "expected a list of members");
+  }
+  return reply as string[];
+}
+
 // ---- find ----
 
 export function parseFindReply(postbackId: string, reply: unknown): QueuedPostback | undefined {
   if (reply === null) return undefined;
-  if (!Array.isArray(reply) || reply.length < 4) throw new MalformedReplyError("find", reply, "expected nil or [meta, data, dueAt, record, endpointJson]");
-  const [meta, data, score, record, json] = reply as unknown[];
+  if (!Array.isArray(reply) || reply.length < 4) throw new MalformedReplyError("find", reply, "expected nil or [meta, data, dueAt, record, endpointJson, blocked]");
+  // blocked (ferry_v5): 1 while it waits behind its line's head, when dueAt is nil too.
+  const [meta, data, score, record, json, blocked] = reply as unknown[];
   if (typeof meta !== "string" || typeof data !== "string" || typeof record !== "string") {
     throw new MalformedReplyError("find", reply, "meta, data and record must be strings");
   }
@@ -235,13 +259,13 @@ export function parseFindReply(postbackId: string, reply: unknown): QueuedPostba
   const e1 = record.indexOf("\n");
   const e2 = record.indexOf("\n", e1 + 1);
   if (e1 <= 0 || e2 < 0) throw new MalformedReplyError("find", reply, "the batch record lacks createdAt or endpoint");
-  const held = score == null;
+  const held = score == null && blocked !== 1;
   return {
     postbackId,
     endpoint: decodeEndpoint(record.slice(e1 + 1, e2), typeof json === "string" ? json : "[]"),
     data,
     attempts,
-    dueAt: held ? null : Number(score),
+    dueAt: score == null ? null : Number(score),
     held,
     createdAt: Number(record.slice(0, e1)),
   };

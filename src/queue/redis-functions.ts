@@ -16,11 +16,17 @@ import { readFile } from "node:fs/promises";
  * v2's, so a queue written by v2 is read as is, and v2 and v3 processes can share one.
  * v4: withdraw, and enqueue refuses a withdrawn call. Keys as v3's plus `P:w:<id>` marks; a v3
  * process still enqueues into a v4 queue, but without honouring withdrawals.
+ * v5: ordered lines and lanes (issue 14). An account's entries are due in its own lane,
+ * `P:q:<accountId>`, indexed by `P:lanes` and `P:turn`; P:q stays the lane of entries without
+ * an account, so what a v4 queued there (whatever its account) is reserved as that one lane,
+ * and a v4 `enqueue` still running during a rolling upgrade adds to it. Ordered entries wait in
+ * `P:o:<key>`. v4 workers must be stopped before v5 ones start: a v4 reserve sees only P:q and
+ * a v4 settle moves nothing along a line. Adds `stats` and `latest`.
  */
-export const LIBRARY_NAME = "ferry_v4";
+export const LIBRARY_NAME = "ferry_v5";
 
 /** Every function of the library, by its file name (without .lua); each is `<LIBRARY_NAME>_<name>`. */
-export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule", "withdraw"] as const;
+export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule", "withdraw", "stats", "latest"] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 const DIR = new URL("./redis/", import.meta.url);

@@ -14,11 +14,38 @@
  * - A worker fetches a batch's record (endpoint id, createdAt, ids) once and keeps it; an
  *   endpoint's JSON once per endpoint.
  *
+ * Lanes (issue 14, fairness among accounts): each account's entries have a due index of their
+ * own, so one account's million queued postbacks sit in its lane, not in front of another's
+ * fresh ones. reserve takes the lanes with something due least recently served first and shares
+ * its `max` evenly among them (reserve.lua), in the one function call it always was: a lane
+ * index walked round robin rather than one due index scanned past a backlog, which no window
+ * can see beyond. P:lanes (lane → its first due time) answers "when is anything due next"
+ * (waitForWork, oldestDueAt) exactly; P:turn (lane → that, or when it was last served, if
+ * later) orders the due lanes, so a lane served just now goes behind those that were not, and
+ * with more due lanes than `max`, the next reservation serves the rest. Entries without an
+ * account have P:q as their lane, which is where ferry_v4 kept everything: a queue it wrote is
+ * delivered, as that lane, with no migration.
+ *
+ * Lines (issue 14, ordering): entries with an order key are kept in P:o:<key>, in enqueue
+ * order; only the head is in its lane (or leased, or held), so the rest are never due. Settling
+ * the head done puts the next one in its lane at its own due time, its batch's createdAt: due
+ * at once, and ahead of its account's later entries, so a line does not queue again behind its
+ * own account's backlog at every step. Other lines and unordered entries are not touched.
+ *
  * Keys, under the prefix P (FERRY_REDIS_PREFIX, default "ferry"):
- *   P:q   zset  member → due time in ms (while reserved: when the lease ends); not held ones
+ *   P:q   zset  member → due time in ms (while reserved: when the lease ends), for entries
+ *               without an account (and all a ferry_v4 queued); not held ones
+ *   P:q:<accountId>  zset  the same, for an account's entries: its lane
+ *   P:lanes zset accountId → the first score of its lane (absent when the lane is empty)
+ *   P:turn zset  accountId → that, or when reserve last served the lane if later
+ *   P:ls  hash  lane ("" for P:q) → when reserve last served it
+ *   P:bl  hash  batch → its account, then "\n" if it has entries in lines (neither: no field)
+ *   P:o:<orderKey>  list  the members of a line, oldest first; the head is the first
+ *   P:k   hash  member → its order key (ordered entries only)
+ *   P:ol  set   order keys of lines with entries behind their head (listings)
  *   P:d   hash  member → the data object's JSON
  *   P:m   hash  member → "attempts,lease,postbackId"; the lease is odd while reserved
- *   P:h:<destinationId>  set  members held while that destination is disabled (out of P:q)
+ *   P:h:<destinationId>  set  members held while that destination is disabled (out of their lane)
  *   P:hd  set   destination ids with held entries (each has a non-empty P:h:<id>)
  *   P:i   hash  postbackId → member (find, and refusing a repeated id)
  *   P:b   hash  batch → "createdAt\nendpointId\nidPrefix\nsuffix\nsuffix…"
@@ -39,7 +66,9 @@ import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
-import { batchOf, indexOf, decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseReserveReply, settleArgs } from "./redis-codec.js";
+import {
+  batchOf, indexOf, decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseMembers, parseReserveReply, parseStatsReply, settleArgs,
+} from "./redis-codec.js";
 
 /** A batch as a worker keeps it: what every entry of one ingest request shares. */
 interface BatchInfo {
@@ -221,10 +250,10 @@ export class RedisQueue implements Queue {
       timer = setTimeout(done, maxWaitMs);
       this.subscribe();
       // A scheduled entry falling due wakes no one: look when the next one is due.
-      this.redis.zrange(`${this.prefix}:q`, "0", "0", "WITHSCORES").then(
+      this.firstDue().then(
         (first) => {
-          if (first.length < 2) return;
-          const wait = Number(first[1]) - Date.now();
+          if (first === null) return;
+          const wait = first - Date.now();
           if (wait <= 0) done();
           else if (wait < maxWaitMs) {
             clearTimeout(timer);
@@ -271,8 +300,8 @@ export class RedisQueue implements Queue {
 
   /**
    * Redis keeps no index of entries by destination or id: a listing looks at the
-   * QUEUE_SCAN_LIMIT entries due latest (new postbacks are due when made, so these are the
-   * newest), or at most that many held ones, and resolves them through their batch records.
+   * QUEUE_SCAN_LIMIT newest entries of those due latest in each lane and last in each line
+   * (latest.lua), or at most that many held ones, and resolves them through their batch records.
    */
   async listQueued(filter: QueuedFilter): Promise<QueuedPostback[]> {
     const members = filter.held ? await this.heldMembers(filter.destinationIds) : await this.latestDue();
@@ -306,8 +335,8 @@ export class RedisQueue implements Queue {
     return held + due;
   }
 
-  private latestDue(): Promise<string[]> {
-    return this.command("list entries", () => this.redis.zrevrange(`${this.prefix}:q`, 0, QUEUE_SCAN_LIMIT - 1));
+  private async latestDue(): Promise<string[]> {
+    return parseMembers(await this.fcall("latest", this.prefix, QUEUE_SCAN_LIMIT));
   }
 
   private async heldMembers(destinationIds: readonly string[] | undefined): Promise<string[]> {
@@ -363,21 +392,29 @@ export class RedisQueue implements Queue {
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
-    const counts = await this.command("count entries", () =>
-      this.redis.multi().zcount(`${this.prefix}:q`, "-inf", String(now)).zcard(`${this.prefix}:q`).exec(),
-    );
-    const [ready, total] = counts!.map(([err, value]) => {
-      if (err) throw asUnavailable("queue", err, "the Redis queue could not count entries");
-      return value as number;
-    });
-    return { ready: ready!, waiting: total! - ready! };
+    return parseStatsReply(await this.fcall("stats", this.prefix, now));
   }
 
   async oldestDueAt(now: number = Date.now()): Promise<number | null> {
-    // The first member of the due set is the one due longest; held entries are not in it.
-    const first = await this.command("find the oldest due entry", () => this.redis.zrange(`${this.prefix}:q`, "0", "0", "WITHSCORES"));
-    const score = first[1] === undefined ? NaN : Number(first[1]);
-    return Number.isFinite(score) && score <= now ? score : null;
+    const first = await this.firstDue();
+    return first !== null && first <= now ? first : null;
+  }
+
+  /**
+   * The soonest due time (or lease end) in any lane: the first of P:lanes or of P:q, in one
+   * round trip. Held entries and those behind a line's head are in no lane.
+   */
+  private async firstDue(): Promise<number | null> {
+    const replies = await this.command("find the oldest due entry", () =>
+      this.redis.multi().zrange(`${this.prefix}:lanes`, "0", "0", "WITHSCORES").zrange(`${this.prefix}:q`, "0", "0", "WITHSCORES").exec(),
+    );
+    let first: number | null = null;
+    for (const [err, value] of replies!) {
+      if (err) throw asUnavailable("queue", err, "the Redis queue could not find the oldest due entry");
+      const score = Number((value as string[])[1]);
+      if ((value as string[]).length >= 2 && Number.isFinite(score) && (first === null || score < first)) first = score;
+    }
+    return first;
   }
 
   private async fcall(name: FunctionName, ...args: (string | number)[]): Promise<unknown> {

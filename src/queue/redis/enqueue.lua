@@ -3,16 +3,20 @@
      Input:  no KEYS (key names are built from the prefix, ARGV[1]);
              ARGV[1] prefix; then per batch, one after the other:
                createdAt, for resends followed by ":" and each entry's attempts made before,
-                 ","-joined;
+                 ","-joined; prefixed with "o" when order keys follow the data objects;
                endpointId; endpoint JSON ("" when the caller believes Redis has it, or another
                  batch of this call carries it);
                the ids' common prefix; each id's suffix, "\n"-joined (n suffixes);
-               the n data objects, one per id.
-             One batch is exactly ferry_v2's enqueue arguments.
+               the n data objects, one per id;
+               with "o": the n order keys, one per id ("" for an entry in no line).
+             A batch without "o" is exactly ferry_v2's enqueue arguments.
      Output: the number of entries queued; {-1, id} when an id repeats within or across the
              batches or is already queued, or the call was withdrawn (withdraw.lua: its first
-             id is marked); {-2} when an endpoint JSON was left out and Redis does not have it. Nothing is queued on a negative reply. Publishes P:wake when a
-             batch is due sooner than anything queued. ]]
+             id is marked); {-2} when an endpoint JSON was left out and Redis does not have it.
+             Nothing is queued on a negative reply. Each entry goes into its account's lane
+             (the endpoint's accountId; P:q without one); an entry with an order key joins the
+             end of its line P:o:<key> and is due only if it is the line's head. Publishes P:wake
+             when a batch is due sooner than anything queued. ]]
 local p = ARGV[1]
 -- Read and check every batch before writing anything: the call is all or none.
 local batches = {}
@@ -21,6 +25,8 @@ local carried = {}
 local i = 2
 while i <= #ARGV do
   local createdAtText = ARGV[i]
+  local ordered = string.sub(createdAtText, 1, 1) == "o"
+  if ordered then createdAtText = string.sub(createdAtText, 2) end
   local before = {}
   local colon = string.find(createdAtText, ":", 1, true)
   if colon then
@@ -31,27 +37,37 @@ while i <= #ARGV do
   local ids = {}
   for s in string.gmatch(ARGV[i + 4] .. "\n", "([^\n]*)\n") do ids[#ids + 1] = ARGV[i + 3] .. s end
   local n = #ids
-  if i + 4 + n > #ARGV then return redis.error_reply("ERR ferry enqueue: " .. n .. " ids for " .. (#ARGV - i - 4) .. " data objects") end
+  local width = n
+  if ordered then width = 2 * n end
+  if i + 4 + width > #ARGV then return redis.error_reply("ERR ferry enqueue: " .. n .. " ids for " .. (#ARGV - i - 4) .. " data objects and order keys") end
   if colon and #before ~= n then return redis.error_reply("ERR ferry enqueue: " .. #before .. " attempt counts for " .. n .. " data objects") end
   for j = 1, n do
     if seen[ids[j]] or redis.call("HEXISTS", p .. ":i", ids[j]) == 1 then return {-1, ids[j]} end
     seen[ids[j]] = true
   end
-  if ARGV[i + 2] ~= "" then carried[ARGV[i + 1]] = true end
-  batches[#batches + 1] = { at = i, createdAtText = createdAtText, createdAt = tonumber(createdAtText), before = before, ids = ids }
-  i = i + 5 + n
+  if ARGV[i + 2] ~= "" then carried[ARGV[i + 1]] = ARGV[i + 2] end
+  batches[#batches + 1] = { at = i, createdAtText = createdAtText, createdAt = tonumber(createdAtText), before = before, ids = ids, ordered = ordered }
+  i = i + 5 + width
 end
 if #batches == 0 then return 0 end
 -- A call withdrawn after its caller lost the answer must not take effect now.
 local firstId = batches[1].ids[1]
 if redis.call("EXISTS", p .. ":w:" .. firstId) == 1 then return {-1, firstId} end
+-- Each endpoint's lane: its accountId, read from the JSON this call carries or Redis keeps.
+local lanes = {}
 for _, b in ipairs(batches) do
   local endpointId = ARGV[b.at + 1]
-  if not carried[endpointId] and redis.call("EXISTS", p .. ":e:" .. endpointId) == 0 then return {-2} end
+  if lanes[endpointId] == nil then
+    local json = carried[endpointId] or redis.call("HGET", p .. ":e:" .. endpointId, "j")
+    if not json then return {-2} end
+    local account = cjson.decode(json)[5]
+    if type(account) == "string" then lanes[endpointId] = account else lanes[endpointId] = "" end
+  end
 end
 
-local first = redis.call("ZRANGE", p .. ":q", 0, 0, "WITHSCORES")
-local earliest = batches[1].createdAt
+local first = firstDue(p)
+local earliest = nil
+local touched = {}
 local total = 0
 for _, b in ipairs(batches) do
   local at = b.at
@@ -61,17 +77,40 @@ for _, b in ipairs(batches) do
   redis.call("PERSIST", ep)
   local batch = b36(redis.call("INCR", p .. ":seq"))
   local n = #b.ids
+  local lane = lanes[ARGV[at + 1]]
+  local q = laneKey(p, lane)
   redis.call("HSET", p .. ":b", batch, b.createdAtText .. "\n" .. ARGV[at + 1] .. "\n" .. ARGV[at + 3] .. "\n" .. ARGV[at + 4])
   redis.call("HSET", p .. ":r", batch, n)
+  if lane ~= "" then touched[lane] = true end
+  local lined = false
   for j = 1, n do
     local m = batch .. b36(j - 1)
     redis.call("HSET", p .. ":i", b.ids[j], m)
     redis.call("HSET", p .. ":d", m, ARGV[at + 4 + j])
-    redis.call("HSET", p .. ":m", m, (b.before[j] or "0") .. ",0," .. b.ids[j])
-    redis.call("ZADD", p .. ":q", b.createdAt, m)
+    redis.call("HSET", p .. ":m", m, (b.before[j] or "0") .. "," .. "0," .. b.ids[j])
+    local head = true
+    if b.ordered and ARGV[at + 4 + n + j] ~= "" then
+      local key = ARGV[at + 4 + n + j]
+      redis.call("HSET", p .. ":k", m, key)
+      lined = true
+      local length = redis.call("RPUSH", lineKey(p, key), m)
+      head = length == 1
+      -- P:ol lists the lines with entries behind their head, for listings.
+      if length == 2 then redis.call("SADD", p .. ":ol", key) end
+    end
+    if head then
+      redis.call("ZADD", q, b.createdAt, m)
+      if earliest == nil or b.createdAt < earliest then earliest = b.createdAt end
+    end
   end
-  if b.createdAt < earliest then earliest = b.createdAt end
+  -- The batch's lane, and "\n" when settle must look for its entries' lines (helpers.lua).
+  if lined then
+    redis.call("HSET", p .. ":bl", batch, lane .. "\n")
+  elseif lane ~= "" then
+    redis.call("HSET", p .. ":bl", batch, lane)
+  end
   total = total + n
 end
-if first[2] == nil or tonumber(first[2]) > earliest then redis.call("PUBLISH", p .. ":wake", "1") end
+for lane in pairs(touched) do touchLane(p, lane) end
+if earliest ~= nil and (first == nil or first > earliest) then redis.call("PUBLISH", p .. ":wake", "1") end
 return total

@@ -3,13 +3,39 @@
              ARGV[1] prefix; ARGV[2..] up to four groups, each a kind ("d" done, "r" retry,
              "l" release, "h" hold) followed by its entries joined by ";": "member,lease"
              (done), "member,lease,at" (retry, release) or "member,lease,destinationId" (hold).
-     Output: how many entries still had their lease (their lease was current). A settle whose lease is no longer the
-             entry's changes nothing. Retry, release and hold end the lease; release and hold
-             give the attempt back; hold moves the member from P:q to P:h:<destinationId>.
-             Done removes the entry, its batch record with its last entry, and lets an unused
-             endpoint expire after a day. ]]
+     Output: how many entries still had their lease (their lease was current). A settle whose
+             lease is no longer the entry's changes nothing. Retry, release and hold end the
+             lease; release and hold give the attempt back; hold moves the member from its lane
+             to P:h:<destinationId>; a line's head that is retried, released or held stays its
+             head, so the line waits. Done removes the entry, its batch record with its last
+             entry, and lets an unused endpoint expire after a day; when the entry headed a line,
+             the next entry of the line goes into its lane, due at its own time (its batch's
+             createdAt: at once, unless that is later), and P:wake is published. ]]
 local p = ARGV[1]
 local held = 0
+local lanes = {}
+local touched = {}
+local advanced = false
+-- The entry after a line's head that is done becomes its head: due in its lane.
+local function advance(m)
+  local key = redis.call("HGET", p .. ":k", m)
+  if not key then return end
+  redis.call("HDEL", p .. ":k", m)
+  local line = lineKey(p, key)
+  if redis.call("LINDEX", line, 0) ~= m then
+    -- Not the head (cannot happen while the lease rules hold): leave the head as it is.
+    redis.call("LREM", line, 1, m)
+    return
+  end
+  redis.call("LPOP", line)
+  local nextM = redis.call("LINDEX", line, 0)
+  if not nextM then return end
+  if redis.call("LLEN", line) < 2 then redis.call("SREM", p .. ":ol", key) end
+  local lane = laneOf(p, nextM, lanes)
+  redis.call("ZADD", laneKey(p, lane), createdAtOf(p, nextM), nextM)
+  touched[lane] = true
+  advanced = true
+end
 local function settle(kind, m, lease, at)
   local meta = redis.call("HGET", p .. ":m", m)
   if not meta then return end
@@ -17,14 +43,17 @@ local function settle(kind, m, lease, at)
   local a2 = string.find(meta, ",", a1 + 1, true)
   if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
   held = held + 1
+  local lane, lined = laneOf(p, m, lanes)
+  touched[lane] = true
+  local q = laneKey(p, lane)
   if kind ~= "d" then
     if kind == "h" then
-      -- Parked out of P:q (never due) until unhold names the destination (here in "at").
-      redis.call("ZREM", p .. ":q", m)
+      -- Parked out of its lane (never due) until unhold names the destination (here in "at").
+      redis.call("ZREM", q, m)
       redis.call("SADD", p .. ":h:" .. at, m)
       redis.call("SADD", p .. ":hd", at)
     else
-      redis.call("ZADD", p .. ":q", at, m)
+      redis.call("ZADD", q, at, m)
     end
     local attempts = tonumber(string.sub(meta, 1, a1 - 1))
     if kind ~= "r" then attempts = attempts - 1 end
@@ -34,15 +63,17 @@ local function settle(kind, m, lease, at)
     redis.call("HSET", p .. ":m", m, attempts .. "," .. (l + 2 - l % 2) .. string.sub(meta, a2))
     return
   end
-  redis.call("ZREM", p .. ":q", m)
+  redis.call("ZREM", q, m)
   redis.call("HDEL", p .. ":d", m)
   redis.call("HDEL", p .. ":m", m)
   redis.call("HDEL", p .. ":i", string.sub(meta, a2 + 1))
+  if lined then advance(m) end
   local batch = batchOf(m)
   if redis.call("HINCRBY", p .. ":r", batch, -1) > 0 then return end
   local record = redis.call("HGET", p .. ":b", batch)
   redis.call("HDEL", p .. ":r", batch)
   redis.call("HDEL", p .. ":b", batch)
+  redis.call("HDEL", p .. ":bl", batch)
   if not record then return end
   local e1 = string.find(record, "\n", 1, true)
   local e2 = string.find(record, "\n", e1 + 1, true)
@@ -62,4 +93,6 @@ for i = 2, #ARGV do
     end
   end
 end
+for lane in pairs(touched) do touchLane(p, lane) end
+if advanced then redis.call("PUBLISH", p .. ":wake", "1") end
 return held
