@@ -5,36 +5,17 @@
  * - concurrency 2 with 200 ms answers: never more than 2 requests in flight, both workers sending;
  * - a worker killed (SIGKILL) while holding the slots: they come back once their lease ends.
  */
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tempDir } from "./support/harness.js";
-import { startRedis } from "./support/redis.js";
-import { createDatabase } from "./support/postgres.js";
-import { killAll, startServer, startWorker, until, type FerryProcess } from "./support/processes.js";
+import { scaleOut } from "./support/scale-out.js";
+import { startServer, startWorker, until, type FerryProcess } from "./support/processes.js";
 import { countingPartner, limitedAccount, pushMany, steadyRate } from "./support/limits.js";
 
 const TOKEN = "limits-redis-admin-token-0123456789";
-const redis = await startRedis();
-const database = await createDatabase("ferry_limits");
-after(async () => {
-  await killAll();
-  await redis.close();
-  await database.drop();
-});
+const layout = await scaleOut("limits", TOKEN);
 
-let prefixes = 0;
-function env(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    FERRY_REDIS_URL: redis.url,
-    FERRY_REDIS_PREFIX: `limits${++prefixes}`,
-    FERRY_DATABASE_URL: database.url,
-    FERRY_MIGRATE_ON_START: "true",
-    FERRY_ADMIN_TOKEN: TOKEN,
-    FERRY_DATA_DIR: tempDir().path,
-    FERRY_LOG_LEVEL: "info",
-    ...extra,
-  };
-}
+/** Logged at info: the test counts each worker's attempt lines. */
+const env = (extra: Record<string, string> = {}) => layout.env({ FERRY_LOG_LEVEL: "info", ...extra });
 
 /** Attempts each worker logged for the destination at `url`. */
 function attemptsBy(workers: FerryProcess[], url: string): number[] {

@@ -8,43 +8,26 @@
  * reorders a destination without ordering (else the test would prove nothing), and neither it
  * nor another account's destination waits for the lines.
  */
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
-import { tempDir } from "./support/harness.js";
-import { startRedis } from "./support/redis.js";
-import { createDatabase } from "./support/postgres.js";
-import { killAll, startServer, startWorker, until, type FerryProcess } from "./support/processes.js";
+import { apiCall, scaleOut } from "./support/scale-out.js";
+import { startServer, startWorker, until, type FerryProcess } from "./support/processes.js";
 import { startReceiver, type ReceivedRequest } from "../src/receiver.js";
 
 const TOKEN = "ordering-redis-admin-token-0123456789";
 /** How long the receiver takes to answer the destination-ordered line. */
 const LINE_ANSWER_MS = 5;
 
-const redis = await startRedis();
-const database = await createDatabase("ferry_order");
-after(async () => {
-  await killAll();
-  await redis.close();
-  await database.drop();
-});
+const layout = await scaleOut("order", TOKEN);
 
 /** About one postback in ten fails its first attempt: which ones, fixed by its id. */
 function failsFirst(id: string): boolean {
   return createHash("sha256").update(id).digest()[0]! < 26;
 }
 
-async function api(url: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = (url: string, method: string, path: string, body?: unknown) => apiCall(url, TOKEN, method, path, body);
 
 /** How far a received sequence goes backwards: the pairs (previous, next) with next < previous. */
 function backwards(ns: number[]): [number, number][] {
@@ -77,18 +60,12 @@ test("two workers under load keep every line in order through retries, and other
       return { status: 500, delayMs };
     },
   });
-  const settings = {
-    FERRY_REDIS_URL: redis.url,
-    FERRY_REDIS_PREFIX: "order1",
-    FERRY_DATABASE_URL: database.url,
-    FERRY_MIGRATE_ON_START: "true",
-    FERRY_ADMIN_TOKEN: TOKEN,
-    FERRY_DATA_DIR: tempDir().path,
+  const settings = layout.env({
     FERRY_CONCURRENCY: "32",
     FERRY_RETRY_BASE_MS: "20",
     FERRY_LEASE_MS: "10000",
     FERRY_TIMEOUT_MS: "2000",
-  };
+  });
   const procs: FerryProcess[] = [];
   try {
     const server = await startServer("api", settings);
@@ -166,7 +143,7 @@ test("two workers under load keep every line in order through retries, and other
     assert.ok(doneAt("/other") < half, "another account's destination waited for the ordered line");
 
     // Nothing is left in the queue: every lane and line emptied.
-    const client = new Redis(redis.url);
+    const client = new Redis(layout.redis.url);
     try {
       await until(async () => (await client.hlen("order1:i")) === 0, 10_000, () => "entries left in the queue");
       assert.deepEqual((await client.keys("order1:o:*")).length, 0, "no line left");

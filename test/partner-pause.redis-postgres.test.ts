@@ -5,33 +5,16 @@
  * 1 s. So after that second nothing reaches the partner until the pause ends, and the
  * postbacks that waited are not counted as attempts.
  */
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tempDir } from "./support/harness.js";
-import { startRedis } from "./support/redis.js";
-import { createDatabase } from "./support/postgres.js";
+import { apiCall, scaleOut } from "./support/scale-out.js";
 import { killAll, startServer, startWorker, until } from "./support/processes.js";
 import { startReceiver } from "../src/receiver.js";
 
 const TOKEN = "pause-redis-admin-token-0123456789";
-const redis = await startRedis();
-const database = await createDatabase("ferry_pause");
-after(async () => {
-  await killAll();
-  await redis.close();
-  await database.drop();
-});
+const layout = await scaleOut("pause", TOKEN);
 
-async function api(base: string, method: string, path: string, token: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const json = await res.json();
-  assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const api = (base: string, method: string, path: string, token: string, body?: unknown) => apiCall(base, token, method, path, body);
 
 test("two workers: a 429 with Retry-After: 3 stops both from sending to that destination until then", async (t) => {
   const PAUSE_S = 3;
@@ -43,17 +26,11 @@ test("two workers: a 429 with Retry-After: 3 stops both from sending to that des
       return { status: 429, headers: { "retry-after": String(PAUSE_S) } };
     },
   });
-  const settings = {
-    FERRY_REDIS_URL: redis.url,
-    FERRY_REDIS_PREFIX: "pause1",
-    FERRY_DATABASE_URL: database.url,
-    FERRY_MIGRATE_ON_START: "true",
-    FERRY_ADMIN_TOKEN: TOKEN,
-    FERRY_DATA_DIR: tempDir().path,
+  const settings = layout.env({
     FERRY_ORIGIN_CONCURRENCY: "4",
     FERRY_RETRY_BASE_MS: "50",
     FERRY_LOG_LEVEL: "info",
-  };
+  });
   try {
     const server = await startServer("api", settings);
     const workers = await Promise.all([startWorker(settings), startWorker(settings)]);
