@@ -3,7 +3,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ORDER_KEY_SEPARATOR, orderKeyRule } from "../src/core/ordering.js";
+import { MAX_RENDERED_KEY, ORDER_KEY_SEPARATOR, orderKeyRule } from "../src/core/ordering.js";
 import type { Ordering } from "../src/core/types.js";
 
 const ID = "dst_01JABCDEF";
@@ -47,4 +47,15 @@ test("lines of two destinations never share a name, even for the same key", () =
   const destinationWide = orderKeyRule({ id: "dst_A", ordering: "destination", orderingKey: null })!;
   assert.notEqual(a({ k: "1" }), b({ k: "1" }));
   assert.notEqual(a({ k: "" }), destinationWide({}), "an empty rendering is still a key line, not the destination's");
+});
+
+test('"key" longer than MAX_RENDERED_KEY is kept as its SHA-256: bounded, and still one line per key', () => {
+  const lineOf = rule("key", "{user_id}")!;
+  const long = "u".repeat(MAX_RENDERED_KEY + 1);
+  const line = lineOf({ user_id: long })!;
+  assert.match(line, new RegExp(`^${ID}${ORDER_KEY_SEPARATOR}sha256:[0-9a-f]{64}$`));
+  assert.equal(lineOf({ user_id: long }), line);
+  assert.notEqual(lineOf({ user_id: long + "x" }), line);
+  // At the bound, the key is kept as it is.
+  assert.equal(lineOf({ user_id: "u".repeat(MAX_RENDERED_KEY) }), keyed("u".repeat(MAX_RENDERED_KEY)));
 });

@@ -12,6 +12,7 @@
  *   an object that names no key cannot be ordered against anything, and lumping all such
  *   objects into one line would make them a bottleneck nobody asked for.
  */
+import { createHash } from "node:crypto";
 import { compileTemplate, lookup, renderTemplate } from "./template.js";
 import { DEFAULT_ORDERING_KEY, type Destination } from "./types.js";
 
@@ -20,6 +21,13 @@ import { DEFAULT_ORDERING_KEY, type Destination } from "./types.js";
  * of different destinations never share a name.
  */
 export const ORDER_KEY_SEPARATOR = " ";
+
+/**
+ * Rendered keys longer than this are replaced by their SHA-256 (hex): a key comes from the
+ * sender's data, and the queue keeps it per entry (SQLite) or in a key name (Redis), so its
+ * size stays bounded whatever a data object holds. Two keys that differ stay apart.
+ */
+export const MAX_RENDERED_KEY = 128;
 
 /** A data object's line, or undefined for none. */
 export type OrderKeyRule = (data: Record<string, unknown>) => string | undefined;
@@ -30,5 +38,9 @@ export function orderKeyRule(d: Pick<Destination, "id" | "ordering" | "orderingK
   if (d.ordering === "destination") return () => d.id;
   const template = compileTemplate(d.orderingKey ?? DEFAULT_ORDERING_KEY);
   const named = (data: Record<string, unknown>) => template.keys.some((k) => lookup(data, k) != null);
-  return (data) => (template.keys.length > 0 && !named(data) ? undefined : d.id + ORDER_KEY_SEPARATOR + renderTemplate(template, data, ""));
+  return (data) => (template.keys.length > 0 && !named(data) ? undefined : d.id + ORDER_KEY_SEPARATOR + bounded(renderTemplate(template, data, "")));
+}
+
+function bounded(key: string): string {
+  return key.length <= MAX_RENDERED_KEY ? key : "sha256:" + createHash("sha256").update(key).digest("hex");
 }
