@@ -35,7 +35,11 @@ export function sqlitePath(config: Pick<Config, "data_dir">): string {
   return join(config.data_dir, "ferry.db");
 }
 
-export async function openBackends(config: Config, logger?: Logger): Promise<Backends> {
+/**
+ * `delivers: false` for a process that runs no worker (`ferry api`, the API side of `ferry
+ * start`, the CLI): its limits are never asked, so it opens no Redis connection for them.
+ */
+export async function openBackends(config: Config, logger?: Logger, options: { delivers?: boolean } = {}): Promise<Backends> {
   let db: SqliteDatabase | undefined;
   const sqlite = () => (db ??= openSqlite(sqlitePath(config), { synchronous: config.sqlite_synchronous as "normal" | "full" }));
   const opened: { close(): Promise<void> }[] = [];
@@ -48,7 +52,7 @@ export async function openBackends(config: Config, logger?: Logger): Promise<Bac
       ? await connectPostgresStores(config.database_url, { migrate: config.migrate_on_start })
       : openSqliteStores(sqlite());
     opened.push(stores);
-    const limits: LimitStore = config.redis_url
+    const limits: LimitStore = config.redis_url && options.delivers !== false
       ? await RedisLimitStore.connect(config.redis_url, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms })
       : new MemoryLimitStore();
     opened.push(limits);

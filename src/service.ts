@@ -37,7 +37,8 @@ export async function runRole(
   options: { logger?: Logger; print?: (line: string) => void } = {},
 ): Promise<Running> {
   const logger = options.logger ?? createLogger(config.log_level);
-  const backends = await openBackends(config, logger);
+  // `ferry start` delivers in its thread, which opens backends of its own.
+  const backends = await openBackends(config, logger, { delivers: role === "worker" });
   let stopApi = async () => {};
   let url: string | undefined;
   // `ferry start` delivers in a thread of its own (see delivery/thread.ts); `ferry worker` is

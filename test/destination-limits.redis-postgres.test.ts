@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { scaleOut } from "./support/scale-out.js";
 import { startServer, startWorker, until, type FerryProcess } from "./support/processes.js";
 import { countingPartner, limitedAccount, pushMany, steadyRate } from "./support/limits.js";
+import { Redis } from "ioredis";
+import { LIMITS_LIBRARY } from "../src/limits/redis.js";
 
 const TOKEN = "limits-redis-admin-token-0123456789";
 const layout = await scaleOut("limits", TOKEN);
@@ -21,6 +23,23 @@ const env = (extra: Record<string, string> = {}) => layout.env({ FERRY_LOG_LEVEL
 function attemptsBy(workers: FerryProcess[], url: string): number[] {
   return workers.map((w) => w.logs().filter((l) => l["msg"] === "attempt" && String(l["url"]).startsWith(url)).length);
 }
+
+// First in the file: Redis functions are the server's, and the tests below load the library.
+test("ferry api opens no limit store (it runs no worker); a ferry worker loads the limits library", async () => {
+  const client = new Redis(layout.redis.url);
+  const loaded = async () => ((await client.call("FUNCTION", "LIST", "LIBRARYNAME", LIMITS_LIBRARY)) as unknown[]).length > 0;
+  try {
+    const settings = env();
+    const server = await startServer("api", settings);
+    assert.equal(await loaded(), false, "ferry api loaded the limits library");
+    const worker = await startWorker(settings);
+    assert.equal(await loaded(), true, "ferry worker did not load the limits library");
+    await worker.stop();
+    await server.stop();
+  } finally {
+    client.disconnect();
+  }
+});
 
 test("two workers: concurrency 2 is never exceeded, and rate_limit 20 gives the partner 20/s ± 10% over 10 s", async (t) => {
   // Each worker holds 8 postbacks at most, so neither can reserve the whole backlog alone: both send.
