@@ -182,6 +182,27 @@ test("410 Gone disables the destination at once (reason gone), holds what it is 
   }
 });
 
+test("410 from several postbacks in flight at once disables the destination once, counted once", async () => {
+  // All three are sent before the first answer, and answered 200 ms apart: three flushes,
+  // each with a 410 for the destination.
+  let n = 0;
+  const receiver = await startReceiver({ respond: () => ({ status: 410, delayMs: 50 + 200 * n++ }) });
+  const p = await startPipeline({ max_attempts: 10 });
+  try {
+    const { auth } = await account(p);
+    const d = await destination(p, auth, { url: `${receiver.url}/hook`, concurrency: 3 });
+    await push(p, auth, 3);
+    await eventually(async () => (await p.backends.stores.accounts.getDestination(d.id))?.enabled === false, 5000, "disabled");
+    await drained(p);
+    assert.equal(receiver.count(), 3, "all three were sent before the first 410 came back");
+    assert.equal(p.worker!.counts.gone, 1, "one destination disabled, counted once");
+    assert.equal((await p.backends.stores.accounts.getDestination(d.id))?.disabledReason, "gone");
+  } finally {
+    await p.stop();
+    await receiver.close();
+  }
+});
+
 test("a 3xx is not followed (not even to a public-looking or private address): the attempt names the status and the Location", async () => {
   const target = await startReceiver();
   const receiver = await startReceiver({ respond: () => ({ status: 302, headers: { location: `${target.url}/inside` } }) });

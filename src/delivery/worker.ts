@@ -653,7 +653,8 @@ export class Worker {
   /**
    * Stores the pauses (the longest per destination) and the 410 Gone disables of finished work.
    * Before the settle: a postback held for a destination still enabled would be released by the
-   * hold sweep. Repeated by a retried flush, which changes nothing (a pause only lengthens).
+   * hold sweep. Repeated by a retried flush, which changes nothing (a pause only lengthens, a
+   * destination is disabled as gone only while enabled).
    */
   private async partnerRequests(items: Done[], now: number): Promise<void> {
     const pauses = new Map<string, Pause>();
@@ -668,8 +669,12 @@ export class Worker {
       this.destinations.forget(p.destinationId);
     }
     for (const id of gone) {
-      await this.o.stores.accounts.updateDestination(id, { enabled: false, disabledReason: DISABLED_GONE }, now);
       this.destinations.forget(id);
+      // Disabled once: a destination disabled already (by another worker's 410, by this
+      // flush's earlier try, or by its owner, whose reason stays) is neither disabled nor counted again.
+      const current = await this.o.stores.accounts.getDestination(id);
+      if (!current?.enabled) continue;
+      await this.o.stores.accounts.updateDestination(id, { enabled: false, disabledReason: DISABLED_GONE }, now);
       this.counts.gone++;
       this.o.observer?.gone();
       this.o.logger.warn({ destination_id: id }, "destination answered 410 Gone: disabled; its postbacks are held until it is enabled again");
