@@ -12,15 +12,15 @@ import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } f
 import { signatureHeaders } from "../core/signing.js";
 import type { RetryPolicy } from "../core/retry.js";
 import { DISABLED_GONE, destinationSendsBody, sendsBody, type Destination, type HttpMethod } from "../core/types.js";
-import { MINUTE, SECOND } from "../core/time.js";
+import { SECOND } from "../core/time.js";
 import { BoundedMap } from "../core/bounded-map.js";
-import { congestionOf, type Aimd, type Congestion, type Signal } from "../core/aimd.js";
+import { congestionOf, type Congestion } from "../core/aimd.js";
 import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.js";
 import { DestinationCache, type Route } from "./destinations.js";
 import { DestinationLimiter, type LimitEvent, type Slot } from "./destination-limiter.js";
 import type { LimitStore } from "../limits/port.js";
 import { DestinationPacing, PACED_DELAY } from "./destination-pacing.js";
-import { LogEvery } from "./log-every.js";
+import { PartnerSignals } from "./partner-signals.js";
 import { outcome, pauseAsked, type Outcome, type Pause } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
 
@@ -88,10 +88,6 @@ const HOLD_SWEEP_MS = 5 * SECOND;
 const TEMPLATES = 1000;
 /** scheme://host:port of a URL. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
-/** At most one pacing log line per origin or destination (and direction) this often. */
-const PACE_LOG_MS = 10 * SECOND;
-/** At most one log line per destination this often about a Retry-After that could not be used. */
-const RETRY_AFTER_LOG_MS = MINUTE;
 /**
  * A postback of a paused destination comes back after the pause and up to this much more:
  * spread, so a long backlog does not all fall due in the same millisecond when it ends.
@@ -130,8 +126,8 @@ export class Worker {
   private readonly destinationLimiter: DestinationLimiter;
   /** Adaptive pacing per destination (the origin's is in `limiter`). */
   private readonly pacing: DestinationPacing;
-  private readonly paceLog = new LogEvery(PACE_LOG_MS);
-  private readonly retryAfterLog = new LogEvery(RETRY_AFTER_LOG_MS);
+  /** Pacing, pauses and 410s, counted and logged (rate-limited). */
+  private readonly signals: PartnerSignals;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly templates = new BoundedMap<string, CompiledTemplate>(TEMPLATES);
   private readonly inFlight = new Set<AbortController>();
@@ -164,14 +160,15 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.o = options;
+    this.signals = new PartnerSignals({ logger: options.logger, observer: options.observer, counts: this.counts, retryMaxDelayMs: options.retryMaxDelayMs });
     this.limiter = new OriginLimiter({
       perOrigin: options.originConcurrency,
       slots: options.concurrency,
       // Half the timeout: an origin slower than that is close to timing out, one merely slow is not.
       stallMs: Math.floor(options.timeoutMs / 2),
-      onPace: (origin, from, to, signal) => this.paced("origin", origin, from, to, signal),
+      onPace: (origin, from, to, signal) => this.signals.paced("origin", origin, from, to, signal),
     });
-    this.pacing = new DestinationPacing({ onPace: (id, from, to, signal) => this.paced("destination", id, from, to, signal) });
+    this.pacing = new DestinationPacing({ onPace: (id, from, to, signal) => this.signals.paced("destination", id, from, to, signal) });
     this.leaseMargin = Math.min(5 * SECOND, Math.floor(options.leaseMs / 10));
     this.destinations = new DestinationCache(options.stores.accounts);
     const observer = options.observer;
@@ -501,45 +498,14 @@ export class Worker {
    * within their destination cache's 1 s; or, on 410 Gone, to be disabled with the flush.
    */
   private partnerAsked(d: Destination, o: Outcome, done: Done, now: number): void {
-    if (o.retryAfterProblem && this.retryAfterLog.due(d.id, now) !== undefined) {
-      const { value, problem } = o.retryAfterProblem;
-      this.o.logger.warn(
-        { destination_id: d.id, retry_after: value, max_delay_ms: this.o.retryMaxDelayMs },
-        problem === "invalid"
-          ? "partner sent a Retry-After that is neither seconds nor an HTTP date; ignored (logged once a minute per destination)"
-          : "partner's Retry-After is longer than FERRY_RETRY_MAX_DELAY_MS; the pause is capped there (logged once a minute per destination)",
-      );
-    }
+    if (o.retryAfterProblem) this.signals.retryAfterProblem(d.id, o.retryAfterProblem, now);
     if (o.pause) {
       // Paused here already (send); stored with the flush.
       done.pause = o.pause;
-      this.counts.paused++;
-      this.o.observer?.paused();
-      if (this.paceLog.due(`pause:${d.id}`, now) !== undefined) {
-        this.o.logger.warn(
-          { destination_id: d.id, paused_until: new Date(o.pause.until).toISOString(), reason: o.pause.reason },
-          "destination paused by its partner's Retry-After; its postbacks wait until then, not counted as attempts",
-        );
-      }
+      this.signals.paused(o.pause, now);
     }
     // Paused here already (send) while the flush disables it in the store.
     if (o.gone) done.gone = d.id;
-  }
-
-  /** An origin's or destination's pacing limit changed: counted, and logged at most every PACE_LOG_MS per direction. */
-  private paced(scope: "origin" | "destination", key: string, from: Aimd, to: Aimd, signal: Signal): void {
-    const dropped = to.limit < from.limit;
-    if (dropped && signal !== "success") {
-      this.counts.paced++;
-      this.o.observer?.paced(scope, signal);
-    }
-    // Logged when it drops, and when it is back at its full concurrency.
-    if (!dropped && to.limit < to.max) return;
-    const times = this.paceLog.due(`${scope}:${dropped ? "down" : "up"}:${key}`);
-    if (times === undefined) return;
-    const fields = { [scope === "origin" ? "origin" : "destination_id"]: key, limit: to.limit, max: to.max, ...(dropped ? { signal, drops: times } : {}) };
-    if (dropped) this.o.logger.warn(fields, `${scope} pacing: concurrency lowered (timeouts, connection errors, 429 or 503)`);
-    else this.o.logger.info(fields, `${scope} pacing: back to full concurrency`);
   }
 
   /** The one log line per attempt the seed asks for: time, method, URL, code, latency, body. */
@@ -675,9 +641,7 @@ export class Worker {
       const current = await this.o.stores.accounts.getDestination(id);
       if (!current?.enabled) continue;
       await this.o.stores.accounts.updateDestination(id, { enabled: false, disabledReason: DISABLED_GONE }, now);
-      this.counts.gone++;
-      this.o.observer?.gone();
-      this.o.logger.warn({ destination_id: id }, "destination answered 410 Gone: disabled; its postbacks are held until it is enabled again");
+      this.signals.gone(id);
     }
   }
 
