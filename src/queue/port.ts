@@ -181,7 +181,8 @@ export interface Queue {
   /**
    * How many entries these destinations have in the queue together, held or not. SQLite counts them all (its
    * queue holds only what is owed); Redis counts every held one and those among the
-   * QUEUE_SCAN_LIMIT due latest.
+   * QUEUE_SCAN_LIMIT latest of every lane and ordered line (entries waiting behind a line's
+   * head included), so it is exact while the queue holds fewer than that.
    */
   countQueued(destinationIds: readonly string[]): Promise<number>;
   /** Rejects when the queue cannot be reached. */
