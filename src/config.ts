@@ -54,6 +54,11 @@ export const SETTINGS = {
   redis_url: { kind: "optional", secret: true, doc: "Queue postbacks in Redis (`redis://[user:pass@]host:port/db`, `rediss://` for TLS) instead of the SQLite file." },
   redis_prefix: { kind: "string", default: "ferry", doc: "Prefix of every Redis key Ferry uses, so several Ferry installations can share one Redis." },
   redis_command_timeout_ms: { kind: "int", default: 10_000, min: 100, max: 10 * MINUTE, doc: "How long a Redis command may take before it fails. An enqueue that times out answers 503 `queue_unavailable` saying the postbacks *may* have been queued; a retry with the same `Idempotency-Key` finds out and never queues them twice." },
+  redis_sentinels: { kind: "optional", doc: "Comma-separated Redis Sentinels (`host:port,host:port`) to ask which server is the primary, for failover; `FERRY_REDIS_URL` then gives only the user, password, db and TLS, and its host is not used." },
+  redis_master_name: { kind: "string", default: "ferry", doc: "With `FERRY_REDIS_SENTINELS`: the name the sentinels monitor the primary under (`sentinel monitor <name> ...`)." },
+  redis_sentinel_password: { kind: "optional", secret: true, doc: "With `FERRY_REDIS_SENTINELS`: the sentinels' own password (`requirepass` in sentinel.conf), if they have one." },
+  redis_wait_replicas: { kind: "int", default: 0, min: 0, max: 16, doc: "Answer an ingest only once this many Redis replicas have its postbacks (`WAIT`), so a failover loses nothing acknowledged; 0 = as soon as the primary has them (a failover may lose the last ones)." },
+  redis_wait_timeout_ms: { kind: "int", default: 1_000, min: 10, max: MINUTE, doc: "With `FERRY_REDIS_WAIT_REPLICAS`: how long an ingest waits for the replicas; fewer in time answers 503 `queue_unavailable` saying the postbacks may have been queued." },
   database_url: { kind: "optional", secret: true, doc: "Keep postbacks and attempts in Postgres (`postgres://user:pass@host:port/db`) instead of the SQLite file." },
   migrate_on_start: { kind: "bool", default: false, doc: "Apply Postgres migrations on start-up, as `ferry migrate` does. Off: start-up refuses an unmigrated database." },
   test_only_local_dns: { kind: "bool", default: false, doc: "For Ferry's own tests: resolve no host name but `localhost`; any other makes the process fail, so a test can never reach outside this machine. Never set it in production." },
@@ -96,6 +101,8 @@ export interface Parsed {
   trustedNetworks: BlockList | undefined;
   /** FERRY_TRUSTED_PROXIES as fastify's trustProxy takes it (IPs and CIDR ranges); empty when unset. */
   trustedProxies: string[];
+  /** FERRY_REDIS_SENTINELS, parsed; empty when Redis is reached directly at FERRY_REDIS_URL. */
+  redisSentinels: { host: string; port: number }[];
 }
 
 /** The seed systems whose own API Ferry can answer too (FERRY_COMPAT). */
@@ -174,7 +181,7 @@ export function loadConfig(
   }
   if (errors.length) throw new ConfigError(errors.join("\n"));
   // The Parsed fields are worked out below from the settings they follow, never taken from overrides.
-  const out = { ...config, allowlist: undefined, compatSystems: [], trustedNetworks: undefined, trustedProxies: [] } as unknown as Config;
+  const out = { ...config, allowlist: undefined, compatSystems: [], trustedNetworks: undefined, trustedProxies: [], redisSentinels: [] } as unknown as Config;
   if (out.proxy_url !== undefined && !/^http:\/\/[^/]+/i.test(out.proxy_url)) {
     throw new ConfigError(`FERRY_PROXY_URL: must be an http:// URL such as http://proxy:3128, got ${JSON.stringify(out.proxy_url)}`);
   }
@@ -221,6 +228,21 @@ export function loadConfig(
   }
   if (out.redis_url !== undefined && !/^rediss?:\/\/[^/]/i.test(out.redis_url)) {
     throw new ConfigError("FERRY_REDIS_URL: must be a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6380/0");
+  }
+  if (out.redis_sentinels !== undefined) {
+    if (out.redis_url === undefined) {
+      throw new ConfigError("FERRY_REDIS_SENTINELS: needs FERRY_REDIS_URL too, for the password and db, such as redis://:password@primary/0 (its host is not used)");
+    }
+    for (const item of out.redis_sentinels.split(",").map((s) => s.trim()).filter(Boolean)) {
+      // host:port, or [v6]:port; the host is an IP literal or a name the sentinels are reached by.
+      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(item);
+      const port = m ? Number(m[3]) : NaN;
+      if (!m || port < 1 || port > 65535) {
+        throw new ConfigError(`FERRY_REDIS_SENTINELS: "${item.slice(0, 60)}" is not host:port; give sentinels such as 10.0.0.5:26379,10.0.0.6:26379`);
+      }
+      out.redisSentinels.push({ host: m[1] ?? m[2]!, port });
+    }
+    if (out.redisSentinels.length === 0) throw new ConfigError("FERRY_REDIS_SENTINELS: is empty; give sentinels such as 10.0.0.5:26379,10.0.0.6:26379, or unset it");
   }
   if (out.database_url !== undefined && !/^postgres(ql)?:\/\/[^/]/i.test(out.database_url)) {
     throw new ConfigError("FERRY_DATABASE_URL: must be a postgres:// URL such as postgres://ferry:password@127.0.0.1:5432/ferry");
