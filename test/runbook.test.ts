@@ -187,3 +187,40 @@ test("scale-out: everything answers 503 while Redis is away; Redis restarted; th
   const delivered = stats.buckets.reduce((n: number, b: { delivered: number }) => n + b.delivered, 0);
   assert.equal(delivered, 10, "each postback counted once in the stats, however often its flush was retried");
 });
+
+test("embedded: a worker killed holding postbacks; the Runbook's query finds them, delivered again", async (t) => {
+  // A partner answering in 1 s; a lease of 3 s so the killed process's postbacks come back soon.
+  const slow = createServer((req, res) => {
+    req.resume();
+    setTimeout(() => res.writeHead(200).end("ok"), 1000).unref();
+  });
+  await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
+  const dir = tempDir("ferry-runbook-");
+  const env = { FERRY_DATA_DIR: dir.path, FERRY_ADMIN_TOKEN: ADMIN_TOKEN, FERRY_TIMEOUT_MS: "1500", FERRY_LEASE_MS: "3000" };
+  let ferry = await startServer("start", env);
+  t.after(async () => {
+    await ferry.stop();
+    await new Promise<void>((resolve) => (slow.closeAllConnections(), slow.close(() => resolve())));
+    dir.cleanup();
+  });
+  const { port } = slow.address() as AddressInfo;
+  const pushed = await apiCall(ferry.url, ADMIN_TOKEN, "POST", "/ingest", {
+    endpoint: { url: `http://127.0.0.1:${port}/hook`, method: "POST" },
+    data: [1, 2, 3, 4].map((n) => ({ n })),
+  });
+  const ids: string[] = pushed.ids;
+  assert.equal(ids.length, 4, `ingest answered ${JSON.stringify(pushed)}`);
+  await until(async () => /ferry_postbacks_in_flight\{role="start"\} 4/.test(await (await fetch(`${ferry.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text()), 10_000, () => "4 in flight");
+  ferry.signal("SIGKILL");
+  await ferry.exited;
+  ferry = await startServer("start", env); // what systemd's Restart=always does
+  const vars = { FERRY_URL: ferry.url, FERRY_DATA_DIR: dir.path };
+  const out = await run(blocks("A worker was killed")[0]!, vars);
+  assert.match(out, /healthz 200/);
+  assert.match(out, /^ferry_queue_depth\{state="waiting",role="start"\} 4$/m, "the killed process's postbacks wait for their lease");
+  await until(async () => (await apiCall(ferry.url, ADMIN_TOKEN, "GET", `/v1/postbacks?state=delivered`)).data.length === 4, 15_000, () => "4 delivered after the lease");
+  const query = blocks("A worker was killed").find((b) => b.includes("sqlite3"));
+  assert.ok(query, "the Runbook has the SQLite query for a killed worker's postbacks");
+  const found = await run(query, vars);
+  for (const id of ids) assert.match(found, new RegExp(`^${id}\\|delivered\\|2\\|1$`, "m"), `${id} listed, delivered at its second attempt`);
+});
