@@ -74,6 +74,11 @@ interface Done {
   pause?: Pause;
   /** Its destination answered 410 Gone: disabled in the store with this flush, before the settle. */
   gone?: string;
+  /**
+   * Its store writes went through in an earlier flush whose settle failed (the queue was away):
+   * the retried flush only settles it, so the roll-ups behind stats count it once, not per try.
+   */
+  stored?: true;
 }
 
 /** Most entries reserved in one call: large enough to batch, small enough to share among workers. */
@@ -593,6 +598,18 @@ export class Worker {
 
   /** Records the attempts, cancels and failures of finished work, then settles it. */
   private async write(items: Done[]): Promise<void> {
+    const fresh = items.filter((i) => !i.stored);
+    if (fresh.length) await this.store(fresh);
+    await this.o.queue.settle(items.map((i) => i.settlement));
+  }
+
+  /**
+   * Writes what finished work tells the store. Once it went through, the items are marked: if
+   * the settle then fails (Redis restarting), the retried flush does not write them again, as
+   * each write of an attempt adds to the per-minute roll-ups (a Redis outage of a few seconds
+   * counted every postback then in flight up to six times in `GET /v1/destinations/{id}/stats`).
+   */
+  private async store(items: Done[]): Promise<void> {
     const records: AttemptRecord[] = [];
     const cancels: CancelRecord[] = [];
     const failures: DestinationFailure[] = [];
@@ -613,7 +630,7 @@ export class Worker {
     // which only disables a failing destination a little sooner.
     if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
     await this.partnerRequests(items, now);
-    await this.o.queue.settle(items.map((i) => i.settlement));
+    for (const item of items) item.stored = true;
   }
 
   /**

@@ -145,13 +145,13 @@ export async function runWalkthrough(heading: string, options: { extraEnv?: Reco
  * walk-through's requests to 127.0.0.1 through a proxy (or fail), so Ferry would see the proxy's
  * address, not 127.0.0.1's.
  */
-function withoutProxies(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function withoutProxies(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) if (!/^(https?|all|no)_proxy$/i.test(k)) out[k] = v;
   return out;
 }
 
-function runBash(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+export function runBash(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     // A process group of its own: on timeout the whole group is killed. Killing bash alone would
     // leave a running curl or sleep holding the stdout pipe, and "close" would wait for it.
