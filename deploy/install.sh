@@ -134,8 +134,10 @@ systemctl daemon-reload
 if [ "$SCALE_OUT" = 1 ]; then
   systemctl disable --now ferry.service 2>/dev/null || true
   systemctl enable ferry.target
-  grep -q '^FERRY_REDIS_URL=' "$ENV_FILE" && grep -q '^FERRY_DATABASE_URL=' "$ENV_FILE" \
-    || die "enabled ferry.target but did not start it: set FERRY_REDIS_URL and FERRY_DATABASE_URL in /etc/ferry/ferry.env, run ferry migrate as the owner role (docs/operations.md#deploy), then: systemctl start ferry.target"
+  if ! grep -q '^FERRY_REDIS_URL=' "$ENV_FILE" || ! grep -q '^FERRY_DATABASE_URL=' "$ENV_FILE"; then
+    say "enabled ferry.target, not started: set FERRY_REDIS_URL and FERRY_DATABASE_URL in /etc/ferry/ferry.env, run ferry migrate as the owner role (docs/operations.md#deploy), then: systemctl start ferry.target"
+    exit 0
+  fi
   systemctl start ferry.target
   say "ferry.target started: ferry-api and ferry-worker@1, @2 (systemctl status 'ferry*')"
 else

@@ -6,16 +6,14 @@
  * `npm ci` in /opt/ferry is skipped (--skip-npm: minutes and a registry); the test links the
  * checkout's node_modules there instead.
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, statSync, symlinkSync, writeFileSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./support/harness.js";
 import { repoPath } from "./support/paths.js";
 import { freePort, killAll } from "./support/processes.js";
-import { spawn } from "node:child_process";
-import { after } from "node:test";
 
 const INSTALL = repoPath("deploy/install.sh");
 
@@ -23,8 +21,12 @@ function run(...args: string[]) {
   return spawnSync("bash", [INSTALL, ...args], { encoding: "utf8" });
 }
 
-test("install.sh: bash -n, and bad options say what is wrong", () => {
+test("install.sh: bash -n (and shellcheck where installed), and bad options say what is wrong", (t) => {
   assert.equal(spawnSync("bash", ["-n", INSTALL]).status, 0);
+  // shellcheck is not in CI (apt-get install shellcheck adds it); where it is, it must pass.
+  const lint = spawnSync("shellcheck", [INSTALL, repoPath("deploy/postgres/init-compose.sh")], { encoding: "utf8" });
+  if (lint.error) t.diagnostic("shellcheck not installed: skipped");
+  else assert.equal(lint.status, 0, lint.stdout);
   const unknown = run("--frobnicate");
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown option --frobnicate/);
