@@ -58,6 +58,44 @@ async function startDeployRedis(): Promise<{ port: number; child: ChildProcess; 
   }
 }
 
+/**
+ * haproxy with deploy/haproxy.cfg, changed only where this machine differs: listening on free
+ * loopback ports, the servers at the test's apis, no compose DNS resolvers, a lower maxconn.
+ */
+async function startHaproxy(apiPorts: number[]): Promise<{ url: string; stats: string }> {
+  const [port, stats] = [await freePort(), await freePort()];
+  let cfg = readFileSync(repoPath("deploy/haproxy.cfg"), "utf8")
+    .replace(/^\s*#.*\n/gm, "")
+    // Two file descriptors per connection: 20,000 would need more than this shell's ulimit -n.
+    .replace(/^(\s*)maxconn \d+$/m, "$1maxconn 2000")
+    .replace(/^(\s*)bind :8080$/m, `$1bind 127.0.0.1:${port}`)
+    .replace(/^(\s*)bind :8404$/m, `$1bind 127.0.0.1:${stats}`)
+    .replace(/ resolvers docker/, "")
+    .replace(/^resolvers docker\n(?:[ \t]+.*\n)+/m, "");
+  apiPorts.forEach((p, i) => (cfg = cfg.replace(new RegExp(`server api${i + 1} api${i + 1}:8080`), `server api${i + 1} 127.0.0.1:${p}`)));
+  assert.doesNotMatch(cfg, /api\d:8080|127\.0\.0\.11/, "every name replaced");
+  const dir = tempDir("ferry-deploy-haproxy-");
+  after(() => dir.cleanup());
+  writeFileSync(join(dir.path, "haproxy.cfg"), cfg);
+  const child = spawn("haproxy", ["-db", "-f", join(dir.path, "haproxy.cfg")], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  after(() => {
+    child.kill("SIGKILL");
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`haproxy exited ${child.exitCode}: ${output}`);
+    const ok = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    const monitor = await fetch(`http://127.0.0.1:${stats}/healthz`).then((r) => r.status === 200, () => false);
+    if (ok && monitor) return { url, stats: `http://127.0.0.1:${stats}/stats;csv` };
+    if (Date.now() > deadline) throw new Error(`haproxy did not pass /readyz on ${url}: ${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Runs deploy/postgres/ferry.sql with psql as the test server's superuser; its names are unique. */
 function createRoles(): { owner: string; app: string; db: string; ownerUrl: string; appUrl: string; drop(): Promise<void> } {
   const suffix = `${process.pid}_${randomBytes(3).toString("hex")}`;
@@ -130,28 +168,55 @@ test("deploy/redis and deploy/postgres: Ferry scaled out as the ferry ACL user a
     FERRY_ADMIN_TOKEN: TOKEN,
     FERRY_DATA_DIR: tempDir().path,
   };
-  const api = await startServer("api", settings);
-  await Promise.all([startWorker(settings), startWorker(settings)]);
+  const [api, api2] = await Promise.all([startServer("api", settings), startServer("api", settings)]);
+  const workerMetrics = await freePort();
+  await Promise.all([startWorker({ ...settings, FERRY_METRICS_PORT: String(workerMetrics), FERRY_HOST: "127.0.0.1" }), startWorker(settings)]);
+  const { url: lb, stats } = await startHaproxy([api.port, api2.port]);
 
-  // Ad hoc endpoints through /ingest, and a destination with a concurrency limit (the limits
-  // library, shared by both workers) through /v1/push.
+  // Through the production haproxy.cfg: ad hoc endpoints by /ingest, and a destination with a
+  // concurrency limit (the limits library, shared by both workers) by /v1/push.
   for (let i = 0; i < 5; i++) {
-    const r = await ingest(api.url, TOKEN, { endpoint: { method: "GET", url: `${receiver.url}/ingest?n={n}` }, data: Array.from({ length: 20 }, (_, j) => ({ n: i * 20 + j })) });
+    const r = await ingest(lb, TOKEN, { endpoint: { method: "GET", url: `${receiver.url}/ingest?n={n}` }, data: Array.from({ length: 20 }, (_, j) => ({ n: i * 20 + j })) });
     assert.equal(r.status, 202, JSON.stringify(r.body));
   }
-  const account = await limitedAccount(api.url, TOKEN, receiver.url, { concurrency: 2 });
-  await pushMany(api.url, TOKEN, account, 50);
-  await receiver.waitFor(150, 30_000);
+  const account = await limitedAccount(lb, TOKEN, receiver.url, { concurrency: 2 });
+  await pushMany(lb, TOKEN, account, 50);
+
+  // One api stopped: haproxy retries the refused connections on the other (redispatch), so
+  // senders still get 202, before and after its health check notices.
+  await api2.stop();
+  for (let i = 0; i < 10; i++) {
+    const r = await ingest(lb, TOKEN, { endpoint: { method: "GET", url: `${receiver.url}/after?n={n}` }, data: [{ n: i }] });
+    assert.equal(r.status, 202, `through haproxy with api2 stopped: ${JSON.stringify(r.body)}`);
+  }
+  // haproxy's own count of connections retried and redispatched to the other api.
+  const csv = (await (await fetch(stats)).text()).split("\n");
+  const columns = csv[0]!.replace(/^# /, "").split(",");
+  const backend = csv.find((l) => l.startsWith("ferry_api,BACKEND,"))!.split(",");
+  t.diagnostic(`haproxy after api2 stopped: retries ${backend[columns.indexOf("wretr")]}, redispatches ${backend[columns.indexOf("wredis")]}`);
+  await receiver.waitFor(160, 30_000);
   const paths = receiver.requests.map((r) => new URL(r.url, "http://x").pathname);
   assert.equal(paths.filter((p) => p === "/ingest").length, 100);
   assert.equal(paths.filter((p) => p === "/hook").length, 50);
+  assert.equal(paths.filter((p) => p === "/after").length, 10);
 
-  // The ready probe the systemd units run, against this api and against nothing.
-  const probe = (...args: string[]) => spawnSync(process.execPath, [repoPath("deploy/ferry-ready.mjs"), ...args], { encoding: "utf8", env: { ...process.env, FERRY_PORT: String(api.port), FERRY_HOST: "127.0.0.1" } });
-  assert.equal(probe("--timeout", "5").status, 0, "ferry-ready.mjs: /readyz of a running api");
-  const dead = probe("--url", `http://127.0.0.1:${await freePort()}/readyz`, "--timeout", "1");
+  // The ready probe the systemd units run: an api, a worker's metrics port, a worker without
+  // one (nothing to ask), and nothing listening.
+  const probe = (env: Record<string, string>, ...args: string[]) =>
+    spawnSync(process.execPath, [repoPath("deploy/ferry-ready.mjs"), ...args], { encoding: "utf8", env: { PATH: process.env["PATH"], FERRY_HOST: "127.0.0.1", ...env } });
+  assert.equal(probe({ FERRY_PORT: String(api.port) }, "--timeout", "5").status, 0, "ferry-ready.mjs: /readyz of a running api");
+  assert.equal(probe({ FERRY_METRICS_PORT: String(workerMetrics) }, "--worker", "--timeout", "5").status, 0, "ferry-ready.mjs --worker: /metrics");
+  assert.equal(probe({}, "--worker", "--timeout", "5").status, 0, "ferry-ready.mjs --worker without a metrics port");
+  const dead = probe({ FERRY_PORT: String(await freePort()) }, "--timeout", "1");
   assert.equal(dead.status, 1);
-  assert.match(dead.stderr, /not ready after 1 s: ECONNREFUSED/);
+  assert.match(dead.stderr, /\/readyz not ready after 1 s: ECONNREFUSED/);
+
+  // The image's HEALTHCHECK command, as the Dockerfile has it, against this api and nothing.
+  const healthcheck = JSON.parse(/^HEALTHCHECK .* CMD (\[.*\])$/m.exec(readFileSync(repoPath("deploy/Dockerfile"), "utf8").replace(/\\\n\s*/g, ""))![1]!) as string[];
+  assert.equal(healthcheck[0], "node");
+  const check = (port: number) => spawnSync(process.execPath, healthcheck.slice(1), { env: { PATH: process.env["PATH"], FERRY_PORT: String(port) } }).status;
+  assert.equal(check(api.port), 0, "HEALTHCHECK on a running api");
+  assert.equal(check(api2.port), 1, "HEALTHCHECK on a stopped one");
 
   const admin = new Redis({ port: redis.port, host: "127.0.0.1", username: "ferry-admin", password: ADMIN_PASSWORD });
   const ferry = new Redis({ port: redis.port, host: "127.0.0.1", username: "ferry", password: FERRY_PASSWORD });
