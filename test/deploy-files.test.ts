@@ -150,7 +150,7 @@ test("compose.yaml: lb in front of api1 and api2, two workers, redis and postgre
   assert.deepEqual(services["migrate"].depends_on, { postgres: { condition: "service_healthy" } });
 
   const redis = services["redis"];
-  assert.match(redis.command[0], /exec redis-server \/etc\/redis\/ferry-redis\.conf .*--aclfile \/data\/users\.acl/);
+  assert.match(redis.command[0], /exec docker-entrypoint\.sh redis-server \/etc\/redis\/ferry-redis\.conf .*--aclfile \/data\/users\.acl/);
   assert.deepEqual(redis.volumes, ["./redis/ferry-redis.conf:/etc/redis/ferry-redis.conf:ro", "./redis/users.acl:/etc/redis/users.acl.template:ro", "redis-data:/data"]);
   assert.match(redis.healthcheck.test[1], /redis-cli -p 6380 --user ferry/);
   const postgres = services["postgres"];
