@@ -6,12 +6,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { tempDir } from "./support/harness.js";
 import { repoPath } from "./support/paths.js";
+import { freePort } from "./support/processes.js";
 import { SETTINGS } from "../src/config.js";
 
 const defaults = { max_connections: Number(SETTINGS.max_connections.default), shutdown_grace_ms: Number(SETTINGS.shutdown_grace_ms.default) };
@@ -193,5 +194,36 @@ test("Dockerfile: build, deps and runtime stages on one libc, npm ci --omit=dev,
   // Whatever the Dockerfile copies from the context exists.
   for (const l of lines.filter((l) => l.startsWith("COPY ") && !l.includes("--from"))) {
     for (const src of l.split(/\s+/).slice(1, -1)) assert.ok(existsSync(repoPath(src)), `COPY ${src}`);
+  }
+});
+
+test("sentinel.conf: redis-sentinel starts with it and monitors `ferry` with a quorum of 2", async () => {
+  const dir = tempDir("ferry-sentinel-");
+  const [port, primary] = [await freePort(), await freePort()];
+  // As shipped, but for a free port, a temp dir, and a primary on loopback (nobody there:
+  // the sentinel only has to accept the file and report what it monitors).
+  const conf = readFileSync(repoPath("deploy/redis/sentinel.conf"), "utf8")
+    .replace(/^port 26379$/m, `port ${port}`)
+    .replace(/^dir .*$/m, `dir ${dir.path}`)
+    .replace(/^sentinel monitor ferry \S+ 6380 2$/m, `sentinel monitor ferry 127.0.0.1 ${primary} 2`);
+  writeFileSync(join(dir.path, "sentinel.conf"), conf);
+  const child = spawn("redis-server", [join(dir.path, "sentinel.conf"), "--sentinel"], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  try {
+    let master = "";
+    const deadline = Date.now() + 10_000;
+    while (!/quorum\n2\n/.test(master)) {
+      assert.equal(child.exitCode, null, `redis-sentinel exited: ${output}`);
+      assert.ok(Date.now() < deadline, `redis-sentinel did not report master ferry: ${master} ${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+      master = spawnSync("redis-cli", ["-p", String(port), "SENTINEL", "MASTER", "ferry"], { encoding: "utf8" }).stdout;
+    }
+    assert.match(master, /down-after-milliseconds\n5000\n/);
+    assert.match(master, /parallel-syncs\n1\n/);
+  } finally {
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("close", r));
+    dir.cleanup();
   }
 });
