@@ -60,6 +60,21 @@ test("systemd units: systemd-analyze verify passes on each (the worker as instan
   assert.ok(typo.some((l) => /Unknown key 'Restrat'/.test(l)), typo.join("\n"));
 });
 
+test("systemd units: systemd-analyze security --offline scores each service 2.0 or lower (\"OK\")", (t) => {
+  const dir = tempDir("ferry-units-security-");
+  try {
+    for (const [name, text] of Object.entries(units)) writeFileSync(join(dir.path, name), text);
+    for (const name of UNITS.filter((n) => n.endsWith(".service"))) {
+      const r = spawnSync("systemd-analyze", ["security", "--offline=true", join(dir.path, name)], { encoding: "utf8", env: { ...process.env, SYSTEMD_COLORS: "0" } });
+      const score = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(r.stdout)?.[1]);
+      t.diagnostic(`${name}: exposure ${score}`);
+      assert.ok(score <= 2.0, `${name}: exposure ${score}\n${r.stdout.slice(-2000)}${r.stderr}`);
+    }
+  } finally {
+    dir.cleanup();
+  }
+});
+
 test("systemd units: restart, user, hardening, environment file, stop timeout above the grace, readiness probe", () => {
   for (const name of UNITS.filter((n) => n.endsWith(".service"))) {
     const d = new Map<string, string[]>();
