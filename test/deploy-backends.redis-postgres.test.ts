@@ -137,7 +137,10 @@ function createRoles(): { owner: string; app: string; db: string; ownerUrl: stri
   };
 }
 
-test("deploy/redis and deploy/postgres: Ferry scaled out as the ferry ACL user and the runtime role delivers everything; the user cannot FLUSHALL, CONFIG SET or KEYS", async (t) => {
+/** psql runs ferry.sql as an operator would; haproxy is the balancer. Without either, skip and say so. */
+const skip = ["psql", "haproxy"].filter((tool) => spawnSync(tool, ["--version"]).error).map((tool) => `${tool} is not installed`).join(", ") || false;
+
+test("deploy/redis and deploy/postgres: Ferry scaled out as the ferry ACL user and the runtime role delivers everything; the user cannot FLUSHALL, CONFIG SET or KEYS", { skip }, async (t) => {
   const redis = await startDeployRedis();
   const roles = createRoles();
   after(async () => {
