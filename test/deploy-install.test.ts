@@ -121,3 +121,23 @@ test("install.sh --root DIR --no-systemctl: user, /opt/ferry, 0600 env file with
     await new Promise((r) => ferry.once("close", r));
   }
 });
+
+test("deploy/ferry.env as shipped: Ferry refuses its placeholder admin token, naming the setting", async () => {
+  const settings: Record<string, string> = {};
+  for (const line of readFileSync(repoPath("deploy/ferry.env"), "utf8").split("\n")) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) settings[m[1]!] = m[2]!;
+  }
+  const dir = tempDir("ferry-env-example-");
+  try {
+    const r = spawnSync(process.execPath, [repoPath("dist/src/cli/main.js"), "start"], {
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { PATH: process.env["PATH"], ...settings, FERRY_DATA_DIR: dir.path, FERRY_PORT: String(await freePort()), FERRY_HOST: "127.0.0.1" },
+    });
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /FERRY_ADMIN_TOKEN: must be at least 16 characters/);
+  } finally {
+    dir.cleanup();
+  }
+});
