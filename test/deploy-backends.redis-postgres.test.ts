@@ -16,6 +16,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { tempDir } from "./support/harness.js";
 import { repoPath } from "./support/paths.js";
+import { missingTool } from "./support/tools.js";
 import { serverUrl } from "./support/postgres.js";
 import { limitedAccount, pushMany } from "./support/limits.js";
 import { freePort, ingest, killAll, spawnFerry, startServer, startWorker } from "./support/processes.js";
@@ -138,7 +139,7 @@ function createRoles(): { owner: string; app: string; db: string; ownerUrl: stri
 }
 
 /** psql runs ferry.sql as an operator would; haproxy is the balancer. Without either, skip and say so. */
-const skip = ["psql", "haproxy"].filter((tool) => spawnSync(tool, ["--version"]).error).map((tool) => `${tool} is not installed`).join(", ") || false;
+const skip = missingTool("psql", "haproxy");
 
 test("deploy/redis and deploy/postgres: Ferry scaled out as the ferry ACL user and the runtime role delivers everything; the user cannot FLUSHALL, CONFIG SET or KEYS", { skip }, async (t) => {
   const redis = await startDeployRedis();

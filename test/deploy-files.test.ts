@@ -14,13 +14,11 @@ import { tempDir } from "./support/harness.js";
 import { repoPath } from "./support/paths.js";
 import { freePort } from "./support/processes.js";
 import { SETTINGS } from "../src/config.js";
+import { missingTool } from "./support/tools.js";
 
 const defaults = { max_connections: Number(SETTINGS.max_connections.default), shutdown_grace_ms: Number(SETTINGS.shutdown_grace_ms.default) };
 
-/** Why a test must skip: the tool it runs is not installed (CI installs haproxy; systemd-analyze comes with systemd). */
-function missing(tool: string): string | false {
-  return spawnSync(tool, ["--version"]).error ? `${tool} is not installed` : false;
-}
+const missing = missingTool;
 
 const UNITS = ["ferry.service", "ferry-api.service", "ferry-worker@.service", "ferry.target"];
 
