@@ -24,7 +24,12 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export interface StartRedisOptions {
+  /** More redis-server arguments, after (so overriding) the defaults above, e.g. ["--maxmemory-policy", "allkeys-lru"]. */
+  args?: string[];
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   const dir = tempDir("ferry-redis-");
   const port = await freePort();
   const password = randomBytes(12).toString("hex");
@@ -42,6 +47,7 @@ export async function startRedis(): Promise<TestRedis> {
         "--appendfsync", "always", // a SIGKILLed server keeps every acknowledged write
         "--save", "",
         "--loglevel", "warning",
+        ...(options.args ?? []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
