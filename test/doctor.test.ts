@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { createDatabase, type TestDatabase } from "./support/postgres.js";
@@ -17,6 +17,11 @@ import { tempDir } from "./support/harness.js";
 import { migratePostgres } from "../src/store/postgres-migrations.js";
 import { RedisQueue } from "../src/queue/redis.js";
 import { RedisLimitStore } from "../src/limits/redis.js";
+import { startRedisSentinels } from "./support/redis-sentinel.js";
+import { openSqlite } from "../src/sqlite.js";
+import { skewFinding } from "../src/doctor/clock.js";
+import Database from "better-sqlite3";
+import pg from "pg";
 
 interface Finding {
   name: string;
@@ -170,4 +175,77 @@ test("an invalid config: exit 2 (as ferry start), its message, the rest skipped;
   assert.match(status(under.checks, "admin_token"), /^warn: set in FERRY_ADMIN_TOKEN, 20 characters: shorter than the 32 recommended/);
   assert.match(status(under.checks, "ssrf"), /^ok: private destinations refused/);
   assert.equal(under.code, 1);
+});
+
+test("through Redis Sentinel: the primary the sentinels name is checked (FERRY_REDIS_URL's host is not used); a sentinel down warns; an unknown master name fails", async () => {
+  const topo = await startRedisSentinels({ masterName: "doctor" });
+  try {
+    const url = new URL(topo.url);
+    url.port = String(await freePort()); // nothing there: only the sentinels' answer can lead to Redis
+    const env = { FERRY_REDIS_URL: url.toString(), FERRY_REDIS_SENTINELS: topo.sentinels, FERRY_REDIS_MASTER_NAME: "doctor", FERRY_REDIS_WAIT_REPLICAS: "1", FERRY_ADMIN_TOKEN: TOKEN };
+    const r = await doctor(env);
+    assert.match(status(r.checks, "redis.sentinels"), new RegExp(`^ok: all 3 sentinels name 127\\.0\\.0\\.1:${await topo.primaryPort()} the primary of "doctor"`));
+    assert.match(status(r.checks, "redis"), /^ok: reached Redis at the primary 127\.0\.0\.1:\d+ \(from the sentinels\)/);
+    assert.match(status(r.checks, "redis.replication"), /^ok: primary with 1 connected replica; ingest waits for 1/);
+    assert.ok(!r.out.includes(topo.password));
+    await topo.sentinelNodes[2]!.stop();
+    const oneDown = await doctor(env);
+    assert.match(status(oneDown.checks, "redis.sentinels"), /^warn: 2 of 3 sentinels name .*connection refused/);
+    const unknown = await doctor({ ...env, FERRY_REDIS_MASTER_NAME: "not-monitored" });
+    assert.match(status(unknown.checks, "redis.sentinels"), /^fail: no sentinel names the primary "not-monitored"/);
+    assert.match(status(unknown.checks, "redis.persistence"), /^skip: /);
+    assert.equal(unknown.code, 1);
+  } finally {
+    await topo.close();
+  }
+});
+
+test("the SQLite file: WAL as Ferry leaves it is ok; a file in rollback-journal mode warns", async () => {
+  const data = join(dir.path, "sqlite-data");
+  openSqlite(join(data, "ferry.db")).close();
+  const wal = await doctor({ FERRY_DATA_DIR: data, FERRY_ADMIN_TOKEN: TOKEN, FERRY_SQLITE_SYNCHRONOUS: "full" });
+  assert.match(status(wal.checks, "sqlite"), /^ok: .*ferry\.db: journal_mode WAL, synchronous FULL/);
+  assert.match(status(wal.checks, "redis"), /^skip: not used/);
+  assert.equal(wal.code, 0);
+  const other = join(dir.path, "sqlite-delete");
+  mkdirSync(other);
+  const db = new Database(join(other, "ferry.db"));
+  db.exec("CREATE TABLE t (x)");
+  db.close();
+  const rollback = await doctor({ FERRY_DATA_DIR: other, FERRY_ADMIN_TOKEN: TOKEN });
+  assert.match(status(rollback.checks, "sqlite"), /^warn: .*journal_mode delete, not WAL/);
+  assert.equal(rollback.code, 0);
+});
+
+test("a Postgres role that may connect but not write Ferry's tables fails postgres.privileges", async () => {
+  await migratePostgres(db.url); // idempotent
+  const role = `ferry_doctor_ro_${process.pid}`;
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  try {
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`GRANT SELECT ON postbacks, attempts, ferry_migrations TO ${role}`);
+    const url = new URL(db.url);
+    url.username = role;
+    const r = await doctor({ FERRY_DATABASE_URL: url.toString(), FERRY_ADMIN_TOKEN: TOKEN });
+    assert.match(status(r.checks, "postgres.schema"), /^ok: /);
+    assert.match(status(r.checks, "postgres.privileges"), new RegExp(`^fail: ${role} lacks SELECT, INSERT, UPDATE or DELETE on postbacks, attempts, endpoints`));
+    assert.equal(r.code, 1);
+  } finally {
+    await admin.query(`DROP OWNED BY ${role}`).catch(() => {});
+    await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+    await admin.end();
+  }
+});
+
+test("clock skew: ok under 500 ms, warn above, fail at half of lease minus timeout; the round trip is subtracted", () => {
+  const config = { lease_ms: 60_000, timeout_ms: 10_000 };
+  // The server read its clock between 1000 and 1200: the midpoint, 1100, is no skew at all.
+  assert.equal(skewFinding("clock.redis", "Redis", 1100, 1000, 1200, config).status, "ok");
+  assert.match(skewFinding("clock.redis", "Redis", 1100, 1000, 1200, config).message, /0 ms ahead .*round trip 200 ms, so ±100 ms/);
+  assert.equal(skewFinding("clock.redis", "Redis", 1100 + 499, 1000, 1200, config).status, "ok");
+  assert.equal(skewFinding("clock.redis", "Redis", 1100 - 800, 1000, 1200, config).status, "warn");
+  assert.equal(skewFinding("clock.redis", "Redis", 1100 + 24_999, 1000, 1200, config).status, "warn");
+  assert.equal(skewFinding("clock.postgres", "Postgres", 1100 - 25_000, 1000, 1200, config).status, "fail");
 });

@@ -66,7 +66,7 @@ export async function checkRedis(config: Config, report: Report): Promise<void> 
     } catch (err) {
       const e = err as Error;
       const fix = /NOPERM/.test(e.message) ? "allow INFO to Ferry's ACL user (+info)" : "check Redis's log";
-      for (const name of DEPENDENT.slice(0, 2)) report(fail(name, `cannot read INFO: ${e.message}`, fix));
+      for (const name of ["redis.version", "redis.persistence", "redis.maxmemory_policy", "redis.replication"]) report(fail(name, `cannot read INFO: ${e.message}`, fix));
       info = new Map();
     }
     if (info.size > 0) checkInfo(config, info, report, !!target);
