@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { CLI, ferryEnv, freePort, killAll, spawnFerry, type Exit } from "./support/processes.js";
 import { tempDir } from "./support/harness.js";
+import { createDatabase } from "./support/postgres.js";
 
 let redis: TestRedis;
 const dir = tempDir("ferry-startup-");
@@ -104,4 +105,31 @@ test("a data dir the user cannot write (ferry start as nobody): exit 1, EACCES n
   assert.equal(code, 1, `stdout: ${out}\nstderr: ${err}`);
   assert.match(err, /^ferry: FERRY_DATA_DIR: cannot write to .*root-owned: permission denied for the user Ferry runs as \(EACCES\)/m);
   assert.doesNotMatch(out, /listening on/);
+});
+
+test("an unmigrated Postgres: api exits 1 saying run ferry migrate", async () => {
+  const fresh = await createDatabase("ferry_startup");
+  try {
+    const r = await refused("api", { FERRY_REDIS_URL: redis.url, FERRY_DATABASE_URL: fresh.url, FERRY_ADMIN_TOKEN: "t".repeat(32) });
+    assert.equal(r.exit.code, 1);
+    assert.match(r.err, /^ferry: FERRY_DATABASE_URL: the database .* lacks Ferry's schema .*run `ferry migrate`/m);
+  } finally {
+    await fresh.drop();
+  }
+});
+
+test("an ACL user without CONFIG (as in production): start-up reads persistence from INFO and warns that appendonly is off", async () => {
+  // Ferry connects as a user with every command but CONFIG (the default user stays for the harness).
+  const acl = await startRedis({ args: ["--appendonly", "no", "--user", "ferry", "on", ">ferry-acl-pw", "~*", "&*", "+@all", "-config"] });
+  try {
+    const url = `redis://ferry:ferry-acl-pw@127.0.0.1:${acl.port}/0`;
+    const p = spawnFerry(["worker"], { FERRY_REDIS_URL: url, FERRY_DATA_DIR: join(dir.path, "data") });
+    await p.waitForOutput(/"msg":"ferry worker running"/);
+    const warning = p.logs().find((l) => /appendonly off/.test(String(l["msg"])));
+    assert.ok(warning, `no appendonly warning in ${p.stdout()}`);
+    assert.equal(warning["level"], 40);
+    await p.stop();
+  } finally {
+    await acl.close();
+  }
 });

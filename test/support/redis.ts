@@ -60,7 +60,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}: ${output}`);
       if (await answersPing(port, password)) return;
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}: ${output}`);
+      if (Date.now() > deadline) {
+        // Not left running: its pipes would keep the test process alive.
+        proc.kill("SIGKILL");
+        throw new Error(`redis-server did not start on port ${port}: ${output}`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   };
