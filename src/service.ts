@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openBackends } from "./backends.js";
+import { assertDataDirWritable } from "./data-dir.js";
 import { buildApp } from "./api/app.js";
 import { DAY, HOUR } from "./core/time.js";
 
@@ -37,6 +38,9 @@ export async function runRole(
   options: { logger?: Logger; print?: (line: string) => void } = {},
 ): Promise<Running> {
   const logger = options.logger ?? createLogger(config.log_level);
+  // A data dir that cannot be written would fail later, half-started (the SQLite file, or the
+  // admin token's hash after the queue is open): find out first.
+  assertDataDirWritable(config, role);
   // `ferry start` delivers in its thread, which opens backends of its own.
   const backends = await openBackends(config, logger, { delivers: role === "worker" });
   let stopApi = async () => {};

@@ -149,10 +149,11 @@ const WIRING_FILES = new Set(["src/config.ts", "src/log.ts", "src/version.ts", "
  */
 const WIRING_MODULES = new Set(["src/delivery/create-worker.ts", "src/delivery/thread.ts"]);
 /**
- * What an adapter must never import: the API, the use cases, the worker, the CLI, and the
+ * What an adapter must never import: the API, the use cases, the worker, the CLI (and `ferry
+ * doctor`, which reaches into the adapters as the CLI does), and the
  * modules that run them (src/service.ts) or are use cases not yet moved (src/resend.ts).
  */
-const ABOVE_ADAPTERS = ["src/api/", "src/app/", "src/delivery/", "src/cli/", "src/compat/", "src/service.ts", "src/resend.ts"];
+const ABOVE_ADAPTERS = ["src/api/", "src/app/", "src/delivery/", "src/cli/", "src/doctor/", "src/compat/", "src/service.ts", "src/resend.ts"];
 /** The packages Ferry ships with: a src/api or src/delivery module may import these. */
 const DEPENDENCIES = new Set(Object.keys((JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies));
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `ferry` command: start | api | worker | migrate | replay | receiver | demo. Settings come from FERRY_* variables
+ * The `ferry` command: start | api | worker | migrate | doctor | replay | receiver | demo. Settings come from FERRY_* variables
  * (see docs/operations.md); a bad one stops start-up with a line that names it.
  */
 import { parseArgs } from "node:util";
@@ -12,6 +12,7 @@ import { runRole, type Role } from "../service.js";
 import { startReceiver } from "../receiver.js";
 import { demo } from "./demo-calls.js";
 import { replay } from "./replay.js";
+import { doctor } from "../doctor/run.js";
 import { VERSION } from "../version.js";
 
 const USAGE = `ferry ${VERSION} — real-time delivery of postbacks and webhooks
@@ -23,6 +24,10 @@ Commands:
   api        the HTTP API only: ingest, health, postback lookups
   worker     the delivery worker only
   migrate    apply the Postgres schema (FERRY_DATABASE_URL); SQLite needs none
+  doctor     check the settings and what they point at (data dir, disk, SQLite, Redis, Postgres,
+             clocks, SSRF guard, admin token) and say what to fix; run it first when paged
+             --json   one JSON document {ok, checks: [{name, status, message, fix}]}
+             exit 0: nothing failed (warnings allowed); 1: a check failed; 2: the config is invalid
   replay     send failed postbacks again (runs from cron too)
              --destination ID --since TIME [--until TIME]   every failed or dead
                  postback of the destination created in the range
@@ -43,6 +48,7 @@ Commands:
 Settings are FERRY_* environment variables or a JSON file named by FERRY_CONFIG;
 docs/operations.md lists them all. Examples:
   FERRY_PORT=8080 FERRY_DATA_DIR=./data ferry start
+  ferry doctor
   ferry receiver --port 9000
   ferry replay --destination dst_01JD... --since 24h
   FERRY_URL=http://ferry.internal:8080 FERRY_TOKEN=... ferry replay --destination dst_01JD... --since 24h
@@ -57,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(command);
     case "migrate":
       return migrate();
+    case "doctor":
+      return doctor(rest);
     case "replay":
       return replay(rest);
     case "receiver":

@@ -141,23 +141,37 @@ export class RedisQueue implements Queue {
       throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)}: ${reason}`, { cause: err });
     }
     const queue = new RedisQueue(redis, options.prefix ?? "ferry");
-    await queue.warnWithoutPersistence(options.logger);
+    await queue.checkServerSettings(url, options.logger);
     return queue;
   }
 
-  /** Redis that keeps nothing on disk loses acknowledged postbacks when it restarts: say so. */
-  private async warnWithoutPersistence(logger: Logger | undefined): Promise<void> {
-    if (!logger) return;
+  /**
+   * What Redis does with what it is given, read from INFO (a production ACL user has no CONFIG).
+   * A maxmemory-policy other than noeviction lets Redis drop queued postbacks, silently, when it
+   * is full: start-up refuses it (the connection is closed first). Nothing on disk loses them on
+   * a restart: that is only warned, as a test or a cache-only Redis may be meant.
+   */
+  private async checkServerSettings(url: string, logger: Logger | undefined): Promise<void> {
+    const infoFields = (info: string) => new Map(info.split("\r\n").filter((l) => /^\w+:/.test(l)).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)] as const));
+    let memory: Map<string, string>;
+    let persistence: Map<string, string>;
     try {
-      const [, aof] = (await this.redis.config("GET", "appendonly")) as [string, string];
-      const [, save] = (await this.redis.config("GET", "save")) as [string, string];
-      if (aof !== "yes" && !save) {
-        logger.warn("Redis keeps nothing on disk (appendonly no, no save): queued postbacks are lost if Redis restarts. Set appendonly yes.");
-      } else if (aof !== "yes") {
-        logger.warn("Redis has appendonly off: postbacks queued since its last snapshot are lost if Redis restarts. Set appendonly yes.");
-      }
-    } catch {
-      // CONFIG may be renamed or forbidden to this user; persistence is then the operator's call.
+      memory = infoFields(await this.redis.info("memory"));
+      persistence = infoFields(await this.redis.info("persistence"));
+    } catch (err) {
+      logger?.warn({ err }, "cannot read Redis's INFO: check yourself that it has maxmemory-policy noeviction and appendonly yes");
+      return;
+    }
+    const policy = memory.get("maxmemory_policy");
+    if (policy !== undefined && policy !== "noeviction") {
+      this.redis.disconnect();
+      throw new BackendError(
+        `FERRY_REDIS_URL: Redis at ${redact(url)} evicts keys when its memory is full (maxmemory-policy ${policy}), ` +
+          "which would drop queued postbacks without a word: set maxmemory-policy noeviction in its redis.conf (or a Redis of Ferry's own)",
+      );
+    }
+    if (persistence.get("aof_enabled") !== "1") {
+      logger?.warn("Redis has appendonly off: postbacks queued since its last snapshot (if it takes any) are lost if Redis restarts. Set appendonly yes.");
     }
   }
 

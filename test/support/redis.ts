@@ -24,7 +24,12 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export interface StartRedisOptions {
+  /** More redis-server arguments, after (so overriding) the defaults above, e.g. ["--maxmemory-policy", "allkeys-lru"]. */
+  args?: string[];
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   const dir = tempDir("ferry-redis-");
   const port = await freePort();
   const password = randomBytes(12).toString("hex");
@@ -42,6 +47,7 @@ export async function startRedis(): Promise<TestRedis> {
         "--appendfsync", "always", // a SIGKILLed server keeps every acknowledged write
         "--save", "",
         "--loglevel", "warning",
+        ...(options.args ?? []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -54,7 +60,11 @@ export async function startRedis(): Promise<TestRedis> {
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}: ${output}`);
       if (await answersPing(port, password)) return;
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}: ${output}`);
+      if (Date.now() > deadline) {
+        // Not left running: its pipes would keep the test process alive.
+        proc.kill("SIGKILL");
+        throw new Error(`redis-server did not start on port ${port}: ${output}`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   };
