@@ -73,7 +73,7 @@ test("WAIT 0: the same failover, figures reported (not asserted: asynchronous re
   assert.ok(f.delivered >= f.acknowledged - f.acknowledgedLost);
 });
 
-test("start-up: sentinels that cannot be reached, or know no such master, stop api with one line naming the setting and no password", async () => {
+test("start-up: sentinels that cannot be reached, or know no such master, stop api and worker with one line naming the setting and no password", async () => {
   const base = {
     FERRY_DATABASE_URL: database.url,
     FERRY_MIGRATE_ON_START: "true",
@@ -88,7 +88,8 @@ test("start-up: sentinels that cannot be reached, or know no such master, stop a
   assert.match(nobody.stderr(), /FERRY_REDIS_SENTINELS: .*no sentinel could be reached/);
   assert.ok(!nobody.stderr().includes(sentinels.password) && !nobody.stdout().includes(sentinels.password), "the password was printed");
 
-  const unknown = spawnFerry(["api"], { ...base, ...sentinelEnv(sentinels), FERRY_REDIS_MASTER_NAME: "not-monitored" });
+  // The worker opens the same connections (and the limit store's): the same line.
+  const unknown = spawnFerry(["worker"], { ...base, ...sentinelEnv(sentinels), FERRY_REDIS_MASTER_NAME: "not-monitored" });
   assert.notEqual((await unknown.exited).code, 0);
   assert.match(unknown.stderr(), /FERRY_REDIS_SENTINELS: .*know no primary named "not-monitored".*FERRY_REDIS_MASTER_NAME/);
   assert.ok(!unknown.stderr().includes(sentinels.password), "the password was printed");
