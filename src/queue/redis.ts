@@ -59,10 +59,11 @@
  * (with replicas or Sentinel), not on Redis Cluster.
  */
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
+import { asTarget, describeConnectError, describeTarget, openRedis, targetSetting, type RedisTarget } from "../redis-connection.js";
 import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
-import { BackendError, redact } from "../backend-error.js";
-import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
+import { BackendError } from "../backend-error.js";
+import { DuplicateIdError, QueueUnavailableError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
@@ -82,6 +83,15 @@ export interface RedisQueueOptions {
   logger?: Logger;
   /** Longest a command may take before it fails (and ingest answers 503). */
   commandTimeoutMs?: number;
+  /**
+   * FERRY_REDIS_WAIT_REPLICAS: an enqueue (and a withdraw) returns only once this many replicas
+   * have it (`WAIT`); fewer within `waitTimeoutMs` is a QueueUnavailableError with maybeApplied.
+   */
+  waitReplicas?: number;
+  /** FERRY_REDIS_WAIT_TIMEOUT_MS. */
+  waitTimeoutMs?: number;
+  /** Bench only: one WAIT per enqueue instead of one for all enqueues answered meanwhile. */
+  waitEach?: boolean;
 }
 
 /** Batches and endpoints a worker remembers; more are fetched again when needed. */
@@ -97,38 +107,47 @@ export class RedisQueue implements Queue {
   private readonly sentEndpoints = new BoundedMap<string, true>(CACHE_LIMIT);
   private readonly waiters = new Set<() => void>();
   private closed = false;
+  private readonly wait: { replicas: number; timeoutMs: number; each: boolean };
+  /** Writes sent on this connection that need WAIT, counted; the latest WAIT covers those up to `covers`. */
+  private writesSent = 0;
+  private lastWait: { covers: number; acked: Promise<number> } | undefined;
 
-  private constructor(redis: Redis, prefix: string) {
+  private constructor(redis: Redis, prefix: string, options: RedisQueueOptions) {
     this.redis = redis;
     this.prefix = prefix;
+    this.wait = { replicas: options.waitReplicas ?? 0, timeoutMs: options.waitTimeoutMs ?? 1_000, each: options.waitEach ?? false };
   }
 
   /**
-   * Connects and checks the password; a server that cannot be reached or refuses the
-   * credentials fails start-up with a BackendError naming FERRY_REDIS_URL.
+   * Connects (directly, or to the primary the sentinels name) and checks the password; a server
+   * that cannot be reached or refuses the credentials fails start-up with a BackendError naming
+   * FERRY_REDIS_URL, or FERRY_REDIS_SENTINELS when the sentinels are at fault.
    */
-  static async connect(url: string, options: RedisQueueOptions = {}): Promise<RedisQueue> {
+  static async connect(to: RedisTarget | string, options: RedisQueueOptions = {}): Promise<RedisQueue> {
+    const target = asTarget(to);
     let starting = true;
-    const redis = new Redis(url, {
+    const sentinelErrors: string[] = [];
+    const redis = openRedis(target, {
       ...connectionOptions(options),
       lazyConnect: true,
       // At start-up one failure is final: the operator hears of it at once. After that,
       // reconnect for ever, backing off up to 2 s; callers get errors meanwhile.
       retryStrategy: (times) => (starting ? null : Math.min(times * 100, 2000)),
-    });
+    }, sentinelErrors);
     // ioredis reports connection trouble as events as well as rejections; the rejections
     // are handled where the command was sent, so the events only need to be kept quiet.
     let lastError: Error | undefined;
     redis.on("error", (err: Error) => {
       lastError = err;
     });
+    const where = `${targetSetting(target)}: cannot use Redis at ${describeTarget(target)}`;
     try {
       await redis.connect();
       await redis.ping();
     } catch (err) {
       redis.disconnect();
       const reason = (lastError ?? (err as Error)).message;
-      throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)}: ${describeRedisError(reason)}`, { cause: err });
+      throw new BackendError(`${where}: ${describeConnectError(target, reason, sentinelErrors)}`, { cause: err });
     }
     starting = false;
     try {
@@ -138,10 +157,10 @@ export class RedisQueue implements Queue {
       const reason = /unknown command/i.test((err as Error).message)
         ? "it is older than Redis 7, and Ferry's queue runs as Redis functions"
         : `cannot load Ferry's functions: ${(err as Error).message}`;
-      throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)}: ${reason}`, { cause: err });
+      throw new BackendError(`${where}: ${reason}`, { cause: err });
     }
-    const queue = new RedisQueue(redis, options.prefix ?? "ferry");
-    await queue.checkServerSettings(url, options.logger);
+    const queue = new RedisQueue(redis, options.prefix ?? "ferry", options);
+    await queue.checkServerSettings(target, options.logger);
     return queue;
   }
 
@@ -151,7 +170,7 @@ export class RedisQueue implements Queue {
    * is full: start-up refuses it (the connection is closed first). Nothing on disk loses them on
    * a restart: that is only warned, as a test or a cache-only Redis may be meant.
    */
-  private async checkServerSettings(url: string, logger: Logger | undefined): Promise<void> {
+  private async checkServerSettings(target: RedisTarget, logger: Logger | undefined): Promise<void> {
     const infoFields = (info: string) => new Map(info.split("\r\n").filter((l) => /^\w+:/.test(l)).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)] as const));
     let memory: Map<string, string>;
     let persistence: Map<string, string>;
@@ -166,7 +185,7 @@ export class RedisQueue implements Queue {
     if (policy !== undefined && policy !== "noeviction") {
       this.redis.disconnect();
       throw new BackendError(
-        `FERRY_REDIS_URL: Redis at ${redact(url)} evicts keys when its memory is full (maxmemory-policy ${policy}), ` +
+        `${targetSetting(target)}: Redis at ${describeTarget(target)} evicts keys when its memory is full (maxmemory-policy ${policy}), ` +
           "which would drop queued postbacks without a word: set maxmemory-policy noeviction in its redis.conf (or a Redis of Ferry's own)",
       );
     }
@@ -181,13 +200,55 @@ export class RedisQueue implements Queue {
     if (batches.length === 0) return;
     // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
     // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
+    const sent = { n: 0 };
     const send = async (sendJson: (endpointId: string) => boolean) =>
-      parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
+      parseEnqueueReply(await this.countedFcall(sent, "enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
     let reply = await send((id) => !this.sentEndpoints.has(id));
     if (reply.kind === "endpoint-missing") reply = await send(() => true);
     if (reply.kind === "duplicate") throw new DuplicateIdError("queue", reply.id, `postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
     if (reply.kind === "endpoint-missing") throw new Error("Redis refused the batches' endpoints though their JSON was sent");
     for (const b of batches) if (!this.sentEndpoints.has(b.endpoint.id)) this.sentEndpoints.set(b.endpoint.id, true);
+    await this.replicated(sent.n, "postbacks");
+  }
+
+  /**
+   * With FERRY_REDIS_WAIT_REPLICAS: returns once that many replicas have every write this
+   * connection sent up to number `sent`, so a failover to one of them keeps it. Replication is
+   * asynchronous: without this, an ingest answered 202 may be lost if the primary dies before
+   * its replica got it. `WAIT` counts the replicas that acknowledged this connection's latest
+   * write, so it is sent on the same connection, after the write.
+   *
+   * Coalesced: a WAIT sent after write n covers every write up to n, so concurrent enqueues
+   * whose calls went out before it share it rather than each sending one (WAIT blocks the
+   * connection while it waits: one per enqueue would put every other command behind them).
+   *
+   * Fewer replicas in time, or a lost connection: the write is on the primary but may not
+   * survive a failover; a QueueUnavailableError with maybeApplied, which ingest answers 503
+   * "may have been queued" and a retry with the same Idempotency-Key settles (withdraw).
+   */
+  private async replicated(sent: number, what: string): Promise<void> {
+    const { replicas, timeoutMs } = this.wait;
+    if (replicas <= 0) return;
+    // Sent in the microtasks right after the write's reply, so on the connection that carried
+    // the write: a reconnect (to a new primary, whose WAIT would know nothing of it) takes I/O.
+    let wait = this.lastWait;
+    if (!wait || wait.covers < sent || this.wait.each) {
+      const acked = this.redis.call("WAIT", replicas, timeoutMs) as Promise<number>;
+      wait = { covers: this.writesSent, acked };
+      this.lastWait = wait;
+    }
+    let acked: number;
+    try {
+      acked = Number(await wait.acked);
+    } catch (err) {
+      throw new QueueUnavailableError(`the Redis queue stored the ${what} on the primary but could not wait for ${replicas} replica(s): ${(err as Error).message}`, { cause: err, maybeApplied: true });
+    }
+    if (acked < replicas) {
+      throw new QueueUnavailableError(
+        `the Redis queue stored the ${what} on the primary, but ${acked} of ${replicas} replica(s) (FERRY_REDIS_WAIT_REPLICAS) had them within ${timeoutMs} ms: a failover could lose them`,
+        { maybeApplied: true },
+      );
+    }
   }
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
@@ -402,7 +463,22 @@ export class RedisQueue implements Queue {
   }
 
   async withdraw(firstPostbackId: string, ttlMs: number): Promise<"queued" | "withdrawn"> {
-    return (await this.fcall("withdraw", this.prefix, firstPostbackId, Math.max(1, Math.round(ttlMs)))) === 1 ? "queued" : "withdrawn";
+    const sent = { n: 0 };
+    const queued = (await this.countedFcall(sent, "withdraw", this.prefix, firstPostbackId, Math.max(1, Math.round(ttlMs)))) === 1;
+    if (this.wait.replicas > 0) {
+      // Its answer is acted on as an enqueue's: "queued" is answered 202, so the postbacks must
+      // be on the replicas; "withdrawn" lets the request run anew, so the marker that refuses
+      // the old call must be. "queued" wrote nothing on this connection (the enqueue may have
+      // come through another process's): a PUBLISH, which replicates, carries this
+      // connection's offset past it, so the WAIT covers it. On P:wake, the one channel Ferry's
+      // ACL user may publish to; a worker woken by it finds nothing new (withdraws are rare).
+      if (queued) {
+        sent.n = ++this.writesSent;
+        await this.command("mark the replication offset", () => this.redis.publish(`${this.prefix}:wake`, "1"));
+      }
+      await this.replicated(sent.n, queued ? "postbacks" : "withdrawal");
+    }
+    return queued ? "queued" : "withdrawn";
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
@@ -432,15 +508,27 @@ export class RedisQueue implements Queue {
   }
 
   private async fcall(name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
+    return this.countedFcall(undefined, name, ...args);
+  }
+
+  /**
+   * FCALL; `sent.n` is set to the write number of the call as it is written (each attempt:
+   * the one after a reload counts anew), for the WAIT that must come after it (replicated()).
+   */
+  private async countedFcall(sent: { n: number } | undefined, name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
+    const call = () => {
+      if (sent) sent.n = ++this.writesSent;
+      return this.redis.call("FCALL", functionName(name), 0, ...args);
+    };
     return this.command(name, async () => {
       try {
-        return await this.redis.call("FCALL", functionName(name), 0, ...args);
+        return await call();
       } catch (err) {
         // A Redis that restarted without persistence, or a replica promoted before the library
         // reached it, has no functions: load them again and try once more.
         if (!/function not found/i.test((err as Error).message)) throw err;
         await this.redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
-        return this.redis.call("FCALL", functionName(name), 0, ...args);
+        return call();
       }
     });
   }
@@ -467,7 +555,10 @@ export class RedisQueue implements Queue {
     this.closed = true;
     this.wake();
     this.subscriber?.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.redis.quit().catch(() => {});
+    // quit() leaves the connector alone: with sentinels, its +switch-master subscriptions would
+    // go on reconnecting to the sentinels; disconnect() ends them (and anything quit left).
+    this.redis.disconnect();
   }
 
   private wake(): void {
@@ -496,14 +587,4 @@ function connectionOptions(options: RedisQueueOptions): RedisOptions {
     connectTimeout: 5_000,
     enableReadyCheck: true,
   };
-}
-
-/** Turns what ioredis says into what the operator should check. */
-function describeRedisError(message: string): string {
-  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return "the user name or password is wrong";
-  if (/NOAUTH/i.test(message)) return "Redis asks for a password; put it in the URL (redis://:password@host:port)";
-  if (/ECONNREFUSED/i.test(message)) return "nothing is listening there (connection refused)";
-  if (/ENOTFOUND|EAI_AGAIN/i.test(message)) return "the host name does not resolve";
-  if (/ETIMEDOUT|timed? ?out/i.test(message)) return "the connection timed out";
-  return message;
 }
