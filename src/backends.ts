@@ -19,6 +19,7 @@ import { redact } from "./backend-error.js";
 import type { LimitStore } from "./limits/port.js";
 import { MemoryLimitStore } from "./limits/memory.js";
 import { RedisLimitStore } from "./limits/redis.js";
+import { describeTarget, redisTarget } from "./redis-connection.js";
 export { BackendError, redact } from "./backend-error.js";
 
 export interface Backends {
@@ -43,21 +44,23 @@ export async function openBackends(config: Config, logger?: Logger, options: { d
   let db: SqliteDatabase | undefined;
   const sqlite = () => (db ??= openSqlite(sqlitePath(config), { synchronous: config.sqlite_synchronous as "normal" | "full" }));
   const opened: { close(): Promise<void> }[] = [];
+  // Direct at FERRY_REDIS_URL, or the primary FERRY_REDIS_SENTINELS name: every connection alike.
+  const redis = redisTarget(config);
   try {
-    const queue: Queue = config.redis_url
-      ? await RedisQueue.connect(config.redis_url, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms, ...(logger ? { logger } : {}) })
+    const queue: Queue = redis
+      ? await RedisQueue.connect(redis, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms, ...(logger ? { logger } : {}) })
       : new SqliteQueue(sqlite());
     opened.push(queue);
     const stores: Stores = config.database_url
       ? await connectPostgresStores(config.database_url, { migrate: config.migrate_on_start })
       : openSqliteStores(sqlite());
     opened.push(stores);
-    const limits: LimitStore = config.redis_url && options.delivers !== false
-      ? await RedisLimitStore.connect(config.redis_url, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms })
+    const limits: LimitStore = redis && options.delivers !== false
+      ? await RedisLimitStore.connect(redis, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms })
       : new MemoryLimitStore();
     opened.push(limits);
     const where = [
-      config.redis_url ? `queue in Redis ${redact(config.redis_url)}` : `queue in SQLite ${sqlitePath(config)}`,
+      redis ? `queue in Redis ${describeTarget(redis)}` : `queue in SQLite ${sqlitePath(config)}`,
       config.database_url ? `store in Postgres ${redact(config.database_url)}` : `store in SQLite ${sqlitePath(config)}`,
     ];
     return {

@@ -12,8 +12,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { Redis } from "ioredis";
-import { BackendError, redact } from "../backend-error.js";
+import type { Redis } from "ioredis";
+import { BackendError } from "../backend-error.js";
+import { asTarget, describeConnectError, describeTarget, openRedis, targetSetting, type RedisTarget } from "../redis-connection.js";
 import { FULL_RETRY_MS, aheadMs, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
 
 /** Versioned: processes of two Ferry versions on one Redis each call their own code. */
@@ -34,31 +35,44 @@ export class RedisLimitStore implements LimitStore {
   private constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    url: string,
+    target: RedisTarget,
   ) {
-    this.describe = `destination limits in Redis ${redact(url)}`;
+    this.describe = `destination limits in Redis ${describeTarget(target)}`;
   }
 
-  /** Connects and loads the library; fails start-up with a BackendError naming FERRY_REDIS_URL. */
-  static async connect(url: string, options: RedisLimitOptions = {}): Promise<RedisLimitStore> {
-    const redis = new Redis(url, {
+  /**
+   * Connects (directly, or to the primary the sentinels name) and loads the library; fails
+   * start-up with a BackendError naming FERRY_REDIS_URL (or FERRY_REDIS_SENTINELS).
+   */
+  static async connect(to: RedisTarget | string, options: RedisLimitOptions = {}): Promise<RedisLimitStore> {
+    const target = asTarget(to);
+    const sentinelErrors: string[] = [];
+    let lastError: Error | undefined;
+    let starting = true;
+    const redis = openRedis(target, {
       lazyConnect: true,
       // Fail fast while Redis is away: the postback goes back to the queue, it is not held here.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: options.commandTimeoutMs ?? 10_000,
       connectTimeout: 5_000,
-      retryStrategy: (times) => Math.min(times * 100, 2000),
+      // At start-up one failure is final (asking sentinels again and again would hang it).
+      retryStrategy: (times) => (starting ? null : Math.min(times * 100, 2000)),
+    }, sentinelErrors);
+    // Reported where a command fails; the last one explains a failed start-up.
+    redis.on("error", (err: Error) => {
+      lastError = err;
     });
-    redis.on("error", () => {}); // reported where a command fails
     try {
       await redis.connect();
       await loadLibrary(redis);
     } catch (err) {
       redis.disconnect();
-      throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)} for destination limits: ${(err as Error).message}`, { cause: err });
+      const reason = describeConnectError(target, (lastError ?? (err as Error)).message, sentinelErrors);
+      throw new BackendError(`${targetSetting(target)}: cannot use Redis at ${describeTarget(target)} for destination limits: ${reason}`, { cause: err });
     }
-    return new RedisLimitStore(redis, options.prefix ?? "ferry", url);
+    starting = false;
+    return new RedisLimitStore(redis, options.prefix ?? "ferry", target);
   }
 
   async acquire(destinationId: string, limits: LimitSettings, leaseMs: number): Promise<Acquired> {

@@ -59,9 +59,10 @@
  * (with replicas or Sentinel), not on Redis Cluster.
  */
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
+import { asTarget, describeConnectError, describeTarget, openRedis, targetSetting, type RedisTarget } from "../redis-connection.js";
 import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
-import { BackendError, redact } from "../backend-error.js";
+import { BackendError } from "../backend-error.js";
 import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
@@ -104,31 +105,35 @@ export class RedisQueue implements Queue {
   }
 
   /**
-   * Connects and checks the password; a server that cannot be reached or refuses the
-   * credentials fails start-up with a BackendError naming FERRY_REDIS_URL.
+   * Connects (directly, or to the primary the sentinels name) and checks the password; a server
+   * that cannot be reached or refuses the credentials fails start-up with a BackendError naming
+   * FERRY_REDIS_URL, or FERRY_REDIS_SENTINELS when the sentinels are at fault.
    */
-  static async connect(url: string, options: RedisQueueOptions = {}): Promise<RedisQueue> {
+  static async connect(to: RedisTarget | string, options: RedisQueueOptions = {}): Promise<RedisQueue> {
+    const target = asTarget(to);
     let starting = true;
-    const redis = new Redis(url, {
+    const sentinelErrors: string[] = [];
+    const redis = openRedis(target, {
       ...connectionOptions(options),
       lazyConnect: true,
       // At start-up one failure is final: the operator hears of it at once. After that,
       // reconnect for ever, backing off up to 2 s; callers get errors meanwhile.
       retryStrategy: (times) => (starting ? null : Math.min(times * 100, 2000)),
-    });
+    }, sentinelErrors);
     // ioredis reports connection trouble as events as well as rejections; the rejections
     // are handled where the command was sent, so the events only need to be kept quiet.
     let lastError: Error | undefined;
     redis.on("error", (err: Error) => {
       lastError = err;
     });
+    const where = `${targetSetting(target)}: cannot use Redis at ${describeTarget(target)}`;
     try {
       await redis.connect();
       await redis.ping();
     } catch (err) {
       redis.disconnect();
       const reason = (lastError ?? (err as Error)).message;
-      throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)}: ${describeRedisError(reason)}`, { cause: err });
+      throw new BackendError(`${where}: ${describeConnectError(target, reason, sentinelErrors)}`, { cause: err });
     }
     starting = false;
     try {
@@ -138,7 +143,7 @@ export class RedisQueue implements Queue {
       const reason = /unknown command/i.test((err as Error).message)
         ? "it is older than Redis 7, and Ferry's queue runs as Redis functions"
         : `cannot load Ferry's functions: ${(err as Error).message}`;
-      throw new BackendError(`FERRY_REDIS_URL: cannot use Redis at ${redact(url)}: ${reason}`, { cause: err });
+      throw new BackendError(`${where}: ${reason}`, { cause: err });
     }
     const queue = new RedisQueue(redis, options.prefix ?? "ferry");
     await queue.warnWithoutPersistence(options.logger);
@@ -482,14 +487,4 @@ function connectionOptions(options: RedisQueueOptions): RedisOptions {
     connectTimeout: 5_000,
     enableReadyCheck: true,
   };
-}
-
-/** Turns what ioredis says into what the operator should check. */
-function describeRedisError(message: string): string {
-  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return "the user name or password is wrong";
-  if (/NOAUTH/i.test(message)) return "Redis asks for a password; put it in the URL (redis://:password@host:port)";
-  if (/ECONNREFUSED/i.test(message)) return "nothing is listening there (connection refused)";
-  if (/ENOTFOUND|EAI_AGAIN/i.test(message)) return "the host name does not resolve";
-  if (/ETIMEDOUT|timed? ?out/i.test(message)) return "the connection timed out";
-  return message;
 }
