@@ -48,7 +48,13 @@ export async function openBackends(config: Config, logger?: Logger, options: { d
   const redis = redisTarget(config);
   try {
     const queue: Queue = redis
-      ? await RedisQueue.connect(redis, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms, ...(logger ? { logger } : {}) })
+      ? await RedisQueue.connect(redis, {
+          prefix: config.redis_prefix,
+          commandTimeoutMs: config.redis_command_timeout_ms,
+          waitReplicas: config.redis_wait_replicas,
+          waitTimeoutMs: config.redis_wait_timeout_ms,
+          ...(logger ? { logger } : {}),
+        })
       : new SqliteQueue(sqlite());
     opened.push(queue);
     const stores: Stores = config.database_url

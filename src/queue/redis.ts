@@ -63,7 +63,7 @@ import { asTarget, describeConnectError, describeTarget, openRedis, targetSettin
 import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
 import { BackendError } from "../backend-error.js";
-import { DuplicateIdError, asUnavailable } from "../core/port-errors.js";
+import { DuplicateIdError, QueueUnavailableError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
@@ -83,6 +83,15 @@ export interface RedisQueueOptions {
   logger?: Logger;
   /** Longest a command may take before it fails (and ingest answers 503). */
   commandTimeoutMs?: number;
+  /**
+   * FERRY_REDIS_WAIT_REPLICAS: an enqueue (and a withdraw) returns only once this many replicas
+   * have it (`WAIT`); fewer within `waitTimeoutMs` is a QueueUnavailableError with maybeApplied.
+   */
+  waitReplicas?: number;
+  /** FERRY_REDIS_WAIT_TIMEOUT_MS. */
+  waitTimeoutMs?: number;
+  /** Bench only: one WAIT per enqueue instead of one for all enqueues answered meanwhile. */
+  waitEach?: boolean;
 }
 
 /** Batches and endpoints a worker remembers; more are fetched again when needed. */
@@ -98,10 +107,15 @@ export class RedisQueue implements Queue {
   private readonly sentEndpoints = new BoundedMap<string, true>(CACHE_LIMIT);
   private readonly waiters = new Set<() => void>();
   private closed = false;
+  private readonly wait: { replicas: number; timeoutMs: number; each: boolean };
+  /** Writes sent on this connection that need WAIT, counted; the latest WAIT covers those up to `covers`. */
+  private writesSent = 0;
+  private lastWait: { covers: number; acked: Promise<number> } | undefined;
 
-  private constructor(redis: Redis, prefix: string) {
+  private constructor(redis: Redis, prefix: string, options: RedisQueueOptions) {
     this.redis = redis;
     this.prefix = prefix;
+    this.wait = { replicas: options.waitReplicas ?? 0, timeoutMs: options.waitTimeoutMs ?? 1_000, each: options.waitEach ?? false };
   }
 
   /**
@@ -145,7 +159,7 @@ export class RedisQueue implements Queue {
         : `cannot load Ferry's functions: ${(err as Error).message}`;
       throw new BackendError(`${where}: ${reason}`, { cause: err });
     }
-    const queue = new RedisQueue(redis, options.prefix ?? "ferry");
+    const queue = new RedisQueue(redis, options.prefix ?? "ferry", options);
     await queue.warnWithoutPersistence(options.logger);
     return queue;
   }
@@ -172,13 +186,55 @@ export class RedisQueue implements Queue {
     if (batches.length === 0) return;
     // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
     // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
-    const send = async (sendJson: (endpointId: string) => boolean) =>
-      parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
+    let sent = 0;
+    const send = async (sendJson: (endpointId: string) => boolean) => {
+      sent = ++this.writesSent; // counted as the call is written: fcall sends before its first await
+      return parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
+    };
     let reply = await send((id) => !this.sentEndpoints.has(id));
     if (reply.kind === "endpoint-missing") reply = await send(() => true);
     if (reply.kind === "duplicate") throw new DuplicateIdError("queue", reply.id, `postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
     if (reply.kind === "endpoint-missing") throw new Error("Redis refused the batches' endpoints though their JSON was sent");
     for (const b of batches) if (!this.sentEndpoints.has(b.endpoint.id)) this.sentEndpoints.set(b.endpoint.id, true);
+    await this.replicated(sent, "postbacks");
+  }
+
+  /**
+   * With FERRY_REDIS_WAIT_REPLICAS: returns once that many replicas have every write this
+   * connection sent up to number `sent`, so a failover to one of them keeps it. Replication is
+   * asynchronous: without this, an ingest answered 202 may be lost if the primary dies before
+   * its replica got it. `WAIT` counts the replicas that acknowledged this connection's latest
+   * write, so it is sent on the same connection, after the write.
+   *
+   * Coalesced: a WAIT sent after write n covers every write up to n, so concurrent enqueues
+   * whose calls went out before it share it rather than each sending one (WAIT blocks the
+   * connection while it waits: one per enqueue would put every other command behind them).
+   *
+   * Fewer replicas in time, or a lost connection: the write is on the primary but may not
+   * survive a failover; a QueueUnavailableError with maybeApplied, which ingest answers 503
+   * "may have been queued" and a retry with the same Idempotency-Key settles (withdraw).
+   */
+  private async replicated(sent: number, what: string): Promise<void> {
+    const { replicas, timeoutMs } = this.wait;
+    if (replicas <= 0) return;
+    let wait = this.lastWait;
+    if (!wait || wait.covers < sent || this.wait.each) {
+      const acked = this.redis.call("WAIT", replicas, timeoutMs) as Promise<number>;
+      wait = { covers: this.writesSent, acked };
+      this.lastWait = wait;
+    }
+    let acked: number;
+    try {
+      acked = Number(await wait.acked);
+    } catch (err) {
+      throw new QueueUnavailableError(`the Redis queue stored the ${what} on the primary but could not wait for ${replicas} replica(s): ${(err as Error).message}`, { cause: err, maybeApplied: true });
+    }
+    if (acked < replicas) {
+      throw new QueueUnavailableError(
+        `the Redis queue stored the ${what} on the primary, but ${acked} of ${replicas} replica(s) (FERRY_REDIS_WAIT_REPLICAS) had them within ${timeoutMs} ms: a failover could lose them`,
+        { maybeApplied: true },
+      );
+    }
   }
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
@@ -393,7 +449,21 @@ export class RedisQueue implements Queue {
   }
 
   async withdraw(firstPostbackId: string, ttlMs: number): Promise<"queued" | "withdrawn"> {
-    return (await this.fcall("withdraw", this.prefix, firstPostbackId, Math.max(1, Math.round(ttlMs)))) === 1 ? "queued" : "withdrawn";
+    let sent = ++this.writesSent;
+    const queued = (await this.fcall("withdraw", this.prefix, firstPostbackId, Math.max(1, Math.round(ttlMs)))) === 1;
+    if (this.wait.replicas > 0) {
+      // Its answer is acted on as an enqueue's: "queued" is answered 202, so the postbacks must
+      // be on the replicas; "withdrawn" lets the request run anew, so the marker that refuses
+      // the old call must be. "queued" wrote nothing on this connection (the enqueue may have
+      // come through another process's): a PUBLISH, which replicates, carries this
+      // connection's offset past it, so the WAIT covers it.
+      if (queued) {
+        sent = ++this.writesSent;
+        await this.command("mark the replication offset", () => this.redis.publish(`${this.prefix}:sync`, "1"));
+      }
+      await this.replicated(sent, queued ? "postbacks" : "withdrawal");
+    }
+    return queued ? "queued" : "withdrawn";
   }
 
   async stats(now: number = Date.now()): Promise<QueueStats> {
