@@ -2,7 +2,8 @@
  * The HA layout's long run (issue 15, part 3): the layout of test/support/ha-layout.ts (haproxy,
  * two `ferry api`, two `ferry worker`, Redis with a replica and three sentinels, Postgres behind
  * a proxy that can be cut) under a steady load, each fault done several times in turn: kill -9
- * an api, a worker, the Redis primary (each started again), cut Postgres. Prints what senders
+ * an api, a worker, the Redis primary (each started again), cut Postgres, each once ingest has
+ * settled after the one before. Prints what senders
  * saw and what the partner got: lost, duplicated, every 5xx, and each fault's recovery.
  *
  *   npm run build --silent && node dist/bench/ha-layout.js [--rate 50] [--rounds 3]
@@ -18,6 +19,7 @@ import { killAll } from "../test/support/processes.js";
 import {
   drained,
   fault,
+  settled,
   figures,
   haproxyRetries,
   LAYOUT_SETTINGS,
@@ -80,6 +82,8 @@ try {
     faults.push(f);
     log(`${new Date(f.at).toISOString()} ${f.name}: undone after ${f.endedAt - f.at} ms`);
     await sleep(betweenMs);
+    // Each fault's figures its own: the next waits until ingest answers 202 again.
+    await settled(load);
   }
   const stoppedAt = Date.now();
   const { gaveUp } = await load.stop(90_000);

@@ -168,10 +168,15 @@ export async function startHaproxy(dir: string, apiPorts: number[]): Promise<Hap
   };
 }
 
-/** Requests haproxy retried, and of those how many it sent to another server, from its log. */
-export function haproxyRetries(lines: string[]): { retried: number; redispatched: number; ownErrors: Record<string, number> } {
+/**
+ * From haproxy's log: requests it retried, how many of those it sent to another server, its
+ * own error answers (no server, or every retry failed), and requests sent to the fail-open
+ * backups (every api's /readyz failing at once).
+ */
+export function haproxyRetries(lines: string[]): { retried: number; redispatched: number; ownErrors: Record<string, number>; failedOpen: number } {
   let retried = 0;
   let redispatched = 0;
+  let failedOpen = 0;
   const ownErrors: Record<string, number> = {};
   for (const line of lines) {
     // "%t %b/%s %ST %rc %tsc ...": e.g. "30/Nov/2026:03:13:25.137 ferry_api/api1 202 +1 ---- ..."
@@ -180,12 +185,13 @@ export function haproxyRetries(lines: string[]): { retried: number; redispatched
     const [, server, status, plus, retries, termination] = m;
     if (Number(retries) > 0) retried++;
     if (plus === "+") redispatched++;
+    if (server!.endsWith("-open")) failedOpen++;
     if (server === "<NOSRV>" || termination![0] === "s" || termination![0] === "S") {
       const key = `${status} ${termination}`;
       ownErrors[key] = (ownErrors[key] ?? 0) + 1;
     }
   }
-  return { retried, redispatched, ownErrors };
+  return { retried, redispatched, ownErrors, failedOpen };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,6 +539,19 @@ export async function fault(layout: HaLayout, kind: FaultKind, index = 0, cutMs 
       await layout.postgres.proxy.restore();
       return { name: `Postgres cut ${cutMs / 1000} s`, at, endedAt: Date.now() };
     }
+  }
+}
+
+/**
+ * Resolves once ingest has settled after a fault: the next `n` answers senders get are all 202
+ * (or after `timeoutMs`), so that the next fault's figures are its own.
+ */
+export async function settled(load: Load, n = 20, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const from = load.answers.length;
+    while (load.answers.length < from + n && Date.now() < deadline) await sleep(50);
+    if (load.answers.slice(from, from + n).every((a) => a.status === 202) || Date.now() >= deadline) return;
   }
 }
 
