@@ -136,7 +136,7 @@ try {
     log("");
     log(`sent ${f.sent}, acknowledged ${f.acknowledged}, delivered ${f.delivered} distinct; lost ${f.lost.length}; duplicates ${f.duplicates}; delivered unacknowledged ${f.deliveredUnacknowledged}; given up ${gaveUp.length}`);
     log(`5xx seen by senders: ${JSON.stringify(f.fiveXx)} (not 503 with Retry-After: ${f.badFiveXx.length}); 409 idempotency_key_in_use: ${f.conflicts}; connection errors: ${f.connectionErrors}`);
-    log(`longest from first send to 202: ${f.maxAckMs} ms; haproxy retried ${haproxy.retried} requests (${haproxy.redispatched} to another server), its own errors: ${JSON.stringify(haproxy.ownErrors)}`);
+    log(`longest from first send to 202: ${f.maxAckMs} ms; haproxy retried ${haproxy.retried} requests (${haproxy.redispatched} to another server), its own errors: ${JSON.stringify(haproxy.ownErrors)}; sent to the fail-open backups: ${haproxy.failedOpen}`);
     log("");
     log("| fault | times | undone after (ms) | ingest 202 again after (ms) | deliveries again after (ms) | answers other than 202 |");
     log("|---|---|---|---|---|---|");
