@@ -13,6 +13,7 @@ import { createDatabase, type TestDatabase } from "./support/postgres.js";
 import { freePort, killAll, spawnFerry } from "./support/processes.js";
 import { tempDir } from "./support/harness.js";
 import { runFailover, sentinelEnv, type FailoverFigures } from "./support/redis-failover-run.js";
+import { Redis } from "ioredis";
 
 const TOKEN = "failover-admin-token-0123456789";
 let sentinels: RedisSentinels;
@@ -46,6 +47,18 @@ test("WAIT 1: the primary killed under ingest load loses nothing acknowledged; i
   assert.equal(f.badAnswers, 0, `a 5xx other than 503, or a 503 without Retry-After: ${JSON.stringify(f.statuses)}`);
   assert.equal(f.networkErrors, 0);
   assert.ok((f.statuses["503"] ?? 0) > 0, "the failover should have been seen as 503s: did the kill happen under load?");
+  // The next failover promotes today's replica: it must have both function libraries already.
+  const primary = await sentinels.primaryPort();
+  const replica = sentinels.servers.find((s) => s.port !== primary)!;
+  const client = new Redis({ host: "127.0.0.1", port: replica.port, password: sentinels.password, lazyConnect: true });
+  try {
+    await client.connect();
+    const libraries = JSON.stringify(await client.call("FUNCTION", "LIST"));
+    assert.match(libraries, /ferry_v5/);
+    assert.match(libraries, /ferry_limits_v1/);
+  } finally {
+    client.disconnect();
+  }
 });
 
 test("WAIT 0: the same failover, figures reported (not asserted: asynchronous replication may lose the last writes)", async (t) => {

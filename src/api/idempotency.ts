@@ -5,7 +5,8 @@
  * caller (the account, or the admin), and bound to the request: the same key with another
  * body is refused. Answers below 500 are kept; a 5xx frees the key so the retry can succeed.
  *
- * Except one 5xx: when the queue lost its answer to an enqueue (MaybeQueuedError), the
+ * Except one 5xx: when the queue lost its answer to an enqueue, or its replicas did not confirm
+ * it in time (FERRY_REDIS_WAIT_REPLICAS) (both MaybeQueuedError), the
  * postbacks may have been queued. The key is then left unresolved, holding the answer the
  * request would have had and its first postback id. Its retry first settles what happened
  * (Queue.withdraw, then the store): queued → the first answer, 202 with the same ids; never
@@ -49,7 +50,9 @@ export function maybeQueued(request: FastifyRequest, err: MaybeQueuedError<unkno
   if (keyed) request.unresolved = { status, body: JSON.stringify(view), firstPostbackId: err.firstPostbackId };
   return queueUnavailable(
     err,
-    "The queue lost its answer before confirming it stored the postbacks: they may have been queued. " +
+    // Two causes: the answer was lost (a timeout, a dropped connection), or Redis stored them
+    // but fewer replicas than FERRY_REDIS_WAIT_REPLICAS had them in time.
+    "The queue could not confirm it stored the postbacks safely (its answer was lost, or too few Redis replicas had them in time): they may have been queued. " +
       (keyed
         ? "Send the request again with the same Idempotency-Key: Ferry then finds out, and answers 202 with the same ids if they were queued, or queues them now if they were not."
         : "Sending the request again may deliver them twice; send an Idempotency-Key with requests to make such retries safe."),

@@ -97,7 +97,10 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.redis.quit().catch(() => {});
+    // quit() leaves the connector alone: with sentinels, its +switch-master subscriptions would
+    // go on reconnecting to the sentinels; disconnect() ends them (and anything quit left).
+    this.redis.disconnect();
   }
 
   private async fcall(name: (typeof LIMITS_FUNCTIONS)[number], ...args: (string | number)[]): Promise<unknown> {

@@ -456,10 +456,11 @@ export class RedisQueue implements Queue {
       // be on the replicas; "withdrawn" lets the request run anew, so the marker that refuses
       // the old call must be. "queued" wrote nothing on this connection (the enqueue may have
       // come through another process's): a PUBLISH, which replicates, carries this
-      // connection's offset past it, so the WAIT covers it.
+      // connection's offset past it, so the WAIT covers it. On P:wake, the one channel Ferry's
+      // ACL user may publish to; a worker woken by it finds nothing new (withdraws are rare).
       if (queued) {
         sent = ++this.writesSent;
-        await this.command("mark the replication offset", () => this.redis.publish(`${this.prefix}:sync`, "1"));
+        await this.command("mark the replication offset", () => this.redis.publish(`${this.prefix}:wake`, "1"));
       }
       await this.replicated(sent, queued ? "postbacks" : "withdrawal");
     }
@@ -528,7 +529,10 @@ export class RedisQueue implements Queue {
     this.closed = true;
     this.wake();
     this.subscriber?.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.redis.quit().catch(() => {});
+    // quit() leaves the connector alone: with sentinels, its +switch-master subscriptions would
+    // go on reconnecting to the sentinels; disconnect() ends them (and anything quit left).
+    this.redis.disconnect();
   }
 
   private wake(): void {

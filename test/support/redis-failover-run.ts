@@ -94,6 +94,9 @@ export async function runFailover(sentinels: RedisSentinels, o: FailoverRun): Pr
   };
   const procs: FerryProcess[] = [];
   try {
+    // A server killed by an earlier run must have resynced first: promoting a replica still
+    // catching up would lose more than this run's kill does.
+    await sentinels.waitForSettled();
     const api = await startServer("api", env);
     procs.push(api);
     procs.push(await startWorker(env));

@@ -43,6 +43,12 @@ export interface RedisSentinels {
    * master; returns its port. Throws after `timeoutMs`.
    */
   waitForFailover(oldPort: number, timeoutMs?: number): Promise<number>;
+  /**
+   * Waits until every running sentinel names the same primary and every other running data
+   * server replicates from it with its link up (a server started again after a kill has
+   * resynced); returns the primary's port. Throws after `timeoutMs`.
+   */
+  waitForSettled(timeoutMs?: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -143,6 +149,26 @@ export async function startRedisSentinels(options: { masterName?: string; downAf
           if (role.includes("master")) return port;
         }
         if (Date.now() > deadline) throw new Error(`no failover from port ${oldPort} within ${timeoutMs} ms`);
+        await sleep(100);
+      }
+    },
+    async waitForSettled(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const named = await Promise.all(
+          sentinelNodes.filter((s) => s.running).map(async (s) => {
+            const reply = await command(s.port, undefined, ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName]).catch(() => "");
+            return /\$\d+\r\n[^\r]+\r\n\$\d+\r\n(\d+)\r\n/.exec(reply)?.[1];
+          }),
+        );
+        const port = Number(named[0]);
+        if (named.length > 0 && named.every((p) => p !== undefined && Number(p) === port)) {
+          const others = [primary, replica].filter((n) => n.running && n.port !== port);
+          const infos = await Promise.all(others.map((n) => command(n.port, password, ["INFO", "replication"]).catch(() => "")));
+          const role = await command(port, password, ["ROLE"]).catch(() => "");
+          if (role.includes("master") && infos.every((i) => i.includes(`master_port:${port}`) && /master_link_status:up/.test(i) && /master_sync_in_progress:0/.test(i))) return port;
+        }
+        if (Date.now() > deadline) throw new Error(`the sentinels did not settle within ${timeoutMs} ms (they name ${named.join(", ")})`);
         await sleep(100);
       }
     },
