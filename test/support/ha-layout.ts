@@ -88,6 +88,9 @@ export function haproxyConfig(options: { frontPort: number; apiPorts: number[] }
     "",
     "frontend ferry",
     `  bind 127.0.0.1:${options.frontPort}`,
+    // The sender's address for Ferry's logs and FERRY_TRUSTED_NETWORKS: Ferry believes the header
+    // only from FERRY_TRUSTED_PROXIES (haproxy's address; 127.0.0.1 in the layout).
+    "  option forwardfor",
     "  default_backend ferry_api",
     "",
     "backend ferry_api",
@@ -512,7 +515,8 @@ export type FaultKind = "api" | "worker" | "redis-primary" | "postgres";
  * Does one fault to the layout and undoes it as operations would, resolving once it is undone:
  * - api / worker `index`: kill -9, then started again at once (systemd's Restart=always);
  * - redis-primary: kill -9 of whichever server the sentinels name primary; once they have
- *   promoted the replica, the old one is started again (the sentinels make it a replica);
+ *   promoted the replica, the old one is started again; undone once the sentinels have made it
+ *   a replica and it has resynced;
  * - postgres: every connection through the proxy dropped and new ones refused for `cutMs`.
  */
 export async function fault(layout: HaLayout, kind: FaultKind, index = 0, cutMs = 10_000): Promise<Fault> {
@@ -531,6 +535,9 @@ export async function fault(layout: HaLayout, kind: FaultKind, index = 0, cutMs 
       await old.stop(true);
       const newPort = await layout.redis.waitForFailover(oldPort);
       await old.start();
+      // Undone once the old primary is a replica again and has resynced: the layout is whole
+      // (and a next kill cannot promote a replica still catching up).
+      await layout.redis.waitForSettled(60_000);
       return { name: `kill -9 Redis primary (:${oldPort} -> :${newPort})`, at, endedAt: Date.now() };
     }
     case "postgres": {
@@ -579,7 +586,7 @@ export interface Fault {
 
 export interface FaultFigures {
   name: string;
-  /** ms from the fault until it was undone: the process up again, the failover done and the old primary back, the proxy restored. */
+  /** ms from the fault until it was undone: the process up again, the old primary back as a resynced replica, the proxy restored. */
   undoneMs: number;
   /** Answers other than 202 between this fault and the next, by "status code (Retry-After?)". */
   answers: Record<string, number>;
