@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startRedisSentinels, type RedisSentinels } from "./support/redis-sentinel.js";
 import { createDatabase, type TestDatabase } from "./support/postgres.js";
-import { freePort, killAll, spawnFerry } from "./support/processes.js";
+import { freePort, killAll, spawnFerry, startServer } from "./support/processes.js";
 import { tempDir } from "./support/harness.js";
 import { runFailover, sentinelEnv, type FailoverFigures } from "./support/redis-failover-run.js";
 import { Redis } from "ioredis";
@@ -73,7 +73,7 @@ test("WAIT 0: the same failover, figures reported (not asserted: asynchronous re
   assert.ok(f.delivered >= f.acknowledged - f.acknowledgedLost);
 });
 
-test("start-up: sentinels that cannot be reached, or know no such master, stop api with one line naming the setting and no password", async () => {
+test("start-up: sentinels that cannot be reached, or know no such master, stop api and worker with one line naming the setting and no password", async () => {
   const base = {
     FERRY_DATABASE_URL: database.url,
     FERRY_MIGRATE_ON_START: "true",
@@ -88,8 +88,74 @@ test("start-up: sentinels that cannot be reached, or know no such master, stop a
   assert.match(nobody.stderr(), /FERRY_REDIS_SENTINELS: .*no sentinel could be reached/);
   assert.ok(!nobody.stderr().includes(sentinels.password) && !nobody.stdout().includes(sentinels.password), "the password was printed");
 
-  const unknown = spawnFerry(["api"], { ...base, ...sentinelEnv(sentinels), FERRY_REDIS_MASTER_NAME: "not-monitored" });
+  // The worker opens the same connections (and the limit store's): the same line.
+  const unknown = spawnFerry(["worker"], { ...base, ...sentinelEnv(sentinels), FERRY_REDIS_MASTER_NAME: "not-monitored" });
   assert.notEqual((await unknown.exited).code, 0);
   assert.match(unknown.stderr(), /FERRY_REDIS_SENTINELS: .*know no primary named "not-monitored".*FERRY_REDIS_MASTER_NAME/);
   assert.ok(!unknown.stderr().includes(sentinels.password), "the password was printed");
+});
+
+test("WAIT 1 with the replica down: ingest answers 503 'may have been queued'; the retry with its key answers 503 until the replica is back, then 202 with the same ids, queued once", async () => {
+  const primaryPort = await sentinels.waitForSettled();
+  const replica = sentinels.servers.find((s) => s.port !== primaryPort)!;
+  const prefix = "replica-down";
+  const api = await startServer("api", {
+    ...sentinelEnv(sentinels),
+    FERRY_REDIS_PREFIX: prefix,
+    FERRY_REDIS_WAIT_REPLICAS: "1",
+    FERRY_REDIS_WAIT_TIMEOUT_MS: "300",
+    FERRY_DATABASE_URL: database.url,
+    FERRY_MIGRATE_ON_START: "true",
+    FERRY_ADMIN_TOKEN: TOKEN,
+    FERRY_DATA_DIR: tempDir().path,
+  });
+  const send = async () => {
+    const res = await fetch(`${api.url}/ingest`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}`, "idempotency-key": "replica-down-1" },
+      body: JSON.stringify({ endpoint: { method: "GET", url: "http://127.0.0.1:9/x?n={n}" }, data: [{ n: 1 }, { n: 2 }] }),
+    });
+    return { status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as any };
+  };
+  const first = await send();
+  assert.equal(first.status, 202, JSON.stringify(first.body));
+  await replica.stop(true);
+  try {
+    const other = await fetch(`${api.url}/ingest`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}`, "idempotency-key": "replica-down-2" },
+      body: JSON.stringify({ endpoint: { method: "GET", url: "http://127.0.0.1:9/x?n={n}" }, data: [{ n: 3 }] }),
+    });
+    const problem = (await other.json()) as any;
+    assert.equal(other.status, 503);
+    assert.equal(other.headers.get("retry-after"), "1");
+    assert.equal(problem.code, "queue_unavailable");
+    assert.match(problem.detail, /may have been queued/);
+    assert.match(problem.detail, /same Idempotency-Key/);
+    const again = await fetch(`${api.url}/ingest`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}`, "idempotency-key": "replica-down-2" },
+      body: JSON.stringify({ endpoint: { method: "GET", url: "http://127.0.0.1:9/x?n={n}" }, data: [{ n: 3 }] }),
+    });
+    await again.arrayBuffer();
+    assert.equal(again.status, 503, "the retry's withdraw answer is not on a replica either");
+  } finally {
+    await replica.start();
+  }
+  await sentinels.waitForSettled();
+  const retried = await fetch(`${api.url}/ingest`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}`, "idempotency-key": "replica-down-2" },
+    body: JSON.stringify({ endpoint: { method: "GET", url: "http://127.0.0.1:9/x?n={n}" }, data: [{ n: 3 }] }),
+  });
+  const answer = (await retried.json()) as any;
+  assert.equal(retried.status, 202, JSON.stringify(answer));
+  assert.equal(retried.headers.get("idempotent-replayed"), "true", "the postback queued before the 503 is the one answered, not queued again");
+  const client = new Redis({ host: "127.0.0.1", port: await sentinels.primaryPort(), password: sentinels.password });
+  try {
+    assert.equal(await client.hlen(`${prefix}:i`), 3, "three postbacks queued in all: none twice");
+  } finally {
+    client.disconnect();
+  }
+  await api.stop();
 });

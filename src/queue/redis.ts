@@ -186,17 +186,15 @@ export class RedisQueue implements Queue {
     if (batches.length === 0) return;
     // Endpoint ids are digests of the endpoint, so one sent before is the same endpoint: leave
     // its JSON out, unless Redis says it has gone (expired, or Redis lost it).
-    let sent = 0;
-    const send = async (sendJson: (endpointId: string) => boolean) => {
-      sent = ++this.writesSent; // counted as the call is written: fcall sends before its first await
-      return parseEnqueueReply(await this.fcall("enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
-    };
+    const sent = { n: 0 };
+    const send = async (sendJson: (endpointId: string) => boolean) =>
+      parseEnqueueReply(await this.countedFcall(sent, "enqueue", this.prefix, ...enqueueArgs(batches, sendJson)));
     let reply = await send((id) => !this.sentEndpoints.has(id));
     if (reply.kind === "endpoint-missing") reply = await send(() => true);
     if (reply.kind === "duplicate") throw new DuplicateIdError("queue", reply.id, `postback ${reply.id} is already queued or repeats in the batch; nothing was queued`);
     if (reply.kind === "endpoint-missing") throw new Error("Redis refused the batches' endpoints though their JSON was sent");
     for (const b of batches) if (!this.sentEndpoints.has(b.endpoint.id)) this.sentEndpoints.set(b.endpoint.id, true);
-    await this.replicated(sent, "postbacks");
+    await this.replicated(sent.n, "postbacks");
   }
 
   /**
@@ -217,6 +215,8 @@ export class RedisQueue implements Queue {
   private async replicated(sent: number, what: string): Promise<void> {
     const { replicas, timeoutMs } = this.wait;
     if (replicas <= 0) return;
+    // Sent in the microtasks right after the write's reply, so on the connection that carried
+    // the write: a reconnect (to a new primary, whose WAIT would know nothing of it) takes I/O.
     let wait = this.lastWait;
     if (!wait || wait.covers < sent || this.wait.each) {
       const acked = this.redis.call("WAIT", replicas, timeoutMs) as Promise<number>;
@@ -449,8 +449,8 @@ export class RedisQueue implements Queue {
   }
 
   async withdraw(firstPostbackId: string, ttlMs: number): Promise<"queued" | "withdrawn"> {
-    let sent = ++this.writesSent;
-    const queued = (await this.fcall("withdraw", this.prefix, firstPostbackId, Math.max(1, Math.round(ttlMs)))) === 1;
+    const sent = { n: 0 };
+    const queued = (await this.countedFcall(sent, "withdraw", this.prefix, firstPostbackId, Math.max(1, Math.round(ttlMs)))) === 1;
     if (this.wait.replicas > 0) {
       // Its answer is acted on as an enqueue's: "queued" is answered 202, so the postbacks must
       // be on the replicas; "withdrawn" lets the request run anew, so the marker that refuses
@@ -459,10 +459,10 @@ export class RedisQueue implements Queue {
       // connection's offset past it, so the WAIT covers it. On P:wake, the one channel Ferry's
       // ACL user may publish to; a worker woken by it finds nothing new (withdraws are rare).
       if (queued) {
-        sent = ++this.writesSent;
+        sent.n = ++this.writesSent;
         await this.command("mark the replication offset", () => this.redis.publish(`${this.prefix}:wake`, "1"));
       }
-      await this.replicated(sent, queued ? "postbacks" : "withdrawal");
+      await this.replicated(sent.n, queued ? "postbacks" : "withdrawal");
     }
     return queued ? "queued" : "withdrawn";
   }
@@ -494,15 +494,27 @@ export class RedisQueue implements Queue {
   }
 
   private async fcall(name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
+    return this.countedFcall(undefined, name, ...args);
+  }
+
+  /**
+   * FCALL; `sent.n` is set to the write number of the call as it is written (each attempt:
+   * the one after a reload counts anew), for the WAIT that must come after it (replicated()).
+   */
+  private async countedFcall(sent: { n: number } | undefined, name: FunctionName, ...args: (string | number)[]): Promise<unknown> {
+    const call = () => {
+      if (sent) sent.n = ++this.writesSent;
+      return this.redis.call("FCALL", functionName(name), 0, ...args);
+    };
     return this.command(name, async () => {
       try {
-        return await this.redis.call("FCALL", functionName(name), 0, ...args);
+        return await call();
       } catch (err) {
         // A Redis that restarted without persistence, or a replica promoted before the library
         // reached it, has no functions: load them again and try once more.
         if (!/function not found/i.test((err as Error).message)) throw err;
         await this.redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
-        return this.redis.call("FCALL", functionName(name), 0, ...args);
+        return call();
       }
     });
   }
