@@ -51,6 +51,15 @@ export interface Received {
   byPort: Record<string, PortReceived>;
   /** By port, the ports the phase asked to record (each port's postbacks in arrival order). */
   records?: Record<string, Arrivals>;
+  /** The counted postbacks per 1 s bucket from the first one: what the bench's charts draw. */
+  perSecond: PerSecond;
+}
+
+/** Per 1 s bucket from the phase's first counted postback: how many arrived, their enqueue→delivery p50 and p99 (ms; null: none with a ULID). */
+export interface PerSecond {
+  n: number[];
+  p50: Array<number | null>;
+  p99: Array<number | null>;
 }
 
 /** A recorded port's distinct postbacks in arrival order: epoch ms, and enqueue→delivery ms (NaN: no ULID). */
