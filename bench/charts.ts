@@ -2,10 +2,10 @@
  * The bench's charts, plain SVG written by hand (no dependency): pure functions from data to an
  * SVG string, so a test can check them and GitHub can show them in Markdown. lineChart and
  * barChart draw; benchCharts picks what to draw from a run's result: throughput and
- * enqueue→delivery latency over each closed-loop run, per backend, beside the direct baseline,
- * and CPU ms per 1,000 postbacks by process.
+ * enqueue→delivery latency over each closed-loop run (the receiver's 100 ms buckets), per
+ * backend, beside the direct baseline, and CPU ms per 1,000 postbacks by process.
  */
-import type { PerSecond } from "./protocol.js";
+import type { Timeline } from "./protocol.js";
 import type { BackendResult, BenchResult, CpuUse } from "./report.js";
 
 export interface Line {
@@ -65,8 +65,15 @@ function tickLabel(v: number): string {
 
 const W = 760;
 
+/** Legend columns that fit the longest name (about 7 px a character at 12 px). */
+function legendColumns(names: string[], width: number): number {
+  const longest = Math.max(1, ...names.map((n) => n.length));
+  return Math.max(1, Math.min(3, Math.floor(width / (longest * 7 + 44))));
+}
+
 export function lineChart(c: LineChart): string {
-  const legendRows = Math.ceil(c.lines.length / 3);
+  const cols = legendColumns(c.lines.map((l) => l.name), W - 90);
+  const legendRows = Math.ceil(c.lines.length / cols);
   const top = 40 + legendRows * 18;
   const H = top + 260 + 50;
   const left = 70, right = 20, plotH = 260, plotW = W - left - right;
@@ -102,8 +109,8 @@ export function lineChart(c: LineChart): string {
     }
   }
   c.lines.forEach((l, i) => {
-    const lx = left + (i % 3) * (plotW / 3);
-    const ly = 40 + Math.floor(i / 3) * 18;
+    const lx = left + (i % cols) * (plotW / cols);
+    const ly = 40 + Math.floor(i / cols) * 18;
     out.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 24}" y2="${ly - 4}" stroke="${l.color}" stroke-width="3"${l.dashed ? ` stroke-dasharray="6 4"` : ""}/>`);
     out.push(`<text x="${lx + 30}" y="${ly}" font-size="12" fill="#777">${escapeXml(l.name)}</text>`);
   });
@@ -113,8 +120,9 @@ export function lineChart(c: LineChart): string {
 
 /** Horizontal bars, one per row, labelled, with the value at the end of each. */
 export function barChart(c: BarChart): string {
-  const left = 250, right = 70, rowH = 24;
-  const legendRows = Math.ceil(c.legend.length / 3);
+  const left = Math.min(420, Math.max(120, 16 + 7 * Math.max(0, ...c.bars.map((b) => b.label.length)))), right = 70, rowH = 24;
+  const cols = legendColumns(c.legend.map((l) => l.name), W - left - right);
+  const legendRows = Math.ceil(c.legend.length / cols);
   const top = 40 + legendRows * 18;
   const plotH = Math.max(1, c.bars.length) * rowH;
   const H = top + plotH + 50;
@@ -136,8 +144,8 @@ export function barChart(c: BarChart): string {
   out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#777"/>`);
   out.push(`<text x="${left + plotW / 2}" y="${H - 10}" text-anchor="middle" font-size="13" fill="#777">${escapeXml(c.xLabel)}</text>`);
   c.legend.forEach((l, i) => {
-    const lx = left + (i % 3) * (plotW / 3);
-    const ly = 40 + Math.floor(i / 3) * 18;
+    const lx = left + (i % cols) * (plotW / cols);
+    const ly = 40 + Math.floor(i / cols) * 18;
     out.push(`<rect x="${lx}" y="${ly - 10}" width="14" height="12" fill="${l.color}"/>`);
     out.push(`<text x="${lx + 20}" y="${ly}" font-size="12" fill="#777">${escapeXml(l.name)}</text>`);
   });
@@ -157,9 +165,37 @@ function f(n: number): string {
   return String(Math.round(n * 10) / 10);
 }
 
-/** A run's per-second series as [seconds from its first postback, value] points (the bucket's middle). */
-export function points(s: PerSecond, key: keyof PerSecond): Array<[number, number | null]> {
-  return s[key].map((v, i) => [i + 0.5, v]);
+/** At most this many points per line: longer runs group consecutive buckets. */
+export const MAX_POINTS = 150;
+
+/**
+ * A run's timeline as [seconds from its first postback, value] points at each bucket's middle.
+ * `n`: postbacks delivered per second (the last, partial bucket by its true width; dropped when
+ * under a fifth of a bucket, where a few postbacks would read as a spike or a fall). p50 / p99:
+ * the bucket's. Runs longer than MAX_POINTS buckets group k of them: their count summed, the
+ * median of their p50s, the highest of their p99s (percentiles cannot be merged exactly; the
+ * highest p99 never hides a bad moment).
+ */
+export function points(s: Timeline, key: "n" | "p50" | "p99", maxPoints = MAX_POINTS): Array<[number, number | null]> {
+  const k = Math.max(1, Math.ceil(s.n.length / maxPoints));
+  const width = s.bucket_ms * k;
+  const out: Array<[number, number | null]> = [];
+  for (let g = 0; g * k < s.n.length; g++) {
+    const from = g * k;
+    const to = Math.min(s.n.length, from + k);
+    const ms = Math.min(width, s.span_ms - from * s.bucket_ms);
+    const x = (from * s.bucket_ms + Math.max(ms, 0) / 2) / 1000;
+    if (key === "n") {
+      if (ms < width / 5 && g > 0) continue;
+      let n = 0;
+      for (let i = from; i < to; i++) n += s.n[i]!;
+      out.push([x, Math.round((n / Math.max(ms, 1)) * 1000)]);
+    } else {
+      const vs = s[key].slice(from, to).filter((v): v is number => v !== null).sort((a, b) => a - b);
+      out.push([x, vs.length === 0 ? null : key === "p99" ? vs[vs.length - 1]! : vs[Math.floor((vs.length - 1) / 2)]!]);
+    }
+  }
+  return out;
 }
 
 /** The runs a chart shows: the throughput scenario's backends, then the destination variant's. */
@@ -176,7 +212,7 @@ export function benchCharts(r: BenchResult): Array<{ name: string; title: string
   const rs = runs(r);
   const color = (i: number) => COLORS[i % (COLORS.length - 1)]!;
   const out: Array<{ name: string; title: string; svg: string }> = [];
-  const throughputTitle = `Postbacks delivered per second, closed loop (${r.config.postbacks.toLocaleString("en-US")} each)`;
+  const throughputTitle = `Postbacks delivered per second, closed loop (${r.config.postbacks.toLocaleString("en-US")} postbacks each)`;
   out.push({
     name: "throughput",
     title: throughputTitle,
@@ -185,12 +221,12 @@ export function benchCharts(r: BenchResult): Array<{ name: string; title: string
       xLabel: "seconds from the run's first delivered postback",
       yLabel: "postbacks delivered / s",
       lines: [
-        { name: "direct baseline", points: points(r.direct.per_second, "n"), color: BASELINE, dashed: true },
-        ...rs.map((x, i) => ({ name: x.name, points: points(x.b.per_second, "n"), color: color(i) })),
+        { name: "direct baseline", points: points(r.direct.timeline, "n"), color: BASELINE, dashed: true },
+        ...rs.map((x, i) => ({ name: x.name, points: points(x.b.timeline, "n"), color: color(i) })),
       ],
     }),
   });
-  const latencyTitle = "Enqueue→delivery latency per second, closed loop: p99 (solid), p50 (dashed)";
+  const latencyTitle = "Enqueue→delivery latency over the closed loop: p99 (solid), p50 (dashed)";
   out.push({
     name: "latency",
     title: latencyTitle,
@@ -199,22 +235,24 @@ export function benchCharts(r: BenchResult): Array<{ name: string; title: string
       xLabel: "seconds from the run's first delivered postback",
       yLabel: "ms",
       lines: rs.flatMap((x, i) => [
-        { name: `${x.name} p99`, points: points(x.b.per_second, "p99"), color: color(i) },
-        { name: `${x.name} p50`, points: points(x.b.per_second, "p50"), color: color(i), dashed: true },
+        { name: `${x.name} p99`, points: points(x.b.timeline, "p99"), color: color(i) },
+        { name: `${x.name} p50`, points: points(x.b.timeline, "p50"), color: color(i), dashed: true },
       ]),
     }),
   });
-  const cpuTitle = "CPU ms per 1,000 postbacks by process, closed loop";
+  const cpuTitle = "CPU ms per 1,000 postbacks by process, closed loop (lower is better)";
   const legend = [{ name: "direct baseline", color: BASELINE }, ...rs.map((x, i) => ({ name: x.name, color: color(i) }))];
-  const bars: Bar[] = [...cpuBars("direct", r.direct.cpu, BASELINE)];
-  rs.forEach((x, i) => bars.push(...cpuBars(x.name, x.b.cpu, color(i))));
+  const bars: Bar[] = [...cpuBars("direct", r.direct.cpu, BASELINE, () => true)];
+  // For Ferry's runs, Ferry's cost: its processes, redis-server and Postgres (the load generator
+  // and receiver are the bench's, shown once, for the direct baseline).
+  rs.forEach((x, i) => bars.push(...cpuBars(x.name, x.b.cpu, color(i), (p) => p !== "receiver" && p !== "load generator")));
   out.push({ name: "cpu", title: cpuTitle, svg: barChart({ title: cpuTitle, xLabel: "CPU ms (user + system) per 1,000 postbacks", bars, legend }) });
   return out;
 }
 
-/** One bar per process with CPU time in the run (the direct baseline's Ferry-less processes included). */
-function cpuBars(run: string, cpu: CpuUse, color: string): Bar[] {
+/** One bar per process with CPU time in the run. */
+function cpuBars(run: string, cpu: CpuUse, color: string, shown: (process: string) => boolean): Bar[] {
   return Object.entries(cpu.ms_per_1000_postbacks)
-    .filter(([, v]) => v > 0)
+    .filter(([p, v]) => v > 0 && shown(p))
     .map(([proc, v]) => ({ label: `${run}: ${proc}`, value: v, color }));
 }

@@ -6,7 +6,7 @@
 import type { Machine } from "./machine.js";
 import type { BackendName, ScenarioName } from "./options.js";
 import type { Summary } from "./stats.js";
-import type { PerSecond } from "./protocol.js";
+import type { Timeline } from "./protocol.js";
 import type { EventsBackendResult } from "./events.js";
 import { FAIRNESS_P99_MS, type FairnessResult } from "./fairness.js";
 import type { RateLimitResult } from "./rate-limit.js";
@@ -37,8 +37,8 @@ export interface BackendResult {
   delivery_latency_ms: Summary;
   /** Over the closed-loop phase. */
   cpu: CpuUse;
-  /** The closed-loop phase per second from its first postback: delivered, enqueue→delivery p50 / p99. */
-  per_second: PerSecond;
+  /** The closed-loop phase in 100 ms buckets from its first postback: delivered, enqueue→delivery p50 / p99 (the charts). */
+  timeline: Timeline;
   half_rate: null | {
     offered_requests_per_s: number;
     offered_postbacks_per_s: number;
@@ -216,7 +216,7 @@ export interface BenchResult {
     half_rate_definition: string;
   };
   /** The throughput scenario; null (and no backends) when it did not run. */
-  direct: null | (EndToEnd & { latency_ms: Summary; cpu: CpuUse; per_second: PerSecond });
+  direct: null | (EndToEnd & { latency_ms: Summary; cpu: CpuUse; timeline: Timeline });
   backends: BackendResult[];
   /** The throughput-destinations scenario: the same load through an account's destination (POST /v1/push); null when it did not run. */
   throughput_destinations: BackendResult[] | null;

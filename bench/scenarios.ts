@@ -12,7 +12,7 @@ import type { BackendName, Options } from "./options.js";
 import type { BackendResult, CpuUse, EndToEnd } from "./report.js";
 import type { Services } from "./services.js";
 import type { Summary } from "./stats.js";
-import type { PerSecond } from "./protocol.js";
+import type { Timeline } from "./protocol.js";
 import { createAccount } from "./accounts.js";
 import { round } from "./stats.js";
 import { cpuMeter, postgresBackends, type Group } from "./cpu.js";
@@ -61,7 +61,7 @@ export async function stop(ctx: Context, p: FerryProcess): Promise<number | null
   return peak ?? null;
 }
 
-export async function direct(ctx: Context): Promise<EndToEnd & { latency_ms: Summary; cpu: CpuUse; per_second: PerSecond }> {
+export async function direct(ctx: Context): Promise<EndToEnd & { latency_ms: Summary; cpu: CpuUse; timeline: Timeline }> {
   const { options: o, helpers: h } = ctx;
   const job = (total: number) => ({ type: "direct" as const, method: "GET", template: endpoint(ctx).url, data: [DATA_OBJECT], total, concurrency: o.concurrency });
   const warm = Math.min(o.requests * o.perRequest, 2000);
@@ -70,7 +70,7 @@ export async function direct(ctx: Context): Promise<EndToEnd & { latency_ms: Sum
   const meter = cpuMeter(cpuGroups(ctx, []));
   const { received, load } = await runPhase(h, { label: "direct baseline", expect: total, job: job(total), progressFrom: "receiver", watch: [] });
   const e2e = endToEnd(total, load!.t0, received!.lastAt);
-  return { ...e2e, latency_ms: load!.latencyMs, cpu: cpuPer1000(meter.stop(), total, e2e.seconds), per_second: received!.perSecond };
+  return { ...e2e, latency_ms: load!.latencyMs, cpu: cpuPer1000(meter.stop(), total, e2e.seconds), timeline: received!.timeline };
 }
 
 /** The settings of one backend's Ferry processes; each call: a fresh data dir, key prefix and database. */
@@ -187,7 +187,7 @@ export async function backend(ctx: Context, name: BackendName, directRate: numbe
     ingest_latency_ms: closed.load!.latencyMs,
     delivery_latency_ms: closed.received!.latencyMs,
     cpu: cpuPer1000(cpu, postbacks, e2e.seconds),
-    per_second: closed.received!.perSecond,
+    timeline: closed.received!.timeline,
     half_rate: half,
     redis:
       before && after

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { compare, compareFigure, direction, failed, parseReference, replaceReference } from "../bench/reference.js";
-import { barChart, lineChart, niceTicks } from "../bench/charts.js";
+import { barChart, lineChart, niceTicks, points } from "../bench/charts.js";
 import { parseOptions } from "../bench/options.js";
 
 test("a ratio to the direct baseline 16% lower fails, 14% lower passes", () => {
@@ -88,7 +88,16 @@ test("charts: round ticks, axes, labels and a legend, one polyline per line, bro
     bars: [{ label: "embedded: ferry start", value: 107, color: "#0072B2" }, { label: "direct: load generator", value: 40, color: "#555555" }],
     legend: [{ name: "embedded", color: "#0072B2" }],
   });
-  assert.equal((bars.match(/<rect x="250" y="[\d.]+" width="[\d.]+" height="16"/g) ?? []).length, 2, "one bar per process (the legend's swatches are 12 high)");
+  assert.equal((bars.match(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="16"/g) ?? []).length, 2, "one bar per process (the legend's swatches are 12 high)");
   assert.match(bars, />embedded: ferry start</);
   assert.match(bars, />107</);
+});
+
+test("chart points: postbacks per second from 100 ms buckets, the partial last one by its width; long runs grouped", () => {
+  const t = { bucket_ms: 100, span_ms: 250, n: [10, 20, 5], p50: [1, 2, null], p99: [3, 9, null] };
+  assert.deepEqual(points(t, "n"), [[0.05, 100], [0.15, 200], [0.225, 100]], "the last bucket spans 50 ms: 5 in 50 ms is 100/s");
+  assert.deepEqual(points({ ...t, span_ms: 210 }, "n").length, 2, "a last bucket under a fifth of its width is left out");
+  assert.deepEqual(points(t, "p99"), [[0.05, 3], [0.15, 9], [0.225, null]], "no latency sample: a gap");
+  assert.deepEqual(points(t, "p99", 2), [[0.1, 9], [0.225, null]], "grouped: the highest p99");
+  assert.deepEqual(points(t, "n", 2), [[0.1, 150], [0.225, 100]], "grouped: counts summed over the group's width");
 });

@@ -73,9 +73,9 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
     for (const b of r.throughput_destinations) {
       positive(b.end_to_end.ratio_to_direct, `throughput_destinations.${b.name}.ratio_to_direct`);
       positive(b.cpu.total_ms_per_1000_postbacks, `throughput_destinations.${b.name}.cpu`);
-      assert.equal(b.per_second.n.reduce((a: number, x: number) => a + x, 0), r.config.postbacks, "the per-second buckets hold every postback");
+      assert.equal(b.timeline.n.reduce((a: number, x: number) => a + x, 0), r.config.postbacks, "the timeline buckets hold every postback");
     }
-    for (const b of r.backends) assert.equal(b.per_second.n.reduce((a: number, x: number) => a + x, 0), r.config.postbacks, `${b.name}: per-second buckets`);
+    for (const b of r.backends) assert.equal(b.timeline.n.reduce((a: number, x: number) => a + x, 0), r.config.postbacks, `${b.name}: timeline buckets`);
     // The charts: SVG files beside the report, linked from its Markdown.
     const md = readFileSync(join(out.path, json.replace(/\.json$/, ".md")), "utf8");
     assert.deepEqual(r.charts.map((c: any) => c.path.replace(/^.*-/, "")), ["throughput.svg", "latency.svg", "cpu.svg"]);
