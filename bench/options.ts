@@ -12,6 +12,8 @@ export const BACKENDS: readonly BackendName[] = ["embedded", "redis-postgres"];
 
 /**
  * throughput: the direct baseline, then per backend warm-up, closed loop, half rate, backlog.
+ * throughput-destinations: the same runs (no backlog), the postbacks going in through an
+ *   account's destination (POST /v1/push) instead of inline endpoints (issue 16).
  * isolation: 10 destinations on the embedded default, all healthy, then one of them hanging.
  * isolation-slow: the same, the healthy ones answering after --isolation-answer-ms (issue 14).
  * events: per backend, BENCH_EVENTS events through POST /v1/events, then the queries of issue 10.
@@ -20,10 +22,10 @@ export const BACKENDS: readonly BackendName[] = ["embedded", "redis-postgres"];
  * fairness: per backend, account A's backlog draining while account B sends a trickle; B's
  *   enqueue→delivery latency and A's drain rate (issue 14).
  */
-export type ScenarioName = "throughput" | "isolation" | "isolation-slow" | "events" | "rate-limit" | "fairness";
-export const SCENARIOS: readonly ScenarioName[] = ["throughput", "isolation", "isolation-slow", "events", "rate-limit", "fairness"];
+export type ScenarioName = "throughput" | "throughput-destinations" | "isolation" | "isolation-slow" | "events" | "rate-limit" | "fairness";
+export const SCENARIOS: readonly ScenarioName[] = ["throughput", "throughput-destinations", "isolation", "isolation-slow", "events", "rate-limit", "fairness"];
 /** The scenarios that run on each backend (the isolation ones run on embedded alone). */
-export const PER_BACKEND: readonly ScenarioName[] = ["throughput", "events", "rate-limit", "fairness"];
+export const PER_BACKEND: readonly ScenarioName[] = ["throughput", "throughput-destinations", "events", "rate-limit", "fairness"];
 
 /**
  * How the load generator sends ingest requests and event batches: undici's request() with a
@@ -77,6 +79,14 @@ export interface Options {
   smoke: boolean;
   /** Where the JSON and Markdown reports go. */
   outDir: string;
+  /** Where the SVG charts go: outDir (named <timestamp>-<chart>.svg), or a folder given (<chart>.svg). */
+  chartsDir: string | null;
+  /** Compare the run's figures with docs/benchmarks.md's bench-reference block; exit 1 on a drop over 15%. */
+  check: boolean;
+  /** Rewrite docs/benchmarks.md's bench-reference block from the run. */
+  record: boolean;
+  /** The Markdown file holding the bench-reference block. */
+  referenceFile: string;
   /** Extra node flags for every Ferry process, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof. */
   ferryNodeArgs: string[];
   /** Redis appendfsync (the test server's default is always: every acknowledged write on disk). */
@@ -89,9 +99,12 @@ export interface Options {
 
 export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.js [options])
 
-  --scenarios LIST    throughput, isolation, isolation-slow, events, rate-limit, fairness,
-                      or all (BENCH_SCENARIOS, all)
+  --scenarios LIST    throughput, throughput-destinations, isolation, isolation-slow, events,
+                      rate-limit, fairness, or all (BENCH_SCENARIOS, all; with --check or
+                      --record: throughput)
                       throughput: the direct baseline and each backend's phases;
+                      throughput-destinations: the same, through an account's destination
+                      (POST /v1/push, signed), not inline endpoints;
                       isolation: 10 destinations, all healthy, then one hanging (embedded);
                       isolation-slow: the same with the healthy ones answering slowly;
                       events: per backend, events in through POST /v1/events, then queries;
@@ -125,6 +138,11 @@ export const USAGE = `npm run bench -- [options]   (or node dist/bench/pipeline.
                       (BENCH_LOAD_CLIENT, undici; docs/benchmarks.md says why)
   --smoke             one small, fast iteration of every phase (BENCH_SMOKE=1)
   --out DIR           where <timestamp>.json and .md go (BENCH_OUT_DIR, bench/results)
+  --charts-dir DIR    write the SVG charts there as throughput.svg, latency.svg, cpu.svg
+                      (default: beside the report, as <timestamp>-<chart>.svg)
+  --check             compare the run's figures with the bench-reference block of
+                      docs/benchmarks.md; exit 1 when one is more than 15% worse (not with --smoke)
+  --record            rewrite that block from the run (not with --smoke)
   --redis-appendfsync always|everysec|no   (BENCH_REDIS_APPENDFSYNC, always)
   BENCH_FERRY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for Ferry's processes
   BENCH_STALL_SECONDS=120   fail a phase in which nothing moves for this long
@@ -170,6 +188,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       smoke: { type: "boolean" },
       "load-client": { type: "string" },
       out: { type: "string" },
+      "charts-dir": { type: "string" },
+      check: { type: "boolean" },
+      record: { type: "boolean" },
       "redis-appendfsync": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -194,7 +215,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     backends = backendsRaw.split(",").map((b) => b.trim()) as BackendName[];
     for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}" (known: ${BACKENDS.join(", ")}, both, auto)`);
   }
-  const scenariosRaw = values.scenarios ?? env["BENCH_SCENARIOS"] ?? "all";
+  const check = values.check ?? false;
+  const record = values.record ?? false;
+  for (const [flag, on] of [["--check", check], ["--record", record]] as const) {
+    if (on && smoke) throw new Error(`${flag} with --smoke: a smoke run's figures mean nothing; run ${flag} on a full run (no --smoke, no BENCH_SMOKE)`);
+  }
+  const scenariosRaw = values.scenarios ?? env["BENCH_SCENARIOS"] ?? (check || record ? "throughput" : "all");
   let scenarios: ScenarioName[];
   if (scenariosRaw === "all") scenarios = [...SCENARIOS];
   else {
@@ -232,6 +258,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     eventQueries: int("--event-queries", values["event-queries"], "BENCH_EVENT_QUERIES", smoke ? 20 : 1000, 1),
     smoke,
     outDir: resolve(values.out ?? env["BENCH_OUT_DIR"] ?? join(ROOT, "bench", "results")),
+    chartsDir: values["charts-dir"] ? resolve(values["charts-dir"]) : null,
+    check,
+    record,
+    referenceFile: join(ROOT, "docs", "benchmarks.md"),
     ferryNodeArgs: (env["BENCH_FERRY_NODE_ARGS"] ?? "").split(" ").filter(Boolean),
     redisAppendfsync: fsync as Options["redisAppendfsync"],
     stallSeconds: int("stall", undefined, "BENCH_STALL_SECONDS", 120, 1),

@@ -16,15 +16,18 @@
  * scenarios.ts (what each throughput run does), isolation.ts (the isolation scenario), events.ts
  * and events-data.ts (the events scenario and the events it stores), rate-limit.ts and
  * fairness.ts (issue 14's, on accounts made by accounts.ts, queued first by queued-first.ts), report.ts
- * (JSON shape, targets, Markdown), stats.ts.
+ * (JSON shape, targets, Markdown), charts.ts (the SVG charts), reference.ts (--check and
+ * --record against docs/benchmarks.md), stats.ts.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, sep } from "node:path";
 import { loadConfig } from "../src/config.js";
 import { forkHelper } from "./children.js";
 import { describeMachine } from "./machine.js";
-import { parseOptions, PER_BACKEND, ROOT, type BackendName } from "./options.js";
+import { parseOptions, PER_BACKEND, ROOT, type BackendName, type Options } from "./options.js";
+import { benchCharts } from "./charts.js";
+import { compare, comparisonTable, failed, figuresOf, parseReference, replaceReference, TOLERANCE, type Reference } from "./reference.js";
 import { Progress } from "./progress.js";
 import type { FromLoad, FromReceiver, ToLoad, ToReceiver } from "./protocol.js";
 import { checkTargets, markdown, type BenchResult } from "./report.js";
@@ -51,7 +54,10 @@ async function main(): Promise<number> {
 
   const skipped: Record<string, string> = {};
   let backends: BackendName[];
-  const throughput = options.scenarios.includes("throughput");
+  const throughputInline = options.scenarios.includes("throughput");
+  const throughputDestinations = options.scenarios.includes("throughput-destinations");
+  // Either variant runs the direct baseline it is compared with.
+  const throughput = throughputInline || throughputDestinations;
   const eventsRun = options.scenarios.includes("events");
   // The throughput, events, rate-limit and fairness scenarios run on each backend; isolation on embedded alone.
   const perBackend = options.scenarios.some((s) => PER_BACKEND.includes(s));
@@ -122,7 +128,8 @@ async function main(): Promise<number> {
 
     const base = throughput ? await direct(ctx) : null;
     const results = [];
-    if (throughput) for (const name of backends) results.push(await backend(ctx, name, base!.postbacks_per_s));
+    if (throughputInline) for (const name of backends) results.push(await backend(ctx, name, base!.postbacks_per_s));
+    const viaDestinations = throughputDestinations ? await inTurn(backends, (b) => backend(ctx, b, base!.postbacks_per_s, "destinations")) : null;
     const iso = options.scenarios.includes("isolation") ? await isolation(ctx) : null;
     const isoSlow = options.scenarios.includes("isolation-slow") ? await isolation(ctx, options.isolationAnswerMs) : null;
     const events = eventsRun ? await eventsScenario(ctx, backends) : null;
@@ -174,6 +181,8 @@ async function main(): Promise<number> {
       },
       direct: base,
       backends: results,
+      throughput_destinations: viaDestinations,
+      charts: [],
       isolation: iso,
       isolation_slow: isoSlow,
       rate_limit: rateLimit,
@@ -193,22 +202,58 @@ async function main(): Promise<number> {
         : null,
     };
     const result: BenchResult = { ...partial, targets: checkTargets(partial) };
-    const md = markdown(result);
     mkdirSync(options.outDir, { recursive: true });
     const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+    const chartsDir = options.chartsDir ?? options.outDir;
+    mkdirSync(chartsDir, { recursive: true });
+    for (const c of benchCharts(result)) {
+      const file = join(chartsDir, options.chartsDir ? `${c.name}.svg` : `${stamp}-${c.name}.svg`);
+      writeFileSync(file, c.svg);
+      result.charts.push({ title: c.title, path: relative(options.outDir, file).split(sep).join("/") });
+    }
+    const md = markdown(result);
     const jsonPath = join(options.outDir, `${stamp}.json`);
     writeFileSync(jsonPath, JSON.stringify(result, null, 2) + "\n");
     writeFileSync(join(options.outDir, `${stamp}.md`), md);
     process.stdout.write("\n" + md);
     const shown = relative(process.cwd(), jsonPath);
-    progress.note(`wrote ${shown.startsWith("..") ? jsonPath : shown} and .md`);
-    return 0;
+    progress.note(`wrote ${shown.startsWith("..") ? jsonPath : shown} and .md${result.charts.length ? `, charts in ${relative(process.cwd(), chartsDir).startsWith("..") ? chartsDir : relative(process.cwd(), chartsDir) || "."}` : ""}`);
+    return referenceStep(options, result);
   } catch (err) {
     process.stderr.write(`\nbench: ${(err as Error).stack ?? (err as Error).message}\n`);
     return 1;
   } finally {
     await cleanup();
   }
+}
+
+/** --check: compare with docs/benchmarks.md's reference figures (exit 1 when worse); --record: rewrite them. */
+function referenceStep(options: Options, result: BenchResult): number {
+  if (!options.check && !options.record) return 0;
+  const now = figuresOf(result);
+  const docs = readFileSync(options.referenceFile, "utf8");
+  if (options.record) {
+    const ref: Reference = {
+      machine: `${result.machine.cpu}, ${result.machine.cores} cores, ${result.machine.memory_gib} GiB, Node ${result.machine.node}`,
+      commit: result.machine.commit,
+      date: result.started_at.slice(0, 10),
+      note: `${result.command}; load average ${result.machine.load_average_at_start} at start, ${result.machine.load_average_at_end} at end`,
+      figures: now,
+    };
+    writeFileSync(options.referenceFile, replaceReference(docs, ref));
+    process.stdout.write(`\nbench --record: ${Object.keys(now).length} reference figures written to ${relative(process.cwd(), options.referenceFile)}\n`);
+    return 0;
+  }
+  const ref = parseReference(docs);
+  const rows = compare(ref.figures, now);
+  process.stdout.write(`\n## Check against the reference (${ref.machine}, commit ${ref.commit}, ${ref.date}; worse by more than ${TOLERANCE * 100}% fails)\n\n${comparisonTable(rows)}\n`);
+  const bad = failed(rows);
+  if (bad.length) {
+    process.stderr.write(`\nbench --check: ${bad.length} figure(s) more than ${TOLERANCE * 100}% worse than the reference: ${bad.map((r) => r.figure).join(", ")}\n`);
+    return 1;
+  }
+  process.stdout.write(`\nbench --check: no figure more than ${TOLERANCE * 100}% worse than the reference\n`);
+  return 0;
 }
 
 /** `run` on each backend, one after the other (never side by side: they share the two cores). */

@@ -51,6 +51,22 @@ export interface Received {
   byPort: Record<string, PortReceived>;
   /** By port, the ports the phase asked to record (each port's postbacks in arrival order). */
   records?: Record<string, Arrivals>;
+  /** The counted postbacks per bucket of time from the first one: what the bench's charts draw. */
+  timeline: Timeline;
+}
+
+/**
+ * Per `bucket_ms` bucket from the phase's first counted postback (the last one ends at lastAt,
+ * so it may be partial): how many arrived, their enqueue→delivery p50 and p99 (ms; null: none
+ * with a ULID).
+ */
+export interface Timeline {
+  bucket_ms: number;
+  /** lastAt − firstAt: where the last bucket ends. */
+  span_ms: number;
+  n: number[];
+  p50: Array<number | null>;
+  p99: Array<number | null>;
 }
 
 /** A recorded port's distinct postbacks in arrival order: epoch ms, and enqueue→delivery ms (NaN: no ULID). */

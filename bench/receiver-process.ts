@@ -12,12 +12,14 @@
  * other ports answer after a delay (slow healthy partners), and may ask for some ports' arrivals
  * to be recorded one by one (two pushes into arrays per new postback: the rate-limit and
  * fairness scenarios compute rates per second and one account's latencies from them).
+ * Every phase also keeps, per 100 ms from its first counted postback, a count and a latency
+ * histogram (an array index and one increment per postback): the bench's charts come from them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeTime } from "ulid";
 import { MsHistogram } from "./stats.js";
-import type { Arrivals, FromReceiver, PortReceived, ToReceiver } from "./protocol.js";
+import type { Arrivals, FromReceiver, Timeline, PortReceived, ToReceiver } from "./protocol.js";
 
 const send = (message: FromReceiver) => process.send!(message);
 
@@ -34,6 +36,8 @@ interface Phase {
   firstAt: number;
   lastAt: number;
   latency: MsHistogram;
+  /** Per BUCKET_MS from firstAt: a count and a latency histogram each (from 256 B; a few KiB per second of run). */
+  buckets: Array<{ n: number; latency: MsHistogram }>;
   ports: Map<number, PortReceived>;
   /** answerMs of the phase; 0: answer at once. */
   answerMs: number;
@@ -82,7 +86,14 @@ function handle(port: number, req: IncomingMessage, res: ServerResponse): void {
     if (!counted) return;
     if (++p.n === 1) p.firstAt = now;
     p.lastAt = now;
-    if (!Number.isNaN(latency)) p.latency.add(latency);
+    const i = Math.floor((now - p.firstAt) / BUCKET_MS);
+    let bucket = p.buckets[i];
+    if (!bucket) while (p.buckets.length <= i) p.buckets.push((bucket = { n: 0, latency: new MsHistogram(64) }));
+    bucket!.n++;
+    if (!Number.isNaN(latency)) {
+      p.latency.add(latency);
+      bucket!.latency.add(latency);
+    }
     if (p.n >= p.count) finish(p);
   });
 }
@@ -121,10 +132,26 @@ function finish(p: Phase): void {
       lastAt: p.lastAt,
       latencyMs: p.latency.summary(),
       byPort: Object.fromEntries(p.ports),
+      timeline: timeline(p),
       ...(p.records.size ? { records: Object.fromEntries(p.records) } : {}),
     },
   });
   p.ids = new Set(); // free a million ids before the next phase
+}
+
+/** 100 ms: a short run (a 2,000-request one lasts seconds) still draws as a curve. */
+const BUCKET_MS = 100;
+
+/** The phase's buckets as plain arrays (computed once, after its last postback). */
+function timeline(p: Phase): Timeline {
+  const out: Timeline = { bucket_ms: BUCKET_MS, span_ms: p.lastAt - p.firstAt, n: [], p50: [], p99: [] };
+  for (const b of p.buckets) {
+    const s = b.latency.summary();
+    out.n.push(b.n);
+    out.p50.push(s.samples ? s.p50 : null);
+    out.p99.push(s.samples ? s.p99 : null);
+  }
+  return out;
 }
 
 const destinations: number[] = [];
@@ -145,6 +172,7 @@ process.on("message", (message: ToReceiver) => {
       firstAt: 0,
       lastAt: 0,
       latency: new MsHistogram(),
+      buckets: [],
       ports: new Map(),
       answerMs: message.answerMs ?? 0,
       records: new Map((message.record ?? []).map((port) => [port, { at: [], latencyMs: [] }])),

@@ -6,6 +6,7 @@
 import type { Machine } from "./machine.js";
 import type { BackendName, ScenarioName } from "./options.js";
 import type { Summary } from "./stats.js";
+import type { Timeline } from "./protocol.js";
 import type { EventsBackendResult } from "./events.js";
 import { FAIRNESS_P99_MS, type FairnessResult } from "./fairness.js";
 import type { RateLimitResult } from "./rate-limit.js";
@@ -36,6 +37,8 @@ export interface BackendResult {
   delivery_latency_ms: Summary;
   /** Over the closed-loop phase. */
   cpu: CpuUse;
+  /** The closed-loop phase in 100 ms buckets from its first postback: delivered, enqueue→delivery p50 / p99 (the charts). */
+  timeline: Timeline;
   half_rate: null | {
     offered_requests_per_s: number;
     offered_postbacks_per_s: number;
@@ -213,8 +216,12 @@ export interface BenchResult {
     half_rate_definition: string;
   };
   /** The throughput scenario; null (and no backends) when it did not run. */
-  direct: null | (EndToEnd & { latency_ms: Summary; cpu: CpuUse });
+  direct: null | (EndToEnd & { latency_ms: Summary; cpu: CpuUse; timeline: Timeline });
   backends: BackendResult[];
+  /** The throughput-destinations scenario: the same load through an account's destination (POST /v1/push); null when it did not run. */
+  throughput_destinations: BackendResult[] | null;
+  /** The SVG charts written beside the report: file paths relative to the report's folder. */
+  charts: Array<{ title: string; path: string }>;
   /** The isolation scenario; null when it did not run. */
   isolation: IsolationResult | null;
   /** The isolation-slow scenario (issue 14): the healthy destinations answer after healthy_answer_ms. */
@@ -354,7 +361,16 @@ export function markdown(r: BenchResult): string {
     `- **Ferry:** ${settings}${c.ferry_node_args.length ? `; node ${c.ferry_node_args.join(" ")}` : ""}`,
     `- **Load generator sends with:** ${c.load_client === "client" ? "@ferry/client (fetch, bodies serialized per request)" : "undici request(), bodies serialized once"}`,
   ];
-  if (r.direct) lines.push(...throughputSection(r, r.direct));
+  if (r.direct && r.backends.length) lines.push(...throughputSection(r, r.direct, r.backends, "## Throughput"));
+  if (r.direct && r.throughput_destinations) {
+    lines.push(...throughputSection(r, r.direct, r.throughput_destinations, "## Throughput through a destination (issue 16)", [
+      "- **Path:** an account and one destination at the receiver (GET, the same URL template; a signing secret, as every destination has), made through the API; POST /v1/push with the account's token, the same data objects per request. No backlog phase.",
+    ]));
+  }
+  if (r.charts.length) {
+    lines.push("", "## Charts", "");
+    for (const c of r.charts) lines.push(`![${c.title}](${c.path})`, "");
+  }
   if (r.isolation) lines.push(...isolationSection(r.isolation));
   if (r.isolation_slow) lines.push(...isolationSection(r.isolation_slow));
   if (r.events) lines.push(...eventsSection(r, r.events));
@@ -371,15 +387,15 @@ export function markdown(r: BenchResult): string {
   return lines.filter((l) => l !== null).join("\n") + "\n";
 }
 
-function throughputSection(r: BenchResult, direct: NonNullable<BenchResult["direct"]>): Array<string | null> {
+function throughputSection(r: BenchResult, direct: NonNullable<BenchResult["direct"]>, cols: BackendResult[], heading: string, notes: string[] = []): Array<string | null> {
   const c = r.config;
-  const cols = r.backends;
   const label = (b: BackendResult) => `${b.name} (${b.processes.join(" + ")})`;
   const row = (name: string, base: string, cell: (b: BackendResult) => string) => `| ${name} | ${base} | ${cols.map(cell).join(" | ")} |`;
   const lines: Array<string | null> = [
     "",
-    "## Throughput",
+    heading,
     "",
+    ...notes,
     `- **Load:** ${c.requests.toLocaleString("en-US")} ingest requests × ${c.data_objects_per_request} data objects = ${c.postbacks.toLocaleString("en-US")} postbacks, ${c.concurrency} in flight (the direct baseline: ${c.concurrency} connections, ${c.concurrency} in flight)`,
     `- **Endpoint:** ${c.endpoint.method} \`${c.endpoint.url}\`; data object \`${JSON.stringify(c.data_object)}\` (${c.data_object_bytes} bytes of JSON)`,
     c.redis ? `- **Redis** ${c.redis.version}, appendfsync ${c.redis.appendfsync}; **Postgres** ${c.postgres?.version ?? "?"}` : null,

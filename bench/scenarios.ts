@@ -12,6 +12,8 @@ import type { BackendName, Options } from "./options.js";
 import type { BackendResult, CpuUse, EndToEnd } from "./report.js";
 import type { Services } from "./services.js";
 import type { Summary } from "./stats.js";
+import type { Timeline } from "./protocol.js";
+import { createAccount } from "./accounts.js";
 import { round } from "./stats.js";
 import { cpuMeter, postgresBackends, type Group } from "./cpu.js";
 
@@ -59,7 +61,7 @@ export async function stop(ctx: Context, p: FerryProcess): Promise<number | null
   return peak ?? null;
 }
 
-export async function direct(ctx: Context): Promise<EndToEnd & { latency_ms: Summary; cpu: CpuUse }> {
+export async function direct(ctx: Context): Promise<EndToEnd & { latency_ms: Summary; cpu: CpuUse; timeline: Timeline }> {
   const { options: o, helpers: h } = ctx;
   const job = (total: number) => ({ type: "direct" as const, method: "GET", template: endpoint(ctx).url, data: [DATA_OBJECT], total, concurrency: o.concurrency });
   const warm = Math.min(o.requests * o.perRequest, 2000);
@@ -68,7 +70,7 @@ export async function direct(ctx: Context): Promise<EndToEnd & { latency_ms: Sum
   const meter = cpuMeter(cpuGroups(ctx, []));
   const { received, load } = await runPhase(h, { label: "direct baseline", expect: total, job: job(total), progressFrom: "receiver", watch: [] });
   const e2e = endToEnd(total, load!.t0, received!.lastAt);
-  return { ...e2e, latency_ms: load!.latencyMs, cpu: cpuPer1000(meter.stop(), total, e2e.seconds) };
+  return { ...e2e, latency_ms: load!.latencyMs, cpu: cpuPer1000(meter.stop(), total, e2e.seconds), timeline: received!.timeline };
 }
 
 /** The settings of one backend's Ferry processes; each call: a fresh data dir, key prefix and database. */
@@ -114,30 +116,48 @@ export function cpuPer1000(used: Record<string, number>, postbacks: number, seco
   return { ms_per_1000_postbacks: per, total_ms_per_1000_postbacks: round((total / postbacks) * 1000, 1), cores_busy: round(total / 1000 / seconds, 2) };
 }
 
-export async function backend(ctx: Context, name: BackendName, directRate: number): Promise<BackendResult> {
+/**
+ * How the throughput scenario's postbacks go in: `inline`, POST /ingest with the endpoint in each
+ * request (the seed's way); `destinations` (the throughput-destinations scenario), an account
+ * with one destination at the receiver, made through the API as a user would (so with the
+ * signing secret every destination gets), and POST /v1/push with the account's token: the same
+ * 10 data objects per request fan out to it through the destination cache, pacing gate, pause
+ * check, route and signing.
+ */
+export type Via = "inline" | "destinations";
+
+export async function backend(ctx: Context, name: BackendName, directRate: number, via: Via = "inline"): Promise<BackendResult> {
   const { options: o, helpers: h } = ctx;
   const { settings, database } = await backendSettings(ctx, name);
   const procs: FerryProcess[] =
     name === "embedded" ? [await start(ctx, "start", settings)] : [await start(ctx, "api", settings)];
   if (name !== "embedded") procs.push(await start(ctx, "worker", settings));
   const api = procs[0]!;
-  const url = `${api.url}/ingest`;
-  const body = ingestBody(ctx);
+  let url = `${api.url}/ingest`;
+  let body = ingestBody(ctx);
+  let token = TOKEN;
+  if (via === "destinations") {
+    const account = await createAccount(api.url!, "bench", { url: ctx.receiverUrl + TEMPLATE_PATH, method: "GET" });
+    url = `${api.url}/v1/push`;
+    body = JSON.stringify(Array.from({ length: o.perRequest }, () => DATA_OBJECT));
+    token = account.token;
+  }
+  const tag = via === "destinations" ? `${name} via a destination` : name;
   const postbacks = o.requests * o.perRequest;
   const ingest = (requests: number, ratePerSecond?: number) => ({
-    type: "ingest" as const, url, token: TOKEN, body, requests, concurrency: o.concurrency, via: o.loadClient,
+    type: "ingest" as const, url, token, body, requests, concurrency: o.concurrency, via: o.loadClient,
     ...(ratePerSecond !== undefined ? { ratePerSecond } : {}),
   });
 
   // Warm-up: the worker is up and connected once these arrive; JIT and pools warm for both sides.
   const warm = Math.max(1, Math.min(200, Math.floor(o.requests / 10)));
-  await runPhase(h, { label: `${name}: warm-up`, expect: warm * o.perRequest, job: ingest(warm), progressFrom: "receiver", watch: procs });
+  await runPhase(h, { label: `${tag}: warm-up`, expect: warm * o.perRequest, job: ingest(warm), progressFrom: "receiver", watch: procs });
 
   // Redis traffic only where Ferry uses Redis (the server runs for the whole bench).
   const redis = name === "embedded" ? undefined : ctx.services;
   const before = await redis?.netBytes();
   const meter = cpuMeter(cpuGroups(ctx, procs, database));
-  const closed = await runPhase(h, { label: `${name}: closed loop`, expect: postbacks, job: ingest(o.requests), progressFrom: "receiver", watch: procs });
+  const closed = await runPhase(h, { label: `${tag}: closed loop`, expect: postbacks, job: ingest(o.requests), progressFrom: "receiver", watch: procs });
   const cpu = meter.stop();
   const after = await redis?.netBytes();
   const e2e = endToEnd(postbacks, closed.load!.t0, closed.received!.lastAt);
@@ -146,7 +166,7 @@ export async function backend(ctx: Context, name: BackendName, directRate: numbe
   if (o.halfRate) {
     const offered = e2e.postbacks_per_s / 2;
     const rate = offered / o.perRequest;
-    const r = await runPhase(h, { label: `${name}: half rate (${Math.round(offered)} postbacks/s)`, expect: postbacks, job: ingest(o.requests, rate), progressFrom: "receiver", watch: procs });
+    const r = await runPhase(h, { label: `${tag}: half rate (${Math.round(offered)} postbacks/s)`, expect: postbacks, job: ingest(o.requests, rate), progressFrom: "receiver", watch: procs });
     half = {
       offered_requests_per_s: round(rate, 1),
       offered_postbacks_per_s: Math.round(offered),
@@ -167,6 +187,7 @@ export async function backend(ctx: Context, name: BackendName, directRate: numbe
     ingest_latency_ms: closed.load!.latencyMs,
     delivery_latency_ms: closed.received!.latencyMs,
     cpu: cpuPer1000(cpu, postbacks, e2e.seconds),
+    timeline: closed.received!.timeline,
     half_rate: half,
     redis:
       before && after
@@ -180,7 +201,7 @@ export async function backend(ctx: Context, name: BackendName, directRate: numbe
     peak_rss_mib: peak,
     backlog: null,
   };
-  if (o.backlog > 0) result.backlog = await backlog(ctx, name, e2e.postbacks_per_s);
+  if (o.backlog > 0 && via === "inline") result.backlog = await backlog(ctx, name, e2e.postbacks_per_s);
   return result;
 }
 

@@ -32,10 +32,15 @@ export function summarize(values: Float64Array | number[]): Summary {
 
 /** Whole-millisecond histogram: constant memory per sample, for a million deliveries. */
 export class MsHistogram {
-  private counts = new Uint32Array(1024);
+  private counts: Uint32Array;
   private n = 0;
   private sum = 0;
   private top = 0;
+
+  /** `size`: ms covered before the first growth (small for the receiver's many per-bucket ones). */
+  constructor(size = 1024) {
+    this.counts = new Uint32Array(size);
+  }
 
   add(ms: number): void {
     const v = Math.max(0, Math.round(ms));

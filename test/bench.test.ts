@@ -3,7 +3,8 @@
  * closed loop, half rate, backlog fill and drain) on every backend this machine has, and of the
  * isolation scenario (10 destinations, all healthy, then one hanging) in both variants (healthy
  * answers at once, and slow), of the events scenario (events in through POST /v1/events, then
- * the queries of issue 10), and of issue 14's rate-limit and fairness scenarios, as a child process.
+ * the queries of issue 10), of issue 14's rate-limit and fairness scenarios, and of issue 16's
+ * throughput through a destination and its SVG charts, as a child process.
  * Only the shape of its JSON is checked: timing belongs in the benchmark.
  */
 import { test } from "node:test";
@@ -38,7 +39,7 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
 
     assert.equal(r.config.smoke, true);
     assert.equal(r.config.load_client, "undici", "the figures' default: undici sends the load");
-    assert.deepEqual(r.config.scenarios, ["throughput", "isolation", "isolation-slow", "events", "rate-limit", "fairness"], "the default run has every scenario");
+    assert.deepEqual(r.config.scenarios, ["throughput", "throughput-destinations", "isolation", "isolation-slow", "events", "rate-limit", "fairness"], "the default run has every scenario");
     for (const k of ["cpu", "node", "commit"]) assert.ok(typeof r.machine[k] === "string" && r.machine[k], `machine.${k}`);
     positive(r.machine.cores, "machine.cores");
     positive(r.direct.postbacks_per_s, "direct.postbacks_per_s");
@@ -65,6 +66,22 @@ test("the bench's smoke run exits 0 and writes a complete report", { timeout: 30
       } else {
         assert.equal(b.redis, null, "no Redis figures for the embedded default");
       }
+    }
+    // Issue 16: the same load through an account's destination, on the same backends.
+    assert.match(stdout, /## Throughput through a destination \(issue 16\)/, "the destination variant's section is printed");
+    assert.deepEqual(r.throughput_destinations.map((b: any) => b.name), names, "the destination variant runs on the same backends");
+    for (const b of r.throughput_destinations) {
+      positive(b.end_to_end.ratio_to_direct, `throughput_destinations.${b.name}.ratio_to_direct`);
+      positive(b.cpu.total_ms_per_1000_postbacks, `throughput_destinations.${b.name}.cpu`);
+      assert.equal(b.timeline.n.reduce((a: number, x: number) => a + x, 0), r.config.postbacks, "the timeline buckets hold every postback");
+    }
+    for (const b of r.backends) assert.equal(b.timeline.n.reduce((a: number, x: number) => a + x, 0), r.config.postbacks, `${b.name}: timeline buckets`);
+    // The charts: SVG files beside the report, linked from its Markdown.
+    const md = readFileSync(join(out.path, json.replace(/\.json$/, ".md")), "utf8");
+    assert.deepEqual(r.charts.map((c: any) => c.path.replace(/^.*-/, "")), ["throughput.svg", "latency.svg", "cpu.svg"]);
+    for (const c of r.charts) {
+      assert.match(readFileSync(join(out.path, c.path), "utf8"), /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/, `${c.path} is an SVG`);
+      assert.ok(md.includes(`](${c.path})`), `the report links ${c.path}`);
     }
     const ids = new Set(r.targets.map((t: any) => `${t.backend}/${t.id}`));
     for (const b of names) {
