@@ -37,8 +37,9 @@ export function sqlitePath(config: Pick<Config, "data_dir">): string {
 }
 
 /**
- * `delivers: false` for a process that runs no worker (`ferry api`, the API side of `ferry
- * start`, the CLI): its limits are never asked, so it opens no Redis connection for them.
+ * `delivers: true` only for a process that runs a worker (`ferry worker`, `ferry start`'s
+ * delivery thread): only a worker asks destination limits, so only it opens a Redis connection
+ * for them. Off by default, so a new caller that delivers nothing (a CLI command) opens none.
  */
 export async function openBackends(config: Config, logger?: Logger, options: { delivers?: boolean } = {}): Promise<Backends> {
   let db: SqliteDatabase | undefined;
@@ -61,7 +62,7 @@ export async function openBackends(config: Config, logger?: Logger, options: { d
       ? await connectPostgresStores(config.database_url, { migrate: config.migrate_on_start })
       : openSqliteStores(sqlite());
     opened.push(stores);
-    const limits: LimitStore = redis && options.delivers !== false
+    const limits: LimitStore = redis && options.delivers === true
       ? await RedisLimitStore.connect(redis, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms })
       : new MemoryLimitStore();
     opened.push(limits);

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { readConfig } from "./read-config.js";
 import { BackendError, redact } from "../backend-error.js";
-import { openBackends, sqlitePath } from "../backends.js";
+import { sqlitePath } from "../backends.js";
 import { migratePostgres } from "../store/postgres-migrations.js";
 import { runRole, type Role } from "../service.js";
 import { startReceiver } from "../receiver.js";

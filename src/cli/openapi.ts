@@ -20,7 +20,7 @@ export async function openApiText(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "ferry-openapi-"));
   try {
     const config = loadConfig({}, { data_dir: dir, admin_token: randomBytes(24).toString("hex"), log_level: "silent" });
-    const backends = await openBackends(config, undefined, { delivers: false });
+    const backends = await openBackends(config);
     try {
       const app = await buildApp({ config, queue: backends.queue, stores: backends.stores, adminTokenHash: hashToken(config.admin_token!), logger: pino({ level: "silent" }), version: VERSION });
       try {

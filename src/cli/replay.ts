@@ -100,7 +100,7 @@ async function direct(target: Target, now: number): Promise<number> {
   if (!config) return 2;
   let backends;
   try {
-    backends = await openBackends(config, undefined, { delivers: false });
+    backends = await openBackends(config);
   } catch (err) {
     process.stderr.write(`ferry: ${(err as Error).message}\n`);
     return 1;

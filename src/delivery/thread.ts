@@ -23,7 +23,7 @@ export type FromThread = "running" | { metrics: number; text: string } | { stopp
 const port = parentPort!;
 const config = workerData as Config;
 const logger = createLogger(config.log_level);
-const backends = await openBackends(config, logger);
+const backends = await openBackends(config, logger, { delivers: true });
 // Only the delivery metrics live here; the process's own (CPU, memory, the API's event loop)
 // are the main thread's, which appends this text to its own on each scrape.
 const registry = new Registry();

@@ -58,7 +58,7 @@ export async function startPipeline(overrides: Partial<Config> = {}, options: { 
   const dir = tempDir();
   const config = testConfig({ data_dir: dir.path, retry_base_ms: 20, retry_max_delay_ms: 200, poll_interval_ms: 10, ...overrides });
   const logger = silentLogger();
-  const backends = await openBackends(config);
+  const backends = await openBackends(config, undefined, { delivers: options.worker !== false });
   // No process metrics: a test file starts many pipelines, and each would add its own collectors.
   const metrics = new ProcessMetrics("start", { queue: backends.queue, stores: backends.stores, maxDestinations: config.metrics_max_destinations, processMetrics: false });
   const app = await buildApp({ config, queue: backends.queue, stores: backends.stores, adminTokenHash: hashToken(ADMIN_TOKEN), logger, metrics: metrics.api });
