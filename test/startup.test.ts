@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { CLI, ferryEnv, freePort, killAll, spawnFerry, type Exit } from "./support/processes.js";
@@ -82,16 +82,20 @@ test("a data dir under a regular file: start exits 1 naming FERRY_DATA_DIR, befo
   assert.match(r.err, /^ferry: FERRY_DATA_DIR: cannot write to .*plain-file\/data: a part of the path is a file, not a directory \(ENOTDIR\); make it a directory the user Ferry runs as can write/m);
 });
 
-// Root writes anywhere, so the permission case runs the process as nobody (setpriv), on a
-// directory root owns with mode 0755: the kernel, not Ferry, says no.
+// Root writes anywhere, so the permission case runs the process as root without the
+// capabilities that let root ignore permissions (setpriv drops CAP_DAC_OVERRIDE and
+// CAP_DAC_READ_SEARCH), on a directory nobody owns with mode 0700: the kernel, not Ferry, says
+// no. (Switching to the user nobody instead would need the checkout readable by everyone, which
+// a clone under a 0700 temp dir is not.)
 const asRoot = process.getuid?.() === 0;
-test("a data dir the user cannot write (ferry start as nobody): exit 1, EACCES named", { skip: asRoot ? false : "needs root to switch to nobody" }, async () => {
-  const data = join(dir.path, "root-owned");
+test("a data dir the user cannot write (ferry start without root's override of permissions): exit 1, EACCES named", { skip: asRoot ? false : "needs root to set up a directory it cannot write" }, async () => {
+  const data = join(dir.path, "nobody-owned");
   mkdirSync(data);
-  chmodSync(data, 0o755);
-  chmodSync(dir.path, 0o755); // nobody must reach the dir to be refused inside it
+  chownSync(data, 65534, 65534);
+  chmodSync(data, 0o700);
   const port = await freePort();
-  const child = spawn("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, CLI, "start"], {
+  const drop = "-dac_override,-dac_read_search";
+  const child = spawn("setpriv", [`--bounding-set=${drop}`, `--inh-caps=${drop}`, process.execPath, CLI, "start"], {
     env: ferryEnv({ FERRY_DATA_DIR: data, FERRY_HOST: "127.0.0.1", FERRY_PORT: String(port) }),
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -103,7 +107,7 @@ test("a data dir the user cannot write (ferry start as nobody): exit 1, EACCES n
   const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
   clearTimeout(timer);
   assert.equal(code, 1, `stdout: ${out}\nstderr: ${err}`);
-  assert.match(err, /^ferry: FERRY_DATA_DIR: cannot write to .*root-owned: permission denied for the user Ferry runs as \(EACCES\)/m);
+  assert.match(err, /^ferry: FERRY_DATA_DIR: cannot write to .*nobody-owned: permission denied for the user Ferry runs as \(EACCES\)/m);
   assert.doesNotMatch(out, /listening on/);
 });
 
