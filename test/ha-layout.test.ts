@@ -54,6 +54,15 @@ test("HA layout under load: kill -9 an api, a worker, the Redis primary, cut Pos
     const retries = haproxyRetries(layout.haproxy.log());
     t.diagnostic(JSON.stringify({ ...f, lost: f.lost.length, badFiveXx: f.badFiveXx.slice(0, 5), gaveUp: gaveUp.length, haproxy: retries }, null, 1));
 
+    if (!allArrived) {
+      // What the processes said: a stalled drain is diagnosed from their warnings and errors.
+      for (const s of [...layout.apis, ...layout.workers]) {
+        const p = s.current();
+        const bad = p.logs().filter((l) => Number(l.level) >= 40).slice(-15).map((l) => JSON.stringify(l).slice(0, 400));
+        const last = p.logs().slice(-3).map((l) => JSON.stringify(l).slice(0, 300));
+        t.diagnostic(`${s.name} (exit ${JSON.stringify(p.exit())}): warnings and errors:\n${bad.join("\n")}\nlast lines:\n${last.join("\n")}\nstderr: ${p.stderr().slice(-800)}`);
+      }
+    }
     assert.ok(allArrived || f.lost.length === 0, "drain");
     assert.deepEqual(f.lost, [], `${f.lost.length} acknowledged postbacks never delivered`);
     assert.deepEqual(f.badFiveXx, [], "a 5xx other than 503 with Retry-After reached a sender");

@@ -630,6 +630,9 @@ export function recovery(times: number[], fault: number, until: number): { recov
     if (t - previous > best.gapMs) best = { recoveryMs: t - fault, gapMs: t - previous };
     previous = t;
   }
+  // Nothing since the last time up to the window's end: a stall that never ended within it,
+  // counted as lasting to the end (else a flow that stopped for good would read as no gap).
+  if (until - previous > best.gapMs && until - previous > STALL_MS) best = { recoveryMs: until - fault, gapMs: until - previous };
   // A pause no longer than STALL_MS is the load's own spacing (and the machine's hiccups), not
   // a stall: nothing to recover from.
   return best.gapMs > STALL_MS ? best : { recoveryMs: 0, gapMs: best.gapMs };

@@ -216,6 +216,8 @@ function node(port: number, args: () => string[], password: string | undefined):
  * One command over a raw socket (AUTH first when a password is given); resolves with the raw
  * RESP reply, read until the socket has been quiet for a moment. No client library between the
  * test and the servers, so what a test sees of the topology is not ioredis's view of it.
+ * Always settles within 2 s: a server killed or restarting may close the connection without a
+ * word (no data, no error), and a socket's own timeout stops counting once it is closed.
  */
 function command(port: number, password: string | undefined, args: string[]): Promise<string> {
   const encode = (parts: string[]) => `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join("")}`;
@@ -223,20 +225,24 @@ function command(port: number, password: string | undefined, args: string[]): Pr
     const socket = connect(port, "127.0.0.1");
     let data = "";
     let quiet: NodeJS.Timeout | undefined;
-    const finish = () => {
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(quiet);
+      clearTimeout(deadline);
       socket.destroy();
-      resolve(password ? data.replace(/^\+OK\r\n/, "") : data);
+      if (err) reject(err);
+      else resolve(password ? data.replace(/^\+OK\r\n/, "") : data);
     };
-    socket.setTimeout(1_000, () => {
-      socket.destroy();
-      reject(new Error(`no answer from port ${port}`));
-    });
-    socket.on("error", reject);
+    const deadline = setTimeout(() => settle(new Error(`no answer from port ${port} within 2 s`)), 2_000);
+    socket.on("error", (err) => settle(err));
+    socket.on("close", () => settle(data ? undefined : new Error(`port ${port} closed the connection without an answer`)));
     socket.on("connect", () => socket.write((password ? encode(["AUTH", password]) : "") + encode(args)));
     socket.on("data", (d) => {
       data += d.toString();
       clearTimeout(quiet);
-      quiet = setTimeout(finish, 30);
+      quiet = setTimeout(() => settle(), 30);
     });
   });
 }

@@ -104,6 +104,8 @@ async function answersPing(port: number, password: string): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.on("error", () => done(false));
+    // Closed without a word (a server starting or going): the socket's timeout no longer runs.
+    socket.on("close", () => done(false));
     socket.on("connect", () => socket.write(`AUTH ${password}\r\nPING\r\n`));
     socket.on("data", (d) => {
       data += d.toString();
