@@ -60,6 +60,15 @@ test("HA layout under load: kill -9 an api, a worker, the Redis primary, cut Pos
         const p = s.current();
         const bad = p.logs().filter((l) => Number(l.level) >= 40).slice(-15).map((l) => JSON.stringify(l).slice(0, 400));
         const last = p.logs().slice(-3).map((l) => JSON.stringify(l).slice(0, 300));
+        // Attempts by outcome: a receiver too slow to answer in FERRY_TIMEOUT_MS shows here as
+        // timeouts (retried later and later), where lost postbacks would show nothing at all.
+        const tally: Record<string, number> = {};
+        for (const l of p.logs()) {
+          if (l.msg !== "attempt") continue;
+          const kind = `${l.state} ${l.status_code ?? l.error ?? ""}`.trim();
+          tally[kind] = (tally[kind] ?? 0) + 1;
+        }
+        t.diagnostic(`${s.name} attempts: ${JSON.stringify(tally)}`);
         t.diagnostic(`${s.name} (exit ${JSON.stringify(p.exit())}): warnings and errors:\n${bad.join("\n")}\nlast lines:\n${last.join("\n")}\nstderr: ${p.stderr().slice(-800)}`);
       }
     }
