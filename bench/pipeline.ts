@@ -34,7 +34,7 @@ import { checkTargets, markdown, type BenchResult } from "./report.js";
 import { backend, cleanupDirs, DATA_OBJECT, direct, endpoint, type Context } from "./scenarios.js";
 import { DESTINATIONS, isolation } from "./isolation.js";
 import { startServices, unavailable, type Services } from "./services.js";
-import { ferryEnv } from "./ferry.js";
+import { BENCH_LOG_LEVEL, ferryEnv } from "./ferry.js";
 import { EVENT_QUERY_KINDS, eventsScenario } from "./events.js";
 import { EventData } from "./events-data.js";
 import { rateLimitScenario } from "./rate-limit.js";
@@ -169,7 +169,7 @@ async function main(): Promise<number> {
           FERRY_SQLITE_SYNCHRONOUS: ferry.sqlite_synchronous,
           FERRY_POLL_INTERVAL_MS: ferry.poll_interval_ms,
           FERRY_TIMEOUT_MS: ferry.timeout_ms,
-          FERRY_LOG_LEVEL: "warn",
+          FERRY_LOG_LEVEL: BENCH_LOG_LEVEL ?? "info (the default)",
         },
         ferry_node_args: options.ferryNodeArgs,
         load_client: options.loadClient,

@@ -23,6 +23,7 @@ import { DestinationPacing, PACED_DELAY } from "./destination-pacing.js";
 import { PartnerSignals } from "./partner-signals.js";
 import { outcome, pauseAsked, type Outcome, type Pause } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
+import { AttemptLog } from "./attempt-log.js";
 
 export interface WorkerOptions {
   queue: Queue;
@@ -133,6 +134,7 @@ export class Worker {
   private readonly pacing: DestinationPacing;
   /** Pacing, pauses and 410s, counted and logged (rate-limited). */
   private readonly signals: PartnerSignals;
+  private readonly attemptLog: AttemptLog;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly templates = new BoundedMap<string, CompiledTemplate>(TEMPLATES);
   private readonly inFlight = new Set<AbortController>();
@@ -165,6 +167,7 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.o = options;
+    this.attemptLog = new AttemptLog(options.logger);
     this.signals = new PartnerSignals({ logger: options.logger, observer: options.observer, counts: this.counts, retryMaxDelayMs: options.retryMaxDelayMs });
     this.limiter = new OriginLimiter({
       perOrigin: options.originConcurrency,
@@ -515,22 +518,7 @@ export class Worker {
 
   /** The one log line per attempt the seed asks for: time, method, URL, code, latency, body. */
   private log(q: Request, record: AttemptRecord): void {
-    this.o.logger.info(
-      {
-        postback_id: record.postbackId,
-        attempt: record.attempt,
-        method: q.method,
-        url: record.url,
-        destination_id: q.destination?.id,
-        status_code: record.statusCode,
-        duration_ms: record.durationMs,
-        response_body: record.responseBody,
-        error: record.error,
-        state: record.state,
-        next_attempt_at: record.nextAttemptAt === null ? undefined : new Date(record.nextAttemptAt).toISOString(),
-      },
-      "attempt",
-    );
+    this.attemptLog.write(record, { method: q.method, destinationId: q.destination?.id });
   }
 
   private disabled(ids: string[]): void {
