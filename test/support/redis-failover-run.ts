@@ -187,6 +187,19 @@ export async function runFailover(sentinels: RedisSentinels, o: FailoverRun): Pr
     if (lost.length > 0) {
       const when = [...new Set(lost.map((n) => ackedAt.get(n)).filter((t) => t !== undefined))].map((t) => t! - killedAt[0]!).sort((a, b) => a - b);
       log(`acknowledged and not delivered: ${lost.slice(0, 10).join(", ")}${lost.length > 10 ? ", …" : ""}; acknowledged at ${when[0]}…${when[when.length - 1]} ms after the first kill`);
+      // What each process said: a worker that stalled (writes failing, reservations erroring)
+      // is told from one that never saw the postbacks.
+      const t0 = killedAt[0]!;
+      for (const [i, p] of procs.entries()) {
+        const lines = p.logs();
+        const attempts = lines.filter((l) => l["msg"] === "attempt");
+        const lastAttempt = attempts.length ? Number(attempts[attempts.length - 1]!["time"]) - t0 : undefined;
+        log(`process ${i} (${i === 0 ? "api" : "worker"}): ${attempts.length} attempt lines, the last at ${lastAttempt ?? "-"} ms after the kill`);
+        for (const l of lines.filter((x) => Number(x["level"]) >= 40).slice(-40)) {
+          const { level, time, pid: _pid, msg, ...rest } = l;
+          log(`  ${Number(time) - t0} ms L${level} ${msg} ${JSON.stringify(rest).slice(0, 300)}`);
+        }
+      }
     }
     let duplicates = 0;
     for (const count of received.values()) duplicates += count - 1;
