@@ -285,11 +285,15 @@ export class Worker {
     }
   }
 
-  /** Starts delivering reserved postbacks, each in a slot. */
+  /**
+   * Starts delivering reserved postbacks, each in a slot. A flush's reservation can arrive after
+   * stop was called: given back unattempted then, settled by the flush that drains on stop.
+   */
   private take(batch: Reservation[], leaseEnd: number): void {
     for (const reservation of batch) {
       this.busy++;
-      void this.deliver(reservation, leaseEnd);
+      if (this.stopping) this.giveBack(reservation, 0);
+      else void this.deliver(reservation, leaseEnd);
     }
   }
 
