@@ -8,10 +8,11 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
-import type { Queue } from "./queue/port.js";
+import type { FinishAndTake, Queue } from "./queue/port.js";
 import type { Stores } from "./store/port.js";
 import { SqliteQueue } from "./queue/sqlite.js";
 import { openSqliteStores } from "./store/sqlite.js";
+import { SqliteFinishAndTake } from "./store/sqlite-finished-work.js";
 import { RedisQueue } from "./queue/redis.js";
 import { connectPostgresStores } from "./store/postgres.js";
 import { openSqlite, type SqliteDatabase } from "./sqlite.js";
@@ -27,6 +28,11 @@ export interface Backends {
   stores: Stores;
   /** Destinations' concurrency and rate limits, for the worker. */
   limits: LimitStore;
+  /**
+   * Finished work written, settled and the next batch reserved in one transaction: only when
+   * the queue and the stores share one connection (the embedded default, both in SQLite).
+   */
+  finishAndTake?: FinishAndTake;
   /** What runs where, for the start-up log line; no password in it. */
   describe: string;
   close(): Promise<void>;
@@ -58,10 +64,15 @@ export async function openBackends(config: Config, logger?: Logger, options: { d
         })
       : new SqliteQueue(sqlite());
     opened.push(queue);
+    const sqliteStores = config.database_url ? undefined : openSqliteStores(sqlite());
     const stores: Stores = config.database_url
       ? await connectPostgresStores(config.database_url, { migrate: config.migrate_on_start })
-      : openSqliteStores(sqlite());
+      : sqliteStores!;
     opened.push(stores);
+    // Both on the one connection of sqlite(): their writes can share a transaction.
+    const finishAndTake = queue instanceof SqliteQueue && sqliteStores
+      ? new SqliteFinishAndTake(queue, sqliteStores.postbacks, sqliteStores.accounts)
+      : undefined;
     const limits: LimitStore = redis && options.delivers === true
       ? await RedisLimitStore.connect(redis, { prefix: config.redis_prefix, commandTimeoutMs: config.redis_command_timeout_ms })
       : new MemoryLimitStore();
@@ -74,6 +85,7 @@ export async function openBackends(config: Config, logger?: Logger, options: { d
       queue,
       stores,
       limits,
+      ...(finishAndTake ? { finishAndTake } : {}),
       describe: where.join(", "),
       async close() {
         await limits.close();

@@ -24,6 +24,7 @@ export function createWorker(config: Config, backends: Backends, logger: Logger,
   return new Worker({
     queue: backends.queue,
     stores: backends.stores,
+    finishAndTake: backends.finishAndTake,
     sender,
     limits: backends.limits,
     logger,

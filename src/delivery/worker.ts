@@ -6,7 +6,7 @@
  * between, the lease runs out and the postback is delivered again: at least once, never lost.
  */
 import type { Logger } from "pino";
-import type { Queue, Reservation, Settlement } from "../queue/port.js";
+import type { FinishAndTake, FinishedWork, FinishedWorkWritten, Queue, Reservation, Settlement } from "../queue/port.js";
 import type { AttemptRecord, CancelRecord, DestinationFailure, Stores } from "../store/port.js";
 import { appendQuery, compileTemplate, renderTemplate, type CompiledTemplate } from "../core/template.js";
 import { signatureHeaders } from "../core/signing.js";
@@ -28,6 +28,12 @@ import { AttemptLog } from "./attempt-log.js";
 export interface WorkerOptions {
   queue: Queue;
   stores: Pick<Stores, "postbacks" | "accounts">;
+  /**
+   * Where the queue and stores share one transaction (the embedded default): finished work's
+   * store writes, its settle and the next reservation in one. Without it, the store ports, then
+   * queue.settleAndReserve.
+   */
+  finishAndTake?: FinishAndTake | undefined;
   sender: Sender;
   /** Where destinations' concurrency and rate limits are kept (shared by every worker on Redis). */
   limits: LimitStore;
@@ -150,6 +156,11 @@ export class Worker {
   /** Failed writes in a row of finished work (records or settles); reservations stop meanwhile. */
   private writeFailures = 0;
   private flushing: Promise<void> | undefined;
+  /**
+   * A reservation is on its way (the run loop's, or a flush's settleAndReserve): never two at
+   * once, or both could count the same free slots and `busy` pass `concurrency`.
+   */
+  private reserving = false;
   private idle: (() => void) | undefined;
   /** Counters for the logs and /metrics. */
   readonly counts = { attempts: 0, delivered: 0, retried: 0, dead: 0, released: 0, held: 0, cancelled: 0, disabled: 0, enabled: 0, paused: 0, gone: 0, paced: 0 };
@@ -247,13 +258,15 @@ export class Worker {
     while (!this.stopping) {
       const room = this.o.concurrency - this.busy;
       // While finished work cannot be written, take no more: it would only be delivered again.
-      if (room <= 0 || this.writeFailures > 0) {
+      // A busy worker reserves as it settles (write); this loop takes over when work runs short.
+      if (room <= 0 || this.writeFailures > 0 || this.reserving) {
         await this.sleep(this.o.pollIntervalMs);
         continue;
       }
       let batch: Reservation[];
       // Taken before reserving: the leases end no sooner than this plus leaseMs.
       const leaseEnd = Date.now() + this.o.leaseMs;
+      this.reserving = true;
       try {
         batch = await this.o.queue.reserve(Math.min(room, RESERVE_BATCH), this.o.leaseMs);
         failures = 0;
@@ -262,17 +275,28 @@ export class Worker {
         this.o.logger.error({ err }, "could not reserve postbacks; backing off");
         await this.sleep(Math.min(5 * SECOND, 100 * 2 ** failures));
         continue;
+      } finally {
+        this.reserving = false;
       }
-      for (const reservation of batch) {
-        this.busy++;
-        void this.deliver(reservation, leaseEnd);
-      }
+      this.take(batch, leaseEnd);
       if (batch.length === 0) {
         await Promise.race([this.o.queue.waitForWork(this.o.pollIntervalMs), this.sleep(this.o.pollIntervalMs)]);
       } else {
         // Let deliveries start and more work arrive, so the next reservation is a batch too.
         await new Promise((resolve) => setImmediate(resolve));
       }
+    }
+  }
+
+  /**
+   * Starts delivering reserved postbacks, each in a slot. A flush's reservation can arrive after
+   * stop was called: given back unattempted then, settled by the flush that drains on stop.
+   */
+  private take(batch: Reservation[], leaseEnd: number): void {
+    for (const reservation of batch) {
+      this.busy++;
+      if (this.stopping) this.giveBack(reservation, 0);
+      else void this.deliver(reservation, leaseEnd);
     }
   }
 
@@ -572,9 +596,6 @@ export class Worker {
         this.done = [];
         try {
           await this.write(items);
-          if (this.writeFailures > 0) this.o.logger.info({ postbacks: items.length }, "recording attempts again; resuming");
-          this.writeFailures = 0;
-          this.free(items.length);
         } catch (err) {
           await this.writeFailed(items, err);
         }
@@ -584,40 +605,88 @@ export class Worker {
     }
   }
 
-  /** Records the attempts, cancels and failures of finished work, then settles it. */
+  /**
+   * Records the attempts, cancels and failures of finished work, then settles it, and frees its
+   * slots. With room for more (not stopping, writes not failing, no other reservation on its
+   * way), the same queue step reserves the next batch and starts it: a busy worker's cycle is
+   * one call to the queue, not a settle and a reserve.
+   */
   private async write(items: Done[]): Promise<void> {
     const fresh = items.filter((i) => !i.stored);
-    if (fresh.length) await this.store(fresh);
-    await this.o.queue.settle(items.map((i) => i.settlement));
+    const settlements = items.map((i) => i.settlement);
+    const room = this.o.concurrency - this.busy + items.length;
+    const max = this.stopping || this.writeFailures > 0 || this.reserving ? 0 : Math.min(room, RESERVE_BATCH);
+    // Taken before reserving: the leases end no sooner than this plus leaseMs.
+    const leaseEnd = Date.now() + this.o.leaseMs;
+    if (max > 0) this.reserving = true;
+    try {
+      let reserved: Reservation[];
+      if (this.o.finishAndTake) {
+        // One transaction: a failure writes nothing, so a retried flush writes everything again.
+        const work = fresh.length ? this.finishedWork(fresh) : undefined;
+        const done = await this.o.finishAndTake.finishAndTake(work, settlements, max, this.o.leaseMs);
+        if (work) this.written(work, done.written);
+        reserved = done.reserved;
+      } else {
+        if (fresh.length) await this.store(fresh);
+        reserved = (await this.o.queue.settleAndReserve(settlements, max, this.o.leaseMs)).reserved;
+      }
+      if (this.writeFailures > 0) this.o.logger.info({ postbacks: items.length }, "recording attempts again; resuming");
+      this.writeFailures = 0;
+      this.free(items.length);
+      this.take(reserved, leaseEnd);
+    } finally {
+      if (max > 0) this.reserving = false;
+    }
+  }
+
+  /** What finished work tells the store, in one piece (FinishedWork). */
+  private finishedWork(items: Done[]): FinishedWork {
+    const at = Date.now();
+    const work: FinishedWork = { records: [], cancels: [], held: [], failures: [], pauses: [], gone: [], at };
+    const pauses = new Map<string, Pause>();
+    const gone = new Set<string>();
+    for (const item of items) {
+      if (item.record) work.records.push(item.record);
+      if (item.cancel) work.cancels.push(item.cancel);
+      if (item.failure && item.failure.threshold > 0) work.failures.push(item.failure);
+      // Holds are no attempts; the delivery log's roll-ups count them (issue 11).
+      const { reservation: r, settle } = item.settlement;
+      if (settle.kind === "hold" && r.endpoint.destinationId !== undefined) work.held.push({ destinationId: r.endpoint.destinationId, accountId: r.endpoint.accountId, at });
+      // The longest pause per destination.
+      if (item.pause && (pauses.get(item.pause.destinationId)?.until ?? 0) < item.pause.until) pauses.set(item.pause.destinationId, item.pause);
+      if (item.gone) gone.add(item.gone);
+    }
+    work.pauses = [...pauses.values()];
+    work.gone = [...gone];
+    return work;
+  }
+
+  /** Once finished work is written in one transaction (finishAndTake): what it changed, told. */
+  private written(work: FinishedWork, written: FinishedWorkWritten): void {
+    if (written.disabled.length) this.disabled(written.disabled);
+    // Read again on its next postback: the stored pause or disable from now on.
+    for (const p of work.pauses) this.destinations.forget(p.destinationId);
+    for (const id of work.gone) this.destinations.forget(id);
+    for (const id of written.gone) this.signals.gone(id);
   }
 
   /**
-   * Writes what finished work tells the store. Once it went through, the items are marked: if
+   * Writes what finished work tells the store, through the store ports (without finishAndTake).
+   * Once it went through, the items are marked: if
    * the settle then fails (Redis restarting), the retried flush does not write them again, as
    * each write of an attempt adds to the per-minute roll-ups (a Redis outage of a few seconds
    * counted every postback then in flight up to six times in `GET /v1/destinations/{id}/stats`).
    */
   private async store(items: Done[]): Promise<void> {
-    const records: AttemptRecord[] = [];
-    const cancels: CancelRecord[] = [];
-    const failures: DestinationFailure[] = [];
-    for (const item of items) {
-      if (item.record) records.push(item.record);
-      if (item.cancel) cancels.push(item.cancel);
-      if (item.failure && item.failure.threshold > 0) failures.push(item.failure);
-    }
-    await this.o.stores.postbacks.recordAttempts(records);
-    if (cancels.length) await this.o.stores.postbacks.recordCancelled(cancels);
-    // Holds are no attempts; the delivery log's roll-ups count them (issue 11).
-    const now = Date.now();
-    const held = items
-      .filter((i) => i.settlement.settle.kind === "hold" && i.settlement.reservation.endpoint.destinationId !== undefined)
-      .map((i) => ({ destinationId: i.settlement.reservation.endpoint.destinationId!, accountId: i.settlement.reservation.endpoint.accountId, at: now }));
-    if (held.length) await this.o.stores.postbacks.recordHeld(held);
+    const work = this.finishedWork(items);
+    await this.o.stores.postbacks.recordAttempts(work.records);
+    if (work.cancels.length) await this.o.stores.postbacks.recordCancelled(work.cancels);
+    if (work.held.length) await this.o.stores.postbacks.recordHeld(work.held);
     // Counted once the attempts are recorded; a retried flush may count a failure twice,
     // which only disables a failing destination a little sooner.
-    if (failures.length) this.disabled(await this.o.stores.accounts.recordFailures(failures));
-    await this.partnerRequests(items, now);
+    if (work.failures.length) this.disabled(await this.o.stores.accounts.recordFailures(work.failures));
+    await this.partnerRequests(work);
     for (const item of items) item.stored = true;
   }
 
@@ -627,25 +696,19 @@ export class Worker {
    * hold sweep. Repeated by a retried flush, which changes nothing (a pause only lengthens, a
    * destination is disabled as gone only while enabled).
    */
-  private async partnerRequests(items: Done[], now: number): Promise<void> {
-    const pauses = new Map<string, Pause>();
-    const gone = new Set<string>();
-    for (const item of items) {
-      if (item.pause && (pauses.get(item.pause.destinationId)?.until ?? 0) < item.pause.until) pauses.set(item.pause.destinationId, item.pause);
-      if (item.gone) gone.add(item.gone);
-    }
-    for (const p of pauses.values()) {
+  private async partnerRequests(work: FinishedWork): Promise<void> {
+    for (const p of work.pauses) {
       await this.o.stores.accounts.pauseDestination(p.destinationId, p.until, p.reason);
       // Read again on its next postback: the stored pause from now on (and its end, if the owner ends it).
       this.destinations.forget(p.destinationId);
     }
-    for (const id of gone) {
+    for (const id of work.gone) {
       this.destinations.forget(id);
       // Disabled once: a destination disabled already (by another worker's 410, by this
       // flush's earlier try, or by its owner, whose reason stays) is neither disabled nor counted again.
       const current = await this.o.stores.accounts.getDestination(id);
       if (!current?.enabled) continue;
-      await this.o.stores.accounts.updateDestination(id, { enabled: false, disabledReason: DISABLED_GONE }, now);
+      await this.o.stores.accounts.updateDestination(id, { enabled: false, disabledReason: DISABLED_GONE }, work.at);
       this.signals.gone(id);
     }
   }

@@ -9,6 +9,7 @@
  * with `release`.
  */
 import type { Endpoint } from "../core/types.js";
+import type { AttemptRecord, CancelRecord, DestinationFailure } from "../store/port.js";
 
 export interface NewPostback {
   id: string;
@@ -135,6 +136,11 @@ export interface Queue {
   /** Settles reserved entries in one step. Returns how many still had a current lease (a stale settle changes nothing). */
   settle(settlements: Settlement[]): Promise<number>;
   /**
+   * Settles these entries, then reserves up to `max` due entries leased for `leaseMs`, as one
+   * step where the adapter can (one transaction, one round trip): the same as settle then reserve.
+   */
+  settleAndReserve(settlements: Settlement[], max: number, leaseMs: number, now?: number): Promise<{ settled: number; reserved: Reservation[] }>;
+  /**
    * Resolves when work may be ready: at once if some is due, when another enqueue in this
    * process or a due time arrives, or after `maxWaitMs` at the latest. Never rejects.
    */
@@ -188,4 +194,67 @@ export interface Queue {
   /** Rejects when the queue cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * settleAndReserve for an adapter that cannot do it in one step: settle, then reserve. If the
+ * reserve fails, the call rejects although the settle went through; settling again is harmless
+ * (a stale settle changes nothing).
+ */
+export async function settleThenReserve(
+  queue: Pick<Queue, "settle" | "reserve">,
+  settlements: Settlement[],
+  max: number,
+  leaseMs: number,
+  now?: number,
+): Promise<{ settled: number; reserved: Reservation[] }> {
+  const settled = await queue.settle(settlements);
+  const reserved = max > 0 ? await queue.reserve(max, leaseMs, now) : [];
+  return { settled, reserved };
+}
+
+/**
+ * What finished deliveries tell the store, written before their entries are settled: their
+ * attempts, cancels and holds, failures for endpoint health, and what partners asked of their
+ * destinations (a pause on 429/503 with Retry-After, disabling on 410 Gone).
+ */
+export interface FinishedWork {
+  records: AttemptRecord[];
+  cancels: CancelRecord[];
+  held: { destinationId: string; accountId: string | undefined; at: number }[];
+  failures: DestinationFailure[];
+  /** The longest pause asked of each destination. */
+  pauses: { destinationId: string; until: number; reason: string }[];
+  /** Destinations that answered 410 Gone: disabled as gone, unless disabled already. */
+  gone: string[];
+  /** ms since the epoch, for the disables. */
+  at: number;
+}
+
+/** What writing finished work changed, for the worker to act on once it is written. */
+export interface FinishedWorkWritten {
+  /** Destinations endpoint health disabled. */
+  disabled: string[];
+  /** Destinations disabled as gone by this write (not those disabled before). */
+  gone: string[];
+}
+
+/**
+ * Optional, offered where the queue and the stores share one transaction (the embedded SQLite
+ * file): "write finished work and take more" as one atomic step. Without it, the worker writes
+ * the store through the store ports, then calls settleAndReserve.
+ */
+export interface FinishAndTake {
+  /**
+   * Writes `work` (nothing when undefined), settles `settlements`, then reserves up to `max`
+   * due entries leased for `leaseMs`, in one transaction: all of it happens, or (it rejects)
+   * none of it. Entries are settled only with their attempts recorded, in the same commit.
+   */
+  finishAndTake(
+    work: FinishedWork | undefined,
+    settlements: Settlement[],
+    max: number,
+    leaseMs: number,
+    now?: number,
+  ): Promise<{ written: FinishedWorkWritten; settled: number; reserved: Reservation[] }>;
 }

@@ -391,15 +391,17 @@ export class SqliteQueue implements Queue {
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
     const rows = this.guard("reserve", () => this.db.transaction(this.reserveTx).immediate(max, now + leaseMs, now));
-    return rows.map((row) => ({
-      postbackId: row.postback_id,
-      endpoint: this.endpoint(row.endpoint_id),
-      data: row.data,
-      attempt: row.attempts,
-      createdAt: row.created_at,
-      lease: String(row.lease),
-    }));
+    return rows.map(this.reservation);
   }
+
+  private readonly reservation = (row: EntryRow): Reservation => ({
+    postbackId: row.postback_id,
+    endpoint: this.endpoint(row.endpoint_id),
+    data: row.data,
+    attempt: row.attempts,
+    createdAt: row.created_at,
+    lease: String(row.lease),
+  });
 
   /** Whether the last settle let the next entry of a line go (waitForWork must hear of it). */
   private advanced = false;
@@ -440,6 +442,42 @@ export class SqliteQueue implements Queue {
     if (this.advanced || settlements.some((s) => s.settle.kind !== "done")) this.wake();
     return held;
   }
+
+  /** One IMMEDIATE transaction: one commit (and its WAL write) where settle then reserve took two. */
+  async settleAndReserve(settlements: Settlement[], max: number, leaseMs: number, now?: number): Promise<{ settled: number; reserved: Reservation[] }> {
+    const { settled, reserved } = await this.settleAndReserveAfter(noWrite, settlements, max, leaseMs, now);
+    return { settled, reserved };
+  }
+
+  /**
+   * Runs `write` (a store's writes on this same connection), then settles and reserves, all in
+   * one IMMEDIATE transaction: if any part throws, none of it happened. For the embedded
+   * backend's FinishAndTake (src/store/sqlite-finished-work.ts); better-sqlite3 nests the
+   * stores' own transactions inside as savepoints.
+   */
+  async settleAndReserveAfter<T>(
+    write: () => T,
+    settlements: Settlement[],
+    max: number,
+    leaseMs: number,
+    now: number = Date.now(),
+  ): Promise<{ written: T; settled: number; reserved: Reservation[] }> {
+    const { written, settled, rows } = this.guard("settle and reserve", () =>
+      this.db.transaction(this.settleAndReserveTx).immediate(write, settlements, max, now + leaseMs, now),
+    ) as { written: T; settled: number; rows: EntryRow[] };
+    if (this.advanced || settlements.some((s) => s.settle.kind !== "done")) this.wake();
+    return { written, settled, reserved: rows.map(this.reservation) };
+  }
+
+  private readonly settleAndReserveTx = (write: () => unknown, settlements: Settlement[], max: number, leaseEnd: number, now: number) => {
+    const written = write();
+    this.advanced = false;
+    const settled = settlements.length > 0 ? this.settleTx(settlements) : 0;
+    // Reserved after the settle, in its light: an entry just settled for a retry later than now
+    // is not due, and a line whose head was just settled done offers its next entry.
+    const rows = max > 0 ? this.reserveTx(max, leaseEnd, now) : [];
+    return { written, settled, rows };
+  };
 
   waitForWork(maxWaitMs: number): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -591,6 +629,8 @@ function holdFor(r: Reservation): string {
   if (!id) throw new Error(`postback ${r.postbackId} cannot be held: its endpoint has no destination`);
   return id;
 }
+
+const noWrite = (): undefined => undefined;
 
 function duplicate(id: string): DuplicateIdError {
   return new DuplicateIdError("queue", id, `postback ${id} is already queued or repeats in the batch; nothing was queued`);

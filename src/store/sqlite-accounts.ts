@@ -4,7 +4,7 @@
  * better-sqlite3 is synchronous: each method does its work before it returns its promise.
  */
 import type { SqliteDatabase } from "../sqlite.js";
-import type { Account, Destination, Token } from "../core/types.js";
+import { DISABLED_GONE, type Account, type Destination, type Token } from "../core/types.js";
 import { DuplicateExternalIdError, DuplicateIdError } from "../core/port-errors.js";
 import type { AccountPatch, AccountStore, DestinationFailure, DestinationPatch, Page } from "./port.js";
 import {
@@ -202,38 +202,56 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async updateDestination(id: string, patch: DestinationPatch, now: number): Promise<Destination | undefined> {
-    return this.write(() => {
-      const current = this.readDestination(id);
-      if (!current) return undefined;
-      const { destination: d, clearFailures } = patchDestination(current, patch, now);
-      this.stmt.updateDestination.run(
-        d.url,
-        d.method,
-        JSON.stringify(d.headers),
-        JSON.stringify(d.eventTypes),
-        bit(d.enabled),
-        d.disabledReason,
-        d.disabledAt,
-        d.timeoutMs,
-        d.maxAttempts,
-        d.defaultValue,
-        d.rateLimit,
-        d.concurrency,
-        d.failureThreshold,
-        d.failureWindowMs,
-        d.secret,
-        d.updatedAt,
-        d.onDisable,
-        d.rateLimitBurst,
-        d.ordering,
-        d.orderingKey,
-        d.pausedUntil,
-        d.pauseReason,
-        bit(clearFailures),
-        d.id,
-      );
-      return d;
-    });
+    return this.write(() => this.patchDestinationRow(id, patch, now));
+  }
+
+  /**
+   * Disables a destination that answered 410 Gone, in the caller's transaction (the embedded
+   * FinishAndTake, ./sqlite-finished-work.ts). False when it is gone or disabled already (by
+   * another worker's 410, or by its owner, whose reason stays): disabled and counted once.
+   */
+  disableGoneWithin(id: string, now: number): boolean {
+    if (!this.readDestination(id)?.enabled) return false;
+    this.patchDestinationRow(id, { enabled: false, disabledReason: DISABLED_GONE }, now);
+    return true;
+  }
+
+  /** pauseDestination, in the caller's transaction. */
+  pauseWithin(id: string, until: number, reason: string): boolean {
+    return this.stmt.pauseDestination.run(until, reason, id, until).changes > 0;
+  }
+
+  private patchDestinationRow(id: string, patch: DestinationPatch, now: number): Destination | undefined {
+    const current = this.readDestination(id);
+    if (!current) return undefined;
+    const { destination: d, clearFailures } = patchDestination(current, patch, now);
+    this.stmt.updateDestination.run(
+      d.url,
+      d.method,
+      JSON.stringify(d.headers),
+      JSON.stringify(d.eventTypes),
+      bit(d.enabled),
+      d.disabledReason,
+      d.disabledAt,
+      d.timeoutMs,
+      d.maxAttempts,
+      d.defaultValue,
+      d.rateLimit,
+      d.concurrency,
+      d.failureThreshold,
+      d.failureWindowMs,
+      d.secret,
+      d.updatedAt,
+      d.onDisable,
+      d.rateLimitBurst,
+      d.ordering,
+      d.orderingKey,
+      d.pausedUntil,
+      d.pauseReason,
+      bit(clearFailures),
+      d.id,
+    );
+    return d;
   }
 
   async countDisabledDestinations(): Promise<number> {
@@ -242,7 +260,7 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async pauseDestination(id: string, until: number, reason: string): Promise<boolean> {
-    return this.run(() => this.stmt.pauseDestination.run(until, reason, id, until)).changes > 0;
+    return this.run(() => this.pauseWithin(id, until, reason));
   }
 
   async deleteDestination(id: string): Promise<boolean> {
@@ -252,29 +270,32 @@ export class SqliteAccountStore implements AccountStore {
   /** One write transaction for the whole batch: no other process counts in between. */
   async recordFailures(failures: DestinationFailure[]): Promise<string[]> {
     if (failures.length === 0) return [];
-    return this.write(() => {
-      const states = new Map<string, HealthState & { reason?: string; at?: number }>();
-      const disabled: string[] = [];
-      for (const f of failures) {
-        let state = states.get(f.destinationId);
-        if (!state) {
-          const row = this.stmt.health.get(f.destinationId) as { enabled: number; failures: string } | undefined;
-          if (!row) continue; // deleted meanwhile
-          state = { enabled: row.enabled === 1, failures: JSON.parse(row.failures) as number[] };
-          states.set(f.destinationId, state);
-        }
-        if (!state.enabled) continue;
-        const counted = countFailure(state, f);
-        if (counted.state === state) continue; // not counted (threshold 0)
-        states.set(f.destinationId, { ...counted.state, reason: counted.disabledReason, at: f.at });
-        if (counted.disabledReason !== undefined) disabled.push(f.destinationId);
+    return this.write(() => this.recordFailuresWithin(failures));
+  }
+
+  /** recordFailures in the caller's transaction: the destinations it disabled. */
+  recordFailuresWithin(failures: DestinationFailure[]): string[] {
+    const states = new Map<string, HealthState & { reason?: string; at?: number }>();
+    const disabled: string[] = [];
+    for (const f of failures) {
+      let state = states.get(f.destinationId);
+      if (!state) {
+        const row = this.stmt.health.get(f.destinationId) as { enabled: number; failures: string } | undefined;
+        if (!row) continue; // deleted meanwhile
+        state = { enabled: row.enabled === 1, failures: JSON.parse(row.failures) as number[] };
+        states.set(f.destinationId, state);
       }
-      for (const [id, s] of states) {
-        if (s.at === undefined) continue; // nothing counted
-        const off = s.reason !== undefined;
-        this.stmt.setHealth.run(JSON.stringify(s.failures), bit(s.enabled), bit(off), s.at, bit(off), s.reason ?? null, id);
-      }
-      return disabled;
-    });
+      if (!state.enabled) continue;
+      const counted = countFailure(state, f);
+      if (counted.state === state) continue; // not counted (threshold 0)
+      states.set(f.destinationId, { ...counted.state, reason: counted.disabledReason, at: f.at });
+      if (counted.disabledReason !== undefined) disabled.push(f.destinationId);
+    }
+    for (const [id, s] of states) {
+      if (s.at === undefined) continue; // nothing counted
+      const off = s.reason !== undefined;
+      this.stmt.setHealth.run(JSON.stringify(s.failures), bit(s.enabled), bit(off), s.at, bit(off), s.reason ?? null, id);
+    }
+    return disabled;
   }
 }

@@ -181,6 +181,23 @@ export class SqlitePostbackStore implements PostbackStore, DeliveryLog {
     this.remember(onSqlite(this.db, () => this.db.transaction(this.cancelTx).immediate(records)));
   }
 
+  /**
+   * Finished work's attempts, cancels and holds, in the caller's transaction (the embedded
+   * FinishAndTake, ./sqlite-finished-work.ts). Returns the endpoints written: pass them to
+   * `committed` once that transaction commits (a rolled-back endpoint row is not known).
+   */
+  writeWithin(records: AttemptRecord[], cancels: CancelRecord[], held: { destinationId: string; accountId: string | undefined; at: number }[]): Set<string> {
+    const written = records.length > 0 ? this.recordTx(records) : new Set<string>();
+    if (cancels.length > 0) for (const id of this.cancelTx(cancels)) written.add(id);
+    if (held.length > 0) this.heldTx(held);
+    return written;
+  }
+
+  /** The caller's transaction that wrote these endpoints (writeWithin) committed. */
+  committed(written: Set<string>): void {
+    this.remember(written);
+  }
+
   async listFailedPostbacks(destinationId: string, range: { from: number; to: number }, page: Page): Promise<ResendCandidate[]> {
     const rows = onSqlite(this.db, () => this.stmt.failed.all(destinationId, range.from, range.to, page.after ?? "", page.limit)) as CandidateRow[];
     return rows.map(candidateFromRow);

@@ -224,11 +224,14 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE destinations ADD COLUMN pause_reason TEXT;`,
 ];
 
+/** The stores as SQLite's: the embedded FinishAndTake writes through them in its own transaction. */
+export type SqliteStores = Stores & { postbacks: SqlitePostbackStore; accounts: SqliteAccountStore };
+
 /**
  * Migrates `db` (component "store") and returns the three stores on it. Closing them leaves
  * `db` open: the connection is shared with the queue, and whoever opened it closes it.
  */
-export function openSqliteStores(db: SqliteDatabase): Stores {
+export function openSqliteStores(db: SqliteDatabase): SqliteStores {
   migrate(db, "store", MIGRATIONS);
   return {
     postbacks: new SqlitePostbackStore(db),

@@ -463,6 +463,112 @@ export function queueConformance(
         }));
     });
 
+    describe("settleAndReserve (settle, then reserve, in one step)", () => {
+      const done: Settle = { kind: "done" };
+
+      test("settles the finished entries and reserves the next ones in the same call", () =>
+        withQueue(async (queue) => {
+          const b = batch(5);
+          await queue.enqueue(b);
+          const first = await queue.reserve(2, LEASE, T0);
+          const { settled, reserved } = await queue.settleAndReserve(first.map((reservation) => ({ reservation, settle: done })), 10, LEASE, T0 + 1);
+          assert.equal(settled, 2);
+          assert.deepEqual(ids(reserved), ids(b.postbacks.slice(2)), "the rest, oldest first");
+          assert.ok(reserved.every((r) => r.attempt === 1 && r.endpoint.id === b.endpoint.id));
+          for (const r of first) assert.equal(await queue.find(r.postbackId), undefined, "settled done: gone");
+          // Reserved with a lease like reserve's: not again before it ends, again once it has.
+          assert.deepEqual(await queue.reserve(10, LEASE, T0 + LEASE), []);
+          assert.deepEqual(sorted(ids(await queue.reserve(10, LEASE, T0 + 1 + LEASE))), sorted(ids(reserved)));
+        }));
+
+      test("with nothing to settle it is a reserve; with nothing due it is a settle", () =>
+        withQueue(async (queue) => {
+          const b = batch(2);
+          await queue.enqueue(b);
+          const { settled, reserved } = await queue.settleAndReserve([], 1, LEASE, T0);
+          assert.equal(settled, 0);
+          assert.deepEqual(ids(reserved), ids(b.postbacks.slice(0, 1)));
+          const after = await queue.settleAndReserve(reserved.map((reservation) => ({ reservation, settle: done })), 10, LEASE, T0 - 1);
+          assert.deepEqual(after, { settled: 1, reserved: [] }, "the other is not due before T0");
+        }));
+
+      test("max 0 settles and reserves nothing", () =>
+        withQueue(async (queue) => {
+          await queue.enqueue(batch(3));
+          const [r] = await queue.reserve(1, LEASE, T0);
+          assert.deepEqual(await queue.settleAndReserve([{ reservation: r!, settle: done }], 0, LEASE, T0), { settled: 1, reserved: [] });
+          assert.deepEqual(await queue.stats(T0), { ready: 2, waiting: 0 });
+        }));
+
+      test("a stale lease settles nothing, and the entry stays with its current holder", () =>
+        withQueue(async (queue) => {
+          const b = batch(1);
+          await queue.enqueue(b);
+          const [stale] = await queue.reserve(1, 1000, T0);
+          const [current] = await queue.reserve(1, LEASE, T0 + 1000);
+          assert.equal(current!.attempt, 2);
+          const { settled, reserved } = await queue.settleAndReserve([{ reservation: stale!, settle: done }], 10, LEASE, T0 + 1001);
+          assert.equal(settled, 0, "the stale settle is ignored");
+          assert.deepEqual(reserved, [], "still leased by the current holder");
+          assert.equal((await queue.find(b.postbacks[0]!.id))?.attempts, 2);
+          assert.equal(await settleAll(queue, [current!], done), 1);
+        }));
+
+      test("an entry just settled for a retry or release later is not reserved again by the same call", () =>
+        withQueue(async (queue) => {
+          const b = batch(3);
+          await queue.enqueue(b);
+          const [r1, r2, r3] = await queue.reserve(3, LEASE, T0);
+          const { settled, reserved } = await queue.settleAndReserve(
+            [
+              { reservation: r1!, settle: { kind: "retry", at: T0 + 5000 } },
+              { reservation: r2!, settle: { kind: "release", at: T0 + 5000 } },
+              { reservation: r3!, settle: done },
+            ],
+            10,
+            LEASE,
+            T0 + 10,
+          );
+          assert.equal(settled, 3);
+          assert.deepEqual(reserved, []);
+          assert.deepEqual(await queue.stats(T0 + 10), { ready: 0, waiting: 2 });
+          const later = await queue.reserve(10, LEASE, T0 + 5000);
+          assert.deepEqual(sorted(ids(later)), sorted([r1!.postbackId, r2!.postbackId]));
+          assert.equal(later.find((r) => r.postbackId === r1!.postbackId)?.attempt, 2, "a retry counts its attempt");
+          assert.equal(later.find((r) => r.postbackId === r2!.postbackId)?.attempt, 1, "a release does not");
+        }));
+
+      test("a line's head settled done lets its next entry be reserved in the same call", () =>
+        withQueue(async (queue) => {
+          const key = uniq("line");
+          const b = batch(3);
+          b.postbacks = b.postbacks.map((p) => ({ ...p, orderKey: key }));
+          await queue.enqueue(b);
+          const [head] = await queue.reserve(10, LEASE, T0);
+          assert.equal(head!.postbackId, b.postbacks[0]!.id);
+          const { reserved } = await queue.settleAndReserve([{ reservation: head!, settle: done }], 10, LEASE, T0 + 1);
+          assert.deepEqual(ids(reserved), [b.postbacks[1]!.id], "only the new head");
+          const retried = await queue.settleAndReserve([{ reservation: reserved[0]!, settle: { kind: "retry", at: T0 + 5000 } }], 10, LEASE, T0 + 2);
+          assert.deepEqual(retried.reserved, [], "a head waiting for its retry blocks its line");
+        }));
+
+      test("its reservation is shared fairly among accounts, as reserve's is", () =>
+        withQueue(async (queue) => {
+          const a = destinationEndpoint();
+          const c = destinationEndpoint();
+          const backlog = batch(50, T0, a);
+          await queue.enqueue(backlog);
+          const first = await queue.reserve(4, LEASE, T0);
+          const fresh = batch(3, T0 + 100, c);
+          await queue.enqueue(fresh);
+          const { reserved } = await queue.settleAndReserve(first.map((reservation) => ({ reservation, settle: done })), 10, LEASE, T0 + 100);
+          assert.equal(reserved.length, 10);
+          const got = ids(reserved);
+          for (const id of ids(fresh.postbacks)) assert.ok(got.includes(id), `the other account's ${id} is reserved`);
+          assert.deepEqual(ids(reserved.filter((r) => r.endpoint.accountId === a.accountId)), ids(backlog.postbacks.slice(4, 11)));
+        }));
+    });
+
     describe("withdraw", () => {
       test("withdraw says queued for a call's first postback while it is queued, withdrawn once it is done or never was", () =>
         withQueue(async (queue) => {
