@@ -135,6 +135,11 @@ export interface Queue {
   /** Settles reserved entries in one step. Returns how many still had a current lease (a stale settle changes nothing). */
   settle(settlements: Settlement[]): Promise<number>;
   /**
+   * Settles these entries, then reserves up to `max` due entries leased for `leaseMs`, as one
+   * step where the adapter can (one transaction, one round trip): the same as settle then reserve.
+   */
+  settleAndReserve(settlements: Settlement[], max: number, leaseMs: number, now?: number): Promise<{ settled: number; reserved: Reservation[] }>;
+  /**
    * Resolves when work may be ready: at once if some is due, when another enqueue in this
    * process or a due time arrives, or after `maxWaitMs` at the latest. Never rejects.
    */
