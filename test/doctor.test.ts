@@ -22,6 +22,7 @@ import { openSqlite } from "../src/sqlite.js";
 import { skewFinding } from "../src/doctor/clock.js";
 import Database from "better-sqlite3";
 import pg from "pg";
+import { LIBRARY_NAME } from "../src/queue/redis-functions.js";
 
 interface Finding {
   name: string;
@@ -137,7 +138,7 @@ test("a Redis that evicts keys and keeps nothing on disk, with fewer replicas th
     assert.match(r.checks.get("redis.maxmemory_policy")!.fix!, /maxmemory-policy noeviction/);
     assert.match(status(r.checks, "redis.persistence"), /^warn: appendonly is off/);
     assert.match(status(r.checks, "redis.replication"), /^fail: primary with 0 connected replicas, but FERRY_REDIS_WAIT_REPLICAS=1/);
-    assert.match(status(r.checks, "redis.functions"), /^warn: ferry_v5 and ferry_limits_v1 not loaded yet/);
+    assert.match(status(r.checks, "redis.functions"), new RegExp(`^warn: ${LIBRARY_NAME} and ferry_limits_v1 not loaded yet`));
     assert.equal(r.code, 1);
   } finally {
     await lru.close();

@@ -8,6 +8,7 @@ import type { Queue } from "../src/queue/port.js";
 import { freePort, networkBytes, startRedis, type TestRedis } from "./support/redis.js";
 import { queueConformance, endpoint, postbacks, type OpenedQueue } from "./conformance/queue.js";
 import { queueLinesConformance } from "./conformance/queue-lines.js";
+import { queueSettleReserveConformance } from "./conformance/queue-settle-reserve.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { FUNCTIONS, LIBRARY_NAME, librarySource } from "../src/queue/redis-functions.js";
@@ -539,6 +540,75 @@ describe("Redis queue: lanes and lines (ferry_v5)", () => {
       assert.equal(new Set(rs.map((r) => r.endpoint.accountId)).size, 20, "every account has its part");
       assert.equal(rs.filter((r) => r.endpoint.accountId === "acct_0").length, 64 - 19 * 3);
     } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+});
+
+queueSettleReserveConformance("Redis", openQueue);
+
+describe("Redis queue: settle and reserve in one call (ferry_v6)", () => {
+  test("settleAndReserve is one function call, however many lanes and kinds of settle", async () => {
+    const prefix = newPrefix();
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    const admin = new Redis(server.url);
+    try {
+      const batches = Array.from({ length: 5 }, (_, i) => ({ endpoint: endpoint({ accountId: `acct_${i}`, destinationId: `dst_${i}` }), postbacks: postbacks(20), createdAt: T0 + i }));
+      await queue.enqueue(batches);
+      const rs = await queue.reserve(40, 1000, T0 + 100);
+      const kinds = [{ kind: "done" }, { kind: "retry", at: T0 + 500 }, { kind: "release", at: T0 + 500 }, { kind: "hold" }] as const;
+      const before = await fcallCalls(admin);
+      const { settled, reserved } = await queue.settleAndReserve(rs.map((reservation, i) => ({ reservation, settle: kinds[i % 4]! })), 40, 1000, T0 + 100);
+      assert.equal((await fcallCalls(admin)) - before, 1);
+      assert.equal(settled, 40);
+      assert.equal(reserved.length, 40);
+      assert.equal(new Set([...rs, ...reserved].map((r) => r.postbackId)).size, 80, "the entries settled are not due before T0 + 500");
+    } finally {
+      admin.disconnect();
+      await queue.close();
+    }
+  });
+
+  test("a queue written by ferry_v5 (the release before) is settled and reserved by this one, and the other way round", async () => {
+    // test/fixtures/ferry_v5-library.lua is ferry_v5 as the release before loaded it.
+    const v5 = readFileSync(repoPath("test", "fixtures", "ferry_v5-library.lua"), "utf8");
+    const prefix = newPrefix();
+    const admin = new Redis(server.url);
+    const queue = await RedisQueue.connect(server.url, { prefix });
+    try {
+      await admin.call("FUNCTION", "LOAD", "REPLACE", v5);
+      const key = "line_v5";
+      const old = [
+        { endpoint: endpoint({ accountId: "acct_a", destinationId: "dst_a" }), postbacks: postbacks(3).map((p) => ({ ...p, orderKey: key })), createdAt: T0 },
+        { endpoint: endpoint({ accountId: "acct_b", destinationId: "dst_b" }), postbacks: postbacks(4), createdAt: T0 + 1 },
+      ];
+      assert.equal(await admin.call("FCALL", "ferry_v5_enqueue", 0, prefix, ...enqueueArgs(old, () => true)), 7);
+      // ferry_v5 reserved some (a v5 worker still running during the upgrade); this one settles them.
+      const byV5 = parseReserveReply(await admin.call("FCALL", "ferry_v5_reserve", 0, prefix, T0 + 10, T0 + 1010, 3));
+      assert.equal(byV5.entries.length, 3);
+      const rs = await queue.reserve(10, 1000, T0 + 10);
+      assert.equal(rs.length, 2, "the line's head and acct_b's other entries, less those v5 holds");
+      let left = 7;
+      let { settled, reserved } = await queue.settleAndReserve(rs.map((reservation) => ({ reservation, settle: { kind: "done" } })), 10, 1000, T0 + 20);
+      left -= settled;
+      assert.equal(await admin.call("FCALL", "ferry_v5_settle", 0, prefix, "d" + byV5.entries.map((e) => e.lease).join(";")), 3);
+      left -= 3;
+      while (reserved.length > 0 || left > 0) {
+        ({ settled, reserved } = await queue.settleAndReserve(reserved.map((reservation) => ({ reservation, settle: { kind: "done" } })), 10, 1000, T0 + 1030));
+        left -= settled;
+        if (settled === 0 && reserved.length === 0) break;
+      }
+      assert.equal(left, 0, "every entry v5 queued was delivered once");
+
+      // Entries this version queues are reserved and settled by ferry_v5.
+      await queue.enqueue({ endpoint: endpoint({ accountId: "acct_c" }), postbacks: postbacks(2), createdAt: T0 });
+      const again = parseReserveReply(await admin.call("FCALL", "ferry_v5_reserve", 0, prefix, T0 + 2000, T0 + 3000, 10));
+      assert.equal(await admin.call("FCALL", "ferry_v5_settle", 0, prefix, "d" + again.entries.map((e) => e.lease).join(";")), 2);
+      assert.deepEqual(await queue.stats(T0 + 5000), { ready: 0, waiting: 0 });
+      assert.deepEqual(await leftKeys(admin, prefix), [], "nothing left but the batch counter and expiring endpoints");
+    } finally {
+      await admin.call("FUNCTION", "DELETE", "ferry_v5").catch(() => {});
       admin.disconnect();
       await queue.close();
     }

@@ -218,6 +218,12 @@ function holdFor(r: Reservation): string {
   return id;
 }
 
+/** settle_reserve answers settle's count, then reserve's reply. */
+export function parseSettleReserveReply(reply: unknown): { settled: number; reserved: ReserveReply } {
+  if (!Array.isArray(reply) || reply.length === 0) throw new MalformedReplyError("settle_reserve", reply, "expected [settled, …reserve's reply]");
+  return { settled: parseCount("settle_reserve", reply[0]), reserved: parseReserveReply(reply.slice(1)) };
+}
+
 /** settle, unhold and reschedule answer with a count. */
 export function parseCount(fn: string, reply: unknown): number {
   if (typeof reply === "number" && Number.isInteger(reply) && reply >= 0) return reply;

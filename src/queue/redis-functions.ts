@@ -22,11 +22,14 @@ import { readFile } from "node:fs/promises";
  * and a v4 `enqueue` still running during a rolling upgrade adds to it. Ordered entries wait in
  * `P:o:<key>`. v4 workers must be stopped before v5 ones start: a v4 reserve sees only P:q and
  * a v4 settle moves nothing along a line. Adds `stats` and `latest`.
+ * v6: `settle_reserve`, settle then reserve in one call (issue 16: one FCALL per worker batch
+ * instead of two). Keys and their contents are v5's, so a queue written by v5 is read as is,
+ * and v5 and v6 processes can share one during a rolling upgrade.
  */
-export const LIBRARY_NAME = "ferry_v5";
+export const LIBRARY_NAME = "ferry_v6";
 
 /** Every function of the library, by its file name (without .lua); each is `<LIBRARY_NAME>_<name>`. */
-export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule", "withdraw", "stats", "latest"] as const;
+export const FUNCTIONS = ["enqueue", "reserve", "settle", "find", "unhold", "reschedule", "withdraw", "stats", "latest", "settle_reserve"] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 const DIR = new URL("./redis/", import.meta.url);
@@ -52,8 +55,11 @@ async function assemble(): Promise<string> {
   return [
     `#!lua name=${LIBRARY_NAME}`,
     helpers,
+    // Each file is a local function `fn_<name>(ARGV)` first, so one function can call another
+    // (settle_reserve is settle, then reserve); the functions are defined in FUNCTIONS' order.
     // FCALL hands keys and arguments to the callback; every key is built from ARGV[1] (the
     // prefix), so the functions take ARGV under the name the scripts always used.
-    ...FUNCTIONS.map((name, i) => `redis.register_function("${functionName(name)}", function(_, ARGV)\n${bodies[i]}\nend)`),
+    ...FUNCTIONS.map((name, i) => `local function fn_${name}(ARGV)\n${bodies[i]}\nend`),
+    ...FUNCTIONS.map((name) => `redis.register_function("${functionName(name)}", function(_, ARGV) return fn_${name}(ARGV) end)`),
   ].join("\n");
 }

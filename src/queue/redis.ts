@@ -68,7 +68,7 @@ import { BoundedMap } from "../core/bounded-map.js";
 import { batchList, QUEUE_SCAN_LIMIT, settleThenReserve, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
 import {
-  batchOf, indexOf, decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseMembers, parseReserveReply, parseStatsReply, settleArgs,
+  batchOf, indexOf, decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseMembers, parseReserveReply, parseSettleReserveReply, parseStatsReply, settleArgs, type ReserveReply,
 } from "./redis-codec.js";
 
 /** A batch as a worker keeps it: what every entry of one ingest request shares. */
@@ -253,7 +253,22 @@ export class RedisQueue implements Queue {
 
   async reserve(max: number, leaseMs: number, now: number = Date.now()): Promise<Reservation[]> {
     if (max <= 0) return [];
-    const { entries, batches: fingerprints } = parseReserveReply(await this.fcall("reserve", this.prefix, now, now + leaseMs, max));
+    return this.reservations(parseReserveReply(await this.fcall("reserve", this.prefix, now, now + leaseMs, max)));
+  }
+
+  /**
+   * settle then reserve as one function call (settle_reserve.lua): one round trip and one atomic
+   * step per worker batch. Nothing to settle and max 0 sends nothing.
+   */
+  async settleAndReserve(settlements: Settlement[], max: number, leaseMs: number, now: number = Date.now()): Promise<{ settled: number; reserved: Reservation[] }> {
+    if (settlements.length === 0) return { settled: 0, reserved: await this.reserve(max, leaseMs, now) };
+    if (max <= 0) return { settled: await this.settle(settlements), reserved: [] };
+    const reply = parseSettleReserveReply(await this.fcall("settle_reserve", this.prefix, now, now + leaseMs, max, ...settleArgs(settlements)));
+    return { settled: reply.settled, reserved: await this.reservations(reply.reserved) };
+  }
+
+  /** A reserve reply's entries as reservations, with their batches' records (batchesFor). */
+  private async reservations({ entries, batches: fingerprints }: ReserveReply): Promise<Reservation[]> {
     if (entries.length === 0) return [];
     const batches = await this.batchesFor(fingerprints);
     return entries.map((e) => {

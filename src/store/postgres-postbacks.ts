@@ -34,7 +34,7 @@ import {
   type Dialect,
   type LogRow,
 } from "./delivery-log-sql.js";
-import type { PostgresDb } from "./postgres-db.js";
+import { pgArray, type PostgresDb } from "./postgres-db.js";
 import { candidateFromRow, postbackFromRow, type CandidateRow, type PostbackRow } from "./rows.js";
 
 // Data-modifying CTEs all run to completion in one statement, which is one transaction.
@@ -63,10 +63,10 @@ function rollupCte(n: number): string {
 }
 
 /** The minute rows, then the hour rows they make, as the arrays of rollupCte, column by column. */
-function rollupArrays(rows: RollupDelta[]): unknown[][] {
+function rollupArrays(rows: RollupDelta[]): unknown[] {
   const columns = (list: RollupDelta[]) => {
     const values = list.map(rollupValues);
-    return ROLLUP_COLUMNS.map((_, i) => values.map((v) => (i === ROLLUP_COLUMNS.length - 1 ? text(v[i] as string | null) : v[i])));
+    return ROLLUP_COLUMNS.map((_, i) => pgArray(values.map((v) => (i === ROLLUP_COLUMNS.length - 1 ? text(v[i] as string | null) : v[i]) as string | number | null)));
   };
   return [...columns(rows), ...columns(hourRows(rows))];
 }
@@ -145,16 +145,16 @@ function compare(x: string, y: string): number {
 }
 
 /** The endpoints' columns as the arrays $1..$7 of INSERT_ENDPOINTS, in id order. */
-function endpointArrays(endpoints: Iterable<Endpoint>): unknown[][] {
+function endpointArrays(endpoints: Iterable<Endpoint>): unknown[] {
   const e = [...endpoints].sort((x, y) => compare(x.id, y.id));
   return [
-    e.map((x) => x.id),
-    e.map((x) => x.method),
-    e.map((x) => text(x.url)),
-    e.map((x) => text(x.defaultValue)),
-    e.map((x) => x.maxAttempts),
-    e.map((x) => x.accountId ?? null),
-    e.map((x) => x.destinationId ?? null),
+    pgArray(e.map((x) => x.id)),
+    pgArray(e.map((x) => x.method)),
+    pgArray(e.map((x) => text(x.url))),
+    pgArray(e.map((x) => text(x.defaultValue))),
+    pgArray(e.map((x) => x.maxAttempts)),
+    pgArray(e.map((x) => x.accountId ?? null)),
+    pgArray(e.map((x) => x.destinationId ?? null)),
   ];
 }
 
@@ -205,31 +205,31 @@ export class PostgresPostbackStore implements PostbackStore, DeliveryLog {
       text: RECORD_SQL,
       values: [
         ...endpointArrays(endpoints.values()),
-        p.map((r) => r.postbackId),
-        p.map((r) => r.endpoint.id),
-        p.map((r) => text(r.data)),
-        p.map((r) => r.state),
-        p.map((r) => r.attempt),
-        p.map((r) => r.createdAt),
-        p.map((r) => r.startedAt + Math.round(r.durationMs)),
-        p.map((r) => r.nextAttemptAt),
-        p.map((r) => text(r.reason)),
-        p.map((r) => r.endpoint.accountId ?? null),
-        p.map((r) => r.endpoint.destinationId ?? null),
-        p.map((r) => r.startedAt),
-        p.map((r) => r.statusCode),
-        p.map((r) => r.error),
-        p.map((r) => r.durationMs),
-        p.map((r) => text(r.url)),
-        a.map((r) => r.postbackId),
-        a.map((r) => r.attempt),
-        a.map((r) => r.startedAt),
-        a.map((r) => r.durationMs),
-        a.map((r) => text(r.url)),
-        a.map((r) => r.statusCode),
-        a.map((r) => r.error),
-        a.map((r) => text(r.errorMessage)),
-        a.map((r) => text(r.responseBody)),
+        pgArray(p.map((r) => r.postbackId)),
+        pgArray(p.map((r) => r.endpoint.id)),
+        pgArray(p.map((r) => text(r.data))),
+        pgArray(p.map((r) => r.state)),
+        pgArray(p.map((r) => r.attempt)),
+        pgArray(p.map((r) => r.createdAt)),
+        pgArray(p.map((r) => r.startedAt + Math.round(r.durationMs))),
+        pgArray(p.map((r) => r.nextAttemptAt)),
+        pgArray(p.map((r) => text(r.reason))),
+        pgArray(p.map((r) => r.endpoint.accountId ?? null)),
+        pgArray(p.map((r) => r.endpoint.destinationId ?? null)),
+        pgArray(p.map((r) => r.startedAt)),
+        pgArray(p.map((r) => r.statusCode)),
+        pgArray(p.map((r) => r.error)),
+        pgArray(p.map((r) => r.durationMs)),
+        pgArray(p.map((r) => text(r.url))),
+        pgArray(a.map((r) => r.postbackId)),
+        pgArray(a.map((r) => r.attempt)),
+        pgArray(a.map((r) => r.startedAt)),
+        pgArray(a.map((r) => r.durationMs)),
+        pgArray(a.map((r) => text(r.url))),
+        pgArray(a.map((r) => r.statusCode)),
+        pgArray(a.map((r) => r.error)),
+        pgArray(a.map((r) => text(r.errorMessage))),
+        pgArray(a.map((r) => text(r.responseBody))),
         ...rollupArrays(rollups.list()),
       ],
     });
@@ -251,14 +251,14 @@ export class PostgresPostbackStore implements PostbackStore, DeliveryLog {
       text: CANCEL_SQL,
       values: [
         ...endpointArrays(endpoints.values()),
-        c.map((r) => r.postbackId),
-        c.map((r) => r.endpoint.id),
-        c.map((r) => text(r.data)),
-        c.map((r) => r.createdAt),
-        c.map((r) => r.at),
-        c.map((r) => text(r.reason)),
-        c.map((r) => r.endpoint.accountId ?? null),
-        c.map((r) => r.endpoint.destinationId ?? null),
+        pgArray(c.map((r) => r.postbackId)),
+        pgArray(c.map((r) => r.endpoint.id)),
+        pgArray(c.map((r) => text(r.data))),
+        pgArray(c.map((r) => r.createdAt)),
+        pgArray(c.map((r) => r.at)),
+        pgArray(c.map((r) => text(r.reason))),
+        pgArray(c.map((r) => r.endpoint.accountId ?? null)),
+        pgArray(c.map((r) => r.endpoint.destinationId ?? null)),
         ...rollupArrays(rollups.list()),
       ],
     });

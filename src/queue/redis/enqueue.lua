@@ -41,8 +41,10 @@ while i <= #ARGV do
   if ordered then width = 2 * n end
   if i + 4 + width > #ARGV then return redis.error_reply("ERR ferry enqueue: " .. n .. " ids for " .. (#ARGV - i - 4) .. " data objects and order keys") end
   if colon and #before ~= n then return redis.error_reply("ERR ferry enqueue: " .. #before .. " attempt counts for " .. n .. " data objects") end
+  -- Queued already: one HMGET for the batch's ids.
+  local queued = hmgetMany(p .. ":i", ids)
   for j = 1, n do
-    if seen[ids[j]] or redis.call("HEXISTS", p .. ":i", ids[j]) == 1 then return {-1, ids[j]} end
+    if seen[ids[j]] or queued[j] then return {-1, ids[j]} end
     seen[ids[j]] = true
   end
   if ARGV[i + 2] ~= "" then carried[ARGV[i + 1]] = ARGV[i + 2] end
@@ -83,11 +85,16 @@ for _, b in ipairs(batches) do
   redis.call("HSET", p .. ":r", batch, n)
   if lane ~= "" then touched[lane] = true end
   local lined = false
+  -- The batch's fields of P:i, P:d and P:m, and its due members, each in one variadic call.
+  local index, data, meta, due = {}, {}, {}, {}
   for j = 1, n do
     local m = batch .. b36(j - 1)
-    redis.call("HSET", p .. ":i", b.ids[j], m)
-    redis.call("HSET", p .. ":d", m, ARGV[at + 4 + j])
-    redis.call("HSET", p .. ":m", m, (b.before[j] or "0") .. "," .. "0," .. b.ids[j])
+    index[2 * j - 1] = b.ids[j]
+    index[2 * j] = m
+    data[2 * j - 1] = m
+    data[2 * j] = ARGV[at + 4 + j]
+    meta[2 * j - 1] = m
+    meta[2 * j] = (b.before[j] or "0") .. "," .. "0," .. b.ids[j]
     local head = true
     if b.ordered and ARGV[at + 4 + n + j] ~= "" then
       local key = ARGV[at + 4 + n + j]
@@ -99,10 +106,15 @@ for _, b in ipairs(batches) do
       if length == 2 then redis.call("SADD", p .. ":ol", key) end
     end
     if head then
-      redis.call("ZADD", q, b.createdAt, m)
+      due[#due + 1] = b.createdAtText
+      due[#due + 1] = m
       if earliest == nil or b.createdAt < earliest then earliest = b.createdAt end
     end
   end
+  callMany("HSET", p .. ":i", index)
+  callMany("HSET", p .. ":d", data)
+  callMany("HSET", p .. ":m", meta)
+  if #due > 0 then callMany("ZADD", q, due) end
   -- The batch's lane, and "\n" when settle must look for its entries' lines (helpers.lua).
   if lined then
     redis.call("HSET", p .. ":bl", batch, lane .. "\n")

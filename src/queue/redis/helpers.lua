@@ -85,3 +85,22 @@ end
 local function lineKey(p, orderKey)
   return p .. ":o:" .. orderKey
 end
+
+-- A variadic command (ZADD, HSET, HDEL, ZREM…) on `key` with many arguments, in slices of 1000
+-- (an even number, so score/member and field/value pairs stay together): one call per slice
+-- rather than one per entry, and unpack of a huge table would overflow Lua's stack.
+local function callMany(command, key, args)
+  local n = #args
+  for i = 1, n, 1000 do redis.call(command, key, unpack(args, i, math.min(n, i + 999))) end
+end
+
+-- HMGET of many fields, in slices of 1000; a missing field is false, as HMGET gives it to Lua.
+local function hmgetMany(key, fields)
+  local out = {}
+  local n = #fields
+  for i = 1, n, 1000 do
+    local got = redis.call("HMGET", key, unpack(fields, i, math.min(n, i + 999)))
+    for k = 1, #got do out[#out + 1] = got[k] end
+  end
+  return out
+end

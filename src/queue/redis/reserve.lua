@@ -43,11 +43,14 @@ while left > 0 and #asking > 0 do
     local q = laneKey(p, l.name)
     local got = redis.call("ZRANGEBYSCORE", q, "-inf", ARGV[2], "WITHSCORES", "LIMIT", 0, share)
     if #got > 0 then sources = sources + 1 end
+    local leased = {}
     for g = 1, #got, 2 do
       picked[#picked + 1] = { m = got[g], due = tonumber(got[g + 1]) }
-      -- Leased at once, so the next round does not find it due again.
-      redis.call("ZADD", q, ARGV[3], got[g])
+      leased[#leased + 1] = ARGV[3]
+      leased[#leased + 1] = got[g]
     end
+    -- Leased at once (one ZADD for the lane's share), so the next round does not find them due again.
+    if #leased > 0 then callMany("ZADD", q, leased) end
     left = left - #got / 2
     if #got / 2 == share then again[#again + 1] = l end
     if left <= 0 then break end
@@ -69,23 +72,30 @@ end
 local out = {}
 local batches = {}
 local seen = {}
-for i, e in ipairs(picked) do
-  local m = e.m
+local members = {}
+for i, e in ipairs(picked) do members[i] = e.m end
+-- Each entry's meta and data in one HMGET each, its new meta in one HSET, for the whole call.
+local metas = hmgetMany(p .. ":m", members)
+local data = hmgetMany(p .. ":d", members)
+local updates = {}
+for i, m in ipairs(members) do
   local batch = batchOf(m)
   if not seen[batch] then
     seen[batch] = true
     local record = redis.call("HGET", p .. ":b", batch)
     batches[#batches + 1] = batch .. ":" .. string.sub(record, 1, string.find(record, "\n", 1, true) - 1)
   end
-  local meta = redis.call("HGET", p .. ":m", m)
+  local meta = metas[i]
   local c1 = string.find(meta, ",", 1, true)
   local c2 = string.find(meta, ",", c1 + 1, true)
   local attempts = tonumber(string.sub(meta, 1, c1 - 1)) + 1
   -- The next odd lease: odd while reserved.
   local lease = tonumber(string.sub(meta, c1 + 1, c2 - 1))
   lease = lease + 1 + lease % 2
-  redis.call("HSET", p .. ":m", m, attempts .. "," .. lease .. string.sub(meta, c2))
-  out[i] = m .. "," .. attempts .. "," .. lease .. "," .. redis.call("HGET", p .. ":d", m)
+  updates[#updates + 1] = m
+  updates[#updates + 1] = attempts .. "," .. lease .. string.sub(meta, c2)
+  out[i] = m .. "," .. attempts .. "," .. lease .. "," .. data[i]
 end
+if #updates > 0 then callMany("HSET", p .. ":m", updates) end
 if #out > 0 then out[#out + 1] = table.concat(batches, ",") end
 return out

@@ -36,12 +36,20 @@ local function advance(m)
   touched[lane] = true
   advanced = true
 end
-local function settle(kind, m, lease, at)
-  local meta = redis.call("HGET", p .. ":m", m)
-  if not meta then return end
+-- Done entries are removed in one variadic call per hash and lane (rather than four calls per
+-- entry), and their batches' counts lowered once per batch, after every item is read.
+local doneMembers = {}
+local doneIds = {}
+local doneByLane = {}
+local doneByBatch = {}
+local seen = {}
+local function settle(kind, m, lease, at, meta)
+  -- Once settled in this call, an entry's lease is no longer the one named: a repeat is stale.
+  if not meta or seen[m] then return end
   local a1 = string.find(meta, ",", 1, true)
   local a2 = string.find(meta, ",", a1 + 1, true)
   if string.sub(meta, a1 + 1, a2 - 1) ~= lease then return end
+  seen[m] = true
   held = held + 1
   local lane, lined = laneOf(p, m, lanes)
   touched[lane] = true
@@ -63,33 +71,55 @@ local function settle(kind, m, lease, at)
     redis.call("HSET", p .. ":m", m, attempts .. "," .. (l + 2 - l % 2) .. string.sub(meta, a2))
     return
   end
-  redis.call("ZREM", q, m)
-  redis.call("HDEL", p .. ":d", m)
-  redis.call("HDEL", p .. ":m", m)
-  redis.call("HDEL", p .. ":i", string.sub(meta, a2 + 1))
-  if lined then advance(m) end
+  doneMembers[#doneMembers + 1] = m
+  doneIds[#doneIds + 1] = string.sub(meta, a2 + 1)
+  local inLane = doneByLane[q]
+  if not inLane then
+    inLane = {}
+    doneByLane[q] = inLane
+  end
+  inLane[#inLane + 1] = m
   local batch = batchOf(m)
-  if redis.call("HINCRBY", p .. ":r", batch, -1) > 0 then return end
-  local record = redis.call("HGET", p .. ":b", batch)
-  redis.call("HDEL", p .. ":r", batch)
-  redis.call("HDEL", p .. ":b", batch)
-  redis.call("HDEL", p .. ":bl", batch)
-  if not record then return end
-  local e1 = string.find(record, "\n", 1, true)
-  local e2 = string.find(record, "\n", e1 + 1, true)
-  local ep = p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1)
-  -- Unused endpoints linger a day, so the API can keep leaving their JSON out.
-  if redis.call("HINCRBY", ep, "n", -1) <= 0 then redis.call("EXPIRE", ep, 86400) end
+  doneByBatch[batch] = (doneByBatch[batch] or 0) + 1
+  if lined then advance(m) end
 end
+-- Every item's member, lease and the rest, then every meta in one HMGET.
+local items = {}
 for i = 2, #ARGV do
   local kind = string.sub(ARGV[i], 1, 1)
   for item in string.gmatch(string.sub(ARGV[i], 2), "[^;]+") do
     local c1 = string.find(item, ",", 1, true)
     local c2 = string.find(item, ",", c1 + 1, true)
     if c2 then
-      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1, c2 - 1), string.sub(item, c2 + 1))
+      items[#items + 1] = { kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1, c2 - 1), string.sub(item, c2 + 1) }
     else
-      settle(kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1), nil)
+      items[#items + 1] = { kind, string.sub(item, 1, c1 - 1), string.sub(item, c1 + 1), nil }
+    end
+  end
+end
+local members = {}
+for k, item in ipairs(items) do members[k] = item[2] end
+local metas = {}
+if #members > 0 then metas = hmgetMany(p .. ":m", members) end
+for k, item in ipairs(items) do settle(item[1], item[2], item[3], item[4], metas[k] or nil) end
+if #doneMembers > 0 then
+  for q, ms in pairs(doneByLane) do callMany("ZREM", q, ms) end
+  callMany("HDEL", p .. ":d", doneMembers)
+  callMany("HDEL", p .. ":m", doneMembers)
+  callMany("HDEL", p .. ":i", doneIds)
+end
+for batch, n in pairs(doneByBatch) do
+  if redis.call("HINCRBY", p .. ":r", batch, -n) <= 0 then
+    local record = redis.call("HGET", p .. ":b", batch)
+    redis.call("HDEL", p .. ":r", batch)
+    redis.call("HDEL", p .. ":b", batch)
+    redis.call("HDEL", p .. ":bl", batch)
+    if record then
+      local e1 = string.find(record, "\n", 1, true)
+      local e2 = string.find(record, "\n", e1 + 1, true)
+      local ep = p .. ":e:" .. string.sub(record, e1 + 1, e2 - 1)
+      -- Unused endpoints linger a day, so the API can keep leaving their JSON out.
+      if redis.call("HINCRBY", ep, "n", -1) <= 0 then redis.call("EXPIRE", ep, 86400) end
     end
   end
 end
