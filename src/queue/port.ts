@@ -197,23 +197,6 @@ export interface Queue {
 }
 
 /**
- * settleAndReserve for an adapter that cannot do it in one step: settle, then reserve. If the
- * reserve fails, the call rejects although the settle went through; settling again is harmless
- * (a stale settle changes nothing).
- */
-export async function settleThenReserve(
-  queue: Pick<Queue, "settle" | "reserve">,
-  settlements: Settlement[],
-  max: number,
-  leaseMs: number,
-  now?: number,
-): Promise<{ settled: number; reserved: Reservation[] }> {
-  const settled = await queue.settle(settlements);
-  const reserved = max > 0 ? await queue.reserve(max, leaseMs, now) : [];
-  return { settled, reserved };
-}
-
-/**
  * What finished deliveries tell the store, written before their entries are settled: their
  * attempts, cancels and holds, failures for endpoint health, and what partners asked of their
  * destinations (a pause on 429/503 with Retry-After, disabling on 410 Gone).

@@ -65,7 +65,7 @@ import type { Endpoint } from "../core/types.js";
 import { BackendError } from "../backend-error.js";
 import { DuplicateIdError, QueueUnavailableError, asUnavailable } from "../core/port-errors.js";
 import { BoundedMap } from "../core/bounded-map.js";
-import { batchList, QUEUE_SCAN_LIMIT, settleThenReserve, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
+import { batchList, QUEUE_SCAN_LIMIT, type QueuedFilter, type EnqueueBatch, type Queue, type QueuedPostback, type QueueStats, type Reservation, type Settlement } from "./port.js";
 import { functionName, librarySource, type FunctionName } from "./redis-functions.js";
 import {
   batchOf, indexOf, decodeEndpoint, enqueueArgs, parseBatchRecord, parseCount, parseEnqueueReply, parseFindReply, parseMembers, parseReserveReply, parseSettleReserveReply, parseStatsReply, settleArgs, type ReserveReply,
@@ -320,11 +320,6 @@ export class RedisQueue implements Queue {
       this.batches.set(batch, info);
     });
     return out;
-  }
-
-  /** Settle then reserve, two calls for now. */
-  settleAndReserve(settlements: Settlement[], max: number, leaseMs: number, now?: number): Promise<{ settled: number; reserved: Reservation[] }> {
-    return settleThenReserve(this, settlements, max, leaseMs, now);
   }
 
   async settle(settlements: Settlement[]): Promise<number> {
