@@ -10,6 +10,10 @@
  * ioredis reconnects, asks the sentinels again and reaches the new primary. Commands sent
  * meanwhile fail (no offline queue): the queue turns them into QueueUnavailableError, which
  * ingest answers as 503 `queue_unavailable` with Retry-After and the worker retries.
+ *
+ * ioredis can give up on a connection for good in the middle of a failover (see
+ * `keepReconnecting`); every connection opened here is started again when that happens, and
+ * ends only through `endRedis`.
  */
 import { Redis, type RedisOptions } from "ioredis";
 import type { Config } from "./config.js";
@@ -69,7 +73,7 @@ export function openRedis(target: RedisTarget, options: RedisOptions, sentinelEr
     // fails (1, not 2: never re-sent behind the caller's back; it may be answered 503).
     reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 1 : false),
   };
-  if (!viaSentinels(target)) return new Redis(target.url, common);
+  if (!viaSentinels(target)) return keepReconnecting(new Redis(target.url, common));
   const url = new URL(target.url);
   const tls = url.protocol === "rediss:";
   const db = Number(url.pathname.replace(/^\//, "") || "0");
@@ -93,7 +97,44 @@ export function openRedis(target: RedisTarget, options: RedisOptions, sentinelEr
     },
   });
   if (sentinelErrors) redis.on("sentinelError", (err: Error) => sentinelErrors.push(err.message));
+  return keepReconnecting(redis);
+}
+
+/** Set on a connection Ferry ends on purpose: `keepReconnecting` leaves it ended. */
+const ENDED = Symbol("ferry.redis.ended");
+/** How long an ended connection waits before it is started again. */
+const RESTART_DELAY_MS = 250;
+
+/**
+ * Starts `redis` again whenever ioredis ends it without being asked to. ioredis ends a
+ * connection for good (status "end": every command fails "Connection is closed.", no retry
+ * follows) when a reconnect's connector gives up, and with sentinels that happens in a race:
+ * the old primary dies, the reconnect asks the sentinels, and the +switch-master of the same
+ * failover (the failover detector of the connection that died) cancels that reconnect while
+ * it waits for their answer. The worker then stalled for good with its postbacks leased, and
+ * the api answered 503 for ever: the failover test saw it once in nine runs under load.
+ * Connections made with `duplicate()` need this too (the queue's subscriber).
+ */
+export function keepReconnecting(redis: Redis): Redis {
+  redis.on("end", () => {
+    const restart = () => {
+      if ((redis as unknown as Record<symbol, unknown>)[ENDED] || redis.status !== "end") return;
+      redis.connect().catch(() => setTimeout(restart, RESTART_DELAY_MS));
+    };
+    setTimeout(restart, RESTART_DELAY_MS);
+  });
   return redis;
+}
+
+/**
+ * Ends a connection opened by `openRedis` for good (shutdown, a failed start-up): after an
+ * optional QUIT, disconnect() also ends the sentinel connector's +switch-master subscriptions,
+ * which quit() leaves running.
+ */
+export async function endRedis(redis: Redis, options: { quit?: boolean } = {}): Promise<void> {
+  (redis as unknown as Record<symbol, unknown>)[ENDED] = true;
+  if (options.quit) await redis.quit().catch(() => {});
+  redis.disconnect();
 }
 
 /**

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Redis } from "ioredis";
 import { BackendError } from "../backend-error.js";
-import { asTarget, describeConnectError, describeTarget, openRedis, targetSetting, type RedisTarget } from "../redis-connection.js";
+import { asTarget, describeConnectError, describeTarget, endRedis, openRedis, targetSetting, type RedisTarget } from "../redis-connection.js";
 import { FULL_RETRY_MS, aheadMs, rateToleranceMs, type Acquired, type LimitSettings, type LimitStore } from "./port.js";
 
 /** Versioned: processes of two Ferry versions on one Redis each call their own code. */
@@ -67,7 +67,7 @@ export class RedisLimitStore implements LimitStore {
       await redis.connect();
       await loadLibrary(redis);
     } catch (err) {
-      redis.disconnect();
+      void endRedis(redis);
       const reason = describeConnectError(target, (lastError ?? (err as Error)).message, sentinelErrors);
       throw new BackendError(`${targetSetting(target)}: cannot use Redis at ${describeTarget(target)} for destination limits: ${reason}`, { cause: err });
     }
@@ -97,10 +97,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit().catch(() => {});
-    // quit() leaves the connector alone: with sentinels, its +switch-master subscriptions would
-    // go on reconnecting to the sentinels; disconnect() ends them (and anything quit left).
-    this.redis.disconnect();
+    await endRedis(this.redis, { quit: true });
   }
 
   private async fcall(name: (typeof LIMITS_FUNCTIONS)[number], ...args: (string | number)[]): Promise<unknown> {

@@ -59,7 +59,7 @@
  * (with replicas or Sentinel), not on Redis Cluster.
  */
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import { asTarget, describeConnectError, describeTarget, openRedis, targetSetting, type RedisTarget } from "../redis-connection.js";
+import { asTarget, describeConnectError, describeTarget, endRedis, keepReconnecting, openRedis, targetSetting, type RedisTarget } from "../redis-connection.js";
 import type { Logger } from "pino";
 import type { Endpoint } from "../core/types.js";
 import { BackendError } from "../backend-error.js";
@@ -145,7 +145,7 @@ export class RedisQueue implements Queue {
       await redis.connect();
       await redis.ping();
     } catch (err) {
-      redis.disconnect();
+      void endRedis(redis);
       const reason = (lastError ?? (err as Error)).message;
       throw new BackendError(`${where}: ${describeConnectError(target, reason, sentinelErrors)}`, { cause: err });
     }
@@ -153,7 +153,7 @@ export class RedisQueue implements Queue {
     try {
       await redis.call("FUNCTION", "LOAD", "REPLACE", await librarySource());
     } catch (err) {
-      redis.disconnect();
+      void endRedis(redis);
       const reason = /unknown command/i.test((err as Error).message)
         ? "it is older than Redis 7, and Ferry's queue runs as Redis functions"
         : `cannot load Ferry's functions: ${(err as Error).message}`;
@@ -183,7 +183,7 @@ export class RedisQueue implements Queue {
     }
     const policy = memory.get("maxmemory_policy");
     if (policy !== undefined && policy !== "noeviction") {
-      this.redis.disconnect();
+      void endRedis(this.redis);
       throw new BackendError(
         `${targetSetting(target)}: Redis at ${describeTarget(target)} evicts keys when its memory is full (maxmemory-policy ${policy}), ` +
           "which would drop queued postbacks without a word: set maxmemory-policy noeviction in its redis.conf (or a Redis of Ferry's own)",
@@ -360,7 +360,7 @@ export class RedisQueue implements Queue {
   private subscribe(): void {
     if (this.subscriber || this.closed) return;
     const options: Partial<RedisOptions> = { enableOfflineQueue: true, retryStrategy: (times: number) => Math.min(times * 100, 2000) };
-    const sub = this.redis.duplicate(options);
+    const sub = keepReconnecting(this.redis.duplicate(options));
     sub.on("error", () => {});
     sub.on("message", () => this.wake());
     sub.subscribe(`${this.prefix}:wake`).catch(() => {});
@@ -569,11 +569,8 @@ export class RedisQueue implements Queue {
     if (this.closed) return;
     this.closed = true;
     this.wake();
-    this.subscriber?.disconnect();
-    await this.redis.quit().catch(() => {});
-    // quit() leaves the connector alone: with sentinels, its +switch-master subscriptions would
-    // go on reconnecting to the sentinels; disconnect() ends them (and anything quit left).
-    this.redis.disconnect();
+    if (this.subscriber) void endRedis(this.subscriber);
+    await endRedis(this.redis, { quit: true });
   }
 
   private wake(): void {
