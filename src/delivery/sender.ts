@@ -110,6 +110,11 @@ export class Sender {
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+
+  /** Drops every connection and request now, unlike `close`, which lets them finish. */
+  async destroy(): Promise<void> {
+    await this.dispatcher.destroy();
+  }
 }
 
 /** An attempt that got no response: its error, classified. */

@@ -14,10 +14,10 @@ export interface Target {
 /** Authorities whose check is kept. */
 const AUTHORITIES = 1000;
 /**
- * An http(s) scheme and a non-empty authority, up to where WHATWG parsing ends the authority
+ * An http(s) scheme and a non-empty authority, followed by what ends it in WHATWG parsing
  * (/ \ ? #). Without tab, CR or LF, which WHATWG parsing removes wherever they are.
  */
-const AUTHORITY = /^https?:\/\/[^/\\?#\t\n\r]+/i;
+const AUTHORITY = /^https?:\/\/[^/\\?#\t\n\r]+(?=[/\\?#])/i;
 
 export class Targets {
   /** checkHttpUrl's answer ("" for none) by scheme and authority. */
@@ -46,7 +46,7 @@ export class Targets {
    */
   check(url: string): string | undefined {
     const authority = AUTHORITY.exec(url)?.[0];
-    if (authority === undefined || authority.length === url.length) return checkHttpUrl(url);
+    if (authority === undefined) return checkHttpUrl(url);
     let problem = this.checked.get(authority, 0);
     if (problem === undefined) {
       problem = checkHttpUrl(authority + "/") ?? "";
