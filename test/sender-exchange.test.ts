@@ -236,3 +236,13 @@ test("a worker stopping aborts a hanging delivery after its grace and gives it b
   const view = (await p.app.inject({ method: "GET", url: `/v1/postbacks/${id}`, headers: AUTH })).json();
   assert.equal(view.attempts.length, 0);
 });
+
+test("through a proxy, the request goes to the proxy with the destination's absolute URL", async (t) => {
+  const { url: proxy, requests } = await serve(t, (req, res) => res.writeHead(200, { "retry-after": "1" }).end(`via proxy: ${req.headers["x-one"]}`));
+  const s = new Sender({ connectionsPerOrigin: 2, responseBodyBytes: 100, proxyUrl: proxy });
+  t.after(() => s.destroy());
+  const sent = await s.send({ method: "GET", url: "http://partner.example:8080/hook?a=1", headers: ["x-one", "1"], body: undefined, timeoutMs: 5000 });
+  assert.deepEqual(sent.result, { kind: "response", status: 200, retryAfter: "1" });
+  assert.equal(sent.responseBody, "via proxy: 1");
+  assert.deepEqual(requests, ["http://partner.example:8080/hook?a=1"]);
+});
