@@ -59,7 +59,7 @@ export class Sender {
     const pool = {
       connections: options.connectionsPerOrigin,
       keepAliveTimeout: 30_000,
-      // The worker's own timer bounds each attempt; these only stop a stuck socket.
+      // Each exchange's own timer bounds its attempt, queueing and connecting included.
       headersTimeout: 0,
       bodyTimeout: 0,
       maxHeaderSize: MAX_HEADER_BYTES,
