@@ -19,11 +19,11 @@ import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.j
 import { DestinationCache, type Route } from "./destinations.js";
 import { DestinationLimiter, type LimitEvent, type Slot } from "./destination-limiter.js";
 import type { LimitStore } from "../limits/port.js";
+import type { Exchange } from "./exchange.js";
 import { DestinationPacing, PACED_DELAY } from "./destination-pacing.js";
 import { PartnerSignals } from "./partner-signals.js";
 import { outcome, pauseAsked, type Outcome, type Pause } from "./outcome.js";
 import type { SendResult, Sender } from "./sender.js";
-import type { Exchange } from "./exchange.js";
 
 export interface WorkerOptions {
   queue: Queue;
