@@ -5,12 +5,13 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
-import { Agent, ProxyAgent, buildConnector, request, type Dispatcher } from "undici";
+import { Agent, ProxyAgent, buildConnector, type Dispatcher } from "undici";
 import { allowsAddress, classifyAddress, type Allowlist } from "../core/addresses.js";
 import type { AttemptResult } from "../core/retry.js";
 import type { AttemptErrorCode } from "../core/errors.js";
 import type { HttpMethod } from "../core/types.js";
-import { checkHttpUrl } from "../core/template.js";
+import { Exchange } from "./exchange.js";
+import { Targets } from "./targets.js";
 
 export interface SenderOptions {
   /** Connections kept per origin: the most requests in flight to one origin. */
@@ -29,7 +30,8 @@ export interface SenderOptions {
 export interface Outgoing {
   method: HttpMethod;
   url: string;
-  headers: Record<string, string>;
+  /** An object, or a flat array of names and values (built once per destination by the worker). */
+  headers: Record<string, string> | string[];
   body: string | undefined;
   timeoutMs: number;
 }
@@ -42,8 +44,6 @@ export interface SendResult {
   errorMessage: string | null;
 }
 
-/** Bytes of a response read before the connection is dropped instead of drained. */
-const DRAIN_LIMIT = 1024 * 1024;
 /**
  * Bytes of response headers accepted (Node's default, set here so no NODE_OPTIONS can raise
  * it): a partner sending more fails the attempt (network_error, "Headers Overflow").
@@ -53,12 +53,13 @@ const MAX_HEADER_BYTES = 16 * 1024;
 export class Sender {
   private readonly dispatcher: Dispatcher;
   private readonly responseBodyBytes: number;
+  private readonly targets = new Targets();
 
   constructor(options: SenderOptions) {
     const pool = {
       connections: options.connectionsPerOrigin,
       keepAliveTimeout: 30_000,
-      // The worker's own timer bounds each attempt; these only stop a stuck socket.
+      // Each exchange's own timer bounds its attempt, queueing and connecting included.
       headersTimeout: 0,
       bodyTimeout: 0,
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -76,75 +77,50 @@ export class Sender {
     this.responseBodyBytes = options.responseBodyBytes;
   }
 
-  /** Sends the request; `signal` aborts it (timeout or shutdown, told apart by the caller). */
-  async send(out: Outgoing, signal: AbortSignal): Promise<SendResult> {
-    // Ingest and the destination API refuse such URLs; checked again here because a template
-    // whose host comes from push data, or a postback queued before those checks, can still
-    // render one, and WHATWG parsing would send "http:///127.0.0.1:9999/x" to 127.0.0.1:9999.
-    const problem = checkHttpUrl(out.url);
-    if (problem) {
-      const message = `the URL "${out.url.slice(0, 200)}" ${problem}; nothing was sent`;
-      return { result: { kind: "error", code: "invalid_url", message }, responseBody: null, errorMessage: message };
+  /**
+   * Starts sending the request: its exchange settles with the result, within `out.timeoutMs`
+   * (the whole exchange), or at once when `abort()` is called (shutdown).
+   */
+  start(out: Outgoing): Exchange {
+    const target = this.targets.target(out.url);
+    if (typeof target === "string") {
+      const message = `the URL "${out.url.slice(0, 200)}" ${target}; nothing was sent`;
+      return Exchange.done({ result: { kind: "error", code: "invalid_url", message }, responseBody: null, errorMessage: message });
     }
-    try {
-      const res = await request(out.url, {
-        method: out.method,
-        headers: out.headers,
-        body: out.body,
-        dispatcher: this.dispatcher,
-        signal,
-      });
-      const responseBody = await this.readStart(res.body);
-      const retryAfter = first(res.headers["retry-after"]);
-      // undici's request() follows no redirect (no redirect interceptor is installed), so a
-      // 3xx is the attempt's answer: its Location is kept to say where it led, never followed.
-      const location = res.statusCode >= 300 && res.statusCode < 400 ? first(res.headers["location"]) : undefined;
-      return {
-        result: {
-          kind: "response",
-          status: res.statusCode,
-          retryAfter,
-          ...(location === undefined ? {} : { location }),
-        },
-        responseBody,
-        errorMessage: null,
-      };
-    } catch (err) {
-      const code = signal.aborted ? "timeout" : classifyError(err);
-      const message = signal.aborted ? `no complete response within the timeout` : describe(err);
-      return { result: { kind: "error", code, message }, responseBody: null, errorMessage: message };
-    }
+    const exchange = new Exchange(this.responseBodyBytes, out.timeoutMs, failed);
+    // Errors, synchronous ones (an invalid header) included, reach the exchange's onResponseError.
+    this.dispatcher.dispatch({ origin: target.origin, path: target.path, method: out.method, headers: out.headers, body: out.body ?? null }, exchange);
+    return exchange;
   }
 
-  private async readStart(body: Dispatcher.ResponseData["body"]): Promise<string> {
-    const limit = this.responseBodyBytes;
-    const kept: Buffer[] = [];
-    let size = 0;
-    let read = 0;
-    // Read to the end so the connection can be reused; keep only the start.
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (size < limit) {
-        const part = chunk.length > limit - size ? chunk.subarray(0, limit - size) : chunk;
-        kept.push(part);
-        size += part.length;
-      }
-      read += chunk.length;
-      if (read > DRAIN_LIMIT) {
-        body.destroy();
-        break;
-      }
+  /** Sends the request; `signal`, if given, aborts it (reported as a timeout). */
+  async send(out: Outgoing, signal?: AbortSignal): Promise<SendResult> {
+    const exchange = this.start(out);
+    if (!signal) return exchange.result;
+    const abort = () => exchange.abort();
+    if (signal.aborted) abort();
+    else signal.addEventListener("abort", abort, { once: true });
+    try {
+      return await exchange.result;
+    } finally {
+      signal.removeEventListener("abort", abort);
     }
-    // Streaming decode leaves out a character the byte limit cut in two, instead of a U+FFFD.
-    return new TextDecoder("utf-8").decode(Buffer.concat(kept, size), { stream: true });
   }
 
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+
+  /** Drops every connection and request now, unlike `close`, which lets them finish. */
+  async destroy(): Promise<void> {
+    await this.dispatcher.destroy();
+  }
 }
 
-function first(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
+/** An attempt that got no response: its error, classified. */
+function failed(err: Error): SendResult {
+  const message = describe(err);
+  return { result: { kind: "error", code: classifyError(err), message }, responseBody: null, errorMessage: message };
 }
 
 function errorCode(err: unknown): string {

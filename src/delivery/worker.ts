@@ -19,6 +19,7 @@ import { BUSY_ORIGIN_DELAY, OriginLimiter, type Ended } from "./origin-limiter.j
 import { DestinationCache, type Route } from "./destinations.js";
 import { DestinationLimiter, type LimitEvent, type Slot } from "./destination-limiter.js";
 import type { LimitStore } from "../limits/port.js";
+import type { Exchange } from "./exchange.js";
 import { DestinationPacing, PACED_DELAY } from "./destination-pacing.js";
 import { PartnerSignals } from "./partner-signals.js";
 import { outcome, pauseAsked, type Outcome, type Pause } from "./outcome.js";
@@ -110,6 +111,18 @@ const PAUSE_SPREAD_MS = 500;
  * then the flush has disabled it in the store, and its postbacks are held when next reserved.
  */
 const GONE_GRACE_MS = 2 * SECOND;
+/** Header names Ferry sets itself, which a destination's headers cannot replace: [body?, signed?]. */
+const OWN = [[], ["content-type"], ["webhook-timestamp", "webhook-signature"], ["content-type", "webhook-timestamp", "webhook-signature"]].map(
+  (names) => new Set(["user-agent", "webhook-id", ...names]),
+);
+
+/** A destination's headers that are the same for each of its postbacks, as a flat list. */
+interface CommonHeaders {
+  /** OWN's index: with a body, signed. */
+  kind: number;
+  list: string[];
+}
+
 /** A postback without a destination or account to look up is sent as queued. */
 const SEND: Route = { kind: "send" };
 
@@ -143,7 +156,12 @@ export class Worker {
   private readonly attemptLog: AttemptLog;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly templates = new BoundedMap<string, CompiledTemplate>(TEMPLATES);
-  private readonly inFlight = new Set<AbortController>();
+  /** Exchanges in flight, aborted by a shutdown whose grace has passed. */
+  private readonly inFlight = new Set<Exchange>();
+  /** Headers the same for every postback of a destination (object identity: a changed one is new). */
+  private readonly destinationHeaders = new WeakMap<Destination, CommonHeaders>();
+  /** The same for postbacks without a destination, by OWN's index. */
+  private readonly inlineHeaders: (CommonHeaders | undefined)[] = [undefined, undefined, undefined, undefined];
   /** Slots in use: postbacks reserved and not yet settled. */
   private busy = 0;
   /** Time kept between an attempt's end and its lease's end, to record and settle it. */
@@ -244,7 +262,7 @@ export class Worker {
     if (this.busy > 0) {
       const allDone = new Promise<void>((resolve) => (this.idle = resolve));
       const timer = setTimeout(() => {
-        for (const controller of this.inFlight) controller.abort(new Error("shutdown"));
+        for (const exchange of this.inFlight) exchange.abort();
       }, graceMs);
       await allDone;
       clearTimeout(timer);
@@ -467,20 +485,14 @@ export class Worker {
 
   /** Sends the request within its timeout; sets its duration and how it ended. */
   private async send(r: Reservation, q: Request): Promise<SendResult> {
-    const controller = new AbortController();
-    this.inFlight.add(controller);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, q.timeoutMs);
     const body = q.withBody ? r.data : undefined;
     const t0 = performance.now();
-    const sent = await this.o.sender.send({ method: q.method, url: q.url, headers: this.headers(r, q), body, timeoutMs: q.timeoutMs }, controller.signal);
+    const exchange = this.o.sender.start({ method: q.method, url: q.url, headers: this.headers(r, q), body, timeoutMs: q.timeoutMs });
+    this.inFlight.add(exchange);
+    const sent = await exchange.result;
     q.durationMs = Math.round((performance.now() - t0) * 100) / 100;
-    clearTimeout(timer);
-    this.inFlight.delete(controller);
-    q.ended = timedOut ? "timeout" : controller.signal.aborted ? "aborted" : (congestionOf(sent.result) ?? "answered");
+    this.inFlight.delete(exchange);
+    q.ended = exchange.cutShort ?? congestionOf(sent.result) ?? "answered";
     // A pause (Retry-After) or 410 holds from now: before this postback's limits pass to the next.
     if (q.destination) {
       const until = pauseAsked(q.destination, sent.result, Date.now(), this.o.retryMaxDelayMs, GONE_GRACE_MS);
@@ -489,17 +501,40 @@ export class Worker {
     return sent;
   }
 
-  private headers(r: Reservation, q: Request): Record<string, string> {
-    // Ferry's own headers win over the destination's: its signature headers must not be
-    // overridden. Names ignore case, so a destination's "Content-Type" or "User-Agent" (Data
-    // Pusher's README destination sets Content-Type) is left out rather than sent a second time.
-    const own: Record<string, string> = { "user-agent": this.o.userAgent ?? "Ferry", "webhook-id": r.postbackId };
-    if (q.withBody) own["content-type"] = "application/json";
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(q.destination?.headers ?? {})) if (!Object.hasOwn(own, name.toLowerCase())) headers[name] = value;
-    Object.assign(headers, own);
-    if (q.key) Object.assign(headers, signatureHeaders(q.key, r.postbackId, q.withBody ? r.data : ""));
+  /**
+   * The request's headers as a flat list of names and values. Ferry's own headers win over the
+   * destination's: its signature headers must not be overridden. Names ignore case, so a
+   * destination's "Content-Type" or "User-Agent" (Data Pusher's README destination sets
+   * Content-Type) is left out rather than sent a second time. What is the same for every
+   * postback of a destination is built once per destination object (a changed destination is
+   * a new object from the cache) and copied; the id and signature are added per postback.
+   */
+  private headers(r: Reservation, q: Request): string[] {
+    const common = this.commonHeaders(q.destination, q.withBody, q.key !== undefined);
+    const headers = common.slice();
+    headers.push("webhook-id", r.postbackId);
+    if (q.key) {
+      const signed = signatureHeaders(q.key, r.postbackId, q.withBody ? r.data : "");
+      headers.push("webhook-timestamp", signed["webhook-timestamp"], "webhook-signature", signed["webhook-signature"]);
+    }
     return headers;
+  }
+
+  /** The destination's own headers, then user-agent and content-type: the same for all its postbacks. */
+  private commonHeaders(d: Destination | undefined, withBody: boolean, signed: boolean): readonly string[] {
+    const kind = (withBody ? 1 : 0) + (signed ? 2 : 0);
+    const cached = d === undefined ? this.inlineHeaders[kind] : this.destinationHeaders.get(d);
+    // A destination's method and secret are fixed for the object, so these are too; checked all the same.
+    if (cached !== undefined && cached.kind === kind) return cached.list;
+    const own = OWN[kind]!;
+    const list: string[] = [];
+    for (const [name, value] of Object.entries(d?.headers ?? {})) if (!own.has(name.toLowerCase())) list.push(name, value);
+    list.push("user-agent", this.o.userAgent ?? "Ferry");
+    if (withBody) list.push("content-type", "application/json");
+    const entry = { kind, list };
+    if (d === undefined) this.inlineHeaders[kind] = entry;
+    else this.destinationHeaders.set(d, entry);
+    return list;
   }
 
   /** Decides what the attempt means, counts and logs it, and queues it to be recorded and settled. */
