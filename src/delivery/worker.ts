@@ -634,6 +634,12 @@ export class Worker {
         } catch (err) {
           await this.writeFailed(items, err);
         }
+        // A turn of the event loop before writing what finished meanwhile, so the postbacks
+        // `write` just reserved reach their sockets. Without it, those given back at once (an
+        // origin not yet proven, or at its limit) were settled and replaced by new reservations
+        // in a loop of microtasks that never let a request out: a `ferry start` with a backlog
+        // of 200,000 sent nothing at all, and one of 20,000 only once it had cycled through all.
+        if (this.done.length) await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       this.flushing = undefined;
