@@ -139,18 +139,9 @@ interface WorkerThread {
   stop(graceMs: number): Promise<void>;
 }
 
-/**
- * The delivery thread's young generation (its two semi-spaces and the space for new large
- * objects), about `--max-semi-space-size=64`: a delivery allocates short-lived objects at a
- * steady rate, and a larger nursery means fewer scavenges. GC took 8.0% of a busy worker's
- * time with Node's default and 6.7% with 64 MiB semi-spaces (issue 16); a thread takes it as
- * a resource limit, where a process would need the flag on its command line.
- */
-const DELIVERY_YOUNG_GENERATION_MB = 192;
-
 /** Starts the delivery worker thread; resolves once it runs, rejects if it cannot start. */
 async function startWorkerThread(config: Config, logger: Logger): Promise<WorkerThread> {
-  const thread = new Thread(new URL("./delivery/thread.js", import.meta.url), { workerData: config, resourceLimits: { maxYoungGenerationSizeMb: DELIVERY_YOUNG_GENERATION_MB } });
+  const thread = new Thread(new URL("./delivery/thread.js", import.meta.url), { workerData: config });
   let stopped: (() => void) | undefined;
   let stopping = false;
   let exited = false;
