@@ -12,7 +12,7 @@ import { tempDir, testConfig } from "./support/harness.js";
 import { ingest, killAll, startServer } from "./support/processes.js";
 
 const send = (sender: Sender, url: string) =>
-  sender.send({ method: "GET", url, headers: {}, body: undefined, timeoutMs: 5000 }, AbortSignal.timeout(5000));
+  sender.send({ method: "GET", url, headers: {}, body: undefined, timeoutMs: 5000 });
 
 describe("localOnlyLookup in the sender", () => {
   for (const allowPrivate of [true, false]) {

@@ -93,18 +93,9 @@ export class Sender {
     return exchange;
   }
 
-  /** Sends the request; `signal`, if given, aborts it (reported as a timeout). */
-  async send(out: Outgoing, signal?: AbortSignal): Promise<SendResult> {
-    const exchange = this.start(out);
-    if (!signal) return exchange.result;
-    const abort = () => exchange.abort();
-    if (signal.aborted) abort();
-    else signal.addEventListener("abort", abort, { once: true });
-    try {
-      return await exchange.result;
-    } finally {
-      signal.removeEventListener("abort", abort);
-    }
+  /** Sends the request and waits for its result (start(out).result): for callers that never abort it. */
+  send(out: Outgoing): Promise<SendResult> {
+    return this.start(out).result;
   }
 
   async close(): Promise<void> {
