@@ -65,9 +65,7 @@ export async function openBackends(config: Config, logger?: Logger, options: { d
       : new SqliteQueue(sqlite());
     opened.push(queue);
     const sqliteStores = config.database_url ? undefined : openSqliteStores(sqlite());
-    const stores: Stores = config.database_url
-      ? await connectPostgresStores(config.database_url, { migrate: config.migrate_on_start })
-      : sqliteStores!;
+    const stores: Stores = sqliteStores ?? (await connectPostgresStores(config.database_url!, { migrate: config.migrate_on_start }));
     opened.push(stores);
     // Both on the one connection of sqlite(): their writes can share a transaction.
     const finishAndTake = queue instanceof SqliteQueue && sqliteStores
